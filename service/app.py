@@ -1,0 +1,98 @@
+"""The ASGI application: `service.app:app`, or `create_app(settings)` for tests and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import httpx
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from service.authentication import Authenticator
+from service.database import create_engine, create_schema
+from service.errors import install_error_handlers
+from service.evaluation import Evaluator
+from service.fhir_client import FhirClient
+from service.logs import configure_logging, get_logger
+from service.routes import router
+from service.settings import Settings
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _http_client(settings: Settings) -> httpx.AsyncClient:
+    timeout = httpx.Timeout(
+        connect=settings.fhir_connect_timeout_seconds,
+        read=settings.fhir_read_timeout_seconds,
+        write=settings.fhir_read_timeout_seconds,
+        pool=settings.fhir_connect_timeout_seconds,
+    )
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    # Redirects are never followed: a FHIR server or JWKS host must not steer us elsewhere.
+    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, trust_env=False)
+
+
+def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    log = get_logger("service.app")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.effective_database_url)
+        await create_schema(engine)
+        http = _http_client(settings)
+        app.state.engine = engine
+        app.state.http = http
+        app.state.fhir_client = FhirClient(
+            http,
+            page_size=settings.fhir_page_size,
+            max_pages=settings.fhir_max_pages,
+            max_response_bytes=settings.fhir_max_response_bytes,
+            max_concurrent_requests=settings.fhir_max_concurrent_requests,
+        )
+        app.state.authenticator = Authenticator(settings, engine=engine, http=http)
+        log.info("service_started", profile=settings.profile)
+        try:
+            yield
+        finally:
+            await app.state.authenticator.aclose()
+            await http.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Immunotherapy neuroimaging CDS service",
+        version="0.1.0",
+        description="CDS Hooks 2.0 service for brain MRI advice around ICI, CAR-T and T-cell engagers.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    # Loaded once at start-up: the catalog, code indexes and card templates are read-only after this.
+    app.state.evaluator = Evaluator.load(settings.knowledge_dir, settings.cards_dir)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_allow_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"],
+        max_age=600,
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `service.app:app` is built on first access so that importing this module for create_app in
+    # tests does not read the environment or the knowledge files twice.
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,86 @@
+"""Every error the service answers with, and the HTTP status and OperationOutcome it becomes.
+
+    ServiceError
+    ├── RequestRejected                 4xx: the caller sent something we will not process
+    │   ├── InvalidRequest              400 malformed JSON, wrong shape, wrong hook for the service
+    │   ├── Unauthenticated             401 no detail in the body; the reason goes to the log
+    │   ├── FhirServerNotAllowed        403 fhirServer is not on the caller's allowlist
+    │   ├── UnknownService              404
+    │   ├── PayloadTooLarge             413
+    │   └── UnsupportedMediaType        415
+    └── DataUnavailable                 412 the FHIR data the rules need could not be had
+        └── FhirServerError             the FHIR server failed: timeout, 5xx, reset, non-JSON, too large
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    status_code = 500
+    issue_code = "exception"
+
+    def __init__(self, message: str, *, expression: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.expression = expression
+
+    def operation_outcome(self) -> dict[str, Any]:
+        issue: dict[str, Any] = {
+            "severity": "error",
+            "code": self.issue_code,
+            "diagnostics": self.message,
+        }
+        if self.expression:
+            issue["expression"] = [self.expression]
+        return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+class RequestRejected(ServiceError):
+    status_code = 400
+    issue_code = "invalid"
+
+
+class InvalidRequest(RequestRejected):
+    pass
+
+
+class Unauthenticated(RequestRejected):
+    """The reason is logged, never sent: the body says only that authentication failed."""
+
+    status_code = 401
+    issue_code = "login"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("authentication failed")
+        self.reason = reason
+
+
+class FhirServerNotAllowed(RequestRejected):
+    status_code = 403
+    issue_code = "forbidden"
+
+
+class UnknownService(RequestRejected):
+    status_code = 404
+    issue_code = "not-found"
+
+
+class PayloadTooLarge(RequestRejected):
+    status_code = 413
+    issue_code = "too-costly"
+
+
+class UnsupportedMediaType(RequestRejected):
+    status_code = 415
+    issue_code = "not-supported"
+
+
+class DataUnavailable(ServiceError):
+    status_code = 412
+    issue_code = "incomplete"
+
+
+class FhirServerError(DataUnavailable):
+    issue_code = "transient"

@@ -1,0 +1,107 @@
+"""The patient's FHIR data for one hook call, as plain JSON grouped by resource type.
+
+Only resource types the facts layer reads are kept; anything malformed or about another patient is
+skipped and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+MEDICATION_USE_TYPES = (
+    "MedicationRequest",
+    "MedicationAdministration",
+    "MedicationStatement",
+    "MedicationDispense",
+)
+RECORD_TYPES = frozenset(
+    (
+        "Patient",
+        *MEDICATION_USE_TYPES,
+        "Medication",
+        "Condition",
+        "Observation",
+        "ImagingStudy",
+        "DiagnosticReport",
+        "Procedure",
+        "ServiceRequest",
+    )
+)
+_PATIENT_FIELDS = ("subject", "patient")
+
+
+def _patient_reference(resource: dict[str, Any]) -> str | None:
+    for name in _PATIENT_FIELDS:
+        value = resource.get(name)
+        if isinstance(value, dict):
+            reference = value.get("reference")
+            if isinstance(reference, str):
+                return reference
+    return None
+
+
+def _is_other_patient(resource: dict[str, Any], patient_id: str) -> bool:
+    reference = _patient_reference(resource)
+    if reference is None or not reference.startswith("Patient/") and "/Patient/" not in reference:
+        return False
+    return reference.rsplit("/", 1)[-1] != patient_id
+
+
+@dataclass
+class PatientRecord:
+    patient_id: str
+    by_type: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    medications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: int = 0
+    truncated: bool = False
+    _seen: set[str] = field(default_factory=set)
+
+    def add(self, resource: object) -> None:
+        if not isinstance(resource, dict):
+            self.skipped += 1
+            return
+        resource_type = resource.get("resourceType")
+        if not isinstance(resource_type, str):
+            self.skipped += 1
+            return
+        if resource_type not in RECORD_TYPES:
+            # OperationOutcome entries in a searchset, Practitioners and the like carry nothing
+            # the rules read.
+            return
+        resource_id = resource.get("id")
+        if resource_id is not None and not isinstance(resource_id, str):
+            self.skipped += 1
+            return
+        if resource_type == "Medication":
+            if resource_id:
+                self.medications[f"Medication/{resource_id}"] = resource
+            return
+        if resource_type == "Patient":
+            if resource_id and resource_id != self.patient_id:
+                self.skipped += 1
+                return
+        elif _is_other_patient(resource, self.patient_id):
+            self.skipped += 1
+            return
+        if resource_id:
+            key = f"{resource_type}/{resource_id}"
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        self.by_type.setdefault(resource_type, []).append(resource)
+
+    def add_all(self, resources: Iterable[object]) -> None:
+        for resource in resources:
+            self.add(resource)
+
+    def of_type(self, resource_type: str) -> list[dict[str, Any]]:
+        return self.by_type.get(resource_type, [])
+
+    def medication_uses(self) -> Iterator[dict[str, Any]]:
+        for resource_type in MEDICATION_USE_TYPES:
+            yield from self.of_type(resource_type)
+
+    def resource_count(self) -> int:
+        return sum(len(resources) for resources in self.by_type.values())

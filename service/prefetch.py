@@ -1,0 +1,170 @@
+"""Gathering the patient's data: prefetch first, the EHR's FHIR server for what prefetch lacks.
+
+The four prefetch states of CDS Hooks 2.0, per key:
+  data           use it, following a searchset's `next` links (paged prefetch) with the token;
+  null           the EHR ran the query and found nothing: do not ask again;
+  OperationOutcome  the EHR tried and failed: query the FHIR server ourselves;
+  absent         not attempted: query the FHIR server.
+When a query is needed and cannot be made, the call is answered 412.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from service.discovery import PREFETCH_TEMPLATES
+from service.exceptions import DataUnavailable, InvalidRequest
+from service.fhir_client import FhirClient, FhirEndpoint, SearchResult, bundle_resources, next_link
+from service.patient_record import MEDICATION_USE_TYPES, PatientRecord
+
+
+@dataclass(frozen=True)
+class FhirAccess:
+    """How this hook call may reach the EHR's FHIR server, or why it may not."""
+
+    client: FhirClient
+    endpoint: FhirEndpoint | None
+    unavailable_reason: str
+
+
+def render_template(template: str, patient_id: str, user_id: str) -> str:
+    # patient_id is validated as a FHIR id before it gets here, so it cannot inject query terms.
+    return template.replace("{{context.patientId}}", patient_id).replace(
+        "{{userPractitionerId}}", user_id.split("/", 1)[-1]
+    )
+
+
+def _require_endpoint(access: FhirAccess, key: str) -> FhirEndpoint:
+    if access.endpoint is None:
+        raise DataUnavailable(
+            f"prefetch '{key}' was not provided and the FHIR server cannot be queried: "
+            f"{access.unavailable_reason}",
+            expression=f"prefetch.{key}",
+        )
+    return access.endpoint
+
+
+def _classify(key: str, value: Any, resource_type: str) -> str:
+    """Return 'empty', 'query', 'bundle' or 'resource' for one prefetch value."""
+    if value is None:
+        return "empty"
+    if not isinstance(value, dict):
+        raise InvalidRequest(
+            f"prefetch.{key} must be a FHIR resource, a Bundle or null", expression=f"prefetch.{key}"
+        )
+    kind = value.get("resourceType")
+    if kind == "OperationOutcome":
+        return "query"
+    if kind == "Bundle":
+        return "bundle"
+    if kind == resource_type:
+        return "resource"
+    raise InvalidRequest(
+        f"prefetch.{key} holds a {kind!r}; expected {resource_type} or a Bundle of them",
+        expression=f"prefetch.{key}",
+    )
+
+
+async def _resolve_key(
+    key: str,
+    resource_type: str,
+    query: str,
+    value: Any,
+    present: bool,
+    access: FhirAccess,
+    limiter: asyncio.Semaphore,
+) -> SearchResult:
+    state = _classify(key, value, resource_type) if present else "query"
+    if state == "empty":
+        return SearchResult([], 0, False)
+    if state == "resource":
+        return SearchResult([value], 0, False)
+    if state == "bundle":
+        if next_link(value) is None:
+            return SearchResult(bundle_resources(value), 0, False)
+        return await access.client.follow_pages(
+            _require_endpoint(access, key), value, limiter, resource_type
+        )
+    endpoint = _require_endpoint(access, key)
+    if "?" not in query:
+        resource = await access.client.get_json(endpoint, endpoint.url(query), limiter, resource_type)
+        return SearchResult([resource] if resource else [], 1, False)
+    return await access.client.search(endpoint, query, limiter, resource_type)
+
+
+async def gather_patient_record(
+    prefetch: dict[str, Any] | None,
+    patient_id: str,
+    user_id: str,
+    access: FhirAccess,
+) -> PatientRecord:
+    supplied = prefetch or {}
+    limiter = access.client.limiter()
+    results = await asyncio.gather(
+        *(
+            _resolve_key(
+                key,
+                resource_type,
+                render_template(template, patient_id, user_id),
+                supplied.get(key),
+                key in supplied,
+                access,
+                limiter,
+            )
+            for key, (resource_type, template) in PREFETCH_TEMPLATES.items()
+        )
+    )
+    record = PatientRecord(patient_id=patient_id)
+    for result in results:
+        record.add_all(result.resources)
+        record.truncated = record.truncated or result.truncated
+    await resolve_medications(record, access, limiter)
+    return record
+
+
+def medication_reference(resource: dict[str, Any]) -> str | None:
+    """The Medication a medication-use resource points at: R4 medicationReference or R5 medication.reference."""
+    holder = resource.get("medicationReference")
+    if not isinstance(holder, dict):
+        r5 = resource.get("medication")
+        holder = r5.get("reference") if isinstance(r5, dict) else None
+    if isinstance(holder, dict):
+        reference = holder.get("reference")
+        if isinstance(reference, str) and reference:
+            return reference
+    return None
+
+
+def _needs_read(reference: str, record: PatientRecord) -> str | None:
+    if reference.startswith("#"):
+        return None
+    relative = "Medication/" + reference.rsplit("Medication/", 1)[-1] if "Medication/" in reference else None
+    if relative is None or relative in record.medications:
+        return None
+    return relative
+
+
+async def resolve_medications(
+    record: PatientRecord, access: FhirAccess, limiter: asyncio.Semaphore
+) -> None:
+    """Read referenced Medications the bundles did not include (contained ones need no read)."""
+    wanted = set()
+    for resource_type in MEDICATION_USE_TYPES:
+        for resource in record.of_type(resource_type):
+            reference = medication_reference(resource)
+            if reference:
+                relative = _needs_read(reference, record)
+                if relative:
+                    wanted.add(relative)
+    if not wanted or access.endpoint is None:
+        # Without FHIR access the facts layer falls back to the reference's display text.
+        return
+    endpoint = access.endpoint
+    reads = await asyncio.gather(
+        *(access.client.read(endpoint, reference, limiter) for reference in sorted(wanted))
+    )
+    for reference, medication in zip(sorted(wanted), reads, strict=True):
+        if isinstance(medication, dict) and medication.get("resourceType") == "Medication":
+            record.medications[reference] = medication

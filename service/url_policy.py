@@ -1,0 +1,53 @@
+"""Where outbound calls may go: a URL is allowed only under a configured base URL.
+
+Comparison is on parsed components, never on string prefixes, so `https://ehr.example.org@evil.test`
+or `https://ehr.example.org.evil.test` cannot pass for `https://ehr.example.org`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import httpx
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_url(url: str) -> httpx.URL | None:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return None
+    if parsed.scheme not in ("http", "https") or not parsed.host or parsed.userinfo:
+        return None
+    return parsed
+
+
+def is_under_base(url: str, base: str) -> bool:
+    """True when `url` names `base` or a path below it (same scheme, host and port)."""
+    target, root = parse_url(url), parse_url(base)
+    if target is None or root is None:
+        return False
+    if (target.scheme, target.host) != (root.scheme, root.host):
+        return False
+    # A base without a port allows any port on that host (useful for loopback in development).
+    if root.port is not None and target.port != root.port:
+        return False
+    base_path = root.path.rstrip("/")
+    return target.path == base_path or target.path.startswith(base_path + "/") or base_path == ""
+
+
+def outbound_allowed(url: str, allowlist: tuple[str, ...] | list[str], *, development: bool) -> bool:
+    parsed = parse_url(url)
+    if parsed is None:
+        return False
+    if parsed.scheme == "http" and not (development and _is_loopback(parsed.host)):
+        return False
+    return any(is_under_base(url, base) for base in allowlist)
