@@ -29,7 +29,7 @@ class Authenticator:
     async def authenticate(self, authorization: str | None, audience: str) -> Caller:
         if self._settings.allow_unauthenticated and self._settings.is_development:
             return Caller(None, None, self._settings.effective_fhir_server_allowlist)
-        raise Unauthenticated("no trusted clients are configured")
+        raise Unauthenticated("no_trusted_clients", "no trusted clients are configured")
 
     async def aclose(self) -> None:
         return None

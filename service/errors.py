@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -12,11 +13,14 @@ from starlette.responses import Response
 
 from service.exceptions import ServiceError, Unauthenticated
 from service.logs import get_logger
+from service.metrics import count_auth_failure
 
 log = get_logger("service.errors")
 
 
-def outcome_response(status_code: int, outcome: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+def outcome_response(
+    status_code: int, outcome: dict[str, Any], headers: Mapping[str, str] | None = None
+) -> Response:
     return Response(
         orjson.dumps(outcome),
         status_code=status_code,
@@ -37,7 +41,8 @@ async def _service_error(request: Request, error: Exception) -> Response:
     headers = None
     if isinstance(error, Unauthenticated):
         # The reason stays in the log; the client learns only that it failed.
-        log.warning("authentication_failed", path=request.url.path, reason=error.reason)
+        log.warning("authentication_failed", path=request.url.path, reason=error.reason, detail=error.detail)
+        count_auth_failure(error.reason)
         headers = {"WWW-Authenticate": "Bearer"}
     return outcome_response(error.status_code, error.operation_outcome(), headers)
 

@@ -1,15 +1,15 @@
 """Every error the service answers with, and the HTTP status and OperationOutcome it becomes.
 
-    ServiceError
-    ├── RequestRejected                 4xx: the caller sent something we will not process
-    │   ├── InvalidRequest              400 malformed JSON, wrong shape, wrong hook for the service
-    │   ├── Unauthenticated             401 no detail in the body; the reason goes to the log
-    │   ├── FhirServerNotAllowed        403 fhirServer is not on the caller's allowlist
-    │   ├── UnknownService              404
-    │   ├── PayloadTooLarge             413
-    │   └── UnsupportedMediaType        415
-    └── DataUnavailable                 412 the FHIR data the rules need could not be had
-        └── FhirServerError             the FHIR server failed: timeout, 5xx, reset, non-JSON, too large
+ServiceError
+├── RequestRejected                 4xx: the caller sent something we will not process
+│   ├── InvalidRequest              400 malformed JSON, wrong shape, wrong hook for the service
+│   ├── Unauthenticated             401 no detail in the body; the reason goes to the log
+│   ├── FhirServerNotAllowed        403 fhirServer is not on the caller's allowlist
+│   ├── UnknownService              404
+│   ├── PayloadTooLarge             413
+│   └── UnsupportedMediaType        415
+└── DataUnavailable                 412 the FHIR data the rules need could not be had
+    └── FhirServerError             the FHIR server failed: timeout, 5xx, reset, non-JSON, too large
 """
 
 from __future__ import annotations
@@ -47,14 +47,21 @@ class InvalidRequest(RequestRejected):
 
 
 class Unauthenticated(RequestRejected):
-    """The reason is logged, never sent: the body says only that authentication failed."""
+    """The reason is logged and counted, never sent: the body says only that authentication failed.
+
+    `reason` is a short code from a fixed set (a metrics label): missing_token, malformed_token,
+    untrusted_issuer, bad_audience, expired, missing_claim, tenant_not_allowed, bad_algorithm,
+    unknown_kid, jku_not_allowed, bad_signature, replayed_jti, token_too_long_lived, no_trusted_clients.
+    `detail` adds free text for the log; it must never contain the token.
+    """
 
     status_code = 401
     issue_code = "login"
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, detail: str | None = None) -> None:
         super().__init__("authentication failed")
         self.reason = reason
+        self.detail = detail
 
 
 class FhirServerNotAllowed(RequestRejected):

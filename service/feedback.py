@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -64,16 +71,16 @@ def parse_feedback(body: dict[str, Any]) -> FeedbackRequest:
         raise describe_validation_error(error, "") from None
 
 
-def _row(service_id: str, item: FeedbackItem, received_at: datetime, client_iss: str | None) -> dict[str, Any]:
+def _row(
+    service_id: str, item: FeedbackItem, received_at: datetime, client_iss: str | None
+) -> dict[str, Any]:
     reason = item.override_reason.reason if item.override_reason else None
     return {
         "service_id": service_id,
         "card_uuid": item.card,
         "outcome": item.outcome,
         "accepted_suggestions": (
-            [suggestion.id for suggestion in item.accepted_suggestions]
-            if item.accepted_suggestions
-            else None
+            [suggestion.id for suggestion in item.accepted_suggestions] if item.accepted_suggestions else None
         ),
         "override_reason_system": reason.system if reason else None,
         "override_reason_code": reason.code if reason else None,

@@ -15,6 +15,7 @@ import httpx
 import orjson
 
 from service.exceptions import FhirServerError
+from service.metrics import count_fhir_query
 from service.url_policy import is_under_base
 
 FHIR_JSON = "application/fhir+json"
@@ -28,7 +29,9 @@ class FhirEndpoint:
     access_token: str | None
 
     def __repr__(self) -> str:
-        return f"FhirEndpoint(base_url={self.base_url!r}, access_token={'***' if self.access_token else None})"
+        return (
+            f"FhirEndpoint(base_url={self.base_url!r}, access_token={'***' if self.access_token else None})"
+        )
 
     def url(self, relative: str) -> str:
         return self.base_url.rstrip("/") + "/" + relative.lstrip("/")
@@ -104,24 +107,29 @@ class FhirClient:
             try:
                 async with self._http.stream("GET", url, headers=headers) as response:
                     if response.status_code in (404, 410):
+                        count_fhir_query("not_found")
                         return None
                     if response.status_code != 200:
-                        raise FhirServerError(
-                            f"FHIR server answered HTTP {response.status_code} for {what}"
-                        )
+                        count_fhir_query("http_error")
+                        raise FhirServerError(f"FHIR server answered HTTP {response.status_code} for {what}")
                     body = await self._read_capped(response, what)
             except httpx.TimeoutException:
+                count_fhir_query("timeout")
                 raise FhirServerError(f"FHIR server timed out for {what}") from None
             except httpx.HTTPError as error:
+                count_fhir_query("transport_error")
                 raise FhirServerError(
                     f"FHIR server could not be reached for {what} ({type(error).__name__})"
                 ) from None
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
+            count_fhir_query("invalid_json")
             raise FhirServerError(f"FHIR server answered non-JSON for {what}") from None
         if not isinstance(parsed, dict):
+            count_fhir_query("invalid_json")
             raise FhirServerError(f"FHIR server answered a JSON value that is not a resource for {what}")
+        count_fhir_query("ok")
         return parsed
 
     async def _read_capped(self, response: httpx.Response, what: str) -> bytes:
@@ -140,7 +148,9 @@ class FhirClient:
     async def search(
         self, endpoint: FhirEndpoint, query: str, limiter: asyncio.Semaphore, what: str
     ) -> SearchResult:
-        first = await self.get_json(endpoint, endpoint.url(with_page_size(query, self._page_size)), limiter, what)
+        first = await self.get_json(
+            endpoint, endpoint.url(with_page_size(query, self._page_size)), limiter, what
+        )
         if first is None:
             return SearchResult([], 1, False)
         if first.get("resourceType") != "Bundle":

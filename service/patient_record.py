@@ -44,7 +44,7 @@ def _patient_reference(resource: dict[str, Any]) -> str | None:
 
 def _is_other_patient(resource: dict[str, Any], patient_id: str) -> bool:
     reference = _patient_reference(resource)
-    if reference is None or not reference.startswith("Patient/") and "/Patient/" not in reference:
+    if reference is None or (not reference.startswith("Patient/") and "/Patient/" not in reference):
         return False
     return reference.rsplit("/", 1)[-1] != patient_id
 

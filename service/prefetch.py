@@ -52,7 +52,8 @@ def _classify(key: str, value: Any, resource_type: str) -> str:
         return "empty"
     if not isinstance(value, dict):
         raise InvalidRequest(
-            f"prefetch.{key} must be a FHIR resource, a Bundle or null", expression=f"prefetch.{key}"
+            f"prefetch.{key} must be a FHIR resource, a Bundle or null",
+            expression=f"prefetch.{key}",
         )
     kind = value.get("resourceType")
     if kind == "OperationOutcome":
@@ -84,9 +85,7 @@ async def _resolve_key(
     if state == "bundle":
         if next_link(value) is None:
             return SearchResult(bundle_resources(value), 0, False)
-        return await access.client.follow_pages(
-            _require_endpoint(access, key), value, limiter, resource_type
-        )
+        return await access.client.follow_pages(_require_endpoint(access, key), value, limiter, resource_type)
     endpoint = _require_endpoint(access, key)
     if "?" not in query:
         resource = await access.client.get_json(endpoint, endpoint.url(query), limiter, resource_type)
@@ -125,7 +124,7 @@ async def gather_patient_record(
 
 
 def medication_reference(resource: dict[str, Any]) -> str | None:
-    """The Medication a medication-use resource points at: R4 medicationReference or R5 medication.reference."""
+    """The Medication a medication-use resource points at (R4 medicationReference, R5 medication.reference)."""
     holder = resource.get("medicationReference")
     if not isinstance(holder, dict):
         r5 = resource.get("medication")
@@ -146,9 +145,7 @@ def _needs_read(reference: str, record: PatientRecord) -> str | None:
     return relative
 
 
-async def resolve_medications(
-    record: PatientRecord, access: FhirAccess, limiter: asyncio.Semaphore
-) -> None:
+async def resolve_medications(record: PatientRecord, access: FhirAccess, limiter: asyncio.Semaphore) -> None:
     """Read referenced Medications the bundles did not include (contained ones need no read)."""
     wanted = set()
     for resource_type in MEDICATION_USE_TYPES:

@@ -32,7 +32,7 @@ class _Lenient(BaseModel):
 
 class FhirAuthorization(_Lenient):
     access_token: Annotated[str, StringConstraints(min_length=1)]
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 (a token type, not a secret)
     expires_in: int | None = None
     scope: str | None = None
     subject: str | None = None
@@ -49,8 +49,8 @@ class FhirAuthorization(_Lenient):
 class HookRequest(_Lenient):
     hook: NonEmptyText
     hook_instance: NonEmptyText = Field(alias="hookInstance")
-    fhir_server: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2048)] | None = (
-        Field(default=None, alias="fhirServer")
+    fhir_server: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2048)] | None = Field(
+        default=None, alias="fhirServer"
     )
     fhir_authorization: FhirAuthorization | None = Field(default=None, alias="fhirAuthorization")
     context: dict[str, Any]

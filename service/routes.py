@@ -17,6 +17,7 @@ from service.feedback import FeedbackRequest, parse_feedback, record_issued_card
 from service.fhir_client import FhirEndpoint
 from service.json_body import parse_json_object, read_limited_body, require_json_content_type
 from service.logs import get_logger
+from service.metrics import count_cards, count_feedback
 from service.prefetch import FhirAccess, gather_patient_record
 from service.protocol import HookRequest, draft_order_resources, parse_context, parse_hook_request
 from service.settings import Settings
@@ -66,7 +67,9 @@ def fhir_access(request: Request, hook_request: HookRequest, caller: Caller) -> 
         return FhirAccess(client, None, "the request names no fhirServer")
     if not outbound_allowed(server, caller.fhir_server_allowlist, development=settings.is_development):
         # Checked before any connection: the service must not become a proxy into the network.
-        raise FhirServerNotAllowed("fhirServer is not an allowed FHIR server for this client", expression="fhirServer")
+        raise FhirServerNotAllowed(
+            "fhirServer is not an allowed FHIR server for this client", expression="fhirServer"
+        )
     if hook_request.fhir_authorization is not None:
         return FhirAccess(client, FhirEndpoint(server, hook_request.fhir_authorization.access_token), "")
     if settings.open_fhir_servers_allowed:
@@ -96,7 +99,8 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
     hook_request = parse_hook_request(await _json_body(request))
     if hook_request.hook != service.hook:
         raise InvalidRequest(
-            f"service {service.id} handles {service.hook}, not {hook_request.hook}", expression="hook"
+            f"service {service.id} handles {service.hook}, not {hook_request.hook}",
+            expression="hook",
         )
     context = parse_context(service.hook, hook_request.context)
     access = fhir_access(request, hook_request, caller)
@@ -117,6 +121,7 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
         user_id=context.user_id,
         encounter_id=context.encounter_id,
     )
+    count_cards(cards)
     background.add_task(record_issued_cards, request.app.state.engine, service.id, cards, now)
     audit_log.info(
         "hook_call",
@@ -148,5 +153,7 @@ async def feedback(service_id: str, request: Request) -> Response:
     caller = await _authenticate(request)
     parsed = parse_feedback(await _json_body(request))
     stored = await store_feedback(request.app.state.engine, service.id, parsed, caller.issuer)
+    for item in parsed.feedback:
+        count_feedback(item.outcome)
     audit_log.info("feedback", service_id=service.id, client_iss=caller.issuer, items=stored)
     return Response(status_code=200)
