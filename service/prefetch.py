@@ -124,7 +124,7 @@ async def gather_patient_record(
 
 
 def medication_reference(resource: dict[str, Any]) -> str | None:
-    """The Medication a medication-use resource points at (R4 medicationReference, R5 medication.reference)."""
+    """The Medication a medication-use resource names (R4 medicationReference, R5 medication.reference)."""
     holder = resource.get("medicationReference")
     if not isinstance(holder, dict):
         r5 = resource.get("medication")
