@@ -1,18 +1,39 @@
-"""Placeholder: replaced by the facts -> rules -> cards pipeline."""
+"""One hook call's clinical evaluation: record -> facts -> rules -> cards. Loaded once at start-up."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from service.cards import CardContext, CardTemplates
+from service.facts import PatientFacts, Vocabularies, collect_facts
+from service.knowledge import KnowledgeError
 from service.patient_record import PatientRecord
+from service.rules import BaselineAdvice, IntervalAdvice, NeurotoxicityAdvice, TimingRules, evaluate
 
 
+@dataclass(frozen=True)
 class Evaluator:
+    vocabularies: Vocabularies
+    timing: TimingRules
+    templates: CardTemplates
+
     @classmethod
     def load(cls, knowledge_dir: Path, cards_dir: Path) -> Evaluator:
-        return cls()
+        vocabularies = Vocabularies.load(knowledge_dir)
+        timing = TimingRules.load(knowledge_dir / "timing.yaml")
+        templates = CardTemplates(cards_dir, vocabularies.imaging.suggested_order)
+        missing = [window.id for window in timing.windows if not templates.has_window(window.id)]
+        if missing:
+            raise KnowledgeError(f"timing windows without card wording: {missing}")
+        return cls(vocabularies, timing, templates)
+
+    def facts_for(
+        self, record: PatientRecord, draft_orders: list[dict[str, Any]], now: datetime
+    ) -> PatientFacts:
+        return collect_facts(record, draft_orders, self.vocabularies, now.date())
 
     def cards_for(
         self,
@@ -24,4 +45,14 @@ class Evaluator:
         user_id: str,
         encounter_id: str | None,
     ) -> list[dict[str, Any]]:
-        return []
+        facts = self.facts_for(record, draft_orders, now)
+        context = CardContext(patient_id, user_id, encounter_id, now)
+        cards = []
+        for advice in evaluate(facts, now.date(), self.timing):
+            if isinstance(advice, NeurotoxicityAdvice):
+                cards.append(self.templates.neurotoxicity_card(advice, context))
+            elif isinstance(advice, BaselineAdvice):
+                cards.append(self.templates.baseline_card(advice, context, self.timing.recent_mri_days))
+            elif isinstance(advice, IntervalAdvice):
+                cards.append(self.templates.interval_card(advice))
+        return cards

@@ -1,0 +1,113 @@
+"""Reading FHIR resources as plain JSON, defensively: any field may be missing or of the wrong type
+in what EHRs send, and a wrong type must read as absent, never raise."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Any
+
+
+def as_dict(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def as_list(value: Any) -> list[Any]:
+    # R4 has several single-object fields that R5 made lists (and some clients send either).
+    if isinstance(value, list):
+        return value
+    if value is None:
+        return []
+    return [value]
+
+
+def as_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def get_path(resource: dict[str, Any], path: str) -> Any:
+    """Follow a dotted path; list steps take their first element ("dosageInstruction.timing")."""
+    current: Any = resource
+    for step in path.split("."):
+        if isinstance(current, list):
+            current = current[0] if current else None
+        if not isinstance(current, dict):
+            return None
+        current = current.get(step)
+    return current
+
+
+def codings(concept: Any) -> Iterator[tuple[str, str]]:
+    """(system, code) of each usable Coding in a CodeableConcept (or a bare Coding)."""
+    holder = as_dict(concept)
+    if holder is None:
+        return
+    entries = as_list(holder.get("coding")) if "coding" in holder else [holder]
+    for coding in entries:
+        if isinstance(coding, dict):
+            system, code = as_str(coding.get("system")), as_str(coding.get("code"))
+            if system and code:
+                yield system, code
+
+
+def concept_texts(concept: Any) -> Iterator[str]:
+    """The human-readable text of a CodeableConcept (or Coding): `text` and every `display`."""
+    holder = as_dict(concept)
+    if holder is None:
+        return
+    text = as_str(holder.get("text"))
+    if text:
+        yield text
+    display = as_str(holder.get("display"))
+    if display:
+        yield display
+    for coding in as_list(holder.get("coding")):
+        if isinstance(coding, dict):
+            coding_display = as_str(coding.get("display"))
+            if coding_display:
+                yield coding_display
+
+
+def codeable_reference_concept(value: Any) -> Any:
+    """R5 CodeableReference holds its concept under `concept`; R4 fields hold it directly."""
+    holder = as_dict(value)
+    if holder is not None and "concept" in holder:
+        return holder["concept"]
+    return value
+
+
+def parse_date(value: Any) -> date | None:
+    """The calendar date of a FHIR date, dateTime or instant ("2024", "2024-03", partial dates
+    count from their first day). Garbage reads as None."""
+    text = as_str(value)
+    if text is None or len(text) < 4:
+        return None
+    try:
+        if len(text) == 4:
+            return date(int(text), 1, 1)
+        if len(text) == 7:
+            return date(int(text[:4]), int(text[5:7]), 1)
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
+
+
+def first_date(resource: dict[str, Any], paths: tuple[str, ...]) -> date | None:
+    for path in paths:
+        found = parse_date(get_path(resource, path))
+        if found is not None:
+            return found
+    return None
+
+
+def status_of(resource: dict[str, Any]) -> str:
+    status = resource.get("status")
+    return status.lower() if isinstance(status, str) else "unknown"
+
+
+def reference_label(resource: dict[str, Any]) -> str:
+    resource_type = as_str(resource.get("resourceType")) or "Resource"
+    resource_id = as_str(resource.get("id"))
+    return f"{resource_type}/{resource_id}" if resource_id else f"{resource_type} (no id)"

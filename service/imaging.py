@@ -1,0 +1,240 @@
+"""Imaging history: brain MRIs done or ordered (ImagingStudy, DiagnosticReport, Procedure,
+ServiceRequest and draft orders), other imaging (for iRECIST confirmation), and suspected
+progression (iUPD) in reports and observations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from service.fhir_data import (
+    as_list,
+    as_str,
+    codeable_reference_concept,
+    codings,
+    concept_texts,
+    first_date,
+    reference_label,
+    status_of,
+)
+from service.knowledge import CodeIndex, CodeSystems, TextMatcher, load_yaml
+from service.patient_record import PatientRecord
+
+ImagingKind = Literal["brain-mri", "other-imaging"]
+ImagingState = Literal["done", "ordered"]
+
+_STATE_BY_STATUS: dict[str, dict[str, ImagingState]] = {
+    "ImagingStudy": {"available": "done", "registered": "done", "unknown": "done"},
+    "DiagnosticReport": {
+        "final": "done",
+        "amended": "done",
+        "corrected": "done",
+        "appended": "done",
+        "preliminary": "done",
+        "partial": "done",
+        "registered": "ordered",
+        "unknown": "done",
+    },
+    "Procedure": {
+        "completed": "done",
+        "in-progress": "ordered",
+        "preparation": "ordered",
+        "unknown": "done",
+    },
+    "ServiceRequest": {
+        "active": "ordered",
+        "on-hold": "ordered",
+        "draft": "ordered",
+        "completed": "done",
+        "unknown": "ordered",
+    },
+}
+
+_DATE_PATHS: dict[str, tuple[str, ...]] = {
+    "ImagingStudy": ("started",),
+    "DiagnosticReport": ("effectiveDateTime", "effectivePeriod.start", "issued"),
+    "Procedure": ("performedDateTime", "performedPeriod.start", "occurrenceDateTime"),
+    "ServiceRequest": ("occurrenceDateTime", "occurrencePeriod.start", "authoredOn"),
+}
+# DiagnosticReport categories meaning radiology (HL7 v2 table 0074 "RAD", LOINC "Radiology").
+_RADIOLOGY_CATEGORIES = frozenset(("RAD", "LP29684-5", "18748-4"))
+# SNOMED CT 363679005 |Imaging (procedure)|: the category of imaging orders (ours included).
+_IMAGING_CATEGORY = "363679005"
+
+
+@dataclass(frozen=True)
+class ImagingEvent:
+    kind: ImagingKind
+    state: ImagingState
+    on: date | None
+    source: str
+
+
+@dataclass(frozen=True)
+class SuspectedProgression:
+    on: date
+    source: str
+
+
+class ImagingVocabulary:
+    """knowledge/brain-imaging.yaml, indexed."""
+
+    def __init__(self, path: Path, progression_names: list[str], systems: CodeSystems) -> None:
+        data = load_yaml(path)
+        self._brain_mri: CodeIndex[bool] = CodeIndex(systems)
+        for entry in data["brain_mri_codes"]:
+            self._brain_mri.add(entry["system"], str(entry["code"]), True)
+        for entry in data["not_brain_mri_codes"]:
+            self._brain_mri.add(entry["system"], str(entry["code"]), False)
+        self._mri_modality: CodeIndex[bool] = CodeIndex(systems)
+        for entry in data["mri_modality_codes"]:
+            self._mri_modality.add(entry["system"], str(entry["code"]), True)
+        self._brain_site: CodeIndex[bool] = CodeIndex(systems)
+        for entry in data["brain_body_site_codes"]:
+            self._brain_site.add(entry["system"], str(entry["code"]), True)
+        self._mri_terms = TextMatcher((term, term) for term in data["text"]["mri_terms"])
+        self._brain_terms = TextMatcher((term, term) for term in data["text"]["brain_terms"])
+        self._progression = TextMatcher((name, name) for name in progression_names)
+        order = data["suggested_order"]
+        self.suggested_order: dict[str, dict[str, str]] = {
+            system: {"system": systems.uri(system), "code": str(value["code"]), "display": value["display"]}
+            for system, value in order.items()
+        }
+
+    def code_verdict(self, concept: Any) -> bool | None:
+        """True/False when a coding says brain MRI / a look-alike that is not one; None if silent."""
+        verdict = None
+        for system, code in codings(concept):
+            found = self._brain_mri.lookup(system, code)
+            if found is True:
+                return True
+            if found is False:
+                verdict = False
+        return verdict
+
+    def text_says_brain_mri(self, text: str) -> bool:
+        return self._mri_terms.first(text) is not None and self._brain_terms.first(text) is not None
+
+    def text_names_brain(self, text: str) -> bool:
+        return self._brain_terms.first(text) is not None
+
+    def concepts_say_brain_mri(self, concepts: list[Any], extra_texts: Sequence[str] = ()) -> bool:
+        verdicts = [self.code_verdict(concept) for concept in concepts]
+        if True in verdicts:
+            return True
+        if False in verdicts:
+            return False
+        texts = [text for concept in concepts for text in concept_texts(concept)] + list(extra_texts)
+        return any(self.text_says_brain_mri(text) for text in texts)
+
+    def is_mri_modality(self, value: Any) -> bool:
+        return any(self._mri_modality.lookup(system, code) for system, code in codings(value))
+
+    def is_brain_site(self, value: Any) -> bool:
+        return any(self._brain_site.lookup(system, code) for system, code in codings(value))
+
+    def says_suspected_progression(self, text: str) -> bool:
+        return self._progression.first(text) is not None
+
+
+def _imaging_study_is_brain_mri(study: dict[str, Any], vocabulary: ImagingVocabulary) -> bool:
+    procedures = [codeable_reference_concept(item) for item in as_list(study.get("procedureCode"))]
+    procedures += [codeable_reference_concept(item) for item in as_list(study.get("procedure"))]
+    descriptions = [text for text in [as_str(study.get("description"))] if text]
+    series = [item for item in as_list(study.get("series")) if isinstance(item, dict)]
+    descriptions += [text for item in series if (text := as_str(item.get("description")))]
+    if vocabulary.concepts_say_brain_mri(procedures, descriptions):
+        return True
+    modalities = as_list(study.get("modality")) + [item.get("modality") for item in series]
+    if not any(vocabulary.is_mri_modality(modality) for modality in modalities):
+        return False
+    sites = [codeable_reference_concept(item.get("bodySite")) for item in series]
+    if any(vocabulary.is_brain_site(site) for site in sites):
+        return True
+    return any(vocabulary.text_names_brain(text) for text in descriptions)
+
+
+def _is_radiology_report(report: dict[str, Any]) -> bool:
+    return any(
+        code in _RADIOLOGY_CATEGORIES
+        for category in as_list(report.get("category"))
+        for _, code in codings(category)
+    )
+
+
+def _is_imaging_order(request: dict[str, Any]) -> bool:
+    return any(
+        code == _IMAGING_CATEGORY
+        for category in as_list(request.get("category"))
+        for _, code in codings(category)
+    )
+
+
+def _imaging_kind(
+    resource: dict[str, Any], resource_type: str, vocabulary: ImagingVocabulary
+) -> ImagingKind | None:
+    if resource_type == "ImagingStudy":
+        return "brain-mri" if _imaging_study_is_brain_mri(resource, vocabulary) else "other-imaging"
+    if vocabulary.concepts_say_brain_mri([resource.get("code")]):
+        return "brain-mri"
+    if resource_type == "DiagnosticReport" and _is_radiology_report(resource):
+        return "other-imaging"
+    if resource_type == "ServiceRequest" and _is_imaging_order(resource):
+        return "other-imaging"
+    return None
+
+
+def _events_of(
+    resource: dict[str, Any], resource_type: str, vocabulary: ImagingVocabulary, *, draft: bool, today: date
+) -> Iterator[ImagingEvent]:
+    state = "ordered" if draft else _STATE_BY_STATUS[resource_type].get(status_of(resource))
+    if state is None:
+        return
+    kind = _imaging_kind(resource, resource_type, vocabulary)
+    if kind is None:
+        return
+    on = first_date(resource, _DATE_PATHS[resource_type]) or (today if draft else None)
+    yield ImagingEvent(kind, state, on, reference_label(resource))
+
+
+def find_imaging(
+    record: PatientRecord, draft_orders: list[dict[str, Any]], vocabulary: ImagingVocabulary, today: date
+) -> list[ImagingEvent]:
+    events: list[ImagingEvent] = []
+    for resource_type in _STATE_BY_STATUS:
+        for resource in record.of_type(resource_type):
+            events.extend(_events_of(resource, resource_type, vocabulary, draft=False, today=today))
+    for draft in draft_orders:
+        if draft.get("resourceType") == "ServiceRequest":
+            events.extend(_events_of(draft, "ServiceRequest", vocabulary, draft=True, today=today))
+    return events
+
+
+def _progression_texts(resource: dict[str, Any]) -> Iterator[str]:
+    yield from concept_texts(resource.get("code"))
+    yield from concept_texts(resource.get("valueCodeableConcept"))
+    for field_name in ("valueString", "conclusion"):
+        text = as_str(resource.get(field_name))
+        if text:
+            yield text
+    for concept in as_list(resource.get("conclusionCode")):
+        yield from concept_texts(codeable_reference_concept(concept))
+
+
+def find_suspected_progression(
+    record: PatientRecord, vocabulary: ImagingVocabulary
+) -> list[SuspectedProgression]:
+    found: list[SuspectedProgression] = []
+    for resource_type in ("Observation", "DiagnosticReport"):
+        for resource in record.of_type(resource_type):
+            if status_of(resource) in ("entered-in-error", "cancelled"):
+                continue
+            on = first_date(resource, ("effectiveDateTime", "effectivePeriod.start", "issued"))
+            if on is None:
+                continue
+            if any(vocabulary.says_suspected_progression(text) for text in _progression_texts(resource)):
+                found.append(SuspectedProgression(on, reference_label(resource)))
+    return found
