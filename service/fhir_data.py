@@ -50,6 +50,19 @@ def codings(concept: Any) -> Iterator[tuple[str, str]]:
                 yield system, code
 
 
+def codes_of(concept: Any) -> set[str]:
+    """Every code in a CodeableConcept, with or without a system: for status-like fields
+    (verificationStatus, category) whose codes are unambiguous and that some EHRs send bare."""
+    holder = as_dict(concept)
+    if holder is None:
+        return set()
+    return {
+        coding["code"]
+        for coding in as_list(holder.get("coding"))
+        if isinstance(coding, dict) and isinstance(coding.get("code"), str)
+    }
+
+
 def concept_texts(concept: Any) -> Iterator[str]:
     """The human-readable text of a CodeableConcept (or Coding): `text` and every `display`."""
     holder = as_dict(concept)

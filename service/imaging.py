@@ -14,6 +14,7 @@ from service.fhir_data import (
     as_list,
     as_str,
     codeable_reference_concept,
+    codes_of,
     codings,
     concept_texts,
     first_date,
@@ -158,19 +159,11 @@ def _imaging_study_is_brain_mri(study: dict[str, Any], vocabulary: ImagingVocabu
 
 
 def _is_radiology_report(report: dict[str, Any]) -> bool:
-    return any(
-        code in _RADIOLOGY_CATEGORIES
-        for category in as_list(report.get("category"))
-        for _, code in codings(category)
-    )
+    return any(codes_of(category) & _RADIOLOGY_CATEGORIES for category in as_list(report.get("category")))
 
 
 def _is_imaging_order(request: dict[str, Any]) -> bool:
-    return any(
-        code == _IMAGING_CATEGORY
-        for category in as_list(request.get("category"))
-        for _, code in codings(category)
-    )
+    return any(_IMAGING_CATEGORY in codes_of(category) for category in as_list(request.get("category")))
 
 
 def _imaging_kind(

@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from service.fhir_data import as_dict, as_str, codings, concept_texts, first_date, reference_label
+from service.fhir_data import as_dict, as_str, codes_of, codings, concept_texts, first_date, reference_label
 from service.knowledge import CodeIndex, CodeSystems, NegationCues, TextMatcher, load_yaml, normalise_name
 from service.patient_record import PatientRecord
 
@@ -142,7 +142,7 @@ def _ice_score_value(observation: dict[str, Any], maximum: int) -> int | None:
 def _condition_findings(
     condition: dict[str, Any], vocabulary: FindingVocabulary
 ) -> Iterator[NeurologicalFinding]:
-    verification = {code for _, code in codings(condition.get("verificationStatus"))}
+    verification = codes_of(condition.get("verificationStatus"))
     if verification & _CONDITION_EXCLUDED_VERIFICATION:
         return
     on = first_date(condition, _CONDITION_DATES)
