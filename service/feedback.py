@@ -14,11 +14,15 @@ from pydantic import (
     model_validator,
 )
 from sqlalchemy import insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.database import feedback as feedback_table
 from service.database import issued_cards
+from service.logs import get_logger
 from service.protocol import describe_validation_error
+
+log = get_logger("service.feedback")
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -118,8 +122,12 @@ async def record_issued_cards(
         }
         for card in cards
     ]
-    async with engine.begin() as connection:
-        await connection.execute(insert(issued_cards), rows)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(insert(issued_cards), rows)
+    except SQLAlchemyError as error:
+        # Runs after the EHR has its cards: losing this analytics row must not fail the call.
+        log.warning("issued_cards_not_recorded", error_type=type(error).__name__, cards=len(rows))
 
 
 __all__ = ["parse_feedback", "record_issued_cards", "store_feedback"]
