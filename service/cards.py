@@ -45,7 +45,7 @@ _NEUROTOXICITY_DETAIL_FIELDS = {
     "grading_note",
     "brain_mri_since",
 }
-_WINDOW_FIELDS = {"agents", "day", "week", "day_zero", "starts", "ends", "target"}
+_WINDOW_FIELDS = {"agents", "day", "week", "day_zero", "source", "starts", "ends", "target"}
 _IRECIST_FIELDS = {"progression_date", "progression_source", "agents", "confirm_from", "confirm_to"}
 
 
@@ -249,6 +249,7 @@ class CardTemplates:
             "day": hit.day,
             "week": hit.day // 7 + 1,
             "day_zero": _day(hit.course.day_zero),
+            "source": hit.course.day_zero_source or "source not recorded",
             "starts": _day(hit.starts),
             "ends": _day(hit.ends),
             "target": _day(hit.target),

@@ -65,6 +65,14 @@ _STAGE_BY_STATUS: dict[str, dict[str, Stage]] = {
         "unknown": "administered",
         "preparation": "planned",
     },
+    # Some EHRs order the CAR-T infusion as a ServiceRequest ("Kymriah infusion").
+    "ServiceRequest": {
+        "draft": "planned",
+        "active": "planned",
+        "on-hold": "planned",
+        "unknown": "planned",
+        "completed": "administered",
+    },
 }
 
 _DATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -85,6 +93,7 @@ _DATE_PATHS: dict[str, tuple[str, ...]] = {
         "occurrenceDateTime",
         "occurrencePeriod.start",
     ),
+    "ServiceRequest": ("occurrenceDateTime", "occurrencePeriod.start", "authoredOn"),
 }
 
 _PLANNING_INTENTS = frozenset(("plan", "proposal"))
@@ -174,8 +183,10 @@ def _exposures_of(
     stage: Stage | None = "planned" if from_draft_order else _stage(resource, resource_type)
     if stage is None:
         return
-    if resource_type == "Procedure":
-        concepts: list[Any] = [resource.get("code"), *as_list(resource.get("usedCode"))]
+    if resource_type in ("Procedure", "ServiceRequest"):
+        # R5 ServiceRequest.code is a CodeableReference.
+        code = codeable_reference_concept(resource.get("code"))
+        concepts: list[Any] = [code, *as_list(resource.get("usedCode"))]
         texts: list[str] = []
     else:
         concepts, texts = medication_concepts(resource, record)
@@ -197,8 +208,8 @@ def find_exposures(
             )
     for draft in draft_orders:
         draft_type = draft.get("resourceType")
-        if draft_type == "MedicationRequest" or draft_type == "MedicationDispense":
+        if draft_type in ("MedicationRequest", "MedicationDispense", "ServiceRequest"):
             exposures.extend(
-                _exposures_of(draft, draft_type, record, catalog, from_draft_order=True, today=today)
+                _exposures_of(draft, str(draft_type), record, catalog, from_draft_order=True, today=today)
             )
     return exposures

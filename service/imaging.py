@@ -93,6 +93,9 @@ class ImagingVocabulary:
         self._mri_modality: CodeIndex[bool] = CodeIndex(systems)
         for entry in data["mri_modality_codes"]:
             self._mri_modality.add(entry["system"], str(entry["code"]), True)
+        self._restaging: CodeIndex[bool] = CodeIndex(systems)
+        for entry in data["restaging_modality_codes"]:
+            self._restaging.add(entry["system"], str(entry["code"]), True)
         self._brain_site: CodeIndex[bool] = CodeIndex(systems)
         for entry in data["brain_body_site_codes"]:
             self._brain_site.add(entry["system"], str(entry["code"]), True)
@@ -134,6 +137,9 @@ class ImagingVocabulary:
     def is_mri_modality(self, value: Any) -> bool:
         return any(self._mri_modality.lookup(system, code) for system, code in codings(value))
 
+    def is_restaging_modality(self, value: Any) -> bool:
+        return any(self._restaging.lookup(system, code) for system, code in codings(value))
+
     def is_brain_site(self, value: Any) -> bool:
         return any(self._brain_site.lookup(system, code) for system, code in codings(value))
 
@@ -141,16 +147,23 @@ class ImagingVocabulary:
         return self._progression.first(text) is not None
 
 
+def _series(study: dict[str, Any]) -> list[dict[str, Any]]:
+    return [item for item in as_list(study.get("series")) if isinstance(item, dict)]
+
+
+def _modalities(study: dict[str, Any]) -> list[Any]:
+    return as_list(study.get("modality")) + [item.get("modality") for item in _series(study)]
+
+
 def _imaging_study_is_brain_mri(study: dict[str, Any], vocabulary: ImagingVocabulary) -> bool:
     procedures = [codeable_reference_concept(item) for item in as_list(study.get("procedureCode"))]
     procedures += [codeable_reference_concept(item) for item in as_list(study.get("procedure"))]
     descriptions = [text for text in [as_str(study.get("description"))] if text]
-    series = [item for item in as_list(study.get("series")) if isinstance(item, dict)]
+    series = _series(study)
     descriptions += [text for item in series if (text := as_str(item.get("description")))]
     if vocabulary.concepts_say_brain_mri(procedures, descriptions):
         return True
-    modalities = as_list(study.get("modality")) + [item.get("modality") for item in series]
-    if not any(vocabulary.is_mri_modality(modality) for modality in modalities):
+    if not any(vocabulary.is_mri_modality(modality) for modality in _modalities(study)):
         return False
     sites = [codeable_reference_concept(item.get("bodySite")) for item in series]
     if any(vocabulary.is_brain_site(site) for site in sites):
@@ -170,7 +183,12 @@ def _imaging_kind(
     resource: dict[str, Any], resource_type: str, vocabulary: ImagingVocabulary
 ) -> ImagingKind | None:
     if resource_type == "ImagingStudy":
-        return "brain-mri" if _imaging_study_is_brain_mri(resource, vocabulary) else "other-imaging"
+        if _imaging_study_is_brain_mri(resource, vocabulary):
+            return "brain-mri"
+        modalities = [modality for modality in _modalities(resource) if modality]
+        if modalities and not any(vocabulary.is_restaging_modality(m) for m in modalities):
+            return None  # plain radiographs, ultrasound: not restaging
+        return "other-imaging"
     if vocabulary.concepts_say_brain_mri([resource.get("code")]):
         return "brain-mri"
     if resource_type == "DiagnosticReport" and _is_radiology_report(resource):

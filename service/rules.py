@@ -97,36 +97,30 @@ class Course:
 
     therapy_class: TherapyClass
     exposures: tuple[Exposure, ...]
-    started: date | None  # first dose or order on or before today
-    last: date | None  # last dose or order on or before today
+    started: date | None  # first infusion (CAR-T) or first dose or order, on or before today
+    last: date | None  # last infusion (CAR-T) or last dose or order, on or before today
     day_zero: date | None  # CAR-T: the latest infusion; others: the start
+    day_zero_source: str | None  # the resource that dates day 0
 
     def agents(self) -> list[str]:
         return sorted({exposure.agent.display for exposure in self.exposures})
 
 
+def _begun(therapy_class: TherapyClass, exposures: list[Exposure], today: date) -> list[Exposure]:
+    """The exposures showing the therapy has begun, oldest first. CAR-T begins with the infusion:
+    the product is ordered weeks earlier, at apheresis, so an order is not a start."""
+    stages = ("administered",) if therapy_class == "car_t" else ("ordered", "administered")
+    begun = [e for e in exposures if e.stage in stages and e.on is not None and e.on <= today]
+    return sorted(begun, key=lambda exposure: exposure.on or date.min)
+
+
 def _course(therapy_class: TherapyClass, exposures: list[Exposure], today: date) -> Course:
-    given = sorted(
-        exposure.on
-        for exposure in exposures
-        if exposure.stage != "planned" and exposure.on is not None and exposure.on <= today
-    )
-    if therapy_class == "car_t":
-        infusions = [
-            exposure.on
-            for exposure in exposures
-            if exposure.stage == "administered" and exposure.on is not None and exposure.on <= today
-        ]
-        day_zero = max(infusions) if infusions else None
-    else:
-        day_zero = given[0] if given else None
-    return Course(
-        therapy_class,
-        tuple(exposures),
-        given[0] if given else None,
-        given[-1] if given else None,
-        day_zero,
-    )
+    begun = _begun(therapy_class, exposures, today)
+    if not begun:
+        return Course(therapy_class, tuple(exposures), None, None, None, None)
+    # CAR-T counts from the latest infusion (a re-infusion restarts the clock); the others from the start.
+    anchor = begun[-1] if therapy_class == "car_t" else begun[0]
+    return Course(therapy_class, tuple(exposures), begun[0].on, begun[-1].on, anchor.on, anchor.source)
 
 
 def therapy_courses(facts: PatientFacts, today: date) -> dict[TherapyClass, Course]:
@@ -150,9 +144,12 @@ class BaselineAdvice:
     evidence: tuple[str, ...]
 
 
-def _is_upcoming_or_recent(exposure: Exposure, today: date, recent_start_days: int) -> bool:
+def _is_upcoming_or_recent(exposure: Exposure, course: Course, today: date, recent_start_days: int) -> bool:
     if exposure.stage == "planned":
         return True
+    if course.therapy_class == "car_t" and exposure.stage == "ordered":
+        # Ordered and not infused since: the infusion is still ahead.
+        return course.day_zero is None or (exposure.on is not None and exposure.on > course.day_zero)
     if exposure.on is None:
         return False
     return exposure.on > today or (today - exposure.on).days <= recent_start_days
@@ -185,7 +182,9 @@ def baseline_brain_mri(facts: PatientFacts, today: date, rules: TimingRules) -> 
     for course in therapy_courses(facts, today).values():
         if course.started is not None and (today - course.started).days > rules.recent_start_days:
             continue  # therapy under way: a baseline is no longer a baseline
-        found = [e for e in course.exposures if _is_upcoming_or_recent(e, today, rules.recent_start_days)]
+        found = [
+            e for e in course.exposures if _is_upcoming_or_recent(e, course, today, rules.recent_start_days)
+        ]
         if found:
             due.append(course)
             triggers.extend(found)
@@ -262,7 +261,10 @@ def _irecist_hit(
     if not candidates:
         return None
     latest = max(candidates, key=lambda progression: progression.on)
-    confirmed = any(event.on is not None and event.on > latest.on for event in facts.imaging)
+    # Confirmation is restaging actually done after the iUPD; an order is not yet a confirmation.
+    confirmed = any(
+        event.state == "done" and event.on is not None and event.on > latest.on for event in facts.imaging
+    )
     if confirmed:
         return None
     return IrecistHit(

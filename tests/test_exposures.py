@@ -151,6 +151,17 @@ CASES = [
     ),
     ("procedure not done", med("Procedure", status="not-done", code={"text": "Breyanzi infusion"}), []),
     (
+        "CAR-T infusion ordered as a ServiceRequest",
+        med(
+            "ServiceRequest",
+            status="active",
+            intent="order",
+            code={"text": "Kymriah infusion"},
+            occurrenceDateTime="2026-11-28",
+        ),
+        [("tisagenlecleucel", "planned", date(2026, 11, 28))],
+    ),
+    (
         "look-alike",
         med(
             "MedicationRequest",
@@ -216,6 +227,21 @@ def test_draft_orders_are_planned_and_dated_today() -> None:
     assert exposures([], [draft]) == [("pembrolizumab", "planned", TODAY)]
 
 
-def test_draft_orders_of_other_types_are_not_medication_exposure() -> None:
-    draft = {"resourceType": "ServiceRequest", "id": "sr", "status": "draft", "code": {"text": "Keytruda"}}
+def test_a_drafted_car_t_infusion_service_request_is_planned_exposure() -> None:
+    draft = {
+        "resourceType": "ServiceRequest",
+        "id": "sr",
+        "status": "draft",
+        "code": {"text": "Kymriah infusion"},
+    }
+    assert exposures([], [draft]) == [("tisagenlecleucel", "planned", TODAY)]
+
+
+def test_draft_orders_of_other_types_are_not_exposure() -> None:
+    draft = {
+        "resourceType": "NutritionOrder",
+        "id": "n",
+        "status": "draft",
+        "oralDiet": {"type": [{"text": "Keytruda"}]},
+    }
     assert exposures([], [draft]) == []

@@ -81,6 +81,16 @@ CASES = [
         ),
         [("other-imaging", "done", date(2026, 10, 1))],
     ),
+    (
+        "plain radiograph is not restaging",
+        res(
+            "ImagingStudy",
+            status="available",
+            started="2026-10-01",
+            series=[{"uid": "1", "modality": {"system": DICOM, "code": "DX"}}],
+        ),
+        [],
+    ),
     ("study cancelled", res("ImagingStudy", status="cancelled", description="MRI brain"), []),
     (
         "report LOINC",

@@ -92,6 +92,21 @@ BASELINE = [
     ),
     ("future-dated order counts as upcoming", [exposure("teclistamab", "ordered", -3)], [], "warning"),
     ("undated active order alone", [exposure("nivolumab", "ordered", None)], [], None),
+    (
+        "CAR-T ordered at apheresis 24 days ago, not yet infused",
+        [exposure("axicabtagene-ciloleucel", "ordered", 24)],
+        [],
+        "warning",
+    ),
+    (
+        "CAR-T infused 20 days ago after an order",
+        [
+            exposure("axicabtagene-ciloleucel", "ordered", 50),
+            exposure("axicabtagene-ciloleucel", "administered", 20),
+        ],
+        [],
+        None,
+    ),
     ("no exposure", [], [], None),
 ]
 
@@ -156,6 +171,12 @@ IRECIST = [
     ),
     ("iUPD 60 days ago: past the window", [], 60, None),
     ("iUPD then imaging", [ImagingEvent("other-imaging", "done", days_ago(2), "ImagingStudy/ct")], 10, None),
+    (
+        "iUPD then only an order",
+        [ImagingEvent("other-imaging", "ordered", days_ago(2), "ServiceRequest/ct")],
+        10,
+        (days_ago(10) + timedelta(days=28), days_ago(10) + timedelta(days=56)),
+    ),
     ("iUPD before ICI start", [], 200, None),
 ]
 
@@ -208,6 +229,12 @@ NEUROTOXICITY = [
         None,
     ),
     (
+        "finding after a CAR-T order but before any infusion",
+        [exposure("axicabtagene-ciloleucel", "ordered", 20)],
+        [finding("encephalopathy", 3)],
+        None,
+    ),
+    (
         "finding long after the ICI horizon",
         [exposure("nivolumab", "ordered", 1200)],
         [finding("encephalitis", 1)],
@@ -239,7 +266,7 @@ def test_neurotoxicity_notes_a_brain_mri_done_since_the_finding() -> None:
     assert advice is not None and advice.brain_mri_since is not None
 
 
-def test_car_t_course_day_zero_ignores_orders() -> None:
+def test_car_t_course_starts_at_the_infusion_not_at_the_order() -> None:
     courses = therapy_courses(
         facts(
             [
@@ -249,7 +276,8 @@ def test_car_t_course_day_zero_ignores_orders() -> None:
         ),
         TODAY,
     )
-    assert courses["car_t"].day_zero == days_ago(4) and courses["car_t"].started == days_ago(30)
+    assert (courses["car_t"].started, courses["car_t"].day_zero) == (days_ago(4), days_ago(4))
+    assert courses["car_t"].day_zero_source == "MedicationRequest/axicabtagene-ciloleucel"
 
 
 def test_evaluate_puts_the_most_urgent_advice_first_and_never_repeats_a_topic() -> None:
