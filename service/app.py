@@ -10,12 +10,15 @@ import httpx
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from service.audit import AuditMiddleware
 from service.authentication import Authenticator
 from service.database import create_engine, create_schema
 from service.errors import install_error_handlers
 from service.evaluation import Evaluator
 from service.fhir_client import FhirClient
+from service.health import router as health_router
 from service.logs import configure_logging, get_logger
+from service.metrics import install_metrics
 from service.routes import router
 from service.settings import Settings
 
@@ -84,6 +87,9 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         max_age=600,
     )
     install_error_handlers(app)
+    app.add_middleware(AuditMiddleware)
+    app.include_router(health_router)
+    install_metrics(app, settings.metrics_enabled)
     app.include_router(router)
     return app
 

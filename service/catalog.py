@@ -97,7 +97,8 @@ class TherapyCatalog:
                 found = AgentMatch(entry.agent, f"code {code}")
                 (by_code if entry.verified else unverified)[entry.agent.id] = found
         by_name: dict[str, AgentMatch] = {}
-        for text in texts:
+        # A concept's text and its codings' displays are often the same string: read each once.
+        for text in dict.fromkeys(texts):
             for hit in self._names.find(text):
                 by_name.setdefault(hit.value.id, AgentMatch(hit.value, f"name '{text[hit.start : hit.end]}'"))
         matches = dict(by_name)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 metadata = MetaData()
@@ -82,9 +83,27 @@ def create_engine(database_url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
-async def create_schema(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
+# Arbitrary constant naming this service's schema lock among the database's advisory locks.
+_SCHEMA_LOCK_KEY = 7_311_202_611
+
+
+async def create_schema(engine: AsyncEngine, attempts: int = 3) -> None:
+    """Create missing tables. Several replicas or workers may start on an empty database at once."""
+    for attempt in range(attempts):
+        try:
+            async with engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    # One creates while the others wait; they then find the tables present.
+                    await connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY}
+                    )
+                await connection.run_sync(metadata.create_all)
+            return
+        except DBAPIError:
+            # SQLite has no advisory lock: the loser of the race finds "table already exists" and
+            # looks again.
+            if attempt == attempts - 1:
+                raise
 
 
 async def check_database(engine: AsyncEngine) -> None:

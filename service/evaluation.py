@@ -9,7 +9,7 @@ from typing import Any
 
 from service.cards import CardContext, CardTemplates
 from service.facts import PatientFacts, Vocabularies, collect_facts
-from service.knowledge import KnowledgeError
+from service.knowledge import KnowledgeError, remembering_texts
 from service.patient_record import PatientRecord
 from service.rules import BaselineAdvice, IntervalAdvice, NeurotoxicityAdvice, TimingRules, evaluate
 
@@ -33,7 +33,8 @@ class Evaluator:
     def facts_for(
         self, record: PatientRecord, draft_orders: list[dict[str, Any]], now: datetime
     ) -> PatientFacts:
-        return collect_facts(record, draft_orders, self.vocabularies, now.date())
+        with remembering_texts():
+            return collect_facts(record, draft_orders, self.vocabularies, now.date())
 
     def cards_for(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -90,7 +92,8 @@ def _row(
         "override_reason_code": reason.code if reason else None,
         "override_reason_display": reason.display if reason else None,
         "user_comment": item.override_reason.user_comment if item.override_reason else None,
-        "outcome_timestamp": item.outcome_timestamp,
+        # Stored in UTC: SQLite keeps the wall-clock time and drops the offset, which shifted the instant.
+        "outcome_timestamp": item.outcome_timestamp.astimezone(UTC),
         "received_at": received_at,
         "client_iss": client_iss,
     }
@@ -105,6 +108,17 @@ async def store_feedback(
     async with engine.begin() as connection:
         await connection.execute(insert(feedback_table), rows)
     return len(rows)
+
+
+class _PendingCards:
+    """Issued-card rows waiting for the one writer of an engine."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.lock = asyncio.Lock()
+
+
+_pending_cards: weakref.WeakKeyDictionary[AsyncEngine, _PendingCards] = weakref.WeakKeyDictionary()
 
 
 async def record_issued_cards(
@@ -122,12 +136,23 @@ async def record_issued_cards(
         }
         for card in cards
     ]
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(insert(issued_cards), rows)
-    except SQLAlchemyError as error:
-        # Runs after the EHR has its cards: losing this analytics row must not fail the call.
-        log.warning("issued_cards_not_recorded", error_type=type(error).__name__, cards=len(rows))
+    # Group commit: while one call writes, the rows of calls arriving meanwhile gather and go in the
+    # next single transaction (one commit and fsync for many hook calls, not one each). Every call
+    # still returns only once its rows were written, by itself or by the call before it.
+    batch = _pending_cards.get(engine)
+    if batch is None:
+        batch = _pending_cards[engine] = _PendingCards()
+    batch.rows.extend(rows)
+    async with batch.lock:
+        if not batch.rows:
+            return
+        rows, batch.rows = batch.rows, []
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(insert(issued_cards), rows)
+        except SQLAlchemyError as error:
+            # Runs after the EHR has its cards: losing this analytics row must not fail the call.
+            log.warning("issued_cards_not_recorded", error_type=type(error).__name__, cards=len(rows))
 
 
 __all__ = ["parse_feedback", "record_issued_cards", "store_feedback"]

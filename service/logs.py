@@ -9,6 +9,16 @@ from typing import Any
 
 import structlog
 
+# Libraries that log request URLs or SQL parameters at INFO or DEBUG (FHIR search URLs carry the patient
+# id, feedback rows carry clinicians' comments): held at WARNING whatever level the root logger is given.
+QUIET_LIBRARIES = ("httpx", "httpcore", "sqlalchemy", "aiosqlite", "asyncpg")
+
+
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    # sys.stderr is looked up at each use, not once at configuration: a replaced stream (a test's
+    # capture, since closed) must not turn every later log line into an I/O error.
+    return structlog.PrintLogger(sys.stderr)
+
 
 def configure_logging(level: str = "INFO", log_format: str = "json") -> None:
     renderer: Any = (
@@ -24,9 +34,11 @@ def configure_logging(level: str = "INFO", log_format: str = "json") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> Any:

@@ -1,12 +1,43 @@
-"""Prometheus metrics. With several uvicorn workers, PROMETHEUS_MULTIPROC_DIR must be set so each
-worker writes its samples to shared files and /metrics aggregates them."""
+"""Prometheus metrics, exposed at ``GET /metrics``.
+
+With several uvicorn workers, PROMETHEUS_MULTIPROC_DIR must be set (before the first import of
+prometheus_client) so each worker writes its samples to files in that directory and /metrics, served
+by whichever worker takes the scrape, sums them. ``immuno-cds serve`` creates and empties the directory
+before the workers start.
+
+Labels never carry raw paths, ids or anything about a patient: requests are labelled with the route
+template (``/cds-services/{service_id}``) and a known service id, or ``unknown``.
+"""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from fastapi import APIRouter, FastAPI
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.discovery import SERVICES
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METRICS_PATH = "/metrics"
+HEALTH_PREFIX = "/health/"
+# Requests no route matched: one label value, so scanners probing random paths add no series.
+UNMATCHED_ROUTE = "unmatched"
+NO_SERVICE = "none"
+UNKNOWN_SERVICE = "unknown"
 
 REQUESTS = Counter(
     "cds_requests_total",
@@ -40,3 +71,98 @@ def count_feedback(outcome: str) -> None:
 
 def count_auth_failure(reason: str) -> None:
     AUTH_FAILURES.labels(reason=reason).inc()
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def render_metrics() -> bytes:
+    """The exposition text: this process's registry, or every worker's files in multiprocess mode."""
+    if multiprocess_dir() is None:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+router = APIRouter()
+
+
+@router.get(METRICS_PATH, include_in_schema=False)
+async def metrics() -> Response:
+    return Response(render_metrics(), media_type=CONTENT_TYPE_LATEST)
+
+
+def is_excluded(path: str) -> bool:
+    return path == METRICS_PATH or path.startswith(HEALTH_PREFIX)
+
+
+def route_labels(scope: Scope) -> tuple[str, str]:
+    """(route template, service) for a request the router has seen."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if not isinstance(template, str):
+        return UNMATCHED_ROUTE, NO_SERVICE
+    path_params = scope.get("path_params") or {}
+    service_id = path_params.get("service_id")
+    if service_id is None:
+        return template, NO_SERVICE
+    return template, service_id if service_id in SERVICES else UNKNOWN_SERVICE
+
+
+class MetricsMiddleware:
+    """Counts every HTTP request but /metrics and /health/* by route template, service and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._lifespan_send(send))
+            return
+        if scope["type"] != "http" or is_excluded(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        await self._observe(scope, receive, send)
+
+    async def _observe(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        status = 500  # what the client gets when the app raises before it answers
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route, service = route_labels(scope)
+            REQUESTS.labels(route=route, service=service, status=str(status)).inc()
+            REQUEST_LATENCY.labels(route=route, service=service).observe(time.perf_counter() - started)
+
+    @staticmethod
+    def _lifespan_send(send: Send) -> Send:
+        async def send_and_mark(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                mark_worker_dead(os.getpid())
+            await send(message)
+
+        return send_and_mark
+
+
+def mark_worker_dead(pid: int) -> None:
+    """Drop a stopped worker's live-gauge files; its counters stay and keep counting in the sums."""
+    directory = multiprocess_dir()
+    if directory is not None:
+        mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+
+
+def install_metrics(app: FastAPI, enabled: bool) -> None:
+    """Add the request middleware and the /metrics route (nothing when metrics are disabled)."""
+    if not enabled:
+        return
+    app.add_middleware(MetricsMiddleware)
+    app.include_router(router)

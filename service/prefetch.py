@@ -11,13 +11,16 @@ When a query is needed and cannot be made, the call is answered 412.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from service.discovery import PREFETCH_TEMPLATES
 from service.exceptions import DataUnavailable, InvalidRequest
 from service.fhir_client import FhirClient, FhirEndpoint, SearchResult, bundle_resources, next_link
 from service.patient_record import MEDICATION_USE_TYPES, PatientRecord
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,17 @@ async def _resolve_key(
     return await access.client.search(endpoint, query, limiter, resource_type)
 
 
+async def all_or_first_error(coroutines: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run concurrently; the first failure cancels the rest (a 412 must not leave queries running)
+    and is raised as itself, not wrapped in an ExceptionGroup."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coroutine) for coroutine in coroutines]
+    except ExceptionGroup as failures:
+        raise failures.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
 async def gather_patient_record(
     prefetch: dict[str, Any] | None,
     patient_id: str,
@@ -101,8 +115,8 @@ async def gather_patient_record(
 ) -> PatientRecord:
     supplied = prefetch or {}
     limiter = access.client.limiter()
-    results = await asyncio.gather(
-        *(
+    results = await all_or_first_error(
+        [
             _resolve_key(
                 key,
                 resource_type,
@@ -113,7 +127,7 @@ async def gather_patient_record(
                 limiter,
             )
             for key, (resource_type, template) in PREFETCH_TEMPLATES.items()
-        )
+        ]
     )
     record = PatientRecord(patient_id=patient_id)
     for result in results:
@@ -159,8 +173,8 @@ async def resolve_medications(record: PatientRecord, access: FhirAccess, limiter
         # Without FHIR access the facts layer falls back to the reference's display text.
         return
     endpoint = access.endpoint
-    reads = await asyncio.gather(
-        *(access.client.read(endpoint, reference, limiter) for reference in sorted(wanted))
+    reads = await all_or_first_error(
+        [access.client.read(endpoint, reference, limiter) for reference in sorted(wanted)]
     )
     for reference, medication in zip(sorted(wanted), reads, strict=True):
         if isinstance(medication, dict) and medication.get("resourceType") == "Medication":

@@ -112,7 +112,9 @@ _CONTEXT_MODELS: dict[str, type[PatientViewContext]] = {
 def describe_validation_error(error: ValidationError, prefix: str) -> InvalidRequest:
     first = error.errors()[0]
     location = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
-    return InvalidRequest(f"{location}: {first['msg']}", expression=location or None)
+    # A model-level rule (e.g. fhirServer with fhirAuthorization) has no location: the message alone.
+    message = f"{location}: {first['msg']}" if location else str(first["msg"])
+    return InvalidRequest(message, expression=location or None)
 
 
 def parse_hook_request(body: dict[str, Any]) -> HookRequest:

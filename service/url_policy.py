@@ -40,6 +40,9 @@ def is_under_base(url: str, base: str) -> bool:
     # A base without a port allows any port on that host (useful for loopback in development).
     if root.port is not None and target.port != root.port:
         return False
+    if any(segment in (".", "..") for segment in target.path.split("/")):
+        # Percent-encoded dot segments (%2e%2e) survive URL parsing; the server may still resolve them.
+        return False
     base_path = root.path.rstrip("/")
     return target.path == base_path or target.path.startswith(base_path + "/") or base_path == ""
 

@@ -1,0 +1,63 @@
+# Immunotherapy neuroimaging CDS Hooks service.
+#   docker build -t immuno-cds:0.1.0 .
+#   docker run --rm -p 8000:8000 immuno-cds:0.1.0
+# Runtime settings are CDS_* environment variables (docs/operations.md).
+
+# ---- builder: a virtual environment with the dependencies and the service wheel -------------------
+FROM python:3.11.14-slim-bookworm AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PATH=/opt/venv/bin:$PATH
+
+WORKDIR /build
+RUN python -m venv /opt/venv
+
+# Dependencies in a layer of their own: rebuilt only when pyproject.toml changes. Every dependency
+# ships manylinux wheels for CPython 3.11, so no compiler is needed here either.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+ && pip install --no-cache-dir --requirement requirements.txt
+
+# The service itself, as a wheel: no source tree and no editable install in the image.
+COPY pyproject.toml README.md* ./
+COPY service/ ./service/
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /build/dist . \
+ && pip install --no-cache-dir --no-deps /build/dist/*.whl
+
+# ---- runtime: the interpreter, the virtual environment and the reviewed clinical content ----------
+FROM python:3.11.14-slim-bookworm AS runtime
+
+LABEL org.opencontainers.image.title="immuno-cds" \
+      org.opencontainers.image.description="CDS Hooks 2.0 service: brain MRI advice around immunotherapy"
+
+# /tmp is the only place written: the SQLite fallback database and the Prometheus multiprocess files
+# (emptyDir volumes in deploy/kubernetes, where the root filesystem is read-only).
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    CDS_HOST=0.0.0.0 \
+    CDS_PORT=8000 \
+    CDS_WORKERS=2 \
+    CDS_KNOWLEDGE_DIR=/app/knowledge \
+    CDS_CARDS_DIR=/app/cards \
+    CDS_SQLITE_PATH=/tmp/cds/cds-feedback.sqlite3 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus-multiproc
+
+RUN groupadd --system --gid 10001 cds \
+ && useradd --system --uid 10001 --gid cds --home-dir /app --no-create-home --shell /usr/sbin/nologin cds
+
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+COPY knowledge/ ./knowledge/
+COPY cards/ ./cards/
+
+USER 10001:10001
+EXPOSE 8000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('CDS_PORT', '8000') + '/health/live', timeout=4)"]
+
+# uvicorn with CDS_WORKERS worker processes on CDS_HOST:CDS_PORT; PID 1, so SIGTERM drains and stops.
+CMD ["immuno-cds", "serve"]
