@@ -21,12 +21,13 @@ CDS_TRUSTED_CLIENTS_FILE ?= $(wildcard deploy/trusted-clients.development.yaml)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint
+.PHONY: help install run test lint bench
 
 help:
 	@echo "make run    start the service on http://$(HOST):$(PORT) (CDS_PROFILE=$(CDS_PROFILE))"
 	@echo "make test   run the tests"
 	@echo "make lint   ruff check, ruff format --check, mypy --strict service"
+	@echo "make bench  the performance benchmark (about 5 minutes; writes docs/performance.md)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; $(PYTHON) is " + sys.version.split()[0])'
@@ -53,3 +54,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict service
+
+# Not part of `make test`: timings are measured, never asserted. `wrk` (apt-get install wrk) is used for
+# the load test when installed, else an httpx load loop.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run

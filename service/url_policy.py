@@ -6,6 +6,7 @@ or `https://ehr.example.org.evil.test` cannot pass for `https://ehr.example.org`
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 import httpx
@@ -30,15 +31,23 @@ def parse_url(url: str) -> httpx.URL | None:
     return parsed
 
 
+@functools.lru_cache(maxsize=256)
+def _parse_base(base: str) -> httpx.URL | None:
+    # Bases (the allowlist, the EHR's fhirServer) repeat on every call: parse each once. Only bases:
+    # full request URLs carry patient ids and are not kept.
+    return parse_url(base)
+
+
 def is_under_base(url: str, base: str) -> bool:
     """True when `url` names `base` or a path below it (same scheme, host and port)."""
-    target, root = parse_url(url), parse_url(base)
+    target, root = parse_url(url), _parse_base(base) if isinstance(base, str) else parse_url(base)
     if target is None or root is None:
         return False
     if (target.scheme, target.host) != (root.scheme, root.host):
         return False
-    # A base without a port allows any port on that host (useful for loopback in development).
-    if root.port is not None and target.port != root.port:
+    # A loopback base without a port allows any port (test and sandbox servers pick free ports);
+    # anywhere else the port must be the one the base names, or the scheme's default.
+    if target.port != root.port and not (root.port is None and _is_loopback(root.host)):
         return False
     if any(segment in (".", "..") for segment in target.path.split("/")):
         # Percent-encoded dot segments (%2e%2e) survive URL parsing; the server may still resolve them.

@@ -157,6 +157,15 @@ ATTACKS: list[AttackCase] = [
         lambda k: bearer(_unsigned({"alg": "ES384", "kid": "x"}, [1])),
         "malformed_token",
     ),
+    ("deeply nested header", lambda k: bearer(f"{_b64(b'[' * 9000)}.{_b64(b'{}')}.AA"), "malformed_token"),
+    ("deeply nested payload", lambda k: bearer(f"{_b64(b'{}')}.{_b64(b'[' * 9000)}.AA"), "malformed_token"),
+    (
+        "detached payload header (b64 false)",
+        lambda k: bearer(
+            _unsigned({"alg": "ES384", "kid": k.es384.kid, "b64": False, "crit": ["b64"]}, claims())
+        ),
+        "malformed_token",
+    ),
     (
         "expired",
         lambda k: bearer(mint(k.es384, claims(iat=_now() - 900, exp=_now() - 600))),

@@ -17,7 +17,6 @@ BASE = "https://ehr.example.org/fhir"
         pytest.param("https://ehr.example.org/fhir/Patient/1", id="read"),
         pytest.param("https://ehr.example.org/fhir/Condition?patient=1&_count=5", id="search"),
         pytest.param("https://EHR.Example.ORG/fhir/Patient/1", id="host-case-insensitive"),
-        pytest.param("https://ehr.example.org:8443/fhir/Patient/1", id="port-when-base-names-none"),
     ],
 )
 def test_urls_under_the_base_are_allowed(url: str) -> None:
@@ -27,6 +26,7 @@ def test_urls_under_the_base_are_allowed(url: str) -> None:
 @pytest.mark.parametrize(
     "url",
     [
+        pytest.param("https://ehr.example.org:8443/fhir/Patient/1", id="other-port-when-base-names-none"),
         pytest.param("https://ehr.example.org.evil.test/fhir/Patient/1", id="suffix-domain"),
         pytest.param("https://ehr.example.org@evil.test/fhir/Patient/1", id="userinfo-trick"),
         pytest.param("https://user:pw@ehr.example.org/fhir/Patient/1", id="userinfo"),
@@ -99,3 +99,7 @@ def test_outbound_allowed(url: str, development: bool, allowed: bool) -> None:
 
 def test_nothing_is_allowed_with_an_empty_allowlist() -> None:
     assert not outbound_allowed("https://ehr.example.org/fhir", (), development=True)
+
+
+def test_a_loopback_base_without_a_port_allows_any_port() -> None:
+    assert is_under_base("http://127.0.0.1:49152/fhir/Patient/1", "http://127.0.0.1")
