@@ -27,7 +27,7 @@ help:
 	@echo "make run    start the service on http://$(HOST):$(PORT) (CDS_PROFILE=$(CDS_PROFILE))"
 	@echo "make test   run the tests"
 	@echo "make lint   ruff check, ruff format --check, mypy --strict service"
-	@echo "make bench  the performance benchmark (about 5 minutes; writes docs/performance.md)"
+	@echo "make bench  the performance benchmark (about 2 minutes; writes docs/performance.md)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; $(PYTHON) is " + sys.version.split()[0])'
