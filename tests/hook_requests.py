@@ -38,6 +38,17 @@ DRAFT_MEDICATION_REQUEST: dict[str, Any] = {
 }
 
 
+def fhir_authorization(access_token: str) -> dict[str, Any]:
+    """The fhirAuthorization object an EHR sends with a SMART access token."""
+    return {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "cds-service",
+    }
+
+
 def service_id(hook: str) -> str:
     """Our service id for a hook."""
     for service in SERVICES.values():
@@ -78,13 +89,7 @@ def hook_request(
     if fhir_server is not None:
         body["fhirServer"] = fhir_server
     if access_token is not None:
-        body["fhirAuthorization"] = {
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "patient/*.read",
-            "subject": "cds-service",
-        }
+        body["fhirAuthorization"] = fhir_authorization(access_token)
     if prefetch is not None:
         body["prefetch"] = prefetch
     return body

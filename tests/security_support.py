@@ -22,6 +22,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
+from hook_requests import fhir_authorization
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from service.app import create_app
@@ -214,13 +215,7 @@ def hook_body(
     if fhir_server is not None:
         body["fhirServer"] = fhir_server
     if access_token is not None:
-        body["fhirAuthorization"] = {
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "patient/*.read",
-            "subject": "cds-service",
-        }
+        body["fhirAuthorization"] = fhir_authorization(access_token)
     if prefetch is not None:
         body["prefetch"] = dict(prefetch)
     return body
