@@ -3,6 +3,7 @@ ids it has seen (replay protection). SQLite by default, PostgreSQL in production
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from sqlalchemy import (
@@ -87,7 +88,7 @@ def create_engine(database_url: str) -> AsyncEngine:
 _SCHEMA_LOCK_KEY = 7_311_202_611
 
 
-async def create_schema(engine: AsyncEngine, attempts: int = 3) -> None:
+async def create_schema(engine: AsyncEngine, attempts: int = 10) -> None:
     """Create missing tables. Several replicas or workers may start on an empty database at once."""
     for attempt in range(attempts):
         try:
@@ -100,10 +101,11 @@ async def create_schema(engine: AsyncEngine, attempts: int = 3) -> None:
                 await connection.run_sync(metadata.create_all)
             return
         except DBAPIError:
-            # SQLite has no advisory lock: the loser of the race finds "table already exists" and
-            # looks again.
+            # SQLite has no advisory lock: a loser of the race finds "table already exists" while the
+            # winner may still be creating the next table, so it waits a little and looks again.
             if attempt == attempts - 1:
                 raise
+            await asyncio.sleep(0.02 * (attempt + 1))
 
 
 async def check_database(engine: AsyncEngine) -> None:
