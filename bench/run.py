@@ -26,7 +26,7 @@ import time
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,17 +58,12 @@ FHIR_PAGE_SIZE = 200
 FHIR_MAX_CONCURRENT = 8
 # A record whose conditions and observations need paging (200 a page) and whose medications are few:
 # the fallback's paging is measured, not the evaluation of a heavy medication history.
-PAGED = Mix(
+PAGED = replace(
+    HEAVY,
     medication_requests=14,
     medication_administrations=12,
     medication_statements=3,
     medication_dispenses=2,
-    conditions=500,
-    observations=300,
-    imaging_studies=20,
-    diagnostic_reports=30,
-    procedures=15,
-    service_requests=25,
 )
 # The six keys an EHR that prefetched only the patient and the medications leaves to the service.
 SIX_KEYS = (
