@@ -96,11 +96,12 @@ def _ablate(app: Any, parts: str) -> None:
 
     for part in filter(None, parts.split(",")):
         if part == "db":
+            from service.issued_cards import IssuedCardsRecorder
 
             async def no_write(*_: Any) -> None:
                 return None
 
-            routes.record_issued_cards = no_write  # type: ignore[assignment]
+            IssuedCardsRecorder.record = no_write  # type: ignore[method-assign]
         elif part == "audit":
             routes.audit_log = type("Silent", (), {"info": staticmethod(lambda *a, **k: None)})()
         elif part == "eval":

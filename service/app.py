@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from service.errors import install_error_handlers
 from service.evaluation import Evaluator
 from service.fhir_client import FhirClient
 from service.health import router as health_router
+from service.issued_cards import IssuedCardsRecorder
 from service.logs import configure_logging, get_logger
 from service.metrics import install_metrics
 from service.routes import router
@@ -27,6 +29,18 @@ Clock = Callable[[], datetime]
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def freeze_startup_heap() -> None:
+    """Exempt everything start-up made from the cycle collector for the life of the process.
+
+    Modules, models, the catalog, the database engine: about 110k long-lived objects. Left in the
+    collector's oldest generation, every full collection walks all of them again (about 45 ms each on
+    the benchmark machine, set off every hundred or so typical hook calls) and they show up in the
+    p99 latency. Frozen, a full collection walks only what the calls in flight made.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _http_client(settings: Settings) -> httpx.AsyncClient:
@@ -52,6 +66,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         await create_schema(engine)
         http = _http_client(settings)
         app.state.engine = engine
+        app.state.issued_cards = IssuedCardsRecorder(engine)
         app.state.http = http
         app.state.fhir_client = FhirClient(
             http,
@@ -62,9 +77,11 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         )
         app.state.authenticator = Authenticator(settings, engine=engine, http=http)
         log.info("service_started", profile=settings.profile)
+        freeze_startup_heap()
         try:
             yield
         finally:
+            await app.state.issued_cards.aclose()
             await app.state.authenticator.aclose()
             await http.aclose()
             await engine.dispose()

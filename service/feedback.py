@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -15,16 +13,11 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from sqlalchemy import insert
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.database import feedback as feedback_table
-from service.database import issued_cards
-from service.logs import get_logger
+from service.database import insert_rows
 from service.protocol import describe_validation_error
-
-log = get_logger("service.feedback")
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -106,53 +99,8 @@ async def store_feedback(
     rows = [_row(service_id, item, received_at, client_iss) for item in request.feedback]
     # One transaction: the EHR gets 200 only when every item is durable.
     async with engine.begin() as connection:
-        await connection.execute(insert(feedback_table), rows)
+        await insert_rows(connection, feedback_table, rows)
     return len(rows)
 
 
-class _PendingCards:
-    """Issued-card rows waiting for the one writer of an engine."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
-        self.lock = asyncio.Lock()
-
-
-_pending_cards: weakref.WeakKeyDictionary[AsyncEngine, _PendingCards] = weakref.WeakKeyDictionary()
-
-
-async def record_issued_cards(
-    engine: AsyncEngine, service_id: str, cards: list[dict[str, Any]], issued_at: datetime
-) -> None:
-    if not cards:
-        return
-    rows = [
-        {
-            "card_uuid": card["uuid"],
-            "service_id": service_id,
-            "topic": card["source"]["topic"]["code"],
-            "indicator": card["indicator"],
-            "issued_at": issued_at,
-        }
-        for card in cards
-    ]
-    # Group commit: while one call writes, the rows of calls arriving meanwhile gather and go in the
-    # next single transaction (one commit and fsync for many hook calls, not one each). Every call
-    # still returns only once its rows were written, by itself or by the call before it.
-    batch = _pending_cards.get(engine)
-    if batch is None:
-        batch = _pending_cards[engine] = _PendingCards()
-    batch.rows.extend(rows)
-    async with batch.lock:
-        if not batch.rows:
-            return
-        rows, batch.rows = batch.rows, []
-        try:
-            async with engine.begin() as connection:
-                await connection.execute(insert(issued_cards), rows)
-        except SQLAlchemyError as error:
-            # Runs after the EHR has its cards: losing this analytics row must not fail the call.
-            log.warning("issued_cards_not_recorded", error_type=type(error).__name__, cards=len(rows))
-
-
-__all__ = ["parse_feedback", "record_issued_cards", "store_feedback"]
+__all__ = ["parse_feedback", "store_feedback"]

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from service.authentication import Caller
 from service.discovery import SERVICES, ServiceDefinition, discovery_document
 from service.exceptions import DataUnavailable, FhirServerNotAllowed, InvalidRequest, UnknownService
-from service.feedback import FeedbackRequest, parse_feedback, record_issued_cards, store_feedback
+from service.feedback import FeedbackRequest, parse_feedback, store_feedback
 from service.fhir_client import FhirEndpoint
 from service.json_body import parse_json_object, read_limited_body, require_json_content_type
 from service.logs import get_logger
@@ -122,7 +122,7 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
         encounter_id=context.encounter_id,
     )
     count_cards(cards)
-    background.add_task(record_issued_cards, request.app.state.engine, service.id, cards, now)
+    background.add_task(request.app.state.issued_cards.record, service.id, cards, now)
     audit_log.info(
         "hook_call",
         service_id=service.id,

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SettingsFactory
-from sqlalchemy import inspect, select, text
+from sqlalchemy import event, func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from service.app import create_app
-from service.database import check_database, create_engine, create_schema, issued_cards
-from service.feedback import record_issued_cards
+from service.database import check_database, create_engine, create_schema, feedback, insert_rows
 from service.settings import Settings
 
 TABLES = {"feedback", "issued_cards", "seen_jtis"}
@@ -44,32 +44,42 @@ async def test_database_check_passes(store_engine: AsyncEngine) -> None:
     await check_database(store_engine)
 
 
-async def test_issued_cards_are_recorded(store_engine: AsyncEngine) -> None:
-    issued_at = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-    card = {
-        "uuid": "7d3f1c2a-9a7e-4a47-8f43-1f2d3c4b5a69",
-        "indicator": "warning",
-        "source": {"label": "x", "topic": {"code": "baseline-mri"}},
-    }
+@pytest.mark.parametrize("row_count", [1, 83, 84, 1000])
+async def test_insert_rows_writes_every_row_within_the_parameter_limit(
+    store_engine: AsyncEngine, row_count: int
+) -> None:
+    # feedback has 12 columns: 83 rows fill one statement's 999 parameters, 84 need a second.
+    received = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    rows = [
+        {
+            "service_id": "svc",
+            "card_uuid": f"card-{number}",
+            "outcome": "accepted",
+            "accepted_suggestions": ["s1"],
+            "outcome_timestamp": received,
+            "received_at": received,
+        }
+        for number in range(row_count)
+    ]
+    statements: list[int] = []
 
-    await record_issued_cards(store_engine, "svc", [card], issued_at)
+    def count_parameters(*args: Any) -> None:
+        statements.append(len(args[4]) if isinstance(args[4], (dict, tuple, list)) else 0)
+
+    event.listen(store_engine.sync_engine, "before_cursor_execute", count_parameters)
+    try:
+        async with store_engine.begin() as connection:
+            await insert_rows(connection, feedback, rows)
+    finally:
+        event.remove(store_engine.sync_engine, "before_cursor_execute", count_parameters)
 
     async with store_engine.connect() as connection:
-        row = (await connection.execute(select(issued_cards))).one()
-    assert (row.card_uuid, row.service_id, row.topic, row.indicator) == (
-        card["uuid"],
-        "svc",
-        "baseline-mri",
-        "warning",
-    )
-    assert row.issued_at.replace(tzinfo=UTC) == issued_at
-
-
-async def test_no_cards_records_nothing(store_engine: AsyncEngine) -> None:
-    await record_issued_cards(store_engine, "svc", [], datetime.now(UTC))
-
-    async with store_engine.connect() as connection:
-        assert (await connection.execute(select(issued_cards))).all() == []
+        stored = (await connection.execute(select(func.count()).select_from(feedback))).scalar_one()
+        suggestions = (await connection.execute(select(feedback.c.accepted_suggestions))).scalars().first()
+    assert stored == row_count
+    assert suggestions == ["s1"]
+    assert len(statements) == -(-row_count // 83)
+    assert max(statements) <= 999
 
 
 async def test_sqlite_file_and_its_directories_are_created(tmp_path: Path) -> None:

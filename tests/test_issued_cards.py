@@ -1,0 +1,152 @@
+"""service.issued_cards: the cards each hook call issued, written in groups by one writer."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from conftest import SettingsFactory
+from hook_requests import complete_prefetch, draft_orders, hook_request
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.testclient import TestClient
+from structlog.testing import capture_logs
+
+from service.app import create_app
+from service.database import create_engine, create_schema, issued_cards
+from service.issued_cards import IssuedCardsRecorder
+
+ISSUED_AT = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def card(uuid: str, topic: str = "baseline-brain-mri", indicator: str = "warning") -> dict[str, Any]:
+    return {"uuid": uuid, "indicator": indicator, "source": {"label": "x", "topic": {"code": topic}}}
+
+
+async def stored_rows(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as connection:
+        return list((await connection.execute(select(issued_cards).order_by(issued_cards.c.card_uuid))).all())
+
+
+def count_commits(engine: AsyncEngine) -> list[int]:
+    commits: list[int] = []
+    event.listen(engine.sync_engine, "commit", lambda _connection: commits.append(1))
+    return commits
+
+
+async def test_recorded_cards_are_written_with_their_service_topic_and_time(
+    store_engine: AsyncEngine,
+) -> None:
+    recorder = IssuedCardsRecorder(store_engine)
+
+    await recorder.record("svc", [card("card-1"), card("card-2", "interval-imaging", "info")], ISSUED_AT)
+    await recorder.aclose()
+
+    rows = await stored_rows(store_engine)
+    assert [(row.card_uuid, row.service_id, row.topic, row.indicator) for row in rows] == [
+        ("card-1", "svc", "baseline-brain-mri", "warning"),
+        ("card-2", "svc", "interval-imaging", "info"),
+    ]
+    assert all(row.issued_at.replace(tzinfo=UTC) == ISSUED_AT for row in rows)
+
+
+async def test_no_cards_records_nothing(store_engine: AsyncEngine) -> None:
+    recorder = IssuedCardsRecorder(store_engine)
+
+    await recorder.record("svc", [], ISSUED_AT)
+    await recorder.aclose()
+
+    assert await stored_rows(store_engine) == []
+
+
+async def test_a_call_does_not_wait_for_the_database_below_the_limit(store_engine: AsyncEngine) -> None:
+    recorder = IssuedCardsRecorder(store_engine, max_waiting_rows=10)
+
+    await recorder.record("svc", [card("card-1")], ISSUED_AT)
+
+    # Returned before the write: the writer needs the event loop, which this test has not yielded.
+    assert recorder.waiting_rows == 1
+    await recorder.aclose()
+    assert recorder.waiting_rows == 0
+    assert len(await stored_rows(store_engine)) == 1
+
+
+async def test_calls_wait_for_the_writer_once_too_many_rows_wait(store_engine: AsyncEngine) -> None:
+    recorder = IssuedCardsRecorder(store_engine, max_waiting_rows=2)
+
+    await recorder.record("svc", [card("card-1"), card("card-2"), card("card-3")], ISSUED_AT)
+
+    assert [row.card_uuid for row in await stored_rows(store_engine)] == ["card-1", "card-2", "card-3"]
+    await recorder.aclose()
+
+
+async def test_concurrent_calls_share_transactions(store_engine: AsyncEngine) -> None:
+    recorder = IssuedCardsRecorder(store_engine)
+    commits = count_commits(store_engine)
+
+    async def one_call(number: int) -> None:
+        await asyncio.sleep(0)
+        await recorder.record("svc", [card(f"card-{number:03d}")], ISSUED_AT)
+
+    await asyncio.gather(*(one_call(number) for number in range(200)))
+    await recorder.aclose()
+
+    assert len(await stored_rows(store_engine)) == 200
+    assert 1 <= len(commits) < 20
+
+
+async def test_a_failed_write_is_logged_and_later_rows_are_still_written(store_engine: AsyncEngine) -> None:
+    recorder = IssuedCardsRecorder(store_engine)
+    await recorder.record("svc", [card("card-1")], ISSUED_AT)
+    await recorder.aclose()
+
+    with capture_logs() as events:
+        await recorder.record("svc", [card("card-1")], ISSUED_AT)  # the same uuid: a primary key conflict
+        await recorder.aclose()
+    await recorder.record("svc", [card("card-2")], ISSUED_AT)
+    await recorder.aclose()
+
+    assert [row.card_uuid for row in await stored_rows(store_engine)] == ["card-1", "card-2"]
+    assert events == [
+        {
+            "event": "issued_cards_not_recorded",
+            "log_level": "warning",
+            "error_type": "IntegrityError",
+            "cards": 1,
+        }
+    ]
+
+
+def pembrolizumab_order_sign() -> dict[str, Any]:
+    body = hook_request("order-sign", prefetch=complete_prefetch())
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "draft-pembrolizumab",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{body['context']['patientId']}"},
+        "medicationCodeableConcept": {"text": "pembrolizumab 200 mg IV every 3 weeks"},
+    }
+    body["context"]["draftOrders"] = draft_orders(order)
+    return body
+
+
+def test_hook_calls_record_their_cards_by_shutdown(make_settings: SettingsFactory) -> None:
+    settings = make_settings()
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            "/cds-services/immunotherapy-brain-mri-order-sign", json=pembrolizumab_order_sign()
+        )
+    issued = [card["uuid"] for card in response.json()["cards"]]
+
+    async def read() -> list[Any]:
+        engine = create_engine(settings.effective_database_url)
+        try:
+            await create_schema(engine)
+            return await stored_rows(engine)
+        finally:
+            await engine.dispose()
+
+    assert issued
+    assert sorted(row.card_uuid for row in asyncio.run(read())) == sorted(issued)
