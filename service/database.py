@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -19,12 +18,11 @@ from sqlalchemy import (
     Table,
     Text,
     event,
-    insert,
     text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 metadata = MetaData()
 
@@ -73,6 +71,12 @@ def create_engine(database_url: str) -> AsyncEngine:
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 15})
+        # Many rows in one execute() become multi-row INSERT statements (SQLAlchemy's
+        # "insertmanyvalues", compiled once and cached, split within SQLite's parameter limit), not a
+        # driver executemany. aiosqlite runs an executemany in its own thread, which takes the GIL
+        # back for every row; while the event loop is busy with hook calls each hand-over waits out
+        # the switch interval, and under load 270 issued-card rows took over 5 s to write.
+        engine.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(connection: object, _record: object) -> None:
@@ -84,23 +88,6 @@ def create_engine(database_url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-
-
-# SQLite builds before 3.32 refuse statements with more than 999 bound parameters.
-_MAX_PARAMETERS_PER_STATEMENT = 999
-
-
-async def insert_rows(connection: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows with multi-row INSERT statements, not one executemany.
-
-    aiosqlite runs an executemany in its own thread, which takes the GIL back for every row. While
-    the event loop is busy with hook calls, each of those hand-overs waits out the interpreter's
-    switch interval: under load, 270 issued-card rows took over 5 s to write, and every hook call
-    waiting on them held its memory meanwhile. A multi-row statement is one hand-over per statement.
-    """
-    rows_per_statement = max(1, _MAX_PARAMETERS_PER_STATEMENT // len(table.columns))
-    for start in range(0, len(rows), rows_per_statement):
-        await connection.execute(insert(table).values(rows[start : start + rows_per_statement]))
 
 
 # Arbitrary constant naming this service's schema lock among the database's advisory locks.

@@ -13,10 +13,10 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.database import feedback as feedback_table
-from service.database import insert_rows
 from service.protocol import describe_validation_error
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -99,7 +99,7 @@ async def store_feedback(
     rows = [_row(service_id, item, received_at, client_iss) for item in request.feedback]
     # One transaction: the EHR gets 200 only when every item is durable.
     async with engine.begin() as connection:
-        await insert_rows(connection, feedback_table, rows)
+        await connection.execute(insert(feedback_table), rows)
     return len(rows)
 
 

@@ -14,9 +14,10 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.database import insert_rows, issued_cards
+from service.database import issued_cards
 from service.logs import get_logger
 
 log = get_logger("service.issued_cards")
@@ -87,7 +88,7 @@ class IssuedCardsRecorder:
     async def _write(self, rows: list[dict[str, Any]]) -> None:
         try:
             async with self._engine.begin() as connection:
-                await insert_rows(connection, issued_cards, rows)
+                await connection.execute(insert(issued_cards), rows)
         except Exception as error:
             # The EHR already has its cards: losing analytics rows must not fail calls or stop the
             # writer. Logged by type only; the message could quote the statement's parameters.
