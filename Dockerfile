@@ -23,6 +23,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 # The service itself, as a wheel: no source tree and no editable install in the image.
 COPY pyproject.toml README.md* ./
 COPY service/ ./service/
+COPY clinical/ ./clinical/
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /build/dist . \
  && pip install --no-cache-dir --no-deps /build/dist/*.whl
 

@@ -26,7 +26,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    start the service on http://$(HOST):$(PORT) (CDS_PROFILE=$(CDS_PROFILE))"
 	@echo "make test   run the tests"
-	@echo "make lint   ruff check, ruff format --check, mypy --strict service"
+	@echo "make lint   ruff check, ruff format --check, mypy --strict, import-linter (clinical core layering)"
 	@echo "make bench  the performance benchmark (about 2 minutes; writes docs/performance.md)"
 
 $(BIN)/python:
@@ -53,7 +53,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict service
+	$(BIN)/mypy --strict service clinical
+	$(BIN)/lint-imports
 
 # Not part of `make test`: timings are measured, never asserted. `wrk` (apt-get install wrk) is used for
 # the load test when installed, else an httpx load loop.

@@ -20,11 +20,11 @@ from typing import Any
 import orjson
 
 from bench.generate import NOW
+from clinical.evaluation import Evaluator
+from clinical.patient_record import PatientRecord
 from service.discovery import SERVICES
-from service.evaluation import Evaluator
 from service.fhir_client import FhirClient
 from service.json_body import parse_json_object
-from service.patient_record import PatientRecord
 from service.prefetch import FhirAccess, gather_patient_record
 from service.protocol import draft_order_resources, parse_context, parse_hook_request
 from service.settings import PROJECT_ROOT

@@ -11,11 +11,11 @@ import httpx
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from clinical.evaluation import Evaluator
 from service.audit import AuditMiddleware
 from service.authentication import Authenticator
 from service.database import create_engine, create_schema
 from service.errors import install_error_handlers
-from service.evaluation import Evaluator
 from service.fhir_client import FhirClient
 from service.health import router as health_router
 from service.issued_cards import IssuedCardsRecorder

@@ -36,10 +36,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from clinical.evaluation import Evaluator
+from clinical.patient_record import PatientRecord
 from service.database import create_engine, create_schema, feedback, issued_cards
-from service.evaluation import Evaluator
 from service.fhir_client import bundle_resources
-from service.patient_record import PatientRecord
 from service.settings import Settings
 
 PROG = "immuno-cds"

@@ -15,10 +15,10 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from clinical.patient_record import MEDICATION_USE_TYPES, PatientRecord
 from service.discovery import PREFETCH_TEMPLATES
 from service.exceptions import DataUnavailable, InvalidRequest
 from service.fhir_client import FhirClient, FhirEndpoint, SearchResult, bundle_resources, next_link
-from service.patient_record import MEDICATION_USE_TYPES, PatientRecord
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from service.evaluation import Evaluator
+from clinical.evaluation import Evaluator
 from service.settings import PROJECT_ROOT
 
 KNOWLEDGE_DIR = PROJECT_ROOT / "knowledge"

@@ -14,10 +14,10 @@ from cds_validation import assert_valid_cds_response
 from clinical_support import CARDS_DIR, KNOWLEDGE_DIR, evaluator
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from service.cards import SUMMARY_LIMIT, fit_summary
-from service.evaluation import Evaluator
-from service.knowledge import KnowledgeError
-from service.patient_record import PatientRecord
+from clinical.cards import SUMMARY_LIMIT, fit_summary
+from clinical.evaluation import Evaluator
+from clinical.knowledge import KnowledgeError
+from clinical.patient_record import PatientRecord
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 TOPICS = {"baseline-brain-mri", "interval-imaging", "possible-neurotoxicity"}

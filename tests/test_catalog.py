@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from clinical_support import KNOWLEDGE_DIR, evaluator
 
-from service.catalog import TherapyCatalog
-from service.knowledge import CodeSystems, load_yaml
+from clinical.catalog import TherapyCatalog
+from clinical.knowledge import CodeSystems, load_yaml
 
 THERAPIES = load_yaml(KNOWLEDGE_DIR / "therapies.yaml")
 SYSTEMS = CodeSystems.load(KNOWLEDGE_DIR / "code-systems.yaml")

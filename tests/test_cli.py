@@ -15,9 +15,9 @@ import pytest
 from ops_support import CLI, base_environment, free_port
 from sqlalchemy import insert
 
+from clinical.patient_record import PatientRecord
 from service import cli
 from service.database import create_engine, create_schema, feedback, issued_cards
-from service.patient_record import PatientRecord
 
 FIXTURES = Path(__file__).resolve().parent / "cli_fixtures"
 BUNDLE = FIXTURES / "patient-bundle.json"

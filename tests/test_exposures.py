@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from clinical_support import evaluator
 
-from service.exposures import find_exposures
-from service.patient_record import PatientRecord
+from clinical.exposures import find_exposures
+from clinical.patient_record import PatientRecord
 
 TODAY = date(2026, 11, 21)
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"

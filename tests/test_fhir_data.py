@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from service.fhir_data import (
+from clinical.fhir_data import (
     as_list,
     codings,
     concept_texts,

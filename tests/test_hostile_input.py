@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from security_support import complete_prefetch, dev_settings_for, hook_body, service_path
 from starlette.exceptions import StarletteDeprecationWarning
 
+from clinical.patient_record import PatientRecord
 from service.app import create_app
 from service.discovery import SERVICES
-from service.patient_record import PatientRecord
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from clinical_support import evaluator
 
-from service.imaging import find_imaging, find_suspected_progression
-from service.patient_record import PatientRecord
+from clinical.imaging import find_imaging, find_suspected_progression
+from clinical.patient_record import PatientRecord
 
 TODAY = date(2026, 11, 21)
 DICOM = "http://dicom.nema.org/resources/ontology/DCM"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from clinical_support import KNOWLEDGE_DIR
 
-from service.knowledge import CodeIndex, CodeSystems, KnowledgeError, NegationCues, TextMatcher, load_yaml
+from clinical.knowledge import CodeIndex, CodeSystems, KnowledgeError, NegationCues, TextMatcher, load_yaml
 
 SYSTEMS = CodeSystems.load(KNOWLEDGE_DIR / "code-systems.yaml")
 MATCHER = TextMatcher(

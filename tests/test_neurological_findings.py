@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from clinical_support import evaluator
 
-from service.neurological_findings import find_neurological_findings
-from service.patient_record import PatientRecord
+from clinical.neurological_findings import find_neurological_findings
+from clinical.patient_record import PatientRecord
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"

@@ -13,10 +13,10 @@ import pytest
 import respx
 from hook_requests import complete_prefetch, empty_searchset, search_key_for, searchset
 
+from clinical.patient_record import PatientRecord
 from service.discovery import PREFETCH_TEMPLATES
 from service.exceptions import DataUnavailable, FhirServerError, InvalidRequest
 from service.fhir_client import FhirClient, FhirEndpoint
-from service.patient_record import PatientRecord
 from service.prefetch import FhirAccess, gather_patient_record, render_template
 
 BASE = "https://ehr.example.org/fhir"

@@ -7,11 +7,11 @@ from datetime import date, timedelta
 import pytest
 from clinical_support import KNOWLEDGE_DIR, evaluator
 
-from service.exposures import Exposure, Stage
-from service.facts import PatientFacts
-from service.imaging import ImagingEvent, SuspectedProgression
-from service.neurological_findings import NeurologicalFinding
-from service.rules import (
+from clinical.exposures import Exposure, Stage
+from clinical.facts import PatientFacts
+from clinical.imaging import ImagingEvent, SuspectedProgression
+from clinical.neurological_findings import NeurologicalFinding
+from clinical.rules import (
     TimingRules,
     baseline_brain_mri,
     evaluate,

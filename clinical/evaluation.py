@@ -7,11 +7,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from service.cards import CardContext, CardTemplates
-from service.facts import PatientFacts, Vocabularies, collect_facts
-from service.knowledge import KnowledgeError, remembering_texts
-from service.patient_record import PatientRecord
-from service.rules import BaselineAdvice, IntervalAdvice, NeurotoxicityAdvice, TimingRules, evaluate
+from clinical.cards import CardContext, CardTemplates
+from clinical.facts import PatientFacts, Vocabularies, collect_facts
+from clinical.knowledge import KnowledgeError, remembering_texts
+from clinical.patient_record import PatientRecord
+from clinical.rules import BaselineAdvice, IntervalAdvice, NeurotoxicityAdvice, TimingRules, evaluate
 
 
 @dataclass(frozen=True)

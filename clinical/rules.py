@@ -8,12 +8,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
-from service.catalog import THERAPY_CLASSES, TherapyClass
-from service.exposures import Exposure
-from service.facts import PatientFacts
-from service.imaging import ImagingEvent, SuspectedProgression
-from service.knowledge import load_yaml
-from service.neurological_findings import NeurologicalFinding
+from clinical.catalog import THERAPY_CLASSES, TherapyClass
+from clinical.exposures import Exposure
+from clinical.facts import PatientFacts
+from clinical.imaging import ImagingEvent, SuspectedProgression
+from clinical.knowledge import load_yaml
+from clinical.neurological_findings import NeurologicalFinding
 
 Indicator = Literal["info", "warning", "critical"]
 _INDICATOR_RANK: dict[Indicator, int] = {"info": 0, "warning": 1, "critical": 2}

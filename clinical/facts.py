@@ -8,18 +8,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from service.catalog import TherapyCatalog
-from service.exposures import Exposure, find_exposures
-from service.imaging import (
+from clinical.catalog import TherapyCatalog
+from clinical.exposures import Exposure, find_exposures
+from clinical.imaging import (
     ImagingEvent,
     ImagingVocabulary,
     SuspectedProgression,
     find_imaging,
     find_suspected_progression,
 )
-from service.knowledge import CodeSystems, NegationCues, load_yaml
-from service.neurological_findings import FindingVocabulary, NeurologicalFinding, find_neurological_findings
-from service.patient_record import PatientRecord
+from clinical.knowledge import CodeSystems, NegationCues, load_yaml
+from clinical.neurological_findings import FindingVocabulary, NeurologicalFinding, find_neurological_findings
+from clinical.patient_record import PatientRecord
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from service.fhir_data import as_dict, as_str, codes_of, codings, concept_texts, first_date, reference_label
-from service.knowledge import CodeIndex, CodeSystems, NegationCues, TextMatcher, load_yaml, normalise_name
-from service.patient_record import PatientRecord
+from clinical.fhir_data import as_dict, as_str, codes_of, codings, concept_texts, first_date, reference_label
+from clinical.knowledge import CodeIndex, CodeSystems, NegationCues, TextMatcher, load_yaml, normalise_name
+from clinical.patient_record import PatientRecord
 
 Severity = Literal["warning", "critical"]
 _CONDITION_EXCLUDED_VERIFICATION = frozenset(("refuted", "entered-in-error"))

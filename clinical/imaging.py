@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from service.fhir_data import (
+from clinical.fhir_data import (
     as_list,
     as_str,
     codeable_reference_concept,
@@ -21,8 +21,8 @@ from service.fhir_data import (
     reference_label,
     status_of,
 )
-from service.knowledge import CodeIndex, CodeSystems, TextMatcher, load_yaml
-from service.patient_record import PatientRecord
+from clinical.knowledge import CodeIndex, CodeSystems, TextMatcher, load_yaml
+from clinical.patient_record import PatientRecord
 
 ImagingKind = Literal["brain-mri", "other-imaging"]
 ImagingState = Literal["done", "ordered"]

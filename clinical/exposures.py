@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from service.catalog import Agent, TherapyCatalog
-from service.fhir_data import (
+from clinical.catalog import Agent, TherapyCatalog
+from clinical.fhir_data import (
     as_dict,
     as_list,
     as_str,
@@ -19,7 +19,7 @@ from service.fhir_data import (
     reference_label,
     status_of,
 )
-from service.patient_record import PatientRecord
+from clinical.patient_record import PatientRecord
 
 Stage = Literal["planned", "ordered", "administered"]
 

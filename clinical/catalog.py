@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from service.fhir_data import codings, concept_texts
-from service.knowledge import CodeIndex, CodeSystems, KnowledgeError, TextMatcher, load_yaml
+from clinical.fhir_data import codings, concept_texts
+from clinical.knowledge import CodeIndex, CodeSystems, KnowledgeError, TextMatcher, load_yaml
 
 TherapyClass = Literal["ici", "car_t", "t_cell_engager"]
 THERAPY_CLASSES: tuple[TherapyClass, ...] = ("ici", "car_t", "t_cell_engager")

@@ -15,10 +15,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from service.catalog import TherapyClass
-from service.exposures import Exposure
-from service.knowledge import KnowledgeError, load_yaml
-from service.rules import (
+from clinical.catalog import TherapyClass
+from clinical.exposures import Exposure
+from clinical.knowledge import KnowledgeError, load_yaml
+from clinical.rules import (
     Advice,
     BaselineAdvice,
     Course,
