@@ -1,40 +1,55 @@
-"""One hook call's clinical evaluation: record -> facts -> rules -> cards. Loaded once at start-up."""
+"""One evaluation: record -> timeline -> rules -> cards. `Evaluator.load` reads and checks every knowledge
+and card file once at start-up; the hook path calls `cards_for`. The reviewers' tools build the timeline
+once per patient (`timeline_for`) and apply the rules per day (`cards_from_timeline`, `advice_on`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from clinical.cards import CardContext, CardTemplates
-from clinical.facts import PatientFacts, Vocabularies, collect_facts
-from clinical.knowledge import KnowledgeError, remembering_texts
+from clinical.cards import CardContext, CardRenderer
+from clinical.knowledge import Knowledge, load_card_texts, load_knowledge
 from clinical.patient_record import PatientRecord
-from clinical.rules import BaselineAdvice, IntervalAdvice, NeurotoxicityAdvice, TimingRules, evaluate
+from clinical.rules import Advice, evaluate
+from clinical.timeline import PatientTimeline, Vocabularies, build_timeline
 
 
 @dataclass(frozen=True)
 class Evaluator:
+    knowledge: Knowledge
     vocabularies: Vocabularies
-    timing: TimingRules
-    templates: CardTemplates
+    renderer: CardRenderer
 
     @classmethod
     def load(cls, knowledge_dir: Path, cards_dir: Path) -> Evaluator:
-        vocabularies = Vocabularies.load(knowledge_dir)
-        timing = TimingRules.load(knowledge_dir / "timing.yaml")
-        templates = CardTemplates(cards_dir, vocabularies.imaging.suggested_order)
-        missing = [window.id for window in timing.windows if not templates.has_window(window.id)]
-        if missing:
-            raise KnowledgeError(f"timing windows without card wording: {missing}")
-        return cls(vocabularies, timing, templates)
+        knowledge = load_knowledge(knowledge_dir)
+        vocabularies = Vocabularies.from_knowledge(knowledge)
+        renderer = CardRenderer(
+            load_card_texts(cards_dir), knowledge.timing, vocabularies.imaging.suggested_order
+        )
+        return cls(knowledge, vocabularies, renderer)
 
-    def facts_for(
-        self, record: PatientRecord, draft_orders: list[dict[str, Any]], now: datetime
-    ) -> PatientFacts:
-        with remembering_texts():
-            return collect_facts(record, draft_orders, self.vocabularies, now.date())
+    def timeline_for(
+        self, record: PatientRecord, draft_orders: list[dict[str, Any]], today: date
+    ) -> PatientTimeline:
+        return build_timeline(record, draft_orders, self.vocabularies, today)
+
+    def advice_on(self, timeline: PatientTimeline, today: date) -> list[Advice]:
+        return evaluate(timeline, today, self.knowledge.timing)
+
+    def cards_from_timeline(
+        self,
+        timeline: PatientTimeline,
+        *,
+        now: datetime,
+        patient_id: str,
+        user_id: str,
+        encounter_id: str | None,
+    ) -> list[dict[str, Any]]:
+        context = CardContext(patient_id, user_id, encounter_id, now)
+        return [self.renderer.render(advice, context) for advice in self.advice_on(timeline, now.date())]
 
     def cards_for(
         self,
@@ -46,14 +61,7 @@ class Evaluator:
         user_id: str,
         encounter_id: str | None,
     ) -> list[dict[str, Any]]:
-        facts = self.facts_for(record, draft_orders, now)
-        context = CardContext(patient_id, user_id, encounter_id, now)
-        cards = []
-        for advice in evaluate(facts, now.date(), self.timing):
-            if isinstance(advice, NeurotoxicityAdvice):
-                cards.append(self.templates.neurotoxicity_card(advice, context))
-            elif isinstance(advice, BaselineAdvice):
-                cards.append(self.templates.baseline_card(advice, context, self.timing.recent_mri_days))
-            elif isinstance(advice, IntervalAdvice):
-                cards.append(self.templates.interval_card(advice))
-        return cards
+        timeline = self.timeline_for(record, draft_orders, now.date())
+        return self.cards_from_timeline(
+            timeline, now=now, patient_id=patient_id, user_id=user_id, encounter_id=encounter_id
+        )

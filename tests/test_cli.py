@@ -114,7 +114,7 @@ def test_evaluate_text_shows_the_real_cards_readably(
         capsys, "evaluate", str(BUNDLE), "--draft-orders", str(DRAFT_ORDERS), "--now", "2026-11-21"
     )
     assert status == 0, err
-    assert "Baseline brain MRI advised" in out
+    assert "Consider a baseline brain MRI" in out
     assert '"cards"' not in out
 
 

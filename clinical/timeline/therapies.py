@@ -1,18 +1,17 @@
 """The therapy catalog (knowledge/therapies.yaml): which agents count as exposure, and matching a
-medication's codes and names against them."""
+medication's or procedure's codes and names against them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from clinical.fhir_data import codings, concept_texts
-from clinical.knowledge import CodeIndex, CodeSystems, KnowledgeError, TextMatcher, load_yaml
+from clinical.knowledge import CodeIndex, CodeSystems, TextMatcher
+from clinical.knowledge.schema import THERAPY_CLASSES, TherapiesFile, TherapyClass
 
-TherapyClass = Literal["ici", "car_t", "t_cell_engager"]
-THERAPY_CLASSES: tuple[TherapyClass, ...] = ("ici", "car_t", "t_cell_engager")
+__all__ = ["THERAPY_CLASSES", "Agent", "AgentMatch", "TherapyCatalog", "TherapyClass"]
 
 
 @dataclass(frozen=True)
@@ -20,13 +19,12 @@ class Agent:
     id: str
     display: str
     therapy_class: TherapyClass
-    target: str
-    names: tuple[str, ...]
     generic: bool
+    response_by_imaging: bool  # CAR-T: the day +28 response is assessed by imaging
 
 
 @dataclass(frozen=True)
-class CodeEntry:
+class _CodeEntry:
     agent: Agent
     verified: bool
 
@@ -34,54 +32,31 @@ class CodeEntry:
 @dataclass(frozen=True)
 class AgentMatch:
     agent: Agent
-    matched_by: str  # "RxNorm code 1657746" / "name 'Opdivo'" for the card's detail
-
-
-@dataclass(frozen=True)
-class TherapyClassInfo:
-    display: str
-    neurotoxicity_syndrome: str
+    matched_by: str  # "code 1657746" / "name 'Opdivo'": for the timeline view, never for card text
 
 
 class TherapyCatalog:
-    def __init__(
-        self,
-        agents: list[Agent],
-        classes: dict[str, TherapyClassInfo],
-        codes: CodeIndex[CodeEntry],
-        look_alikes: tuple[str, ...],
-    ) -> None:
-        self.agents = agents
-        self.classes = classes
-        self._codes = codes
-        self._names = TextMatcher((name, agent) for agent in agents for name in agent.names)
-        self.look_alikes = look_alikes
-
-    @classmethod
-    def load(cls, path: Path, systems: CodeSystems) -> TherapyCatalog:
-        data = load_yaml(path)
-        classes = {
-            key: TherapyClassInfo(value["display"], value["neurotoxicity_syndrome"])
-            for key, value in data["classes"].items()
-        }
-        agents: list[Agent] = []
-        codes: CodeIndex[CodeEntry] = CodeIndex(systems)
-        for entry in data["agents"]:
-            if entry["class"] not in THERAPY_CLASSES:
-                raise KnowledgeError(f"agent {entry['id']}: unknown class {entry['class']!r}")
+    def __init__(self, data: TherapiesFile, systems: CodeSystems) -> None:
+        self.agents: list[Agent] = []
+        self.class_display = {key: value.display for key, value in data.classes.items()}
+        self._codes: CodeIndex[_CodeEntry] = CodeIndex(systems)
+        names: list[tuple[str, Agent]] = []
+        for entry in data.agents:
             agent = Agent(
-                id=entry["id"],
-                display=entry["display"],
-                therapy_class=entry["class"],
-                target=str(entry.get("target", "")),
-                names=tuple(entry["names"]),
-                generic=bool(entry.get("generic", False)),
+                id=entry.id,
+                display=entry.display,
+                therapy_class=entry.therapy_class,
+                generic=entry.generic,
+                response_by_imaging=entry.response_assessment != "laboratory",
             )
-            agents.append(agent)
-            for code in entry.get("codes") or []:
-                verified = code["verification"] in ("verified", "secondary")
-                codes.add(code["system"], str(code["code"]), CodeEntry(agent, verified))
-        return cls(agents, classes, codes, tuple(data.get("look_alikes", [])))
+            self.agents.append(agent)
+            names.extend((name, agent) for name in entry.names)
+            for code in entry.codes:
+                verified = code.verification in ("verified", "secondary")
+                self._codes.add(code.system, code.code, _CodeEntry(agent, verified), code.match)
+        self._names = TextMatcher(names)
+        self.look_alikes = tuple(data.look_alikes)
+        self.excluded_names = tuple(name for entry in data.excluded for name in entry.names)
 
     def match(self, concepts: Iterable[Any], extra_texts: Iterable[str] = ()) -> list[AgentMatch]:
         """Agents named by these CodeableConcepts (and texts such as a reference's display)."""

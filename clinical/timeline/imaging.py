@@ -1,13 +1,14 @@
 """Imaging history: brain MRIs done or ordered (ImagingStudy, DiagnosticReport, Procedure,
-ServiceRequest and draft orders), other imaging (for iRECIST confirmation), and suspected
-progression (iUPD) in reports and observations."""
+ServiceRequest and draft orders), cross-sectional restaging (CT, MRI, PET: what confirms iRECIST
+progression; a radiograph or ultrasound does not), and response assessments in reports and observations:
+suspected progression (iUPD) and confirmed progression (iCPD), read with the same phrase rules as
+neurological findings ("no evidence of pseudoprogression" is not a suspicion)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any, Literal
 
 from clinical.fhir_data import (
@@ -18,13 +19,13 @@ from clinical.fhir_data import (
     codings,
     concept_texts,
     first_date,
-    reference_label,
     status_of,
 )
-from clinical.knowledge import CodeIndex, CodeSystems, TextMatcher, load_yaml
+from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher
+from clinical.knowledge.schema import BrainImagingFile, ProgressionTerms
 from clinical.patient_record import PatientRecord
 
-ImagingKind = Literal["brain-mri", "other-imaging"]
+ImagingKind = Literal["brain-mri", "cross-sectional", "other-imaging"]
 ImagingState = Literal["done", "ordered"]
 
 _STATE_BY_STATUS: dict[str, dict[str, ImagingState]] = {
@@ -66,46 +67,65 @@ _RADIOLOGY_CATEGORIES = frozenset(("RAD", "LP29684-5", "18748-4"))
 _IMAGING_CATEGORY = "363679005"
 
 
+ProgressionKind = Literal["suspected", "confirmed"]
+
+
 @dataclass(frozen=True)
 class ImagingEvent:
     kind: ImagingKind
     state: ImagingState
     on: date | None
-    source: str
+    resource_type: str
+    label: str  # the study's own name ("MR Brain WO and W contrast IV"), for card text
+    draft_order: bool = False
 
 
 @dataclass(frozen=True)
-class SuspectedProgression:
+class ProgressionReport:
+    kind: ProgressionKind
     on: date
-    source: str
+    resource_type: str
+    uncertain: bool = False
 
 
 class ImagingVocabulary:
     """knowledge/brain-imaging.yaml, indexed."""
 
-    def __init__(self, path: Path, progression_names: list[str], systems: CodeSystems) -> None:
-        data = load_yaml(path)
+    def __init__(
+        self,
+        data: BrainImagingFile,
+        progression: ProgressionTerms,
+        reader: PhraseReader,
+        systems: CodeSystems,
+    ) -> None:
         self._brain_mri: CodeIndex[bool] = CodeIndex(systems)
-        for entry in data["brain_mri_codes"]:
-            self._brain_mri.add(entry["system"], str(entry["code"]), True)
-        for entry in data["not_brain_mri_codes"]:
-            self._brain_mri.add(entry["system"], str(entry["code"]), False)
+        for entry in data.brain_mri_codes:
+            self._brain_mri.add(entry.system, entry.code, True)
+        for entry in data.not_brain_mri_codes:
+            self._brain_mri.add(entry.system, entry.code, False)
         self._mri_modality: CodeIndex[bool] = CodeIndex(systems)
-        for entry in data["mri_modality_codes"]:
-            self._mri_modality.add(entry["system"], str(entry["code"]), True)
+        for entry in data.mri_modality_codes:
+            self._mri_modality.add(entry.system, entry.code, True)
         self._restaging: CodeIndex[bool] = CodeIndex(systems)
-        for entry in data["restaging_modality_codes"]:
-            self._restaging.add(entry["system"], str(entry["code"]), True)
+        for entry in data.restaging_modality_codes:
+            self._restaging.add(entry.system, entry.code, True)
         self._brain_site: CodeIndex[bool] = CodeIndex(systems)
-        for entry in data["brain_body_site_codes"]:
-            self._brain_site.add(entry["system"], str(entry["code"]), True)
-        self._mri_terms = TextMatcher((term, term) for term in data["text"]["mri_terms"])
-        self._brain_terms = TextMatcher((term, term) for term in data["text"]["brain_terms"])
-        self._progression = TextMatcher((name, name) for name in progression_names)
-        order = data["suggested_order"]
+        for entry in data.brain_body_site_codes:
+            self._brain_site.add(entry.system, entry.code, True)
+        self._mri_terms = TextMatcher((term, term) for term in data.text.mri_terms)
+        self._brain_terms = TextMatcher((term, term) for term in data.text.brain_terms)
+        self._cross_sectional = TextMatcher(
+            [(term, True) for term in data.text.cross_sectional_terms]
+            + [(term, False) for term in data.text.not_cross_sectional_terms]
+        )
+        self._progression: TextMatcher[ProgressionKind] = TextMatcher(
+            [(name, "suspected") for name in progression.suspected]
+            + [(name, "confirmed") for name in progression.confirmed]
+        )
+        self._reader = reader
         self.suggested_order: dict[str, dict[str, str]] = {
-            system: {"system": systems.uri(system), "code": str(value["code"]), "display": value["display"]}
-            for system, value in order.items()
+            system: {"system": systems.uri(system), "code": value.code, "display": value.display}
+            for system, value in data.suggested_order.items()
         }
 
     def code_verdict(self, concept: Any) -> bool | None:
@@ -143,8 +163,29 @@ class ImagingVocabulary:
     def is_brain_site(self, value: Any) -> bool:
         return any(self._brain_site.lookup(system, code) for system, code in codings(value))
 
-    def says_suspected_progression(self, text: str) -> bool:
-        return self._progression.first(text) is not None
+    def text_is_cross_sectional(self, text: str) -> bool | None:
+        """True for a CT / MRI / PET study name, False for a radiograph or ultrasound, None if silent."""
+        verdicts = {hit.value for hit in self._cross_sectional.find(text)}
+        if False in verdicts and True not in verdicts:
+            return False
+        return True if True in verdicts else None
+
+    def progression_in(self, text: str) -> tuple[ProgressionKind, bool] | None:
+        """The strongest affirmed or uncertain response statement in the text: (kind, uncertain)."""
+        text = self._reader.clip(text)
+        hits = list(self._progression.find(text))
+        if not hits:
+            return None
+        read = self._reader.read(text)
+        best: tuple[ProgressionKind, bool] | None = None
+        for hit in hits:
+            certainty = self._reader.certainty(read, hit.start, hit.end)
+            if certainty in ("negated", "history"):
+                continue
+            found = (hit.value, certainty == "uncertain")
+            if best is None or (found[0] == "confirmed" and best[0] != "confirmed"):
+                best = found
+        return best
 
 
 def _series(study: dict[str, Any]) -> list[dict[str, Any]]:
@@ -179,21 +220,44 @@ def _is_imaging_order(request: dict[str, Any]) -> bool:
     return any(_IMAGING_CATEGORY in codes_of(category) for category in as_list(request.get("category")))
 
 
+def _study_texts(resource: dict[str, Any], resource_type: str) -> list[str]:
+    if resource_type == "ImagingStudy":
+        texts = [text for text in [as_str(resource.get("description"))] if text]
+        texts += [text for item in _series(resource) if (text := as_str(item.get("description")))]
+        for item in as_list(resource.get("procedureCode")) + as_list(resource.get("procedure")):
+            texts.extend(concept_texts(codeable_reference_concept(item)))
+        return texts
+    return list(concept_texts(codeable_reference_concept(resource.get("code"))))
+
+
 def _imaging_kind(
-    resource: dict[str, Any], resource_type: str, vocabulary: ImagingVocabulary
+    resource: dict[str, Any], resource_type: str, texts: list[str], vocabulary: ImagingVocabulary
 ) -> ImagingKind | None:
     if resource_type == "ImagingStudy":
         if _imaging_study_is_brain_mri(resource, vocabulary):
             return "brain-mri"
         modalities = [modality for modality in _modalities(resource) if modality]
-        if modalities and not any(vocabulary.is_restaging_modality(m) for m in modalities):
+        if any(vocabulary.is_restaging_modality(m) for m in modalities):
+            return "cross-sectional"
+        if modalities:
             return None  # plain radiographs, ultrasound: not restaging
-        return "other-imaging"
-    if vocabulary.concepts_say_brain_mri([resource.get("code")]):
+        return _kind_from_texts(texts, vocabulary)
+    if vocabulary.concepts_say_brain_mri([codeable_reference_concept(resource.get("code"))]):
         return "brain-mri"
-    if resource_type == "DiagnosticReport" and _is_radiology_report(resource):
-        return "other-imaging"
-    if resource_type == "ServiceRequest" and _is_imaging_order(resource):
+    is_imaging = (resource_type == "DiagnosticReport" and _is_radiology_report(resource)) or (
+        resource_type == "ServiceRequest" and _is_imaging_order(resource)
+    )
+    if resource_type == "Procedure" or is_imaging:
+        kind = _kind_from_texts(texts, vocabulary)
+        return kind if kind is not None or not is_imaging else "other-imaging"
+    return None
+
+
+def _kind_from_texts(texts: list[str], vocabulary: ImagingVocabulary) -> ImagingKind | None:
+    verdicts = [vocabulary.text_is_cross_sectional(text) for text in texts]
+    if True in verdicts:
+        return "cross-sectional"
+    if False in verdicts:
         return "other-imaging"
     return None
 
@@ -204,11 +268,13 @@ def _events_of(
     state = "ordered" if draft else _STATE_BY_STATUS[resource_type].get(status_of(resource))
     if state is None:
         return
-    kind = _imaging_kind(resource, resource_type, vocabulary)
+    texts = _study_texts(resource, resource_type)
+    kind = _imaging_kind(resource, resource_type, texts, vocabulary)
     if kind is None:
         return
     on = first_date(resource, _DATE_PATHS[resource_type]) or (today if draft else None)
-    yield ImagingEvent(kind, state, on, reference_label(resource))
+    label = texts[0] if texts else ("brain MRI" if kind == "brain-mri" else "imaging study")
+    yield ImagingEvent(kind, state, on, resource_type, label[:120], draft_order=draft)
 
 
 def find_imaging(
@@ -225,7 +291,6 @@ def find_imaging(
 
 
 def _progression_texts(resource: dict[str, Any]) -> Iterator[str]:
-    yield from concept_texts(resource.get("code"))
     yield from concept_texts(resource.get("valueCodeableConcept"))
     for field_name in ("valueString", "conclusion"):
         text = as_str(resource.get(field_name))
@@ -235,17 +300,20 @@ def _progression_texts(resource: dict[str, Any]) -> Iterator[str]:
         yield from concept_texts(codeable_reference_concept(concept))
 
 
-def find_suspected_progression(
-    record: PatientRecord, vocabulary: ImagingVocabulary
-) -> list[SuspectedProgression]:
-    found: list[SuspectedProgression] = []
+def find_progression_reports(record: PatientRecord, vocabulary: ImagingVocabulary) -> list[ProgressionReport]:
+    found: list[ProgressionReport] = []
     for resource_type in ("Observation", "DiagnosticReport"):
         for resource in record.of_type(resource_type):
-            if status_of(resource) in ("entered-in-error", "cancelled"):
+            if status_of(resource) in ("entered-in-error", "cancelled", "registered"):
                 continue
             on = first_date(resource, ("effectiveDateTime", "effectivePeriod.start", "issued"))
             if on is None:
                 continue
-            if any(vocabulary.says_suspected_progression(text) for text in _progression_texts(resource)):
-                found.append(SuspectedProgression(on, reference_label(resource)))
+            statements = [vocabulary.progression_in(text) for text in _progression_texts(resource)]
+            readings = [statement for statement in statements if statement is not None]
+            if not readings:
+                continue
+            confirmed = [reading for reading in readings if reading[0] == "confirmed"]
+            kind, uncertain = (confirmed or readings)[0]
+            found.append(ProgressionReport(kind, on, resource_type, uncertain))
     return found

@@ -1,0 +1,93 @@
+"""Rendering advice as CDS Hooks cards, with every word taken from the reviewed texts in `cards/`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clinical.cards.baseline import DETAIL_FIELDS as BASELINE_DETAIL
+from clinical.cards.baseline import SUMMARY_FIELDS as BASELINE_SUMMARY
+from clinical.cards.baseline import baseline_card
+from clinical.cards.common import SUMMARY_LIMIT, CardContext, CommonParts, placeholders
+from clinical.cards.interval import IRECIST_FIELDS, WINDOW_FIELDS, interval_card
+from clinical.cards.neurotoxicity import DETAIL_FIELDS as NEUROTOXICITY_DETAIL
+from clinical.cards.neurotoxicity import REASON_FIELDS as NEUROTOXICITY_REASON
+from clinical.cards.neurotoxicity import SUMMARY_FIELDS as NEUROTOXICITY_SUMMARY
+from clinical.cards.neurotoxicity import neurotoxicity_card
+from clinical.knowledge import CardTexts, KnowledgeError
+from clinical.knowledge.schema import TimingFile
+from clinical.rules import Advice, BaselineAdvice, NeurotoxicityAdvice
+
+__all__ = ["SUMMARY_LIMIT", "CardContext", "CardRenderer"]
+
+
+class CardRenderer:
+    def __init__(
+        self, texts: CardTexts, timing: TimingFile, suggested_order: dict[str, dict[str, str]]
+    ) -> None:
+        self.texts = texts
+        self.timing = timing
+        self.common = CommonParts(texts.common, suggested_order)
+        _check(texts, timing)
+
+    def render(self, advice: Advice, context: CardContext) -> dict[str, Any]:
+        if isinstance(advice, NeurotoxicityAdvice):
+            return neurotoxicity_card(advice, self.texts.neurotoxicity, self.common, context)
+        if isinstance(advice, BaselineAdvice):
+            window = self.timing.baseline_brain_mri.baseline_mri_window_days
+            return baseline_card(advice, self.texts.baseline, self.common, context, window)
+        return interval_card(advice, self.texts.interval, self.common, context.now.date())
+
+
+def _check(texts: CardTexts, timing: TimingFile) -> None:
+    """Fail at start-up, not in front of a clinician: every template names only known fields, every
+    window has its wording, and every evidence id a rule cites has a link."""
+    expected: dict[str, tuple[set[str], str]] = {
+        "baseline-brain-mri.yaml summary": (BASELINE_SUMMARY, texts.baseline.summary),
+        "baseline-brain-mri.yaml summary_consider": (BASELINE_SUMMARY, texts.baseline.summary_consider),
+        "baseline-brain-mri.yaml detail": (BASELINE_DETAIL, texts.baseline.detail),
+        "baseline-brain-mri.yaml suggestion.reason": (BASELINE_SUMMARY, texts.baseline.suggestion.reason),
+        "possible-neurotoxicity.yaml summary": (NEUROTOXICITY_SUMMARY, texts.neurotoxicity.summary),
+        "possible-neurotoxicity.yaml detail": (NEUROTOXICITY_DETAIL, texts.neurotoxicity.detail),
+        "possible-neurotoxicity.yaml suggestion.reason": (
+            NEUROTOXICITY_REASON,
+            texts.neurotoxicity.suggestion.reason,
+        ),
+    }
+    for phase in ("planned", "due", "overdue"):
+        wording = getattr(texts.interval.irecist, phase)
+        expected[f"interval-imaging.yaml irecist.{phase}.summary"] = (IRECIST_FIELDS, wording.summary)
+        expected[f"interval-imaging.yaml irecist.{phase}.detail"] = (IRECIST_FIELDS, wording.detail)
+    for window_id, wording in texts.interval.windows.items():
+        expected[f"interval-imaging.yaml windows.{window_id}.summary"] = (WINDOW_FIELDS, wording.summary)
+        expected[f"interval-imaging.yaml windows.{window_id}.detail"] = (WINDOW_FIELDS, wording.detail)
+    for name, (fields, template) in expected.items():
+        unknown = placeholders(template) - fields
+        if unknown:
+            raise KnowledgeError(
+                f"cards/{name} uses unknown fields {sorted(unknown)} (allowed: {sorted(fields)})"
+            )
+    missing = [w.id for w in timing.interval_imaging.windows if w.id not in texts.interval.windows]
+    if missing:
+        raise KnowledgeError(
+            f"knowledge/timing.yaml windows without wording in cards/interval-imaging.yaml: {missing}"
+        )
+    cited = [
+        *timing.baseline_brain_mri.evidence,
+        *(source for window in timing.interval_imaging.windows for source in window.evidence),
+        *timing.interval_imaging.irecist_confirmation.evidence,
+        *timing.possible_neurotoxicity.evidence,
+    ]
+    unknown_evidence = sorted({source for source in cited if source not in texts.common.evidence})
+    if unknown_evidence:
+        raise KnowledgeError(
+            f"knowledge/timing.yaml cites evidence missing from cards/common.yaml: {unknown_evidence}"
+        )
+    for syndrome in ("icans", "delayed-car-t", "irae"):
+        if syndrome not in texts.neurotoxicity.syndromes:
+            raise KnowledgeError(f"cards/possible-neurotoxicity.yaml syndromes needs {syndrome!r}")
+    for note in ("icans", "capd_range", "ice_not_valid", "delayed-car-t", "irae"):
+        if note not in texts.neurotoxicity.grading_note:
+            raise KnowledgeError(f"cards/possible-neurotoxicity.yaml grading_note needs {note!r}")
+    for label in ("car_t_given", "given", "ongoing", "stopped", "planned", "draft"):
+        if label not in texts.common.event_labels:
+            raise KnowledgeError(f"cards/common.yaml event_labels needs {label!r}")

@@ -1,0 +1,49 @@
+"""The `baseline-brain-mri` card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clinical.cards.common import CardContext, CommonParts, day_text, fill
+from clinical.knowledge.schema import BaselineCardsFile
+from clinical.rules import BaselineAdvice
+
+DETAIL_FIELDS = {"headline", "therapies_sentence", "window_days", "class_notes", "last_brain_mri", "plans"}
+SUMMARY_FIELDS = {"therapies"}
+
+
+def baseline_card(
+    advice: BaselineAdvice,
+    texts: BaselineCardsFile,
+    common: CommonParts,
+    context: CardContext,
+    window_days: int,
+) -> dict[str, Any]:
+    therapies = common.therapies(advice.courses)
+    last = advice.last_brain_mri
+    start = f" (planned start {advice.planned_start.isoformat()})" if advice.planned_start else ""
+    detail = fill(
+        texts.detail,
+        {
+            "headline": "Baseline brain MRI advised."
+            if advice.suggest_order
+            else "Baseline brain MRI to consider.",
+            "therapies_sentence": f"Therapy with {therapies} is planned or being ordered{start}.",
+            "window_days": window_days,
+            "class_notes": "\n\n".join(texts.class_notes[c.therapy_class] for c in advice.courses),
+            "last_brain_mri": (
+                f"Last brain MRI on record: {day_text(last.on)} ({last.label})."
+                if last
+                else "No brain MRI on record."
+            ),
+            "plans": "\n".join(common.therapy_line(plan) for plan in advice.plans),
+        },
+    )
+    summary = fill(
+        texts.summary if advice.suggest_order else texts.summary_consider, {"therapies": therapies}
+    )
+    suggestion = None
+    if advice.suggest_order:
+        reason = fill(texts.suggestion.reason, {"therapies": therapies})
+        suggestion = common.mri_suggestion(texts.suggestion, reason, context)
+    return common.card(texts.topic, summary, detail, advice.indicator, advice.evidence, suggestion)

@@ -1,0 +1,158 @@
+"""What every card shares: the CDS Hooks 2.0 card shape, the MRI order suggestion, evidence links, and
+plain-language lines for therapy and finding records.
+
+JSON rules (CDS Hooks 2.0): optional fields with no value are left out, never null or empty; the summary
+stays under 140 characters; cards and suggestions carry a uuid; selectionBehavior is set whenever there
+are suggestions, and override reasons are offered only on cards that suggest something.
+"""
+
+from __future__ import annotations
+
+import string
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from clinical.knowledge.schema import CommonCardsFile, Indicator, Suggestion, TherapyClass, Topic
+from clinical.rules import Course
+from clinical.timeline import TherapyEvent
+
+SUMMARY_LIMIT = 140
+_FORMATTER = string.Formatter()
+
+
+def fill(template: str, values: Mapping[str, object]) -> str:
+    return template.format_map(values)
+
+
+def placeholders(template: str) -> set[str]:
+    return {field for _, field, _, _ in _FORMATTER.parse(template) if field}
+
+
+def fit_summary(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) < SUMMARY_LIMIT:
+        return text
+    return text[: SUMMARY_LIMIT - 2].rstrip() + "…"
+
+
+def tidy_markdown(text: str) -> str:
+    """Collapse the blank lines an empty placeholder leaves behind."""
+    tidy: list[str] = []
+    for line in (line.rstrip() for line in text.strip().splitlines()):
+        if line == "" and (not tidy or tidy[-1] == ""):
+            continue
+        tidy.append(line)
+    return "\n".join(tidy)
+
+
+def day_text(value: date | None) -> str:
+    return value.isoformat() if value else "a date not readable in the record"
+
+
+def joined(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+@dataclass(frozen=True)
+class CardContext:
+    """Who the card is for: the suggested ServiceRequest names this patient, encounter and user."""
+
+    patient_id: str
+    user_id: str
+    encounter_id: str | None
+    now: datetime
+
+
+class CommonParts:
+    def __init__(self, texts: CommonCardsFile, suggested_order: dict[str, dict[str, str]]) -> None:
+        self.texts = texts
+        self.suggested_order = suggested_order
+
+    def class_label(self, therapy_class: TherapyClass) -> str:
+        return self.texts.therapy_class_labels[therapy_class]
+
+    def therapies(self, courses: tuple[Course, ...]) -> str:
+        return joined([f"{joined(c.agents())} ({self.class_label(c.therapy_class)})" for c in courses])
+
+    def record_label(self, resource_type: str) -> str:
+        return self.texts.record_labels.get(resource_type, "record")
+
+    def therapy_line(self, event: TherapyEvent) -> str:
+        labels = self.texts.event_labels
+        if event.draft_order:
+            what = labels["draft"]
+            return f"- {event.agent.display}: {what} ({self.record_label(event.resource_type)})"
+        key = "car_t_given" if event.kind == "given" and event.agent.therapy_class == "car_t" else event.kind
+        when = day_text(event.on)
+        return f"- {event.agent.display}: {labels[key]} {when} ({self.record_label(event.resource_type)})"
+
+    def links(self, evidence_ids: tuple[str, ...]) -> list[dict[str, str]]:
+        return [
+            {"label": self.texts.evidence[key].label, "url": self.texts.evidence[key].url, "type": "absolute"}
+            for key in dict.fromkeys(evidence_ids)
+        ]
+
+    def override_reasons(self) -> list[dict[str, str]]:
+        system = self.texts.override_reasons.system
+        return [
+            {"system": system, "code": reason.code, "display": reason.display}
+            for reason in self.texts.override_reasons.reasons
+        ]
+
+    def card(
+        self,
+        topic: Topic,
+        summary: str,
+        detail: str,
+        indicator: Indicator,
+        evidence: tuple[str, ...],
+        suggestion: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        source = self.texts.source
+        card: dict[str, Any] = {
+            "uuid": str(uuid.uuid4()),
+            "summary": fit_summary(summary),
+            "detail": tidy_markdown(detail),
+            "indicator": indicator,
+            "source": {
+                "label": source.label,
+                "topic": {"system": source.topic_system, "code": topic.code, "display": topic.display},
+            },
+        }
+        if suggestion is not None:
+            card["suggestions"] = [suggestion]
+            card["selectionBehavior"] = "at-most-one"
+            card["overrideReasons"] = self.override_reasons()
+        links = self.links(evidence)
+        if links:
+            card["links"] = links
+        return card
+
+    def mri_suggestion(self, texts: Suggestion, reason: str, context: CardContext) -> dict[str, Any]:
+        mri = self.texts.suggested_mri
+        order: dict[str, Any] = {
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": "order",
+            "priority": texts.priority,
+            "category": [{"coding": [dict(mri.category)]}],
+            "code": {"coding": [dict(coding) for coding in self.suggested_order.values()], "text": mri.text},
+            "subject": {"reference": f"Patient/{context.patient_id}"},
+            "authoredOn": context.now.isoformat(),
+            "reasonCode": [{"text": reason}],
+        }
+        if context.encounter_id:
+            order["encounter"] = {"reference": f"Encounter/{context.encounter_id}"}
+        if context.user_id.startswith(("Practitioner/", "PractitionerRole/")):
+            order["requester"] = {"reference": context.user_id}
+        return {
+            "label": texts.label,
+            "uuid": str(uuid.uuid4()),
+            "isRecommended": True,
+            "actions": [{"type": "create", "description": texts.label, "resource": order}],
+        }

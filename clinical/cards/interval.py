@@ -1,0 +1,67 @@
+"""The `interval-imaging` card: every window the patient is in, and iRECIST confirmation."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from clinical.cards.common import CommonParts, day_text, fill, joined
+from clinical.knowledge.schema import IntervalCardsFile
+from clinical.rules import IntervalAdvice, IrecistHit, WindowHit, indicator_rank
+
+WINDOW_FIELDS = {"agents", "day", "week", "day_zero", "day_zero_record", "starts", "ends", "target"}
+IRECIST_FIELDS = {
+    "progression_date",
+    "progression_record",
+    "agents",
+    "confirm_from",
+    "confirm_to",
+    "days_since",
+}
+
+
+def _window_values(hit: WindowHit, common: CommonParts) -> dict[str, object]:
+    event = hit.course.day_zero_event
+    return {
+        "agents": joined(hit.course.agents()),
+        "day": hit.day,
+        "week": hit.day // 7 + 1,
+        "day_zero": day_text(hit.course.day_zero),
+        "day_zero_record": common.record_label(event.resource_type) if event else "record",
+        "starts": day_text(hit.starts),
+        "ends": day_text(hit.ends),
+        "target": day_text(hit.target),
+    }
+
+
+def _irecist_values(hit: IrecistHit, common: CommonParts, today: date) -> dict[str, object]:
+    return {
+        "progression_date": day_text(hit.progression.on),
+        "progression_record": common.record_label(hit.progression.resource_type),
+        "agents": joined(hit.course.agents()),
+        "confirm_from": day_text(hit.confirm_from),
+        "confirm_to": day_text(hit.confirm_to),
+        "days_since": (today - hit.progression.on).days,
+    }
+
+
+def interval_card(
+    advice: IntervalAdvice, texts: IntervalCardsFile, common: CommonParts, today: date
+) -> dict[str, Any]:
+    summaries: list[str] = []
+    details: list[str] = []
+    for hit in sorted(advice.windows, key=lambda hit: indicator_rank(hit.window.indicator), reverse=True):
+        values = _window_values(hit, common)
+        summaries.append(fill(texts.windows[hit.window.id].summary, values))
+        details.append(fill(texts.windows[hit.window.id].detail, values))
+    if advice.irecist is not None:
+        phase = getattr(texts.irecist, advice.irecist.phase)
+        values = _irecist_values(advice.irecist, common, today)
+        if indicator_rank(advice.irecist.indicator) >= indicator_rank(advice.indicator):
+            summaries.insert(0, fill(phase.summary, values))
+        else:
+            summaries.append(fill(phase.summary, values))
+        details.append(fill(phase.detail, values))
+    return common.card(
+        texts.topic, summaries[0], "\n\n".join(details), advice.indicator, advice.evidence, None
+    )

@@ -1,0 +1,89 @@
+"""Code systems and code lookup: (system, code) after normalising the system (HL7 OIDs and national
+aliases map to the canonical URI) and the code (ICD-10-CM without dots, NDC to 11 digits). Entries
+marked `match: prefix` stand for an ICD-10-CM family (I63 = every cerebral infarction code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from clinical.knowledge.loading import KnowledgeError
+from clinical.knowledge.schema import CodeMatch, CodeSystemsFile
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CodeSystems:
+    """Canonical system URIs by alias, and every spelling EHRs use for each system."""
+
+    canonical_by_alias: dict[str, str]
+    canonical_by_spelling: dict[str, str]
+
+    @classmethod
+    def from_file(cls, data: CodeSystemsFile) -> CodeSystems:
+        by_alias: dict[str, str] = {}
+        by_spelling: dict[str, str] = {}
+        for alias, entry in data.systems.items():
+            by_alias[alias] = entry.uri
+            for spelling in (entry.uri, *entry.aliases):
+                by_spelling[spelling.rstrip("/").lower()] = entry.uri
+        return cls(by_alias, by_spelling)
+
+    def canonical(self, system: str) -> str:
+        return self.canonical_by_spelling.get(system.rstrip("/").lower(), system)
+
+    def uri(self, alias: str) -> str:
+        try:
+            return self.canonical_by_alias[alias]
+        except KeyError:
+            raise KnowledgeError(
+                f"unknown code system alias {alias!r} (known: {sorted(self.canonical_by_alias)})"
+            ) from None
+
+    def normalise_code(self, canonical_system: str, code: str) -> str | None:
+        code = code.strip()
+        if canonical_system == self.canonical_by_alias.get("icd10cm"):
+            return code.replace(".", "").upper()
+        if canonical_system == self.canonical_by_alias.get("ndc"):
+            return _ndc_eleven_digits(code)
+        return code
+
+
+def _ndc_eleven_digits(code: str) -> str | None:
+    # 10-digit NDCs (4-4-2, 5-3-2, 5-4-1) only become comparable as 5-4-2 when the hyphens say
+    # which segment to pad; an unhyphenated 10-digit code is ambiguous and is not matched.
+    parts = code.split("-")
+    if len(parts) == 3 and all(part.isdigit() for part in parts):
+        return parts[0].zfill(5) + parts[1].zfill(4) + parts[2].zfill(2)
+    if len(parts) == 1 and code.isdigit() and len(code) == 11:
+        return code
+    return None
+
+
+@dataclass
+class CodeIndex(Generic[T]):
+    systems: CodeSystems
+    entries: dict[tuple[str, str], T] = field(default_factory=dict)
+    prefixes: dict[tuple[str, str], T] = field(default_factory=dict)
+
+    def add(self, alias: str, code: str, value: T, match: CodeMatch = "exact") -> None:
+        canonical = self.systems.uri(alias)
+        normalised = self.systems.normalise_code(canonical, str(code))
+        if normalised is None:
+            raise KnowledgeError(f"code {code!r} in {alias} cannot be normalised")
+        (self.prefixes if match == "prefix" else self.entries)[(canonical, normalised)] = value
+
+    def lookup(self, system: str, code: str) -> T | None:
+        canonical = self.systems.canonical(system)
+        normalised = self.systems.normalise_code(canonical, code)
+        if normalised is None:
+            return None
+        found = self.entries.get((canonical, normalised))
+        if found is not None or not self.prefixes:
+            return found
+        for length in range(len(normalised), 0, -1):
+            found = self.prefixes.get((canonical, normalised[:length]))
+            if found is not None:
+                return found
+        return None

@@ -1,0 +1,417 @@
+"""Declared schemas of the reviewed knowledge files in `knowledge/` and the card files in `cards/`.
+
+Every file is validated against its model at start-up (and by `immuno-cds check-knowledge`): unknown
+keys, misspelt enumerations ("warnng") and missing fields stop the service with a message naming the
+file, the key path and the allowed values. `export_json_schemas()` writes the same models as JSON
+Schema, so reviewers get validation in their editor.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+TherapyClass = Literal["ici", "car_t", "t_cell_engager"]
+THERAPY_CLASSES: tuple[TherapyClass, ...] = ("ici", "car_t", "t_cell_engager")
+Indicator = Literal["info", "warning", "critical"]
+Verification = Literal["verified", "secondary", "unverified"]
+Severity = Literal["warning", "critical"]
+Syndrome = Literal["central", "spinal", "neuromuscular"]
+CodeMatch = Literal["exact", "prefix"]
+
+
+def _as_text(value: object) -> object:
+    # YAML reads an unquoted code such as 1657746 as a number; codes are strings.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Code = Annotated[str, BeforeValidator(_as_text)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Strict):
+    title: str
+    url: str | None = None
+
+
+# --- code-systems.yaml ---------------------------------------------------------------------------------
+
+
+class CodeSystem(Strict):
+    uri: str
+    aliases: list[str] = []
+
+
+class CodeSystemsFile(Strict):
+    systems: dict[str, CodeSystem]
+
+
+# --- therapies.yaml ------------------------------------------------------------------------------------
+
+
+class TherapyCode(Strict):
+    system: str
+    code: Code
+    kind: Literal["ingredient", "product", "brand", "atc", "atc-legacy", "procedure", "other"]
+    verification: Verification
+    source: str
+    match: CodeMatch = "exact"
+
+
+class TherapyClassInfo(Strict):
+    display: str
+    neurotoxicity_syndrome: str
+
+
+class AgentEntry(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    id: str
+    display: str
+    therapy_class: TherapyClass = Field(alias="class")
+    target: str = ""
+    names: list[str] = Field(min_length=1)
+    codes: list[TherapyCode] = []
+    generic: bool = False
+    # CAR-T only: how the day +28 response is assessed (PET-CT in lymphoma; marrow MRD or IMWG
+    # laboratory criteria in B-ALL and myeloma). Only `imaging` products get the day +28 imaging window.
+    response_assessment: Literal["imaging", "laboratory"] | None = None
+    notes: str | None = None
+
+
+class ExcludedAgent(Strict):
+    id: str
+    names: list[str]
+    reason: str
+    codes: list[TherapyCode] = []
+
+
+class TherapiesFile(Strict):
+    sources: dict[str, Source]
+    classes: dict[TherapyClass, TherapyClassInfo]
+    agents: list[AgentEntry]
+    excluded: list[ExcludedAgent] = []
+    look_alikes: list[str] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TherapiesFile:
+        ids = [agent.id for agent in self.agents]
+        duplicates = sorted({agent_id for agent_id in ids if ids.count(agent_id) > 1})
+        if duplicates:
+            raise ValueError(f"agent ids must be unique: {duplicates}")
+        for agent in self.agents:
+            for code in agent.codes:
+                if code.source not in self.sources:
+                    raise ValueError(
+                        f"agent {agent.id}: code {code.code} names unknown source {code.source!r}"
+                    )
+            if agent.response_assessment is not None and agent.therapy_class != "car_t":
+                raise ValueError(f"agent {agent.id}: response_assessment applies to CAR-T products only")
+        return self
+
+
+# --- neurological-findings.yaml ------------------------------------------------------------------------
+
+
+class FindingCode(Strict):
+    system: str
+    code: Code
+    grade: int | None = Field(default=None, ge=1, le=5)
+    verification: Verification
+    source: str
+    match: CodeMatch = "exact"
+
+
+class FindingEntry(Strict):
+    id: str
+    display: str
+    severity: Severity
+    syndrome: Syndrome
+    # The ASTCT ICANS grade this finding implies by itself (Lee 2019); null when it does not grade.
+    icans_grade: int | None = Field(default=None, ge=1, le=5)
+    names: list[str] = []
+    codes: list[FindingCode] = []
+
+
+class ScoreBand(Strict):
+    min: int
+    max: int
+    grade: int = Field(ge=1, le=5)
+
+
+class IceScore(Strict):
+    names: list[str]
+    maximum: int
+    grades: list[ScoreBand]
+    unarousable_grade: int = Field(ge=1, le=5)
+    applies_from_age_years: int
+    source: str
+
+
+class CapdScore(Strict):
+    names: list[str]
+    maximum: int
+    grades: list[ScoreBand]
+    applies_below_age_years: int
+    source: str
+
+
+class NotFindingCode(Strict):
+    system: str
+    code: Code
+    verification: Verification
+    source: str
+    match: CodeMatch = "exact"
+
+
+class NotFinding(Strict):
+    id: str
+    display: str
+    names: list[str] = []
+    codes: list[NotFindingCode] = []
+    reason: str
+
+
+class FindingsFile(Strict):
+    sources: dict[str, Source]
+    findings: list[FindingEntry]
+    ice_score: IceScore
+    capd_score: CapdScore
+    not_findings: list[NotFinding] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FindingsFile:
+        ids = [finding.id for finding in self.findings]
+        if "icans" not in ids:
+            raise ValueError("the finding 'icans' is required (coded ICANS grades and the ICE score use it)")
+        for finding in self.findings:
+            for code in finding.codes:
+                if code.source not in self.sources:
+                    raise ValueError(
+                        f"finding {finding.id}: code {code.code} names unknown source {code.source!r}"
+                    )
+        return self
+
+
+# --- brain-imaging.yaml --------------------------------------------------------------------------------
+
+
+class ImagingCode(Strict):
+    system: str
+    code: Code
+    display: str
+    verification: Verification
+    source: str
+
+
+class ImagingText(Strict):
+    mri_terms: list[str]
+    brain_terms: list[str]
+    # Report or order texts naming a cross-sectional study (CT, MRI, PET) count as restaging for
+    # iRECIST; plain radiographs and ultrasound do not.
+    cross_sectional_terms: list[str]
+    not_cross_sectional_terms: list[str]
+
+
+class SuggestedCode(Strict):
+    code: Code
+    display: str
+
+
+class BrainImagingFile(Strict):
+    sources: dict[str, Source]
+    brain_mri_codes: list[ImagingCode]
+    not_brain_mri_codes: list[ImagingCode]
+    mri_modality_codes: list[ImagingCode]
+    restaging_modality_codes: list[ImagingCode]
+    brain_body_site_codes: list[ImagingCode]
+    text: ImagingText
+    suggested_order: dict[str, SuggestedCode]
+
+
+# --- text-matching.yaml --------------------------------------------------------------------------------
+
+
+class ProgressionTerms(Strict):
+    suspected: list[str]
+    confirmed: list[str]
+
+
+class TextMatchingFile(Strict):
+    max_text_chars: int = Field(ge=1000, le=1_000_000)
+    phrase_breaks: list[str]
+    negation_before: list[str]
+    uncertainty_before: list[str]
+    history_before: list[str]
+    qualifier_after: list[str]
+    qualifier_after_max_chars: int = Field(ge=0, le=200)
+    absent_values: list[str]
+    progression: ProgressionTerms
+
+
+# --- timing.yaml ---------------------------------------------------------------------------------------
+
+
+class PerClass(Strict):
+    car_t: int
+    t_cell_engager: int
+    ici: int
+
+    def of(self, therapy_class: TherapyClass) -> int:
+        value: int = getattr(self, therapy_class)
+        return value
+
+
+class BaselineTiming(Strict):
+    baseline_mri_window_days: int = Field(ge=0)
+    plan_expiry_days: int = Field(ge=1)
+    car_t_retreatment_days: int = Field(ge=0)
+    indicator: dict[TherapyClass, Indicator]
+    evidence: list[str]
+
+
+class Window(Strict):
+    id: str
+    therapy_class: TherapyClass
+    from_day: int
+    to_day: int
+    target_day: int | None = None
+    indicator: Indicator
+    # Only for CAR-T products whose response is assessed by imaging (therapies.yaml).
+    requires_imaging_response: bool = False
+    evidence: list[str]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.from_day > self.to_day:
+            raise ValueError(f"window {self.id}: from_day {self.from_day} is after to_day {self.to_day}")
+        return self
+
+
+class IrecistTiming(Strict):
+    from_days: int
+    to_days: int
+    overdue_stop_days: int
+    indicator_planned: Indicator
+    indicator_due: Indicator
+    indicator_overdue: Indicator
+    evidence: list[str]
+
+
+class IntervalTiming(Strict):
+    windows: list[Window]
+    irecist_confirmation: IrecistTiming
+
+
+class NeurotoxicityTiming(Strict):
+    new_finding_days: int = Field(ge=1)
+    horizon_after_last_exposure_days: PerClass
+    # A finding later than this day after the CAR-T infusion is named delayed neurotoxicity, not ICANS.
+    car_t_delayed_after_day: int = Field(ge=0)
+    critical_from_icans_grade: int = Field(ge=1, le=5)
+    # Findings after which an EEG is advised (seizures, depressed consciousness).
+    eeg_finding_ids: list[str]
+    eeg_from_score_grade: int = Field(ge=1, le=5)
+    evidence: list[str]
+
+
+class TimingFile(Strict):
+    baseline_brain_mri: BaselineTiming
+    interval_imaging: IntervalTiming
+    possible_neurotoxicity: NeurotoxicityTiming
+
+
+# --- cards/ --------------------------------------------------------------------------------------------
+
+
+class Topic(Strict):
+    code: str
+    display: str
+
+
+class SourceLabel(Strict):
+    label: str
+    topic_system: str
+
+
+class OverrideReason(Strict):
+    code: str
+    display: str
+
+
+class OverrideReasons(Strict):
+    system: str
+    reasons: list[OverrideReason]
+
+
+class EvidenceLink(Strict):
+    label: str
+    url: str
+
+
+class SuggestedMri(Strict):
+    text: str
+    category: dict[str, str]
+
+
+class CommonCardsFile(Strict):
+    source: SourceLabel
+    override_reasons: OverrideReasons
+    evidence: dict[str, EvidenceLink]
+    therapy_class_labels: dict[TherapyClass, str]
+    event_labels: dict[str, str]
+    record_labels: dict[str, str]
+    suggested_mri: SuggestedMri
+
+
+class Suggestion(Strict):
+    label: str
+    priority: Literal["routine", "urgent", "asap", "stat"]
+    reason: str
+
+
+class BaselineCardsFile(Strict):
+    topic: Topic
+    summary: str
+    summary_consider: str
+    detail: str
+    class_notes: dict[TherapyClass, str]
+    suggestion: Suggestion
+
+
+class WindowTexts(Strict):
+    summary: str
+    detail: str
+
+
+class IrecistTexts(Strict):
+    planned: WindowTexts
+    due: WindowTexts
+    overdue: WindowTexts
+
+
+class IntervalCardsFile(Strict):
+    topic: Topic
+    windows: dict[str, WindowTexts]
+    irecist: IrecistTexts
+
+
+class WorkUp(Strict):
+    summary_action: str
+    detail: str
+
+
+class NeurotoxicityCardsFile(Strict):
+    topic: Topic
+    summary: str
+    detail: str
+    syndromes: dict[str, str]
+    grading_note: dict[str, str]
+    work_up: dict[Syndrome, WorkUp]
+    eeg_note: str
+    unattributed_therapy: str
+    suggestion: Suggestion

@@ -1,0 +1,217 @@
+"""Free-text matching, linear in the length of the text.
+
+- Names match whole words, case-insensitively, with spaces and hyphens interchangeable ("CAR T-cell" =
+  "CAR-T cell"). Short all-capital acronyms ("MR", "ICANS", "PRES") match only in capitals, so "Mr Smith"
+  is not an MRI.
+- A name's *context* is read NegEx-style within its phrase: a phrase ends at `. ; ,`, a line break, or a
+  phrase-breaking word ("but", "however"). A cue before the name in the same phrase makes it negated
+  ("no seizure"), historical ("history of seizures") or uncertain ("r/o ICANS"); a qualifier right after
+  it ("seizure prophylaxis") negates it.
+- Each text element is read up to `max_text_chars`: the cap bounds the work one element can cause.
+  Coded concepts, displays and short result strings, which is what the rules read, are far below it.
+
+Every text is scanned once per matcher: cue positions are found in one pass and looked up by bisection,
+so a long text with many names and cues costs O(n log n), never O(n^2).
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from clinical.knowledge.schema import TextMatchingFile
+
+T = TypeVar("T")
+Certainty = Literal["affirmed", "uncertain", "negated", "history"]
+_SEPARATORS = re.compile(r"[\s\-]+")
+_ACRONYM = re.compile(r"^[A-Z]{2,5}$")
+_WORD = re.compile(r"\w+")
+# (matcher, text) -> matches, while `remembering_texts()` is active.
+_TEXT_MEMO: ContextVar[dict[tuple[object, str], tuple[Any, ...]] | None] = ContextVar(
+    "text_memo", default=None
+)
+
+
+@contextmanager
+def remembering_texts() -> Iterator[None]:
+    """Within this block each matcher scans a given text once: a heavy record repeats the same drug
+    and condition names thousands of times. Scoped to the block (one evaluation), so no patient text
+    outlives it; the memo holds whole element texts only, so it is bounded by the record's size."""
+    token = _TEXT_MEMO.set({})
+    try:
+        yield
+    finally:
+        _TEXT_MEMO.reset(token)
+
+
+def normalise_name(text: str) -> str:
+    return _SEPARATORS.sub(" ", text.casefold()).strip()
+
+
+@dataclass(frozen=True)
+class TextMatch(Generic[T]):
+    value: T
+    start: int
+    end: int
+
+
+class TextMatcher(Generic[T]):
+    """Finds any of many names in free text: whole words, longest name first."""
+
+    def __init__(self, names: Iterable[tuple[str, T]]) -> None:
+        self._values: dict[str, T] = {}
+        sensitive: list[str] = []
+        insensitive: list[str] = []
+        # The leading word of every name, per group: in ASCII text a name can only match where its
+        # leading word stands as a whole word, so a text holding none of them needs no regex scan.
+        heads: list[set[str] | None] = [set(), set()]
+        for name, value in names:
+            self._values.setdefault(normalise_name(name), value)
+            tokens = [token for token in _SEPARATORS.split(name.strip()) if token]
+            pattern = r"[\s\-]+".join(re.escape(token) for token in tokens)
+            kind = 0 if _ACRONYM.match(name.strip()) else 1
+            (sensitive, insensitive)[kind].append(pattern)
+            head, known = _WORD.match(name.strip()), heads[kind]
+            if known is not None and head is not None and head.group(0).isascii():
+                known.add(head.group(0) if kind == 0 else head.group(0).lower())
+            else:
+                heads[kind] = None  # no usable leading word: always scan
+        self._patterns = [
+            (
+                re.compile(rf"(?<!\w)(?:{'|'.join(sorted(group, key=len, reverse=True))})(?!\w)", flags),
+                known,
+                folded,
+            )
+            for group, known, flags, folded in (
+                (sensitive, heads[0], 0, False),
+                (insensitive, heads[1], re.IGNORECASE, True),
+            )
+            if group
+        ]
+
+    def find(self, text: str) -> Iterator[TextMatch[T]]:
+        memo = _TEXT_MEMO.get()
+        if memo is None:
+            return iter(self._scan(text))
+        key = (self, text)
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = self._scan(text)
+        return iter(found)
+
+    def _scan(self, text: str) -> tuple[TextMatch[T], ...]:
+        ascii_text = text.isascii()
+        words: set[str] | None = None
+        folded_words: set[str] | None = None
+        found: list[TextMatch[T]] = []
+        for pattern, heads, folded in self._patterns:
+            if ascii_text and heads is not None:
+                if folded:
+                    folded_words = folded_words or set(_WORD.findall(text.lower()))
+                    present = folded_words
+                else:
+                    words = words or set(_WORD.findall(text))
+                    present = words
+                if heads.isdisjoint(present):
+                    continue
+            for match in pattern.finditer(text):
+                value = self._values.get(normalise_name(match.group(0)))
+                if value is not None:
+                    found.append(TextMatch(value, match.start(), match.end()))
+        found.sort(key=lambda hit: hit.start)
+        return tuple(found)
+
+    def first(self, text: str) -> T | None:
+        for match in self.find(text):
+            return match.value
+        return None
+
+
+@dataclass(frozen=True)
+class _CueTrack:
+    """Positions of one kind of cue in one text, in order (cue matches never overlap)."""
+
+    starts: list[int]
+    ends: list[int]
+
+    def any_between(self, lower: int, upper: int) -> bool:
+        """A cue lying wholly inside [lower, upper)."""
+        index = bisect_left(self.starts, lower)
+        return index < len(self.starts) and self.ends[index] <= upper
+
+    def any_starting_between(self, lower: int, upper: int) -> bool:
+        index = bisect_left(self.starts, lower)
+        return index < len(self.starts) and self.starts[index] < upper
+
+
+@dataclass(frozen=True)
+class ReadText:
+    """One text with its phrase boundaries and cue positions, ready for `certainty()` lookups."""
+
+    text: str
+    break_starts: list[int]
+    break_ends: list[int]
+    before: dict[Certainty, _CueTrack]
+    after: _CueTrack
+
+
+class PhraseReader:
+    """The context of a name in free text (see the module docstring)."""
+
+    _ORDER: tuple[Certainty, ...] = ("negated", "history", "uncertain")
+
+    def __init__(self, rules: TextMatchingFile) -> None:
+        self.max_text_chars = rules.max_text_chars
+        words = "|".join(re.escape(word) for word in sorted(rules.phrase_breaks, key=len, reverse=True))
+        self._breaks = re.compile(rf"[.;,\n]|(?<!\w)(?:{words})(?!\w)", re.IGNORECASE)
+        self._before: dict[Certainty, TextMatcher[Certainty]] = {
+            "negated": TextMatcher((cue, "negated") for cue in rules.negation_before),
+            "history": TextMatcher((cue, "history") for cue in rules.history_before),
+            "uncertain": TextMatcher((cue, "uncertain") for cue in rules.uncertainty_before),
+        }
+        self._after: TextMatcher[str] = TextMatcher((cue, cue) for cue in rules.qualifier_after)
+        self._after_window = rules.qualifier_after_max_chars
+        self.absent_values = frozenset(normalise_name(value) for value in rules.absent_values)
+
+    def clip(self, text: str) -> str:
+        return text[: self.max_text_chars]
+
+    def read(self, text: str) -> ReadText:
+        breaks = list(self._breaks.finditer(text))
+        return ReadText(
+            text,
+            [match.start() for match in breaks],
+            [match.end() for match in breaks],
+            {kind: _track(matcher.find(text)) for kind, matcher in self._before.items()},
+            _track(self._after.find(text)),
+        )
+
+    def certainty(self, read: ReadText, start: int, end: int) -> Certainty:
+        # The phrase holding [start, end): from the end of the last break before it to the next break.
+        index = bisect_right(read.break_ends, start) - 1
+        phrase_start = read.break_ends[index] if index >= 0 else 0
+        following = bisect_left(read.break_starts, end)
+        phrase_end = read.break_starts[following] if following < len(read.break_starts) else len(read.text)
+        if read.after.any_starting_between(end, min(phrase_end, end + self._after_window + 1)):
+            return "negated"
+        for kind in self._ORDER:
+            if read.before[kind].any_between(phrase_start, start):
+                return kind
+        return "affirmed"
+
+
+def _track(matches: Iterable[TextMatch[Any]]) -> _CueTrack:
+    starts: list[int] = []
+    ends: list[int] = []
+    last_end = -1
+    for match in matches:
+        if match.start >= last_end:  # two cue lists may overlap ("rule out" / "ruled out"): keep the first
+            starts.append(match.start)
+            ends.append(match.end)
+            last_end = match.end
+    return _CueTrack(starts, ends)

@@ -1,0 +1,140 @@
+"""`interval-imaging`: the imaging windows that matter after day 0 (CAR-T ICANS window, day +28
+response, late effects; the T-cell engager step-up window) and iRECIST confirmation of suspected
+progression under a checkpoint inhibitor. No routine card for checkpoint inhibitors without a trigger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal
+
+from clinical.knowledge.schema import Indicator, IntervalTiming, IrecistTiming, TherapyClass, Window
+from clinical.rules.courses import Course
+from clinical.rules.indicators import strongest
+from clinical.timeline import PatientTimeline, ProgressionReport
+
+IrecistPhase = Literal["planned", "due", "overdue"]
+
+
+@dataclass(frozen=True)
+class WindowHit:
+    window: Window
+    course: Course
+    day: int
+    starts: date
+    ends: date
+    target: date | None
+
+
+@dataclass(frozen=True)
+class IrecistHit:
+    progression: ProgressionReport
+    course: Course
+    phase: IrecistPhase
+    confirm_from: date
+    confirm_to: date
+    indicator: Indicator
+
+
+@dataclass(frozen=True)
+class IntervalAdvice:
+    indicator: Indicator
+    windows: tuple[WindowHit, ...]
+    irecist: IrecistHit | None
+    evidence: tuple[str, ...]
+
+
+def _applies(window: Window, course: Course) -> bool:
+    if not window.requires_imaging_response:
+        return True
+    event = course.day_zero_event
+    return event is not None and event.agent.response_by_imaging
+
+
+def _window_hits(courses: dict[TherapyClass, Course], today: date, windows: list[Window]) -> list[WindowHit]:
+    hits = []
+    for window in windows:
+        course = courses.get(window.therapy_class)
+        if course is None or course.day_zero is None or not _applies(window, course):
+            continue
+        day = (today - course.day_zero).days
+        if window.from_day <= day <= window.to_day:
+            target = (
+                course.day_zero + timedelta(days=window.target_day) if window.target_day is not None else None
+            )
+            hits.append(
+                WindowHit(
+                    window,
+                    course,
+                    day,
+                    course.day_zero + timedelta(days=window.from_day),
+                    course.day_zero + timedelta(days=window.to_day),
+                    target,
+                )
+            )
+    return hits
+
+
+def _closed(timeline: PatientTimeline, suspected: ProgressionReport, today: date) -> bool:
+    """Closed by a later report of confirmed progression (iCPD) or by cross-sectional restaging done
+    after the suspicion; a radiograph, an ultrasound or an order does not close it."""
+    for report in timeline.progression:
+        if report.kind == "confirmed" and suspected.on < report.on <= today:
+            return True
+    return any(
+        event.kind in ("cross-sectional", "brain-mri")
+        and event.state == "done"
+        and event.on is not None
+        and suspected.on < event.on <= today
+        for event in timeline.imaging
+    )
+
+
+def _irecist_hit(
+    timeline: PatientTimeline, course: Course | None, today: date, rules: IrecistTiming
+) -> IrecistHit | None:
+    if course is None or not course.exposed:
+        return None
+    started = course.first_exposure
+    suspicions = [
+        report
+        for report in timeline.progression
+        if report.kind == "suspected" and report.on <= today and (started is None or report.on >= started)
+    ]
+    if not suspicions:
+        return None
+    latest = max(suspicions, key=lambda report: report.on)
+    age = (today - latest.on).days
+    if age > rules.overdue_stop_days or _closed(timeline, latest, today):
+        return None
+    phase: IrecistPhase = (
+        "planned" if age < rules.from_days else ("due" if age <= rules.to_days else "overdue")
+    )
+    indicator = {
+        "planned": rules.indicator_planned,
+        "due": rules.indicator_due,
+        "overdue": rules.indicator_overdue,
+    }[phase]
+    return IrecistHit(
+        latest,
+        course,
+        phase,
+        latest.on + timedelta(days=rules.from_days),
+        latest.on + timedelta(days=rules.to_days),
+        indicator,
+    )
+
+
+def interval_imaging(
+    timeline: PatientTimeline, courses: dict[TherapyClass, Course], today: date, rules: IntervalTiming
+) -> IntervalAdvice | None:
+    windows = _window_hits(courses, today, rules.windows)
+    irecist = _irecist_hit(timeline, courses.get("ici"), today, rules.irecist_confirmation)
+    if not windows and irecist is None:
+        return None
+    indicators = [hit.window.indicator for hit in windows]
+    evidence = [source for hit in windows for source in hit.window.evidence]
+    if irecist is not None:
+        indicators.append(irecist.indicator)
+        evidence.extend(rules.irecist_confirmation.evidence)
+    return IntervalAdvice(strongest(indicators), tuple(windows), irecist, tuple(dict.fromkeys(evidence)))

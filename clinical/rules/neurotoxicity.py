@@ -1,0 +1,157 @@
+"""`possible-neurotoxicity`: new neurological findings after immunotherapy, attributed to the therapy
+that most likely caused them, graded per ASTCT for ICANS (the worst domain), with the work-up that fits
+the syndrome: central (urgent brain MRI), spinal (spine MRI) or neuromuscular (EMG/NCS, CK, troponin,
+respiratory function; no brain MRI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from clinical.knowledge.schema import Indicator, NeurotoxicityTiming, Syndrome, TherapyClass
+from clinical.rules.courses import Course
+from clinical.rules.grading import IcansGrade, grade_icans, latest_abnormal_scores
+from clinical.timeline import ImagingEvent, NeurologicalFinding, PatientTimeline, ScoreReading
+from clinical.timeline.findings import ICANS, age_in_years
+
+Attribution = Literal["icans", "delayed-car-t", "irae"]
+_LEAD_ORDER: tuple[Attribution, ...] = ("icans", "delayed-car-t", "irae")
+_WORK_UP_ORDER: tuple[Syndrome, ...] = ("central", "spinal", "neuromuscular")
+_IMMUNE_EFFECTOR: frozenset[TherapyClass] = frozenset(("car_t", "t_cell_engager"))
+
+
+@dataclass(frozen=True)
+class NeurotoxicityAdvice:
+    indicator: Indicator
+    syndrome: Attribution
+    courses: tuple[Course, ...]  # the therapies the findings are attributed to
+    therapy_not_recorded: bool  # ICANS documented with no immune effector cell therapy on record here
+    car_t_day: int | None  # for delayed neurotoxicity after CAR-T
+    findings: tuple[NeurologicalFinding, ...]
+    scores: tuple[ScoreReading, ...]
+    grade: IcansGrade | None
+    work_up: tuple[Syndrome, ...]  # the leading syndrome class first
+    eeg: bool
+    brain_mri_since: ImagingEvent | None
+    evidence: tuple[str, ...]
+
+
+def _attribution(
+    on: date, courses: dict[TherapyClass, Course], rules: NeurotoxicityTiming
+) -> list[tuple[Attribution, Course | None]]:
+    found: list[tuple[Attribution, Course | None]] = []
+    for therapy_class, course in courses.items():
+        if not course.exposed:
+            continue
+        if course.first_exposure is not None and on < course.first_exposure and not course.undated_exposure:
+            continue  # the finding predates the therapy
+        horizon = rules.horizon_after_last_exposure_days.of(therapy_class)
+        if course.last_exposure is not None and (on - course.last_exposure).days > horizon:
+            continue
+        if therapy_class == "ici":
+            found.append(("irae", course))
+        elif (
+            therapy_class == "car_t"
+            and course.day_zero
+            and (on - course.day_zero).days > rules.car_t_delayed_after_day
+        ):
+            found.append(("delayed-car-t", course))
+        else:
+            found.append(("icans", course))
+    return found
+
+
+def _new_findings(
+    timeline: PatientTimeline, today: date, rules: NeurotoxicityTiming
+) -> list[NeurologicalFinding]:
+    return [
+        finding
+        for finding in timeline.findings
+        if finding.on <= today
+        and (today - finding.on).days <= rules.new_finding_days
+        and finding.active_on(today)
+    ]
+
+
+def _brain_mri_since(timeline: PatientTimeline, since: date, today: date) -> ImagingEvent | None:
+    imaged = [
+        event
+        for event in timeline.imaging
+        if event.kind == "brain-mri"
+        and event.on is not None
+        and event.on >= since
+        and (event.state == "ordered" or event.on <= today)
+    ]
+    return max(imaged, key=lambda event: event.on or date.min) if imaged else None
+
+
+def _indicator(
+    findings: list[NeurologicalFinding], grade: IcansGrade | None, rules: NeurotoxicityTiming
+) -> Indicator:
+    if any(finding.kind.severity == "critical" and not finding.uncertain for finding in findings):
+        return "critical"
+    if grade is not None and grade.grade is not None and grade.grade >= rules.critical_from_icans_grade:
+        return "critical"
+    return "warning"
+
+
+def possible_neurotoxicity(
+    timeline: PatientTimeline, courses: dict[TherapyClass, Course], today: date, rules: NeurotoxicityTiming
+) -> NeurotoxicityAdvice | None:
+    kept: list[NeurologicalFinding] = []
+    attributions: dict[Attribution, list[Course]] = {}
+    for finding in _new_findings(timeline, today, rules):
+        found = _attribution(finding.on, courses, rules)
+        if finding.kind.id == ICANS:
+            # An ICANS diagnosis implies immune effector cell therapy, recorded here or not.
+            found = [(label, course) for label, course in found if label != "irae"] or [("icans", None)]
+        if not found:
+            continue
+        kept.append(finding)
+        for label, course in found:
+            attributions.setdefault(label, [])
+            if course is not None and course not in attributions[label]:
+                attributions[label].append(course)
+    age = age_in_years(timeline.birth_date, today) if timeline.birth_date else None
+    scores = latest_abnormal_scores(timeline.scores, today, rules.new_finding_days, age)
+    effector_courses = [c for c in courses.values() if c.therapy_class in _IMMUNE_EFFECTOR and c.exposed]
+    scores = [s for s in scores if s.kind == "ice" or effector_courses]
+    if scores:
+        attributions.setdefault("icans", [])
+        for course in effector_courses:
+            if course not in attributions["icans"]:
+                attributions["icans"].append(course)
+    if not kept and not scores:
+        return None
+    syndrome = next(label for label in _LEAD_ORDER if label in attributions)
+    involved = [course for label in _LEAD_ORDER for course in attributions.get(label, [])]
+    grade = (
+        grade_icans(kept, scores, timeline.scores, today, age, rules.new_finding_days)
+        if syndrome == "icans"
+        else None
+    )
+    work_up = [
+        s for s in _WORK_UP_ORDER if any(f.kind.syndrome == s for f in kept) or (s == "central" and scores)
+    ]
+    latest = max([f.on for f in kept] + [s.on for s in scores])
+    car_t = courses.get("car_t")
+    eeg = any(f.kind.id in rules.eeg_finding_ids and not f.uncertain for f in kept) or (
+        grade is not None
+        and grade.score_grade is not None
+        and grade.score_grade >= rules.eeg_from_score_grade
+    )
+    return NeurotoxicityAdvice(
+        indicator=_indicator(kept, grade, rules),
+        syndrome=syndrome,
+        courses=tuple(dict.fromkeys(involved)),
+        therapy_not_recorded=syndrome == "icans" and not attributions.get("icans"),
+        car_t_day=car_t.day(latest) if car_t is not None and syndrome == "delayed-car-t" else None,
+        findings=tuple(sorted(kept, key=lambda finding: finding.on)),
+        scores=tuple(scores),
+        grade=grade,
+        work_up=tuple(work_up),
+        eeg=eeg,
+        brain_mri_since=_brain_mri_since(timeline, latest, today),
+        evidence=tuple(rules.evidence),
+    )

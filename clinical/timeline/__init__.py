@@ -1,0 +1,84 @@
+"""The patient timeline: everything the rules reason about, read once from the record and the draft
+orders with the reviewed vocabularies. It holds dated events (therapy, imaging, findings, scores,
+response assessments) and no judgement of "today": the rules decide, per day, what was visible then."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from clinical.knowledge import Knowledge, PhraseReader, remembering_texts
+from clinical.patient_record import PatientRecord
+from clinical.timeline.exposures import TherapyEvent, find_therapy_events
+from clinical.timeline.findings import (
+    FindingVocabulary,
+    NeurologicalFinding,
+    ScoreReading,
+    birth_date,
+    find_neurological_findings,
+    find_scores,
+)
+from clinical.timeline.imaging import (
+    ImagingEvent,
+    ImagingVocabulary,
+    ProgressionReport,
+    find_imaging,
+    find_progression_reports,
+)
+from clinical.timeline.therapies import TherapyCatalog
+
+
+@dataclass(frozen=True)
+class PatientTimeline:
+    therapy: tuple[TherapyEvent, ...]
+    imaging: tuple[ImagingEvent, ...]
+    findings: tuple[NeurologicalFinding, ...]
+    scores: tuple[ScoreReading, ...]
+    progression: tuple[ProgressionReport, ...]
+    birth_date: date | None
+
+
+@dataclass(frozen=True)
+class Vocabularies:
+    catalog: TherapyCatalog
+    imaging: ImagingVocabulary
+    findings: FindingVocabulary
+
+    @classmethod
+    def from_knowledge(cls, knowledge: Knowledge) -> Vocabularies:
+        reader = PhraseReader(knowledge.text)
+        return cls(
+            catalog=TherapyCatalog(knowledge.therapies, knowledge.systems),
+            imaging=ImagingVocabulary(
+                knowledge.imaging, knowledge.text.progression, reader, knowledge.systems
+            ),
+            findings=FindingVocabulary(knowledge.findings, reader, knowledge.systems),
+        )
+
+
+def build_timeline(
+    record: PatientRecord, draft_orders: list[dict[str, Any]], vocabularies: Vocabularies, today: date
+) -> PatientTimeline:
+    """`today` only dates draft orders that carry no date of their own (they are being ordered now)."""
+    with remembering_texts():
+        return PatientTimeline(
+            therapy=tuple(find_therapy_events(record, draft_orders, vocabularies.catalog, today)),
+            imaging=tuple(find_imaging(record, draft_orders, vocabularies.imaging, today)),
+            findings=tuple(find_neurological_findings(record, vocabularies.findings)),
+            scores=tuple(find_scores(record, vocabularies.findings)),
+            progression=tuple(find_progression_reports(record, vocabularies.imaging)),
+            birth_date=birth_date(record),
+        )
+
+
+__all__ = [
+    "ImagingEvent",
+    "NeurologicalFinding",
+    "PatientTimeline",
+    "ProgressionReport",
+    "ScoreReading",
+    "TherapyEvent",
+    "Vocabularies",
+    "build_timeline",
+]

@@ -1,0 +1,296 @@
+"""Neurological findings: Conditions and Observations coded in SNOMED CT or ICD-10-CM or named in text
+(knowledge/neurological-findings.yaml), and the two ICANS assessment scores, which have no LOINC code and
+are recognised by name: the ICE score (10 = normal) and, for children under 12, the CAPD (0 = no
+delirium). Each finding keeps what the rules need: its kind (severity, syndrome class, the ICANS grade it
+implies), a coded ICANS grade, whether the text asserted it or only suspected it, and when it resolved."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from clinical.fhir_data import (
+    as_dict,
+    as_str,
+    codes_of,
+    codings,
+    concept_texts,
+    first_date,
+    parse_date,
+)
+from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher, normalise_name
+from clinical.knowledge.schema import FindingsFile, ScoreBand, Severity, Syndrome
+from clinical.patient_record import PatientRecord
+
+ScoreKind = Literal["ice", "capd"]
+_CONDITION_EXCLUDED_VERIFICATION = frozenset(("refuted", "entered-in-error"))
+_CONDITION_UNCERTAIN_VERIFICATION = frozenset(("provisional", "differential", "unconfirmed"))
+_CONDITION_RESOLVED = frozenset(("resolved", "inactive", "remission"))
+_OBSERVATION_EXCLUDED_STATUS = frozenset(("entered-in-error", "cancelled"))
+_CONDITION_DATES = ("onsetDateTime", "onsetPeriod.start", "recordedDate")
+_OBSERVATION_DATES = ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
+_ABATEMENT_DATES = ("abatementDateTime", "abatementPeriod.end", "abatementPeriod.start")
+_LEADING_NUMBER = re.compile(r"^\s*(\d{1,2})\b")
+ICANS = "icans"
+
+
+@dataclass(frozen=True)
+class FindingKind:
+    id: str
+    display: str
+    severity: Severity
+    syndrome: Syndrome
+    icans_grade: int | None
+
+
+@dataclass(frozen=True)
+class NeurologicalFinding:
+    kind: FindingKind
+    coded_grade: int | None  # an ICANS grade the code itself carries (G92.01-G92.05)
+    on: date
+    resource_type: str
+    detail: str  # "code G92.02", "'generalized seizure'", for the card
+    uncertain: bool = False
+    resolved_on: date | None = None  # resolved / inactive, from this date (date.min: date unknown)
+
+    @property
+    def documents_icans(self) -> bool:
+        return self.kind.id == ICANS and not self.uncertain
+
+    def active_on(self, today: date) -> bool:
+        return self.resolved_on is None or self.resolved_on > today
+
+
+@dataclass(frozen=True)
+class ScoreReading:
+    kind: ScoreKind
+    score: int
+    maximum: int
+    on: date
+    grade: int | None  # the ASTCT band of the score alone (None: a normal score)
+
+
+@dataclass(frozen=True)
+class _Coded:
+    kind: FindingKind | None  # None: a listed alternative cause or non-finding
+    grade: int | None
+
+
+class _Score:
+    def __init__(self, kind: ScoreKind, names: list[str], maximum: int, bands: list[ScoreBand]) -> None:
+        self.kind = kind
+        self.names = TextMatcher((name, name) for name in names)
+        self.maximum = maximum
+        self.bands = bands
+
+    def grade(self, score: int) -> int | None:
+        for band in self.bands:
+            if band.min <= score <= band.max:
+                return band.grade
+        return None
+
+
+class FindingVocabulary:
+    def __init__(self, data: FindingsFile, reader: PhraseReader, systems: CodeSystems) -> None:
+        self._codes: CodeIndex[_Coded] = CodeIndex(systems)
+        names: list[tuple[str, FindingKind | None]] = []
+        self.kinds: dict[str, FindingKind] = {}
+        for entry in data.findings:
+            kind = FindingKind(entry.id, entry.display, entry.severity, entry.syndrome, entry.icans_grade)
+            self.kinds[kind.id] = kind
+            for code in entry.codes:
+                self._codes.add(code.system, code.code, _Coded(kind, code.grade), code.match)
+            names.extend((name, kind) for name in entry.names)
+        # Non-findings are matched together with the findings so that the longer name wins: "hepatic
+        # encephalopathy" is an alternative cause, not "encephalopathy".
+        for excluded in data.not_findings:
+            for not_code in excluded.codes:
+                self._codes.add(not_code.system, not_code.code, _Coded(None, None), not_code.match)
+            names.extend((name, None) for name in excluded.names)
+        self._names: TextMatcher[FindingKind | None] = TextMatcher(names)
+        ice, capd = data.ice_score, data.capd_score
+        self.ice = _Score("ice", ice.names, ice.maximum, ice.grades)
+        self.capd = _Score("capd", capd.names, capd.maximum, capd.grades)
+        self.ice_unarousable_grade = ice.unarousable_grade
+        self.ice_from_age = ice.applies_from_age_years
+        self.capd_below_age = capd.applies_below_age_years
+        self._reader = reader
+
+    def coded(self, concept: Any) -> tuple[_Coded, str] | None:
+        """The first listed code in the concept (a finding, or None for a listed non-finding)."""
+        for system, code in codings(concept):
+            found = self._codes.lookup(system, code)
+            if found is not None:
+                return found, code
+        return None
+
+    def named(self, text: str) -> Iterator[tuple[FindingKind, str, bool]]:
+        """(kind, the words matched, uncertain) for every affirmed or uncertain finding name."""
+        text = self._reader.clip(text)
+        hits = [hit for hit in self._names.find(text)]
+        if not hits:
+            return
+        read = self._reader.read(text)
+        for hit in hits:
+            if hit.value is None:
+                continue
+            certainty = self._reader.certainty(read, hit.start, hit.end)
+            if certainty in ("affirmed", "uncertain"):
+                yield hit.value, text[hit.start : hit.end], certainty == "uncertain"
+
+    def score_kind(self, concept: Any) -> _Score | None:
+        for score in (self.ice, self.capd):
+            if any(score.names.first(text) for text in concept_texts(concept)):
+                return score
+        return None
+
+    def is_absent_value(self, observation: dict[str, Any]) -> bool:
+        if observation.get("valueBoolean") is False:
+            return True
+        values = list(concept_texts(observation.get("valueCodeableConcept")))
+        text = as_str(observation.get("valueString"))
+        if text:
+            values.append(text)
+        return any(normalise_name(value) in self._reader.absent_values for value in values)
+
+
+def _concept_findings(
+    concept: Any, vocabulary: FindingVocabulary
+) -> Iterator[tuple[FindingKind, int | None, str, bool]]:
+    coded = vocabulary.coded(concept)
+    if coded is not None:
+        entry, code = coded
+        if entry.kind is not None:
+            yield entry.kind, entry.grade, f"code {code}", False
+        return  # a listed alternative cause: its text is not read as a finding either
+    for text in concept_texts(concept):
+        for kind, name, uncertain in vocabulary.named(text):
+            yield kind, None, f"'{name}'", uncertain
+
+
+def _score_value(observation: dict[str, Any], maximum: int) -> int | None:
+    value: Any = observation.get("valueInteger")
+    if value is None:
+        quantity = as_dict(observation.get("valueQuantity"))
+        value = quantity.get("value") if quantity else None
+    if value is None:
+        text = as_str(observation.get("valueString"))
+        match = _LEADING_NUMBER.match(text) if text else None
+        value = int(match.group(1)) if match else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if value != int(value) or not 0 <= value <= maximum:
+        return None
+    return int(value)
+
+
+def _resolved_on(condition: dict[str, Any]) -> date | None:
+    abated = first_date(condition, _ABATEMENT_DATES)
+    if codes_of(condition.get("clinicalStatus")) & _CONDITION_RESOLVED:
+        return abated or date.min
+    if abated is not None:
+        return abated
+    if condition.get("abatementBoolean") is True:
+        return date.min
+    return None
+
+
+def _condition_findings(
+    condition: dict[str, Any], vocabulary: FindingVocabulary
+) -> Iterator[NeurologicalFinding]:
+    verification = codes_of(condition.get("verificationStatus"))
+    if verification & _CONDITION_EXCLUDED_VERIFICATION:
+        return
+    on = first_date(condition, _CONDITION_DATES)
+    if on is None:
+        return
+    provisional = bool(verification & _CONDITION_UNCERTAIN_VERIFICATION)
+    resolved = _resolved_on(condition)
+    seen: set[str] = set()
+    for kind, grade, detail, uncertain in _concept_findings(condition.get("code"), vocabulary):
+        if kind.id not in seen:
+            seen.add(kind.id)
+            yield NeurologicalFinding(
+                kind, grade, on, "Condition", detail, uncertain or provisional, resolved
+            )
+
+
+def _observation_findings(
+    observation: dict[str, Any], vocabulary: FindingVocabulary
+) -> Iterator[NeurologicalFinding]:
+    status = observation.get("status")
+    if isinstance(status, str) and status in _OBSERVATION_EXCLUDED_STATUS:
+        return
+    on = first_date(observation, _OBSERVATION_DATES)
+    if on is None:
+        return
+    code = observation.get("code")
+    if vocabulary.score_kind(code) is not None:
+        return  # scores are read by find_scores; the ICE tool's name is not an "encephalopathy"
+    if vocabulary.is_absent_value(observation):
+        return
+    seen: set[str] = set()
+    concepts = [code, observation.get("valueCodeableConcept")]
+    value_text = as_str(observation.get("valueString"))
+    if value_text:
+        concepts.append({"text": value_text})
+    for concept in concepts:
+        for kind, grade, detail, uncertain in _concept_findings(concept, vocabulary):
+            if kind.id not in seen:
+                seen.add(kind.id)
+                yield NeurologicalFinding(kind, grade, on, "Observation", detail, uncertain)
+
+
+def find_neurological_findings(
+    record: PatientRecord, vocabulary: FindingVocabulary
+) -> list[NeurologicalFinding]:
+    findings: list[NeurologicalFinding] = []
+    for condition in record.of_type("Condition"):
+        findings.extend(_condition_findings(condition, vocabulary))
+    for observation in record.of_type("Observation"):
+        findings.extend(_observation_findings(observation, vocabulary))
+    return findings
+
+
+def find_scores(record: PatientRecord, vocabulary: FindingVocabulary) -> list[ScoreReading]:
+    readings: list[ScoreReading] = []
+    for observation in record.of_type("Observation"):
+        status = observation.get("status")
+        if isinstance(status, str) and status in _OBSERVATION_EXCLUDED_STATUS:
+            continue
+        score = vocabulary.score_kind(observation.get("code"))
+        on = first_date(observation, _OBSERVATION_DATES)
+        if score is None or on is None:
+            continue
+        value = _score_value(observation, score.maximum)
+        if value is not None:
+            readings.append(ScoreReading(score.kind, value, score.maximum, on, score.grade(value)))
+    return readings
+
+
+def birth_date(record: PatientRecord) -> date | None:
+    for patient in record.of_type("Patient"):
+        found = parse_date(patient.get("birthDate"))
+        if found is not None:
+            return found
+    return None
+
+
+def age_in_years(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+__all__ = [
+    "ICANS",
+    "FindingKind",
+    "FindingVocabulary",
+    "NeurologicalFinding",
+    "ScoreReading",
+    "age_in_years",
+    "birth_date",
+    "find_neurological_findings",
+    "find_scores",
+]
