@@ -103,6 +103,17 @@ def test_hl7_oid_spelling_of_a_system_matches_like_its_uri(alias: str, agent_id:
 
 
 @pytest.mark.parametrize(
+    ("system", "agent_id", "code"),
+    [
+        ("http://fhir.de/CodeSystem/bfarm/atc", "sugemalimab", "L01FF11"),
+        ("http://fhir.de/CodeSystem/dimdi/atc", "nivolumab", "L01FF01"),
+    ],
+)
+def test_german_atc_spelling_matches_like_the_who_atc(system: str, agent_id: str, code: str) -> None:
+    assert agent_id in matched_ids(coded("atc", code, system))
+
+
+@pytest.mark.parametrize(
     ("written", "expected"), [("0003-3120-01", True), ("00003312001", True), ("0003312001", False)]
 )
 def test_ndc_matches_in_hyphenated_and_eleven_digit_forms(written: str, expected: bool) -> None:
