@@ -87,6 +87,7 @@ class ExcludedAgent(Strict):
     id: str
     names: list[str]
     reason: str
+    source: str | None = None
     codes: list[TherapyCode] = []
 
 
@@ -109,8 +110,13 @@ class TherapiesFile(Strict):
                     raise ValueError(
                         f"agent {agent.id}: code {code.code} names unknown source {code.source!r}"
                     )
+            if agent.therapy_class == "car_t" and not agent.generic and agent.response_assessment is None:
+                raise ValueError(f"CAR-T agent {agent.id}: response_assessment (imaging or laboratory) is required")
             if agent.response_assessment is not None and agent.therapy_class != "car_t":
                 raise ValueError(f"agent {agent.id}: response_assessment applies to CAR-T products only")
+        for excluded in self.excluded:
+            if excluded.source is not None and excluded.source not in self.sources:
+                raise ValueError(f"excluded {excluded.id}: unknown source {excluded.source!r}")
         return self
 
 
