@@ -163,7 +163,9 @@ class CapdScore(Strict):
     maximum: int
     grades: list[ScoreBand]
     applies_below_age_years: int
+    unarousable_grade: int = Field(ge=1, le=5)
     source: str
+    scale_source: str | None = None  # the CAPD instrument itself (the grades are ASTCT's)
 
 
 class NotFindingCode(Strict):
