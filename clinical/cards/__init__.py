@@ -48,6 +48,10 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
         "baseline-brain-mri.yaml suggestion.reason": (BASELINE_SUMMARY, texts.baseline.suggestion.reason),
         "possible-neurotoxicity.yaml summary": (NEUROTOXICITY_SUMMARY, texts.neurotoxicity.summary),
         "possible-neurotoxicity.yaml detail": (NEUROTOXICITY_DETAIL, texts.neurotoxicity.detail),
+        "possible-neurotoxicity.yaml suggestion_warning.reason": (
+            NEUROTOXICITY_REASON,
+            texts.neurotoxicity.suggestion_warning.reason,
+        ),
         "possible-neurotoxicity.yaml suggestion.reason": (
             NEUROTOXICITY_REASON,
             texts.neurotoxicity.suggestion.reason,
@@ -88,6 +92,9 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
     for note in ("icans", "capd_range", "ice_not_valid", "delayed-car-t", "irae"):
         if note not in texts.neurotoxicity.grading_note:
             raise KnowledgeError(f"cards/possible-neurotoxicity.yaml grading_note needs {note!r}")
+    missing_work_up = sorted({"central", "spinal", "neuromuscular"} - set(texts.neurotoxicity.work_up))
+    if missing_work_up:
+        raise KnowledgeError(f"cards/possible-neurotoxicity.yaml work_up needs {missing_work_up}")
     for label in ("car_t_given", "given", "ongoing", "stopped", "planned", "draft"):
         if label not in texts.common.event_labels:
             raise KnowledgeError(f"cards/common.yaml event_labels needs {label!r}")

@@ -114,11 +114,12 @@ def neurotoxicity_card(
             "brain_mri_since": brain_mri,
         },
     )
-    summary = fill(
-        texts.summary, {"headline": title, "agents": agents, "action": texts.work_up[lead].summary_action}
-    )
+    wording = texts.work_up[lead]
+    action = wording.summary_action if advice.indicator == "critical" else wording.summary_action_warning
+    summary = fill(texts.summary, {"headline": title, "agents": agents, "action": action})
     suggestion = None
     if lead == "central" and since is None:
-        reason = fill(texts.suggestion.reason, {"headline": title, "agents": agents})
-        suggestion = common.mri_suggestion(texts.suggestion, reason, context)
+        wanted = texts.suggestion if advice.indicator == "critical" else texts.suggestion_warning
+        reason = fill(wanted.reason, {"headline": title, "agents": agents})
+        suggestion = common.mri_suggestion(wanted, reason, context)
     return common.card(texts.topic, summary, detail, advice.indicator, advice.evidence, suggestion)

@@ -410,6 +410,8 @@ class IntervalCardsFile(Strict):
 
 class WorkUp(Strict):
     summary_action: str
+    # The action when the card is a warning (ICANS grade 1, a suspected finding): not "urgent".
+    summary_action_warning: str
     detail: str
 
 
@@ -423,3 +425,4 @@ class NeurotoxicityCardsFile(Strict):
     eeg_note: str
     unattributed_therapy: str
     suggestion: Suggestion
+    suggestion_warning: Suggestion

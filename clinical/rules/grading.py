@@ -78,7 +78,7 @@ def grade_icans(
             domains.append((finding.kind.display, finding.kind.icans_grade))
     coded = [f.coded_grade for f in findings if f.coded_grade is not None and not f.uncertain]
     if coded:
-        domains.append(("coded ICANS grade", max(coded)))
+        domains.append(("ICANS code", max(coded)))
     domains.sort(key=lambda item: item[1], reverse=True)
     child = age is not None and age < ICE_MIN_AGE
     recent_ice = any(
