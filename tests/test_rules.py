@@ -1,0 +1,402 @@
+"""The clinical rules v2 (docs/clinical-rules-v2.md), one table per class of error found by the clinical
+review, each row both ways where the class has two sides: the card fires, or it stays silent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from clinical_support import (
+    administration,
+    brain_mri,
+    brain_mri_order,
+    cards,
+    condition,
+    draft,
+    note,
+    order,
+    patient,
+    report,
+    score,
+    topics,
+)
+
+Row = tuple[str, list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]
+
+# (name, record, draft orders, expected {topic: indicator}) on TODAY.
+EXPOSURE: list[Row] = [
+    (
+        "ICANS code without any CAR-T record here (infused elsewhere)",
+        [condition(-1, code="G92.02")],
+        [],
+        {"possible-neurotoxicity": "critical"},
+    ),
+    (
+        "CAR-T recorded only as a completed order, day 5, ICE 6",
+        [order("Yescarta infusion", -5, status="completed"), score("ICE score", 6, 0)],
+        [],
+        {"possible-neurotoxicity": "critical", "interval-imaging": "warning"},
+    ),
+    (
+        "standing active checkpoint-inhibitor order from two years ago, new encephalitis",
+        [order("pembrolizumab 200 mg IV q3w", -730), condition(-2, text="autoimmune encephalitis")],
+        [],
+        {"possible-neurotoxicity": "critical"},
+    ),
+    (
+        "checkpoint inhibitor stopped three years ago: a new seizure is not attributed",
+        [order("nivolumab 240 mg IV", -1100, status="stopped"), note("new generalized seizure", -1)],
+        [],
+        {},
+    ),
+    (
+        "standing active T-cell engager order from a year ago, new aphasia",
+        [order("teclistamab", -365), note("new expressive aphasia", -1)],
+        [],
+        {"possible-neurotoxicity": "warning"},
+    ),
+    (
+        "a finding before the therapy started does not count",
+        [note("new generalized seizure", -20), administration("nivolumab 240 mg", -10)],
+        [],
+        {},
+    ),
+]
+
+TEXT: list[Row] = [
+    (
+        "negation stops at the comma",
+        [administration("Yescarta", -6), note("No fever, new generalized seizure", 0)],
+        [],
+        {"possible-neurotoxicity": "critical", "interval-imaging": "warning"},
+    ),
+    (
+        "a negated seizure",
+        [administration("Yescarta", -6), note("No seizure activity overnight", 0)],
+        [],
+        {"interval-imaging": "warning"},
+    ),
+    (
+        "r/o ICANS is a suspicion at warning, not a negation",
+        [administration("Yescarta", -6), note("r/o ICANS", 0)],
+        [],
+        {"possible-neurotoxicity": "warning", "interval-imaging": "warning"},
+    ),
+    (
+        "history of seizures is not a new finding",
+        [administration("Keytruda", -30), note("History of seizures in childhood", 0)],
+        [],
+        {},
+    ),
+    (
+        "seizure prophylaxis is not a seizure",
+        [administration("Yescarta", -2), note("seizure prophylaxis with levetiracetam", 0)],
+        [],
+        {"interval-imaging": "warning"},
+    ),
+    (
+        "denies confusion but new dysarthria",
+        [administration("Keytruda", -40), note("Denies confusion but new dysarthria today", 0)],
+        [],
+        {"possible-neurotoxicity": "warning"},
+    ),
+    (
+        "hepatic encephalopathy has an alternative cause",
+        [administration("Keytruda", -40), condition(-1, text="Hepatic encephalopathy")],
+        [],
+        {},
+    ),
+    (
+        "metabolic encephalopathy code G93.41 has an alternative cause",
+        [administration("Keytruda", -40), condition(-1, code="G93.41")],
+        [],
+        {},
+    ),
+]
+
+GRADING: list[Row] = [
+    (
+        "ICE 8 alone: grade 1, warning",
+        [administration("Yescarta", -5), score("ICE score", 8, 0)],
+        [],
+        {"possible-neurotoxicity": "warning", "interval-imaging": "warning"},
+    ),
+    (
+        "ICE 8 plus a seizure: grade 3, critical",
+        [administration("Yescarta", -5), score("ICE score", 8, 0), note("generalized seizure", 0)],
+        [],
+        {"possible-neurotoxicity": "critical", "interval-imaging": "warning"},
+    ),
+    (
+        "an ICE score normalised since: no card",
+        [administration("Yescarta", -9), score("ICE score", 5, -4), score("ICE score", 10, -1)],
+        [],
+        {"interval-imaging": "warning"},
+    ),
+    (
+        "a resolved ICANS diagnosis no longer counts",
+        [administration("Yescarta", -20), condition(-10, code="G92.02", clinical="resolved")],
+        [],
+        {"interval-imaging": "warning"},
+    ),
+]
+
+BASELINE: list[Row] = [
+    (
+        "CAR-T ordered at apheresis, no MRI: warning with an order",
+        [order("axicabtagene ciloleucel", -20)],
+        [],
+        {"baseline-brain-mri": "warning"},
+    ),
+    (
+        "CAR-T day 5 with coded ICANS 2: neurotoxicity and interval, never baseline",
+        [order("Yescarta", -40), administration("Yescarta", -5), condition(0, code="G92.02")],
+        [],
+        {"possible-neurotoxicity": "critical", "interval-imaging": "warning"},
+    ),
+    (
+        "MRI 20 days before the infusion, day +12: no baseline",
+        [brain_mri(-32), order("Yescarta", -40), administration("Yescarta", -12)],
+        [],
+        {"interval-imaging": "warning"},
+    ),
+    (
+        "CAR-T order completed 700 days ago: no baseline",
+        [order("Kymriah", -700, status="completed")],
+        [],
+        {},
+    ),
+    (
+        "a CAR-T plan never given, 200 days old, is stale",
+        [order("Breyanzi", -200)],
+        [],
+        {},
+    ),
+    (
+        "a CAR-T plan with a brain MRI ordered: silent",
+        [order("Breyanzi", -10), brain_mri_order(-2)],
+        [],
+        {},
+    ),
+    (
+        "checkpoint inhibitor on patient-view: no baseline, no routine interval card",
+        [order("pembrolizumab", -3)],
+        [],
+        {},
+    ),
+    (
+        "checkpoint inhibitor being ordered: info without an order suggestion",
+        [],
+        [draft("pembrolizumab 200 mg IV")],
+        {"baseline-brain-mri": "info"},
+    ),
+    (
+        "T-cell engager started before today: no baseline",
+        [administration("teclistamab step-up dose 1", -2)],
+        [],
+        {"interval-imaging": "warning"},
+    ),
+    (
+        "T-cell engager being ordered: warning",
+        [],
+        [draft("epcoritamab 0.16 mg SC")],
+        {"baseline-brain-mri": "warning"},
+    ),
+]
+
+SYNDROMES: list[Row] = [
+    (
+        "peripheral neuropathy under chemo-immunotherapy: warning, neuromuscular",
+        [
+            administration("pembrolizumab", -60),
+            administration("carboplatin", -60),
+            note("peripheral neuropathy", 0),
+        ],
+        [],
+        {"possible-neurotoxicity": "warning"},
+    ),
+    (
+        "myositis under a checkpoint inhibitor is critical",
+        [administration("nivolumab", -30), condition(-1, text="immune-mediated myositis")],
+        [],
+        {"possible-neurotoxicity": "critical"},
+    ),
+    (
+        "CAR-T day 45: delayed neurotoxicity, not ICANS",
+        [administration("Carvykti", -45), note("new parkinsonism with bradykinesia", -1)],
+        [],
+        {"possible-neurotoxicity": "warning", "interval-imaging": "info"},
+    ),
+]
+
+IRECIST: list[Row] = [
+    (
+        "iUPD 35 days ago, no restaging: due",
+        [
+            administration("atezolizumab", -120),
+            report(-35, title="CT chest abdomen pelvis", conclusion="iUPD"),
+        ],
+        [],
+        {"interval-imaging": "warning"},
+    ),
+    (
+        "no evidence of pseudoprogression",
+        [
+            administration("atezolizumab", -120),
+            report(-35, title="CT chest", conclusion="No evidence of pseudoprogression."),
+        ],
+        [],
+        {},
+    ),
+    (
+        "iUPD then iCPD: closed",
+        [
+            administration("atezolizumab", -120),
+            report(-50, title="CT chest", conclusion="iUPD"),
+            report(-10, title="Tumour board", conclusion="iCPD"),
+        ],
+        [],
+        {},
+    ),
+    (
+        "iUPD then only a chest X-ray: still open",
+        [
+            administration("atezolizumab", -120),
+            report(-40, title="CT chest", conclusion="iUPD"),
+            report(-5, title="XR Chest 2 views", conclusion="No acute findings"),
+        ],
+        [],
+        {"interval-imaging": "warning"},
+    ),
+    (
+        "iUPD then a CT restaging: closed",
+        [
+            administration("atezolizumab", -120),
+            report(-40, title="CT chest", conclusion="iUPD"),
+            report(-5, title="CT chest abdomen pelvis", conclusion="Stable disease"),
+        ],
+        [],
+        {},
+    ),
+    (
+        "iUPD 70 days ago, never confirmed: overdue, not gone",
+        [administration("atezolizumab", -160), report(-70, title="CT chest", conclusion="iUPD")],
+        [],
+        {"interval-imaging": "warning"},
+    ),
+]
+
+
+def params(rows: list[Row]) -> list[Any]:
+    return [pytest.param(record, drafts, expected, id=name) for name, record, drafts, expected in rows]
+
+
+@pytest.mark.parametrize(
+    ("record", "drafts", "expected"),
+    params(EXPOSURE + TEXT + GRADING + BASELINE + SYNDROMES + IRECIST),
+)
+def test_rules_answer_the_expected_cards(
+    record: list[dict[str, Any]], drafts: list[dict[str, Any]], expected: dict[str, str]
+) -> None:
+    assert topics(cards(record, drafts)) == expected
+
+
+def by_topic(found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {card["source"]["topic"]["code"]: card for card in found}
+
+
+def test_icans_without_local_therapy_says_the_therapy_is_not_recorded_here() -> None:
+    card = by_topic(cards([condition(-1, code="G92.03")]))["possible-neurotoxicity"]
+    assert card["summary"].startswith("ICANS grade 3 documented")
+    assert "not recorded here" in card["summary"]
+
+
+@pytest.mark.parametrize(
+    ("record", "headline"),
+    [
+        (
+            [administration("Yescarta", -5), score("ICE score", 8, 0), note("seizure", 0)],
+            "Possible ICANS grade 3",
+        ),
+        (
+            [administration("Yescarta", -5), score("ICE score", 0, 0), note("unarousable", 0)],
+            "Possible ICANS grade 4",
+        ),
+        ([administration("Yescarta", -5), condition(0, code="G92.02")], "ICANS grade 2 documented"),
+        ([administration("Yescarta", -5), note("new right hemiparesis", 0)], "Possible ICANS grade 4"),
+        ([administration("Yescarta", -5), note("somnolent, awakens to voice", 0)], "Possible ICANS grade 2"),
+        (
+            [administration("Carvykti", -45), note("parkinsonism", 0)],
+            "Possible delayed neurotoxicity after CAR-T (day 45)",
+        ),
+    ],
+)
+def test_neurotoxicity_headline_grades_per_astct(record: list[dict[str, Any]], headline: str) -> None:
+    card = by_topic(cards(record))["possible-neurotoxicity"]
+    assert card["summary"].startswith(headline), card["summary"]
+
+
+def test_children_under_twelve_are_graded_by_capd_not_ice() -> None:
+    child = patient(birth="2018-02-01")
+    with_capd = cards([child, administration("Kymriah", -6), score("CAPD score", 10, 0)])
+    assert by_topic(with_capd)["possible-neurotoxicity"]["summary"].startswith("Possible ICANS grade 3")
+    with_ice = cards([child, administration("Kymriah", -6), score("ICE score", 4, 0)])
+    assert "possible-neurotoxicity" not in by_topic(with_ice)
+
+
+def test_neuromuscular_syndromes_never_suggest_a_brain_mri() -> None:
+    card = by_topic(cards([administration("nivolumab", -30), condition(-1, text="myasthenia gravis")]))[
+        "possible-neurotoxicity"
+    ]
+    assert "suggestions" not in card
+    assert "overrideReasons" not in card
+    assert "troponin" in card["detail"] and "EMG" in card["detail"]
+
+
+def test_the_mri_suggestion_counts_from_the_latest_finding() -> None:
+    record = [
+        administration("Yescarta", -10),
+        note("tremor", -8),
+        brain_mri(-6),
+        note("new expressive aphasia", -1),
+    ]
+    assert "suggestions" in by_topic(cards(record))["possible-neurotoxicity"]
+    imaged = by_topic(cards([*record, brain_mri(0)]))["possible-neurotoxicity"]
+    assert "suggestions" not in imaged
+
+
+def test_a_response_never_offers_two_mri_orders() -> None:
+    # Neurotoxicity after CAR-T while a T-cell engager is being ordered: urgent beats baseline.
+    found = cards([administration("Yescarta", -5), note("new generalized seizure", 0)], [draft("epcoritamab")])
+    suggested = [card for card in found if card.get("suggestions")]
+    assert len(suggested) <= 1
+    assert "baseline-brain-mri" not in by_topic(found)
+
+
+def test_informational_cards_offer_no_override_reasons() -> None:
+    card = by_topic(cards([], [draft("nivolumab 480 mg IV")]))["baseline-brain-mri"]
+    assert "suggestions" not in card and "overrideReasons" not in card
+
+
+def test_card_text_names_records_in_plain_words_not_fhir_references() -> None:
+    found = cards([administration("Yescarta", -5), condition(0, code="G92.02")])
+    text = " ".join(card["summary"] + card["detail"] for card in found)
+    assert "MedicationAdministration/" not in text and "Condition/" not in text
+    assert "axicabtagene ciloleucel infusion on 2026-06-10" in text
+
+
+def test_overdue_irecist_confirmation_says_overdue() -> None:
+    found = cards([administration("atezolizumab", -160), report(-70, title="CT chest", conclusion="iUPD")])
+    assert by_topic(found)["interval-imaging"]["summary"].startswith("Overdue")
+
+
+def test_day_28_response_imaging_only_for_products_assessed_by_imaging() -> None:
+    lymphoma = by_topic(cards([administration("Yescarta", -28)]))["interval-imaging"]["detail"]
+    myeloma = by_topic(cards([administration("Carvykti", -28)]))["interval-imaging"]["detail"]
+    assert "Day +28 response assessment" in lymphoma
+    assert "Day +28 response assessment" not in myeloma
+
+
+def test_t_cell_engager_day_zero_is_the_first_dose_not_the_order() -> None:
+    found = cards([order("teclistamab", -20), administration("teclistamab step-up dose 1", -3)])
+    assert by_topic(found)["interval-imaging"]["summary"].startswith("Day 3 of T-cell engager")
