@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from clinical.evaluation import Evaluator
+from clinical.knowledge import KnowledgeError
 from service.audit import AuditMiddleware
 from service.authentication import Authenticator
 from service.database import create_engine, create_schema
@@ -115,7 +116,12 @@ def __getattr__(name: str) -> FastAPI:
     # `service.app:app` is built on first access so that importing this module for create_app in
     # tests does not read the environment or the knowledge files twice.
     if name == "app":
-        application = create_app()
+        try:
+            application = create_app()
+        except KnowledgeError as error:
+            # A reviewer's typo in knowledge/ or cards/ stops the service with the file, key path and
+            # allowed values, not a traceback (and never a 500 in front of a clinician later).
+            raise SystemExit(f"immuno-cds: invalid clinical knowledge, not starting:\n{error}") from None
         globals()["app"] = application
         return application
     raise AttributeError(name)
