@@ -367,7 +367,9 @@ def test_the_mri_suggestion_counts_from_the_latest_finding() -> None:
 
 def test_a_response_never_offers_two_mri_orders() -> None:
     # Neurotoxicity after CAR-T while a T-cell engager is being ordered: urgent beats baseline.
-    found = cards([administration("Yescarta", -5), note("new generalized seizure", 0)], [draft("epcoritamab")])
+    found = cards(
+        [administration("Yescarta", -5), note("new generalized seizure", 0)], [draft("epcoritamab")]
+    )
     suggested = [card for card in found if card.get("suggestions")]
     assert len(suggested) <= 1
     assert "baseline-brain-mri" not in by_topic(found)

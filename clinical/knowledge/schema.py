@@ -111,7 +111,9 @@ class TherapiesFile(Strict):
                         f"agent {agent.id}: code {code.code} names unknown source {code.source!r}"
                     )
             if agent.therapy_class == "car_t" and not agent.generic and agent.response_assessment is None:
-                raise ValueError(f"CAR-T agent {agent.id}: response_assessment (imaging or laboratory) is required")
+                raise ValueError(
+                    f"CAR-T agent {agent.id}: response_assessment (imaging or laboratory) is required"
+                )
             if agent.response_assessment is not None and agent.therapy_class != "car_t":
                 raise ValueError(f"agent {agent.id}: response_assessment applies to CAR-T products only")
         for excluded in self.excluded:

@@ -32,9 +32,7 @@ _SEPARATORS = re.compile(r"[\s\-]+")
 _ACRONYM = re.compile(r"^[A-Z]{2,5}$")
 _WORD = re.compile(r"\w+")
 # (matcher, text) -> matches, while `remembering_texts()` is active.
-_TEXT_MEMO: ContextVar[dict[tuple[object, str], tuple[Any, ...]] | None] = ContextVar(
-    "text_memo", default=None
-)
+_TEXT_MEMO: ContextVar[dict[tuple[object, str], Any] | None] = ContextVar("text_memo", default=None)
 
 
 @contextmanager
@@ -60,38 +58,51 @@ class TextMatch(Generic[T]):
     end: int
 
 
+@dataclass(frozen=True)
+class _Group:
+    """The names of one case rule (capital-only acronyms, or case-insensitive names): one pattern per
+    leading word, so that a text is scanned only for the names whose leading word it contains, and
+    one pattern of them all for texts where words cannot be compared reliably (non-ASCII)."""
+
+    folded: bool
+    heads: frozenset[str]
+    by_head: dict[str, re.Pattern[str]]
+    headless: re.Pattern[str] | None  # names with no ASCII leading word: always scanned
+    everything: re.Pattern[str]
+
+
+def _alternation(patterns: list[str], flags: int) -> re.Pattern[str]:
+    # Longest first: at one position the longest name wins ("hepatic encephalopathy" over
+    # "encephalopathy").
+    return re.compile(rf"(?<!\w)(?:{'|'.join(sorted(patterns, key=len, reverse=True))})(?!\w)", flags)
+
+
 class TextMatcher(Generic[T]):
-    """Finds any of many names in free text: whole words, longest name first."""
+    """Finds any of many names in free text: whole words, leftmost and longest name first."""
 
     def __init__(self, names: Iterable[tuple[str, T]]) -> None:
         self._values: dict[str, T] = {}
-        sensitive: list[str] = []
-        insensitive: list[str] = []
-        # The leading word of every name, per group: in ASCII text a name can only match where its
-        # leading word stands as a whole word, so a text holding none of them needs no regex scan.
-        heads: list[set[str] | None] = [set(), set()]
+        grouped: list[dict[str | None, list[str]]] = [{}, {}]
         for name, value in names:
             self._values.setdefault(normalise_name(name), value)
             tokens = [token for token in _SEPARATORS.split(name.strip()) if token]
             pattern = r"[\s\-]+".join(re.escape(token) for token in tokens)
             kind = 0 if _ACRONYM.match(name.strip()) else 1
-            (sensitive, insensitive)[kind].append(pattern)
-            head, known = _WORD.match(name.strip()), heads[kind]
-            if known is not None and head is not None and head.group(0).isascii():
-                known.add(head.group(0) if kind == 0 else head.group(0).lower())
-            else:
-                heads[kind] = None  # no usable leading word: always scan
-        self._patterns = [
-            (
-                re.compile(rf"(?<!\w)(?:{'|'.join(sorted(group, key=len, reverse=True))})(?!\w)", flags),
-                known,
-                folded,
+            head = _WORD.match(name.strip())
+            key = None
+            if head is not None and head.group(0).isascii() and head.end() == len(tokens[0]):
+                key = head.group(0) if kind == 0 else head.group(0).lower()
+            grouped[kind].setdefault(key, []).append(pattern)
+        self._groups = [
+            _Group(
+                folded=folded,
+                heads=frozenset(head for head in heads if head is not None),
+                by_head={head: _alternation(p, flags) for head, p in heads.items() if head is not None},
+                headless=_alternation(heads[None], flags) if None in heads else None,
+                everything=_alternation([p for group in heads.values() for p in group], flags),
             )
-            for group, known, flags, folded in (
-                (sensitive, heads[0], 0, False),
-                (insensitive, heads[1], re.IGNORECASE, True),
-            )
-            if group
+            for heads, flags, folded in ((grouped[0], 0, False), (grouped[1], re.IGNORECASE, True))
+            if heads
         ]
 
     def find(self, text: str) -> Iterator[TextMatch[T]]:
@@ -105,31 +116,56 @@ class TextMatcher(Generic[T]):
         return iter(found)
 
     def _scan(self, text: str) -> tuple[TextMatch[T], ...]:
-        ascii_text = text.isascii()
-        words: set[str] | None = None
-        folded_words: set[str] | None = None
+        candidates: list[re.Match[str]] = []
+        for group in self._groups:
+            if not text.isascii():
+                candidates.extend(group.everything.finditer(text))
+                continue
+            for head in group.heads.intersection(_words(text, group.folded)):
+                candidates.extend(group.by_head[head].finditer(text))
+            if group.headless is not None:
+                candidates.extend(group.headless.finditer(text))
+        if not candidates:
+            return ()
+        if len(candidates) == 1:
+            match = candidates[0]
+            name = normalise_name(match.group(0))
+            return (
+                (TextMatch(self._values[name], match.start(), match.end()),) if name in self._values else ()
+            )
+        # Leftmost, then longest: overlapping candidates from different leading words resolve as one
+        # alternation over all names would.
+        candidates.sort(key=lambda match: (match.start(), -match.end()))
         found: list[TextMatch[T]] = []
-        for pattern, heads, folded in self._patterns:
-            if ascii_text and heads is not None:
-                if folded:
-                    folded_words = folded_words or set(_WORD.findall(text.lower()))
-                    present = folded_words
-                else:
-                    words = words or set(_WORD.findall(text))
-                    present = words
-                if heads.isdisjoint(present):
-                    continue
-            for match in pattern.finditer(text):
-                value = self._values.get(normalise_name(match.group(0)))
-                if value is not None:
-                    found.append(TextMatch(value, match.start(), match.end()))
-        found.sort(key=lambda hit: hit.start)
+        taken_to = -1
+        for match in candidates:
+            name = normalise_name(match.group(0))
+            if match.start() < taken_to or name not in self._values:
+                continue
+            found.append(TextMatch(self._values[name], match.start(), match.end()))
+            taken_to = match.end()
         return tuple(found)
 
     def first(self, text: str) -> T | None:
         for match in self.find(text):
             return match.value
         return None
+
+
+def _words(text: str, folded: bool) -> frozenset[str]:
+    """The whole words of a text (lower-cased when `folded`), shared by every matcher within one
+    `remembering_texts()` block: many matchers read the same text."""
+    memo = _TEXT_MEMO.get()
+    key = (folded, text)
+    if memo is not None:
+        cached = memo.get(key)
+        if cached is not None:
+            words: frozenset[str] = cached
+            return words
+    found = frozenset(_WORD.findall(text.lower() if folded else text))
+    if memo is not None:
+        memo[key] = found
+    return found
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,7 @@ from clinical.timeline.findings import (
     NeurologicalFinding,
     ScoreReading,
     birth_date,
-    find_neurological_findings,
-    find_scores,
+    find_neurological_facts,
 )
 from clinical.timeline.imaging import (
     ImagingEvent,
@@ -62,11 +61,12 @@ def build_timeline(
 ) -> PatientTimeline:
     """`today` only dates draft orders that carry no date of their own (they are being ordered now)."""
     with remembering_texts():
+        findings, scores = find_neurological_facts(record, vocabularies.findings)
         return PatientTimeline(
             therapy=tuple(find_therapy_events(record, draft_orders, vocabularies.catalog, today)),
             imaging=tuple(find_imaging(record, draft_orders, vocabularies.imaging, today)),
-            findings=tuple(find_neurological_findings(record, vocabularies.findings)),
-            scores=tuple(find_scores(record, vocabularies.findings)),
+            findings=tuple(findings),
+            scores=tuple(scores),
             progression=tuple(find_progression_reports(record, vocabularies.imaging)),
             birth_date=birth_date(record),
         )

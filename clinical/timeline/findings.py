@@ -80,9 +80,8 @@ class _Coded:
 
 
 class _Score:
-    def __init__(self, kind: ScoreKind, names: list[str], maximum: int, bands: list[ScoreBand]) -> None:
+    def __init__(self, kind: ScoreKind, maximum: int, bands: list[ScoreBand]) -> None:
         self.kind = kind
-        self.names = TextMatcher((name, name) for name in names)
         self.maximum = maximum
         self.bands = bands
 
@@ -112,8 +111,11 @@ class FindingVocabulary:
             names.extend((name, None) for name in excluded.names)
         self._names: TextMatcher[FindingKind | None] = TextMatcher(names)
         ice, capd = data.ice_score, data.capd_score
-        self.ice = _Score("ice", ice.names, ice.maximum, ice.grades)
-        self.capd = _Score("capd", capd.names, capd.maximum, capd.grades)
+        self.ice = _Score("ice", ice.maximum, ice.grades)
+        self.capd = _Score("capd", capd.maximum, capd.grades)
+        self._score_names: TextMatcher[_Score] = TextMatcher(
+            [(name, self.ice) for name in ice.names] + [(name, self.capd) for name in capd.names]
+        )
         self.ice_unarousable_grade = ice.unarousable_grade
         self.ice_from_age = ice.applies_from_age_years
         self.capd_below_age = capd.applies_below_age_years
@@ -142,9 +144,10 @@ class FindingVocabulary:
                 yield hit.value, text[hit.start : hit.end], certainty == "uncertain"
 
     def score_kind(self, concept: Any) -> _Score | None:
-        for score in (self.ice, self.capd):
-            if any(score.names.first(text) for text in concept_texts(concept)):
-                return score
+        for text in concept_texts(concept):
+            found = self._score_names.first(text)
+            if found is not None:
+                return found
         return None
 
     def is_absent_value(self, observation: dict[str, Any]) -> bool:
@@ -218,20 +221,26 @@ def _condition_findings(
             )
 
 
-def _observation_findings(
+def _observation_facts(
     observation: dict[str, Any], vocabulary: FindingVocabulary
-) -> Iterator[NeurologicalFinding]:
+) -> tuple[list[NeurologicalFinding], ScoreReading | None]:
     status = observation.get("status")
     if isinstance(status, str) and status in _OBSERVATION_EXCLUDED_STATUS:
-        return
+        return [], None
     on = first_date(observation, _OBSERVATION_DATES)
     if on is None:
-        return
+        return [], None
     code = observation.get("code")
-    if vocabulary.score_kind(code) is not None:
-        return  # scores are read by find_scores; the ICE tool's name is not an "encephalopathy"
+    score = vocabulary.score_kind(code)
+    if score is not None:
+        # A score, never a finding: the ICE tool's full name contains "encephalopathy".
+        value = _score_value(observation, score.maximum)
+        if value is None:
+            return [], None
+        return [], ScoreReading(score.kind, value, score.maximum, on, score.grade(value))
     if vocabulary.is_absent_value(observation):
-        return
+        return [], None
+    findings: list[NeurologicalFinding] = []
     seen: set[str] = set()
     concepts = [code, observation.get("valueCodeableConcept")]
     value_text = as_str(observation.get("valueString"))
@@ -241,34 +250,24 @@ def _observation_findings(
         for kind, grade, detail, uncertain in _concept_findings(concept, vocabulary):
             if kind.id not in seen:
                 seen.add(kind.id)
-                yield NeurologicalFinding(kind, grade, on, "Observation", detail, uncertain)
+                findings.append(NeurologicalFinding(kind, grade, on, "Observation", detail, uncertain))
+    return findings, None
 
 
-def find_neurological_findings(
+def find_neurological_facts(
     record: PatientRecord, vocabulary: FindingVocabulary
-) -> list[NeurologicalFinding]:
+) -> tuple[list[NeurologicalFinding], list[ScoreReading]]:
+    """Findings from Conditions and Observations, and ICE / CAPD scores, in one pass."""
     findings: list[NeurologicalFinding] = []
+    scores: list[ScoreReading] = []
     for condition in record.of_type("Condition"):
         findings.extend(_condition_findings(condition, vocabulary))
     for observation in record.of_type("Observation"):
-        findings.extend(_observation_findings(observation, vocabulary))
-    return findings
-
-
-def find_scores(record: PatientRecord, vocabulary: FindingVocabulary) -> list[ScoreReading]:
-    readings: list[ScoreReading] = []
-    for observation in record.of_type("Observation"):
-        status = observation.get("status")
-        if isinstance(status, str) and status in _OBSERVATION_EXCLUDED_STATUS:
-            continue
-        score = vocabulary.score_kind(observation.get("code"))
-        on = first_date(observation, _OBSERVATION_DATES)
-        if score is None or on is None:
-            continue
-        value = _score_value(observation, score.maximum)
-        if value is not None:
-            readings.append(ScoreReading(score.kind, value, score.maximum, on, score.grade(value)))
-    return readings
+        found, score = _observation_facts(observation, vocabulary)
+        findings.extend(found)
+        if score is not None:
+            scores.append(score)
+    return findings, scores
 
 
 def birth_date(record: PatientRecord) -> date | None:
@@ -291,6 +290,5 @@ __all__ = [
     "ScoreReading",
     "age_in_years",
     "birth_date",
-    "find_neurological_findings",
-    "find_scores",
+    "find_neurological_facts",
 ]
