@@ -7,6 +7,7 @@ unique across scenarios because tests/test_scenarios.py serves all of them from 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from collections import Counter
@@ -28,7 +29,16 @@ HOOKS = {"patient-view", "order-select", "order-sign"}
 ORDER_HOOKS = {"order-select", "order-sign"}
 TOPICS = {"baseline-brain-mri", "interval-imaging", "possible-neurotoxicity"}
 INDICATORS = {"info", "warning", "critical"}
-REQUIRED_FIELDS = {"name", "file", "description", "hook", "now", "expected_topics", "expected_suggestions"}
+REQUIRED_FIELDS = {
+    "name",
+    "file",
+    "description",
+    "hook",
+    "now",
+    "therapy_day",
+    "expected_topics",
+    "expected_suggestions",
+}
 OPTIONAL_FIELDS = {
     "draft_orders",
     "expected_indicators",
@@ -113,6 +123,7 @@ def test_manifest_entry_has_the_required_fields_and_no_unknown_ones(entry: dict[
     assert entry.keys() <= REQUIRED_FIELDS | OPTIONAL_FIELDS
     assert entry["file"] == f"scenarios/{entry['name']}.json"
     assert isinstance(entry["description"], str) and entry["description"].strip()
+    assert isinstance(entry["therapy_day"], str) and entry["therapy_day"].strip()
 
 
 @pytest.mark.parametrize("entry", per_scenario(ENTRIES))
@@ -179,12 +190,17 @@ def test_suggestions_are_expected_in_some_scenarios_and_absent_from_others() -> 
     for topic in sorted(SUGGESTING_TOPICS):
         assert any(topic in entry["expected_suggestions"] for entry in ENTRIES), topic
         assert any(
-            topic in entry["expected_topics"] and topic not in entry["expected_suggestions"] for entry in ENTRIES
+            topic in entry["expected_topics"] and topic not in entry["expected_suggestions"]
+            for entry in ENTRIES
         ), topic
 
 
 def test_every_indicator_of_every_topic_is_expected_somewhere() -> None:
-    seen = {(topic, indicator) for entry in ENTRIES for topic, indicator in (entry.get("expected_indicators") or {}).items()}
+    seen = {
+        (topic, indicator)
+        for entry in ENTRIES
+        for topic, indicator in (entry.get("expected_indicators") or {}).items()
+    }
 
     assert {
         ("baseline-brain-mri", "info"),
@@ -304,3 +320,20 @@ def test_medication_references_resolve_and_every_medication_is_referenced(entry:
 
     assert referenced == medications
     assert set(entry.get("read_from_server") or []) <= medications
+
+
+# --- docs/clinical-validation.md -------------------------------------------------------------------------
+
+
+def test_validation_document_table_is_generated_from_the_current_manifest() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "make_validation_table", FIXTURES_DIR / "make_validation_table.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    document = module.DOCUMENT.read_text(encoding="utf-8")
+
+    assert module.rendered_document(document, ENTRIES) == document, (
+        "run python fhir_fixtures/make_validation_table.py"
+    )
