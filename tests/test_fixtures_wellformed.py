@@ -7,7 +7,9 @@ unique across scenarios because tests/test_scenarios.py serves all of them from 
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -27,12 +29,32 @@ HOOKS = {"patient-view", "order-select", "order-sign"}
 ORDER_HOOKS = {"order-select", "order-sign"}
 TOPICS = {"baseline-brain-mri", "interval-imaging", "possible-neurotoxicity"}
 INDICATORS = {"info", "warning", "critical"}
-REQUIRED_FIELDS = {"name", "file", "description", "hook", "now", "expected_topics"}
-OPTIONAL_FIELDS = {"draft_orders", "expected_indicators", "triggers", "read_from_server", "r5_shapes"}
+REQUIRED_FIELDS = {
+    "name",
+    "file",
+    "description",
+    "hook",
+    "now",
+    "therapy_day",
+    "expected_topics",
+    "expected_suggestions",
+}
+OPTIONAL_FIELDS = {
+    "draft_orders",
+    "expected_indicators",
+    "summary_mentions",
+    "detail_mentions",
+    "read_from_server",
+    "r5_shapes",
+}
+# Cards that may carry the MRI order suggestion (docs/clinical-rules-v2.md, sections 2, 3 and 5).
+SUGGESTING_TOPICS = {"baseline-brain-mri", "possible-neurotoxicity"}
+# Expectations speak plain language: a raw reference is exactly what cards must no longer contain.
+RAW_REFERENCE = re.compile(r"\b[A-Z][A-Za-z]+/[A-Za-z0-9\-.]+")
 # Fields only R5 defines on medication-use resources (R4 has medication[x] and effective[x]).
 R5_ONLY_FIELDS = {"medication", "occurenceDateTime", "occurencePeriod", "occurenceTiming"}
 NO_SUBJECT_TYPES = {"Patient", "Medication"}
-MINIMUM_SCENARIOS = 16
+MINIMUM_SCENARIOS = 60
 
 
 def _manifest() -> list[dict[str, Any]]:
@@ -86,7 +108,7 @@ def test_manifest_lists_every_scenario_file_and_every_listed_file_exists() -> No
     assert listed == on_disk
 
 
-def test_manifest_has_at_least_16_scenarios_with_unique_names_and_files() -> None:
+def test_manifest_has_at_least_60_scenarios_with_unique_names_and_files() -> None:
     names = Counter(entry["name"] for entry in ENTRIES)
     files = Counter(entry["file"] for entry in ENTRIES)
 
@@ -101,6 +123,7 @@ def test_manifest_entry_has_the_required_fields_and_no_unknown_ones(entry: dict[
     assert entry.keys() <= REQUIRED_FIELDS | OPTIONAL_FIELDS
     assert entry["file"] == f"scenarios/{entry['name']}.json"
     assert isinstance(entry["description"], str) and entry["description"].strip()
+    assert isinstance(entry["therapy_day"], str) and entry["therapy_day"].strip()
 
 
 @pytest.mark.parametrize("entry", per_scenario(ENTRIES))
@@ -123,19 +146,70 @@ def test_manifest_entry_hook_and_draft_orders_agree(entry: dict[str, Any]) -> No
 def test_manifest_entry_expectations_name_known_topics_and_indicators(entry: dict[str, Any]) -> None:
     topics = entry["expected_topics"]
     indicators = entry.get("expected_indicators") or {}
-    triggers = entry.get("triggers") or {}
 
     assert set(topics) <= TOPICS
     assert len(topics) == len(set(topics))
     assert set(indicators) <= set(topics)
     assert set(indicators.values()) <= INDICATORS
-    assert sorted(triggers) == sorted(topics), "every expected card names its triggering resources"
+
+
+@pytest.mark.parametrize("entry", per_scenario(ENTRIES))
+def test_manifest_entry_expects_at_most_one_suggestion_on_a_card_that_may_carry_one(
+    entry: dict[str, Any],
+) -> None:
+    suggestions = entry["expected_suggestions"]
+
+    assert isinstance(suggestions, list)
+    assert set(suggestions) <= set(entry["expected_topics"]) & SUGGESTING_TOPICS
+    assert len(suggestions) <= 1, "at most one MRI order per response"
+
+
+@pytest.mark.parametrize("entry", per_scenario(ENTRIES))
+def test_manifest_entry_mentions_are_plain_language_strings_for_expected_cards(entry: dict[str, Any]) -> None:
+    for field in ("summary_mentions", "detail_mentions"):
+        mentions = entry.get(field) or {}
+        assert set(mentions) <= set(entry["expected_topics"]), field
+        for texts in mentions.values():
+            assert isinstance(texts, list) and texts, field
+            assert all(isinstance(text, str) and text.strip() for text in texts), field
+            assert [text for text in texts if RAW_REFERENCE.search(text)] == [], field
+
+
+@pytest.mark.parametrize("entry", per_scenario(ENTRIES))
+def test_every_expected_card_has_detail_mentions(entry: dict[str, Any]) -> None:
+    assert sorted(entry.get("detail_mentions") or {}) == sorted(entry["expected_topics"])
 
 
 def test_every_rule_fires_in_some_scenario_and_stays_silent_in_another() -> None:
     for topic in sorted(TOPICS):
         assert any(topic in entry["expected_topics"] for entry in ENTRIES), topic
         assert any(topic not in entry["expected_topics"] for entry in ENTRIES), topic
+
+
+def test_suggestions_are_expected_in_some_scenarios_and_absent_from_others() -> None:
+    for topic in sorted(SUGGESTING_TOPICS):
+        assert any(topic in entry["expected_suggestions"] for entry in ENTRIES), topic
+        assert any(
+            topic in entry["expected_topics"] and topic not in entry["expected_suggestions"]
+            for entry in ENTRIES
+        ), topic
+
+
+def test_every_indicator_of_every_topic_is_expected_somewhere() -> None:
+    seen = {
+        (topic, indicator)
+        for entry in ENTRIES
+        for topic, indicator in (entry.get("expected_indicators") or {}).items()
+    }
+
+    assert {
+        ("baseline-brain-mri", "info"),
+        ("baseline-brain-mri", "warning"),
+        ("interval-imaging", "info"),
+        ("interval-imaging", "warning"),
+        ("possible-neurotoxicity", "warning"),
+        ("possible-neurotoxicity", "critical"),
+    } <= seen
 
 
 def test_every_hook_has_a_scenario() -> None:
@@ -248,11 +322,18 @@ def test_medication_references_resolve_and_every_medication_is_referenced(entry:
     assert set(entry.get("read_from_server") or []) <= medications
 
 
-@pytest.mark.parametrize("entry", per_scenario(ENTRIES))
-def test_triggers_name_resources_of_the_scenario(entry: dict[str, Any]) -> None:
-    known = {
-        f"{r['resourceType']}/{r['id']}" for r in _resources(entry) + list(entry.get("draft_orders") or [])
-    }
-    named = {reference for references in (entry.get("triggers") or {}).values() for reference in references}
+# --- docs/clinical-validation.md -------------------------------------------------------------------------
 
-    assert named <= known, sorted(named - known)
+
+def test_validation_document_table_is_generated_from_the_current_manifest() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "make_validation_table", FIXTURES_DIR / "make_validation_table.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    document = module.DOCUMENT.read_text(encoding="utf-8")
+
+    assert module.rendered_document(document, ENTRIES) == document, (
+        "run python fhir_fixtures/make_validation_table.py"
+    )

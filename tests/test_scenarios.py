@@ -10,6 +10,11 @@
 
 One loopback FHIR server (serving every scenario's patient) and one service instance run for the
 whole module; the service's clock is set to the scenario's ``now`` before each call.
+
+The expectations come from docs/clinical-rules-v2.md: exact topics and indicators, exactly which cards
+carry an MRI order suggestion (at most one per response), plain-language strings each card's summary and
+detail must contain, never a raw FHIR reference in card text, and override reasons only where something
+is suggested.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import copy
 import json
 import math
 import os
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -47,6 +53,11 @@ EHR_FHIR_BASE = "https://ehr.example.org/fhir/r4"
 # The service's _count for FHIR searches: small, so that the fallback has to follow `next` links.
 PAGE_SIZE = 3
 SUMMARY_LIMIT = 140
+# A raw FHIR reference ("MedicationAdministration/abc-1") in card text: v2 cards speak plain language.
+RAW_REFERENCE = re.compile(
+    r"\b(MedicationRequest|MedicationAdministration|MedicationStatement|MedicationDispense|Medication|Procedure"
+    r"|Observation|Condition|DiagnosticReport|ImagingStudy|ServiceRequest|Patient)/[A-Za-z0-9\-.]+"
+)
 PREFETCH = "prefetch"
 FHIR_SERVER = "fhir-server"
 VARIANTS = (PREFETCH, FHIR_SERVER)
@@ -61,7 +72,9 @@ class Scenario:
     draft_orders: tuple[dict[str, Any], ...]
     expected_topics: tuple[str, ...]
     expected_indicators: dict[str, str]
-    triggers: dict[str, list[str]]
+    expected_suggestions: tuple[str, ...]
+    summary_mentions: dict[str, list[str]]
+    detail_mentions: dict[str, list[str]]
     read_from_server: frozenset[str]
 
     @property
@@ -79,6 +92,10 @@ def _parse_now(value: Any) -> datetime:
     return parsed
 
 
+def _mentions(value: Any) -> dict[str, list[str]]:
+    return {str(topic): [str(text) for text in texts] for topic, texts in (value or {}).items()}
+
+
 def load_scenarios() -> list[Scenario]:
     manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     scenarios = []
@@ -93,7 +110,9 @@ def load_scenarios() -> list[Scenario]:
                 draft_orders=tuple(entry.get("draft_orders") or ()),
                 expected_topics=tuple(entry["expected_topics"]),
                 expected_indicators=dict(entry.get("expected_indicators") or {}),
-                triggers={topic: list(refs) for topic, refs in (entry.get("triggers") or {}).items()},
+                expected_suggestions=tuple(entry["expected_suggestions"]),
+                summary_mentions=_mentions(entry.get("summary_mentions")),
+                detail_mentions=_mentions(entry.get("detail_mentions")),
                 read_from_server=frozenset(entry.get("read_from_server") or ()),
             )
         )
@@ -131,11 +150,12 @@ def variant_params() -> list[Any]:
     ]
 
 
-def trigger_params() -> list[Any]:
+def mention_params(field: str) -> list[Any]:
     return [
-        pytest.param(scenario, topic, id=f"{scenario.name}-{topic}")
+        pytest.param(scenario, topic, variant, id=f"{scenario.name}-{topic}-{variant}")
         for scenario in SCENARIOS
-        for topic in scenario.expected_topics
+        for topic in getattr(scenario, field)
+        for variant in VARIANTS
     ]
 
 
@@ -406,19 +426,87 @@ def test_some_scenarios_get_suggestions_so_r4b_validation_is_not_vacuous(
     assert suggested
 
 
-@pytest.mark.parametrize(("scenario", "topic"), trigger_params())
-def test_card_detail_names_the_triggering_resources(
-    scenario: Scenario, topic: str, answer: Callable[[Scenario, str], dict[str, Any]]
+def _single_card(scenario: Scenario, body: dict[str, Any], topic: str) -> dict[str, Any]:
+    cards = [card for card in _cards(body) if _topic(card) == topic]
+    assert len(cards) == 1, f"no single {topic} card; service answered: {_described(_cards(body))}"
+    return cards[0]
+
+
+def _missing(texts: list[str], written: str) -> list[str]:
+    return [text for text in texts if text.casefold() not in written.casefold()]
+
+
+@pytest.mark.parametrize(("scenario", "topic", "variant"), mention_params("detail_mentions"))
+def test_card_detail_mentions_the_expected_plain_language_evidence(
+    scenario: Scenario, topic: str, variant: str, answer: Callable[[Scenario, str], dict[str, Any]]
 ) -> None:
-    cards = [card for card in _cards(answer(scenario, PREFETCH)) if _topic(card) == topic]
-    assert len(cards) == 1, (
-        f"no single {topic} card; service answered: {_described(_cards(answer(scenario, PREFETCH)))}"
-    )
-    detail = cards[0].get("detail", "")
+    detail = str(_single_card(scenario, answer(scenario, variant), topic).get("detail", ""))
 
-    missing = [reference for reference in scenario.triggers[topic] if reference not in detail]
+    missing = _missing(scenario.detail_mentions[topic], detail)
 
-    assert missing == [], f"detail does not name {missing}:\n{detail}"
+    assert missing == [], f"detail does not mention {missing}:\n{detail}"
+
+
+@pytest.mark.parametrize(("scenario", "topic", "variant"), mention_params("summary_mentions"))
+def test_card_summary_mentions_the_expected_words(
+    scenario: Scenario, topic: str, variant: str, answer: Callable[[Scenario, str], dict[str, Any]]
+) -> None:
+    summary = str(_single_card(scenario, answer(scenario, variant), topic)["summary"])
+
+    missing = _missing(scenario.summary_mentions[topic], summary)
+
+    assert missing == [], f"summary does not mention {missing}: {summary!r}"
+
+
+@pytest.mark.parametrize(("scenario", "variant"), variant_params())
+def test_exactly_the_expected_cards_carry_an_mri_order_suggestion(
+    scenario: Scenario, variant: str, answer: Callable[[Scenario, str], dict[str, Any]]
+) -> None:
+    cards = _cards(answer(scenario, variant))
+
+    suggesting = sorted(_topic(card) for card in cards if card.get("suggestions"))
+
+    assert suggesting == sorted(scenario.expected_suggestions), f"service answered: {_described(cards)}"
+
+
+@pytest.mark.parametrize(("scenario", "variant"), variant_params())
+def test_response_suggests_at_most_one_mri_order(
+    scenario: Scenario, variant: str, answer: Callable[[Scenario, str], dict[str, Any]]
+) -> None:
+    orders = [
+        resource
+        for resource in _suggested_resources(answer(scenario, variant))
+        if resource.get("resourceType") == "ServiceRequest"
+    ]
+
+    assert len(orders) <= 1, orders
+
+
+@pytest.mark.parametrize(("scenario", "variant"), variant_params())
+def test_no_card_text_contains_a_raw_fhir_reference(
+    scenario: Scenario, variant: str, answer: Callable[[Scenario, str], dict[str, Any]]
+) -> None:
+    found = [
+        (_topic(card), part, match.group(0))
+        for card in _cards(answer(scenario, variant))
+        for part in ("summary", "detail")
+        for match in RAW_REFERENCE.finditer(str(card.get(part, "")))
+    ]
+
+    assert found == []
+
+
+@pytest.mark.parametrize(("scenario", "variant"), variant_params())
+def test_override_reasons_only_on_cards_that_suggest_something(
+    scenario: Scenario, variant: str, answer: Callable[[Scenario, str], dict[str, Any]]
+) -> None:
+    offending = [
+        _topic(card)
+        for card in _cards(answer(scenario, variant))
+        if card.get("overrideReasons") and not card.get("suggestions")
+    ]
+
+    assert offending == []
 
 
 def test_some_scenarios_need_more_than_one_page_from_the_fhir_server() -> None:
