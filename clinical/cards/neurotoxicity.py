@@ -74,8 +74,8 @@ def _grading(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> str:
 def _context_sentence(advice: NeurotoxicityAdvice, common: CommonParts) -> str:
     if advice.therapy_not_recorded:
         return (
-            "ICANS is recorded, but no CAR-T or T-cell engager therapy is on record here: it implies "
-            "immune effector cell therapy, perhaps given elsewhere."
+            "ICANS is documented, but the immune effector cell therapy (CAR-T or T-cell engager) that "
+            "causes it is not recorded here: it was perhaps given at another hospital."
         )
     return f"New neurological findings after {common.therapies(advice.courses)}:"
 

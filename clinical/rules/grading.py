@@ -33,13 +33,11 @@ def _is_normal(reading: ScoreReading) -> bool:
 def latest_abnormal_scores(
     scores: tuple[ScoreReading, ...], today: date, new_days: int, age: int | None
 ) -> list[ScoreReading]:
-    """The latest ICE (age ≥ 12 or unknown) and CAPD (age < 12 or unknown) score when it is recent and
-    abnormal: a later normal score means the encephalopathy resolved."""
+    """The latest ICE and CAPD (age < 12 or unknown) score when it is recent and abnormal: a later
+    normal score means the encephalopathy resolved. An abnormal ICE score in a child under 12 still
+    counts as a finding, but it does not grade (the CAPD is the validated tool there)."""
     found = []
-    for kind, applies in (
-        ("ice", age is None or age >= ICE_MIN_AGE),
-        ("capd", age is None or age < ICE_MIN_AGE),
-    ):
+    for kind, applies in (("ice", True), ("capd", age is None or age < ICE_MIN_AGE)):
         readings = [reading for reading in scores if reading.kind == kind and reading.on <= today]
         if not applies or not readings:
             continue
@@ -65,8 +63,9 @@ def grade_icans(
     domains: list[tuple[str, int]] = []
     unarousable = any(f.kind.id == _UNAROUSABLE and not f.uncertain for f in findings)
     score_grades = []
+    child = age is not None and age < ICE_MIN_AGE
     for reading in scores:
-        if reading.grade is None:
+        if reading.grade is None or (reading.kind == "ice" and child):
             continue
         grade = reading.grade
         if reading.kind == "ice" and reading.score == 0 and unarousable:
@@ -80,7 +79,6 @@ def grade_icans(
     if coded:
         domains.append(("ICANS code", max(coded)))
     domains.sort(key=lambda item: item[1], reverse=True)
-    child = age is not None and age < ICE_MIN_AGE
     recent_ice = any(
         r.kind == "ice" and r.on <= today and (today - r.on).days <= new_days for r in all_scores
     )

@@ -89,8 +89,11 @@ def _brain_mri_since(timeline: PatientTimeline, since: date, today: date) -> Ima
 def _indicator(
     findings: list[NeurologicalFinding], grade: IcansGrade | None, rules: NeurotoxicityTiming
 ) -> Indicator:
-    if any(finding.kind.severity == "critical" and not finding.uncertain for finding in findings):
-        return "critical"
+    for finding in findings:
+        # A coded ICANS grade decides for itself (G92.01 is grade 1: a warning); otherwise the kind.
+        graded_icans = finding.kind.id == ICANS and finding.coded_grade is not None
+        if finding.kind.severity == "critical" and not finding.uncertain and not graded_icans:
+            return "critical"
     if grade is not None and grade.grade is not None and grade.grade >= rules.critical_from_icans_grade:
         return "critical"
     return "warning"
