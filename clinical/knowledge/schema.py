@@ -259,6 +259,7 @@ class TextMatchingFile(Strict):
     history_before: list[str]
     qualifier_after: list[str]
     qualifier_after_max_chars: int = Field(ge=0, le=200)
+    uncertainty_after: list[str]
     absent_values: list[str]
     progression: ProgressionTerms
 

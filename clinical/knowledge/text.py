@@ -194,6 +194,7 @@ class ReadText:
     break_ends: list[int]
     before: dict[Certainty, _CueTrack]
     after: _CueTrack
+    after_uncertain: _CueTrack
 
 
 class PhraseReader:
@@ -208,9 +209,15 @@ class PhraseReader:
         self._before: dict[Certainty, TextMatcher[Certainty]] = {
             "negated": TextMatcher((cue, "negated") for cue in rules.negation_before),
             "history": TextMatcher((cue, "history") for cue in rules.history_before),
-            "uncertain": TextMatcher((cue, "uncertain") for cue in rules.uncertainty_before),
+            "uncertain": TextMatcher((cue, "uncertain") for cue in rules.uncertainty_before if cue != "?"),
         }
+        # "?seizure": a question mark is a cue without a word boundary between it and the name.
+        self._query_before = "?" in rules.uncertainty_before
         self._after: TextMatcher[str] = TextMatcher((cue, cue) for cue in rules.qualifier_after)
+        self._after_uncertain: TextMatcher[str] = TextMatcher(
+            (cue, cue) for cue in rules.uncertainty_after if cue != "?"
+        )
+        self._query_after = "?" in rules.uncertainty_after
         self._after_window = rules.qualifier_after_max_chars
         self.absent_values = frozenset(normalise_name(value) for value in rules.absent_values)
 
@@ -219,12 +226,21 @@ class PhraseReader:
 
     def read(self, text: str) -> ReadText:
         breaks = list(self._breaks.finditer(text))
+        before = {kind: _track(matcher.find(text)) for kind, matcher in self._before.items()}
+        queries = [TextMatch("?", m.start(), m.end()) for m in _QUERY.finditer(text)] if "?" in text else []
+        if self._query_before and queries:
+            merged = sorted([*_matches(before["uncertain"]), *queries], key=lambda hit: hit.start)
+            before["uncertain"] = _track(merged)
+        after_uncertain = list(self._after_uncertain.find(text))
+        if self._query_after and queries:
+            after_uncertain = sorted([*after_uncertain, *queries], key=lambda hit: hit.start)
         return ReadText(
             text,
             [match.start() for match in breaks],
             [match.end() for match in breaks],
-            {kind: _track(matcher.find(text)) for kind, matcher in self._before.items()},
+            before,
             _track(self._after.find(text)),
+            _track(after_uncertain),
         )
 
     def certainty(self, read: ReadText, start: int, end: int) -> Certainty:
@@ -233,12 +249,22 @@ class PhraseReader:
         phrase_start = read.break_ends[index] if index >= 0 else 0
         following = bisect_left(read.break_starts, end)
         phrase_end = read.break_starts[following] if following < len(read.break_starts) else len(read.text)
-        if read.after.any_starting_between(end, min(phrase_end, end + self._after_window + 1)):
+        window_end = min(phrase_end, end + self._after_window + 1)
+        if read.after_uncertain.any_starting_between(end, window_end):
+            return "uncertain"
+        if read.after.any_starting_between(end, window_end):
             return "negated"
         for kind in self._ORDER:
             if read.before[kind].any_between(phrase_start, start):
                 return kind
         return "affirmed"
+
+
+_QUERY = re.compile(r"\?")
+
+
+def _matches(track: _CueTrack) -> list[TextMatch[str]]:
+    return [TextMatch("cue", start, end) for start, end in zip(track.starts, track.ends, strict=True)]
 
 
 def _track(matches: Iterable[TextMatch[Any]]) -> _CueTrack:

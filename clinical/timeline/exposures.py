@@ -134,8 +134,6 @@ def _reading(resource: dict[str, Any], resource_type: str, agent: Agent) -> _Rea
     status = status_of(resource)
     if resource_type != "MedicationRequest":
         return _BY_STATUS[resource_type].get(status)
-    if resource.get("doNotPerform") is True:
-        return None
     intent = resource.get("intent")
     by_status = _CAR_T_REQUEST if agent.therapy_class == "car_t" else _MEDICATION_REQUEST
     kind = by_status.get(status)
@@ -213,6 +211,8 @@ def _events_of(
         texts: list[str] = []
     else:
         concepts, texts = medication_concepts(resource, record)
+    if resource.get("doNotPerform") is True:
+        return  # an order NOT to give it (R4 MedicationRequest and ServiceRequest, drafts included)
     matches = catalog.match(concepts, texts)
     if not matches:
         return
