@@ -406,3 +406,21 @@ def test_day_28_response_imaging_only_for_products_assessed_by_imaging() -> None
 def test_t_cell_engager_day_zero_is_the_first_dose_not_the_order() -> None:
     found = cards([order("teclistamab", -20), administration("teclistamab step-up dose 1", -3)])
     assert by_topic(found)["interval-imaging"]["summary"].startswith("Day 3 of T-cell engager")
+
+
+@pytest.mark.parametrize(
+    ("text", "headline"),
+    [("ICANS grade 3 overnight", "ICANS grade 3 documented"), ("ICANS, grade 1", "ICANS grade 1 documented")],
+)
+def test_a_grade_stated_in_text_is_documented(text: str, headline: str) -> None:
+    card = by_topic(cards([administration("Yescarta", -5), note(text, 0)]))["possible-neurotoxicity"]
+    assert card["summary"].startswith(headline)
+
+
+def test_a_neuromuscular_card_leaves_the_baseline_before_a_new_car_t_in_place() -> None:
+    found = by_topic(
+        cards([order("Breyanzi", -10), administration("nivolumab", -40), note("myasthenia", -1)])
+    )
+    assert found["possible-neurotoxicity"]["indicator"] == "critical"
+    assert "suggestions" in found["baseline-brain-mri"]
+    assert "suggestions" not in found["possible-neurotoxicity"]

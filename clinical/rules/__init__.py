@@ -38,7 +38,9 @@ def evaluate(timeline: PatientTimeline, today: date, timing: TimingFile) -> list
     courses = courses_on(timeline.therapy, today, timing.baseline_brain_mri.plan_expiry_days)
     neurotoxicity = possible_neurotoxicity(timeline, courses, today, timing.possible_neurotoxicity)
     baseline = None
-    if neurotoxicity is None:
+    # A central syndrome's urgent brain MRI is also the comparison study: no second MRI order. A
+    # neuromuscular or spinal work-up asks for no brain MRI, so a baseline before new therapy still shows.
+    if neurotoxicity is None or "central" not in neurotoxicity.work_up:
         baseline = baseline_brain_mri(timeline, courses, today, timing.baseline_brain_mri)
     interval = interval_imaging(timeline, courses, today, timing.interval_imaging)
     return [advice for advice in (neurotoxicity, baseline, interval) if advice is not None]

@@ -34,6 +34,8 @@ _CONDITION_DATES = ("onsetDateTime", "onsetPeriod.start", "recordedDate")
 _OBSERVATION_DATES = ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
 _ABATEMENT_DATES = ("abatementDateTime", "abatementPeriod.end", "abatementPeriod.start")
 _LEADING_NUMBER = re.compile(r"^\s*(\d{1,2})\b")
+# "ICANS grade 2", "ICANS, grade 3", "ICANS (grade 1)", "ICANS G2": the grade a text states.
+_STATED_GRADE = re.compile(r"\W{0,3}(?:grade|gr\.?|g)\s*([1-5])\b", re.IGNORECASE)
 ICANS = "icans"
 
 
@@ -130,7 +132,8 @@ class FindingVocabulary:
         return None
 
     def named(self, text: str) -> Iterator[tuple[FindingKind, str, bool]]:
-        """(kind, the words matched, uncertain) for every affirmed or uncertain finding name."""
+        """(kind, the words matched, uncertain) for every affirmed or uncertain finding name; for ICANS
+        the words include a grade stated right after the name ("ICANS grade 2")."""
         text = self._reader.clip(text)
         hits = [hit for hit in self._names.find(text)]
         if not hits:
@@ -141,7 +144,11 @@ class FindingVocabulary:
                 continue
             certainty = self._reader.certainty(read, hit.start, hit.end)
             if certainty in ("affirmed", "uncertain"):
-                yield hit.value, text[hit.start : hit.end], certainty == "uncertain"
+                end = hit.end
+                if hit.value.id == ICANS:
+                    stated = _STATED_GRADE.match(text, hit.end, hit.end + 16)
+                    end = stated.end() if stated else end
+                yield hit.value, text[hit.start : end], certainty == "uncertain"
 
     def score_kind(self, concept: Any) -> _Score | None:
         for text in concept_texts(concept):
@@ -171,7 +178,8 @@ def _concept_findings(
         return  # a listed alternative cause: its text is not read as a finding either
     for text in concept_texts(concept):
         for kind, name, uncertain in vocabulary.named(text):
-            yield kind, None, f"'{name}'", uncertain
+            stated = _STATED_GRADE.search(name) if kind.id == ICANS else None
+            yield kind, int(stated.group(1)) if stated else None, f"'{name}'", uncertain
 
 
 def _score_value(observation: dict[str, Any], maximum: int) -> int | None:
