@@ -159,7 +159,7 @@ def _finding_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], f
         colour = INDICATOR_COLOURS.get(finding.severity, "#888")
         grade = f"G{finding.grade}" if finding.grade is not None else ""
         parts.append(
-            f'<g class="finding"><circle cx="{x:.1f}" cy="{cy:.1f}" r="5" fill="{colour}"/>'
+            f'<g class="finding"><circle class="finding-mark {e(finding.severity)}" cx="{x:.1f}" cy="{cy:.1f}" r="5" fill="{colour}"/>'
             f'<text class="grade" x="{x + 6:.1f}" y="{cy - 4:.1f}">{e(grade)}</text>'
             f"<title>{finding.on} {e(finding.display)} {e(grade)}: {e(finding.detail)} ({e(finding.source)})</title></g>"
         )
