@@ -23,13 +23,19 @@ from service.workbench.hook_request import hook_request, service_id_for
 
 PATIENTS = 6
 FIRST, LAST = date(2026, 10, 15), date(2026, 12, 10)
-SAMPLE_DAYS = (date(2026, 10, 15), date(2026, 11, 3), date(2026, 11, 12), date(2026, 11, 28), date(2026, 12, 10))
+SAMPLE_DAYS = (
+    date(2026, 10, 15),
+    date(2026, 11, 3),
+    date(2026, 11, 12),
+    date(2026, 11, 28),
+    date(2026, 12, 10),
+)
 Card = tuple[str, str, str]
 
 
 @dataclass
 class PinnedClock:
-    now: datetime = day_noon(FIRST)
+    now: datetime
 
     def __call__(self) -> datetime:
         return self.now
@@ -43,21 +49,36 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def burden_cards(export: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], list[Card]]:
     out = tmp_path_factory.mktemp("consistency-burden")
-    argv = ["burden", str(export), "--out", str(out), "--from", str(FIRST), "--to", str(LAST), "--validate", "0"]
+    argv = [
+        "burden",
+        str(export),
+        "--out",
+        str(out),
+        "--from",
+        str(FIRST),
+        "--to",
+        str(LAST),
+        "--validate",
+        "0",
+    ]
     assert cli.main(argv) == 0
     found: dict[tuple[str, str], list[Card]] = {}
     for row in read_ndjson(out / "cards.ndjson"):
-        found.setdefault((row["patient"], row["date"]), []).append((row["topic"], row["indicator"], row["summary"]))
+        found.setdefault((row["patient"], row["date"]), []).append(
+            (row["topic"], row["indicator"], row["summary"])
+        )
     return found
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, PinnedClock]]:
-    clock = PinnedClock()
-    settings = settings_for(tmp_path_factory.mktemp("consistency-db") / "cds.sqlite3", hook_deadline_seconds=10.0)
-    with serve_asgi(create_app(settings, clock=clock), lifespan="on") as base_url:
-        with httpx.Client(base_url=base_url, timeout=30.0) as client:
-            yield client, clock
+    clock = PinnedClock(day_noon(FIRST))
+    settings = settings_for(
+        tmp_path_factory.mktemp("consistency-db") / "cds.sqlite3", hook_deadline_seconds=10.0
+    )
+    app = create_app(settings, clock=clock)
+    with serve_asgi(app, lifespan="on") as base_url, httpx.Client(base_url=base_url, timeout=30.0) as client:
+        yield client, clock
 
 
 def test_burden_cards_equal_the_services_answers_patient_by_patient_and_day_by_day(

@@ -45,9 +45,20 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def burden_out(export: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("burden")
-    status = cli.main([
-        "burden", str(export), "--out", str(out), "--from", "2026-11-01", "--to", "2026-11-10", "--validate", "50"
-    ])
+    status = cli.main(
+        [
+            "burden",
+            str(export),
+            "--out",
+            str(out),
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-10",
+            "--validate",
+            "50",
+        ]
+    )
     assert status == 0
     return out
 
@@ -102,11 +113,25 @@ def test_burden_writes_a_self_contained_report_and_a_timeline_per_patient(burden
         assert (burden_out / link).is_file()
 
 
-def test_burden_with_two_workers_writes_the_same_cards(export: Path, burden_out: Path, tmp_path: Path) -> None:
-    status = cli.main([
-        "burden", str(export), "--out", str(tmp_path), "--from", "2026-11-01", "--to", "2026-11-10",
-        "--workers", "2", "--validate", "0",
-    ])
+def test_burden_with_two_workers_writes_the_same_cards(
+    export: Path, burden_out: Path, tmp_path: Path
+) -> None:
+    status = cli.main(
+        [
+            "burden",
+            str(export),
+            "--out",
+            str(tmp_path),
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-10",
+            "--workers",
+            "2",
+            "--validate",
+            "0",
+        ]
+    )
     assert status == 0
     assert (tmp_path / "cards.ndjson").read_bytes() == (burden_out / "cards.ndjson").read_bytes()
 
@@ -132,8 +157,12 @@ def test_burden_refuses_bad_ranges_in_one_line(
 def test_burden_fails_when_the_export_holds_no_usable_patient(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    garbage = write_ndjson(tmp_path / "Observation.ndjson", [b"not json", {"resourceType": "Observation", "id": 3}])
-    status, out, err = run(capsys, "burden", str(garbage), "--out", str(tmp_path / "o"), "--now", "2026-11-01")
+    garbage = write_ndjson(
+        tmp_path / "Observation.ndjson", [b"not json", {"resourceType": "Observation", "id": 3}]
+    )
+    status, out, err = run(
+        capsys, "burden", str(garbage), "--out", str(tmp_path / "o"), "--now", "2026-11-01"
+    )
     assert status == 2
     assert out == ""
     assert "holds no usable patient" in err
@@ -159,9 +188,13 @@ def test_evaluate_reads_an_ndjson_file_and_an_export_folder_alike(
     for source in (FIXTURE, ndjson, folder):
         status, out, err = run(capsys, "evaluate", str(source), "--now", FIXTURE_NOW, "--format", "json")
         assert status == 0, err
-        answers.append([(c["source"]["topic"]["code"], c["indicator"], c["summary"]) for c in json.loads(out)["cards"]])
+        answers.append(
+            [(c["source"]["topic"]["code"], c["indicator"], c["summary"]) for c in json.loads(out)["cards"]]
+        )
     assert answers[0] == answers[1] == answers[2]
-    assert ("possible-neurotoxicity", "critical") in {(topic, indicator) for topic, indicator, _ in answers[0]}
+    assert ("possible-neurotoxicity", "critical") in {
+        (topic, indicator) for topic, indicator, _ in answers[0]
+    }
 
 
 def test_evaluate_text_starts_with_patient_hook_and_date(
@@ -192,8 +225,13 @@ def test_evaluate_warns_about_resources_it_could_not_read(
     monkeypatch.setenv("COLUMNS", "200")
     bundle = json.loads(FIXTURE.read_text(encoding="utf-8"))
     lines: list[object] = [entry["resource"] for entry in bundle["entry"]]
-    lines += [b"{garbage", {"resourceType": "Condition", "id": 5, "subject": {"reference": f"Patient/{FIXTURE_PATIENT}"}}]
-    status, out, _ = run(capsys, "evaluate", str(write_ndjson(tmp_path / "p.ndjson", lines)), "--now", FIXTURE_NOW)
+    lines += [
+        b"{garbage",
+        {"resourceType": "Condition", "id": 5, "subject": {"reference": f"Patient/{FIXTURE_PATIENT}"}},
+    ]
+    status, out, _ = run(
+        capsys, "evaluate", str(write_ndjson(tmp_path / "p.ndjson", lines)), "--now", FIXTURE_NOW
+    )
     assert status == 0
     assert "Warning: 2 resources could not be read (1 invalid-json, 1 invalid-id)" in out
 
@@ -209,7 +247,9 @@ def test_evaluate_html_writes_the_timeline_page(tmp_path: Path, capsys: pytest.C
     assert "ICE score 2/10" in html
 
 
-def test_evaluate_requires_a_choice_among_several_patients(export: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_requires_a_choice_among_several_patients(
+    export: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     status, _, err = run(capsys, "evaluate", str(export))
     assert status == 2
     assert "holds 12 patients (cohort-00000, " in err
@@ -286,8 +326,11 @@ def test_help_imports_nothing_heavy() -> None:
     clinical core or validation library."""
     probe = (
         "import sys; from service.cli import build_parser; build_parser(); "
-        "heavy = ('clinical', 'fastapi', 'starlette', 'sqlalchemy', 'pydantic', 'rich', 'uvicorn', 'fhir', 'yaml'); "
+        "heavy = ('clinical', 'fastapi', 'starlette', 'sqlalchemy', 'pydantic', 'rich', 'uvicorn', 'fhir', "
+        "'yaml'); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
     assert result.stdout.strip() == "[]"

@@ -89,7 +89,9 @@ def screenshot(binary: str, page: Path, profile: Path, name: str, size: str) -> 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     target = ARTIFACTS / name
     target.unlink(missing_ok=True)
-    chromium(binary, profile, f"--screenshot={target}", f"--window-size={size}", "--hide-scrollbars", page.as_uri())
+    chromium(
+        binary, profile, f"--screenshot={target}", f"--window-size={size}", "--hide-scrollbars", page.as_uri()
+    )
     assert target.is_file() and target.stat().st_size > 10_000, f"no screenshot at {target}"
     return target
 
@@ -98,7 +100,18 @@ def screenshot(binary: str, page: Path, profile: Path, name: str, size: str) -> 
 def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     export = small_export(tmp_path_factory.mktemp("browser-export"), 40, broken=True)
     out = tmp_path_factory.mktemp("browser-report")
-    argv = ["burden", str(export), "--out", str(out), "--from", "2026-10-20", "--to", "2026-11-30", "--validate", "20"]
+    argv = [
+        "burden",
+        str(export),
+        "--out",
+        str(out),
+        "--from",
+        "2026-10-20",
+        "--to",
+        "2026-11-30",
+        "--validate",
+        "20",
+    ]
     assert cli.main(argv) == 0
     return out
 

@@ -81,7 +81,9 @@ def test_fhir_date_readability(value: object, readable: bool) -> None:
     assert is_readable_date(value) is readable
 
 
-def test_unparseable_dates_the_rules_read_are_counted_by_element_and_the_resource_kept(tmp_path: Path) -> None:
+def test_unparseable_dates_the_rules_read_are_counted_by_element_and_the_resource_kept(
+    tmp_path: Path,
+) -> None:
     bad: list[dict[str, Any]] = [
         {**CONDITION, "id": "c2", "onsetDateTime": "31/02/2026"},
         {
@@ -105,7 +107,9 @@ def test_unparseable_dates_the_rules_read_are_counted_by_element_and_the_resourc
 def test_a_bulk_export_folder_with_split_files_is_read_by_patient(tmp_path: Path) -> None:
     write_ndjson(tmp_path / "Patient.ndjson", [PATIENT, {"resourceType": "Patient", "id": "p2"}])
     write_ndjson(tmp_path / "Condition.000.ndjson", [CONDITION])
-    write_ndjson(tmp_path / "Condition.001.ndjson", [{**CONDITION, "id": "c9", "subject": {"reference": "Patient/p2"}}])
+    write_ndjson(
+        tmp_path / "Condition.001.ndjson", [{**CONDITION, "id": "c9", "subject": {"reference": "Patient/p2"}}]
+    )
     write_ndjson(tmp_path / "Medication.ndjson", [{"resourceType": "Medication", "id": "med-1"}])
     write_ndjson(tmp_path / "Practitioner.ndjson", [{"resourceType": "Practitioner", "id": "dr"}])
     (tmp_path / "manifest.json").write_text("{}", encoding="utf-8")
@@ -136,7 +140,11 @@ def test_a_bundle_is_read_like_an_export(tmp_path: Path) -> None:
     ],
 )
 def test_unreadable_inputs_raise_a_one_line_error(setup: str, message: str, tmp_path: Path) -> None:
-    path = {"empty folder": tmp_path, "missing file": tmp_path / "x.ndjson", "not a bundle": tmp_path / "p.json"}[setup]
+    path = {
+        "empty folder": tmp_path,
+        "missing file": tmp_path / "x.ndjson",
+        "not a bundle": tmp_path / "p.json",
+    }[setup]
     if setup == "not a bundle":
         path.write_text(json.dumps(PATIENT), encoding="utf-8")
     with pytest.raises(ExportError, match=message):

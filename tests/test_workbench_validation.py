@@ -57,11 +57,15 @@ def test_a_non_conforming_resource_is_listed_by_type_and_element(case: str) -> N
 
 
 def test_conforming_resources_give_no_problem_and_only_the_sample_is_validated() -> None:
-    report = validate_sample({"Condition": [dict(GOOD_CONDITION, id=f"c{n}") for n in range(30)]}, per_type=10)
+    report = validate_sample(
+        {"Condition": [dict(GOOD_CONDITION, id=f"c{n}") for n in range(30)]}, per_type=10
+    )
     assert report.validated["Condition"] == 10
     assert not report.problems
 
 
 def test_types_the_rules_do_not_read_are_not_validated() -> None:
-    report = validate_sample({"Practitioner": [{"resourceType": "Practitioner", "active": "yes"}]}, per_type=10)
+    report = validate_sample(
+        {"Practitioner": [{"resourceType": "Practitioner", "active": "yes"}]}, per_type=10
+    )
     assert not report.validated

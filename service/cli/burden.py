@@ -28,7 +28,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "export",
         metavar="EXPORT",
-        help="a Bulk Data export folder (Patient.ndjson, Observation.000.ndjson, ...), an NDJSON file or a Bundle",
+        help=(
+            "a Bulk Data export folder (Patient.ndjson, Observation.000.ndjson, ...), an NDJSON file or a "
+            "Bundle"
+        ),
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="where to write the results")
     parser.add_argument("--now", metavar="DATE", help="the one day to evaluate (default: today, UTC)")
@@ -42,7 +45,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=DEFAULT_VALIDATION_SAMPLE,
         metavar="N",
-        help=f"validate up to N resources of each type against FHIR R4B (default {DEFAULT_VALIDATION_SAMPLE}; 0: off)",
+        help=(
+            f"validate up to N resources of each type against FHIR R4B (default "
+            f"{DEFAULT_VALIDATION_SAMPLE}; 0: off)"
+        ),
     )
 
 

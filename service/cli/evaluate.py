@@ -22,7 +22,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "input",
         metavar="INPUT",
-        help="the patient's data: a FHIR Bundle (.json), an NDJSON file (.ndjson) or a Bulk Data export folder",
+        help=(
+            "the patient's data: a FHIR Bundle (.json), an NDJSON file (.ndjson) or a Bulk Data export folder"
+        ),
     )
     parser.add_argument("--draft-orders", metavar="FILE", help="a FHIR Bundle of draft orders")
     parser.add_argument(

@@ -16,7 +16,7 @@ BAR = 22
 def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
-    exponent = 10 ** math.floor(math.log10(value))
+    exponent = 10.0 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * exponent:
             return step * exponent
@@ -71,7 +71,8 @@ def histogram(chart_id: str, bins: list[tuple[str, int]], title: str, x_label: s
         )
         if count:
             parts.append(
-                f'<text x="{x + slot / 2:.1f}" y="{plot_bottom - bar_height - 3:.1f}" text-anchor="middle">{count}</text>'
+                f'<text x="{x + slot / 2:.1f}" y="{plot_bottom - bar_height - 3:.1f}" '
+                f'text-anchor="middle">{count}</text>'
             )
     parts.append(f'<line x1="60" x2="{WIDTH - RIGHT}" y1="{plot_bottom}" y2="{plot_bottom}" stroke="#555"/>')
     parts.append(f'<text x="{WIDTH / 2:.0f}" y="{height - 8}" text-anchor="middle">{e(x_label)}</text>')
@@ -102,8 +103,8 @@ def lines(chart_id: str, labels: list[str], series: dict[str, list[int]], title:
         )
         colour = INDICATOR_COLOURS.get(indicator, "#888")
         if len(values) == 1:
-            x, y = points.split(",")
-            parts.append(f'<circle class="series {e(indicator)}" cx="{x}" cy="{y}" r="4" fill="{colour}"/>')
+            cx, cy = points.split(",")
+            parts.append(f'<circle class="series {e(indicator)}" cx="{cx}" cy="{cy}" r="4" fill="{colour}"/>')
         else:
             parts.append(
                 f'<polyline class="series {e(indicator)}" points="{points}" fill="none" stroke="{colour}" '
@@ -115,7 +116,8 @@ def lines(chart_id: str, labels: list[str], series: dict[str, list[int]], title:
     every = max(1, len(labels) // 6)
     for index in range(0, len(labels), every):
         parts.append(
-            f'<text x="{left + index * step:.1f}" y="{plot_bottom + 14}" text-anchor="middle">{e(labels[index])}</text>'
+            f'<text x="{left + index * step:.1f}" y="{plot_bottom + 14}" '
+            f'text-anchor="middle">{e(labels[index])}</text>'
         )
     parts.append(f'<text x="10" y="{plot_top - 6}">cards per day</text>')
     return _svg(chart_id, height, title, parts)

@@ -70,7 +70,8 @@ def _charts(summary: BurdenSummary) -> str:
         ),
     ]
     legend = (
-        '<p class="legend note"><span class="critical">■ critical</span><span class="warning">■ warning</span>'
+        '<p class="legend note"><span class="critical">■ critical</span><span class="warning">■ '
+        "warning</span>"
         '<span class="info">■ info</span></p>'
     )
     return (
@@ -226,7 +227,8 @@ def report_page(summary: BurdenSummary, validation: ValidationReport | None) -> 
     )
     body = (
         "<h1>Alert burden</h1>"
-        f'<p class="sub">What patient-view would answer for every patient of <code>{e(summary.source)}</code>, '
+        '<p class="sub">What patient-view would answer for every patient of '
+        f"<code>{e(summary.source)}</code>, "
         f"every day {e(when)} ({summary.days} days), evaluated at 12:00 UTC.</p>"
         f'<div id="stats">{stats}</div>'
         f"<h2>Cards</h2>{_charts(summary)}{_counts_table(summary)}"

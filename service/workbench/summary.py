@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-
 from typing import Any
 
 from service.workbench.burden import BurdenPlan, PatientOutcome

@@ -67,9 +67,15 @@ def _dose_mark(x: float, y: float, stage: str, title: str) -> str:
     shape = STAGE_SHAPES.get(stage, "circle")
     tip = f"<title>{e(title)}</title>"
     if shape == "square":
-        return f'<rect class="dose {stage}" x="{x - 4:.1f}" y="{cy - 4:.1f}" width="8" height="8" fill="#37474f">{tip}</rect>'
+        return (
+            f'<rect class="dose {stage}" x="{x - 4:.1f}" y="{cy - 4:.1f}" width="8" height="8" '
+            f'fill="#37474f">{tip}</rect>'
+        )
     fill = "#fff" if shape == "hollow" else "#37474f"
-    return f'<circle class="dose {stage}" cx="{x:.1f}" cy="{cy:.1f}" r="4.5" fill="{fill}" stroke="#37474f" stroke-width="1.5">{tip}</circle>'
+    return (
+        f'<circle class="dose {stage}" cx="{x:.1f}" cy="{cy:.1f}" r="4.5" fill="{fill}" stroke="#37474f" '
+        f'stroke-width="1.5">{tip}</circle>'
+    )
 
 
 def _therapy_rows(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float]:
@@ -102,7 +108,8 @@ def _therapy_rows(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], 
         if therapy.day_zero is not None and axis.shows(therapy.day_zero):
             x = axis.x(therapy.day_zero)
             parts.append(
-                f'<g class="day-zero"><line x1="{x:.1f}" x2="{x:.1f}" y1="{y + 2:.1f}" y2="{y + ROW_HEIGHT - 2:.1f}" '
+                f'<g class="day-zero"><line x1="{x:.1f}" x2="{x:.1f}" y1="{y + 2:.1f}" '
+                f'y2="{y + ROW_HEIGHT - 2:.1f}" '
                 f'stroke="#000" stroke-width="2"/><text x="{x + 3:.1f}" y="{y + 9:.1f}">day 0</text>'
                 f"<title>day 0: {therapy.day_zero} ({e(therapy.day_zero_source or '')})</title></g>"
             )
@@ -128,7 +135,8 @@ def _window_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], fl
         if window.target is not None and axis.shows(window.target):
             x = axis.x(window.target)
             parts.append(
-                f'<line class="window-target" x1="{x:.1f}" x2="{x:.1f}" y1="{y + 4:.1f}" y2="{y + ROW_HEIGHT - 4:.1f}" stroke="{colour}" stroke-width="2"/>'
+                f'<line class="window-target" x1="{x:.1f}" x2="{x:.1f}" y1="{y + 4:.1f}" '
+                f'y2="{y + ROW_HEIGHT - 4:.1f}" stroke="{colour}" stroke-width="2"/>'
             )
     return parts, y + ROW_HEIGHT
 
@@ -142,7 +150,8 @@ def _mri_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float
         x = axis.x(mri.on)
         fill = "#2e7d32" if mri.state == "done" else "#fff"
         parts.append(
-            f'<path class="mri {e(mri.state)}" d="M{x:.1f},{cy - 6:.1f} L{x + 6:.1f},{cy:.1f} L{x:.1f},{cy + 6:.1f} '
+            f'<path class="mri {e(mri.state)}" d="M{x:.1f},{cy - 6:.1f} L{x + 6:.1f},{cy:.1f} '
+            f"L{x:.1f},{cy + 6:.1f} "
             f'L{x - 6:.1f},{cy:.1f} Z" fill="{fill}" stroke="#2e7d32" stroke-width="1.5">'
             f"<title>brain MRI {e(mri.state)} {mri.on} ({e(mri.source)})</title></path>"
         )
@@ -159,9 +168,11 @@ def _finding_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], f
         colour = INDICATOR_COLOURS.get(finding.severity, "#888")
         grade = f"G{finding.grade}" if finding.grade is not None else ""
         parts.append(
-            f'<g class="finding"><circle class="finding-mark {e(finding.severity)}" cx="{x:.1f}" cy="{cy:.1f}" r="5" fill="{colour}"/>'
+            f'<g class="finding"><circle class="finding-mark {e(finding.severity)}" cx="{x:.1f}" '
+            f'cy="{cy:.1f}" r="5" fill="{colour}"/>'
             f'<text class="grade" x="{x + 6:.1f}" y="{cy - 4:.1f}">{e(grade)}</text>'
-            f"<title>{finding.on} {e(finding.display)} {e(grade)}: {e(finding.detail)} ({e(finding.source)})</title></g>"
+            f"<title>{finding.on} {e(finding.display)} {e(grade)}: {e(finding.detail)} "
+            f"({e(finding.source)})</title></g>"
         )
     return parts, y + ROW_HEIGHT
 
@@ -211,16 +222,14 @@ def timeline_svg(view: TimelineView) -> str:
     x0, x1 = axis.x(view.first_day), axis.x(view.last_day + timedelta(days=1))
     shade = (
         f'<rect class="range" x="{x0:.1f}" y="{TOP}" width="{max(2.0, x1 - x0):.1f}" height="{y - TOP:.1f}" '
-        f'fill="#fff59d" fill-opacity="0.35"><title>evaluated: {view.first_day} to {view.last_day}</title></rect>'
+        f'fill="#fff59d" fill-opacity="0.35"><title>evaluated: {view.first_day} to '
+        f"{view.last_day}</title></rect>"
     )
     height = y + AXIS_HEIGHT
     return (
         f'<svg class="timeline" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0f}" '
-        f'viewBox="0 0 {WIDTH} {height:.0f}" role="img" aria-label="Timeline of patient {e(view.patient_id)}">'
-        + "".join(_axis(axis, y, TOP))
-        + shade
-        + "".join(rows)
-        + "</svg>"
+        f'viewBox="0 0 {WIDTH} {height:.0f}" role="img" aria-label="Timeline of patient '
+        f'{e(view.patient_id)}">' + "".join(_axis(axis, y, TOP)) + shade + "".join(rows) + "</svg>"
     )
 
 
@@ -282,7 +291,8 @@ LEGEND = (
     '<p class="legend note"><span>● administered</span><span>■ ordered</span><span>○ planned</span>'
     "<span>| day 0</span><span>◆ brain MRI done</span><span>◇ brain MRI ordered</span>"
     '<span>G<i>n</i> ICANS grade</span><span style="background:#fff59d">evaluated range</span>'
-    '<span class="critical">■ critical</span><span class="warning">■ warning</span><span class="info">■ info</span></p>'
+    '<span class="critical">■ critical</span><span class="warning">■ warning</span><span class="info">■ '
+    "info</span></p>"
 )
 
 
@@ -290,7 +300,8 @@ def timeline_page(view: TimelineView, back_link: str | None = None) -> str:
     back = f'<p><a href="{e(back_link)}">Back to the report</a></p>' if back_link else ""
     when = str(view.first_day) if view.first_day == view.last_day else f"{view.first_day} to {view.last_day}"
     body = (
-        f'{back}<h1>Patient {e(view.patient_id)}</h1><p class="sub">Cards as patient-view would answer them, {when}</p>'
+        f'{back}<h1>Patient {e(view.patient_id)}</h1><p class="sub">Cards as patient-view would answer them, '
+        f"{when}</p>"
         f'{LEGEND}<div class="figure">{timeline_svg(view)}</div>{_cards_section(view)}{_unknown_dates(view)}'
     )
     return page(f"Timeline: patient {view.patient_id}", body)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +64,7 @@ def _element(location: tuple[int | str, ...]) -> str:
 
 
 def validate_sample(
-    resources_by_type: dict[str, Iterable[dict[str, Any]]], per_type: int
+    resources_by_type: Mapping[str, Iterable[dict[str, Any]]], per_type: int
 ) -> ValidationReport:
     """Validate up to `per_type` resources of each type the rules read."""
     from fhir.resources.R4B import get_fhir_model_class
