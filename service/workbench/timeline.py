@@ -201,7 +201,7 @@ def _axis(axis: Axis, y: float, top: float) -> list[str]:
     month = date(axis.start.year, axis.start.month, 1)
     step = 1 if axis.days <= 200 else 2 if axis.days <= 400 else 3
     while month <= axis.end:
-        if month >= axis.start:
+        if axis.start <= month and axis.x(month) < WIDTH - 50:  # no label cut off at the right edge
             x = axis.x(month)
             parts.append(
                 f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top:.1f}" y2="{y + 4:.1f}" stroke="#e0e0e0"/>'
