@@ -22,6 +22,7 @@ from workbench_support import read_ndjson, small_export, write_ndjson
 from service import cli
 from service.app import create_app
 from service.settings import Settings
+from service.workbench import clinical_adapter
 
 SCENARIOS = yaml.safe_load((REPO_ROOT / "fhir_fixtures" / "scenarios.yaml").read_text(encoding="utf-8"))[
     "scenarios"
@@ -152,6 +153,29 @@ def test_burden_refuses_bad_ranges_in_one_line(
     assert status == 2
     assert message in err
     assert err.count("\n") == 1
+
+
+def test_burden_counts_a_patient_whose_evaluation_fails_and_exits_1(
+    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = clinical_adapter.patient_facts
+
+    def failing_for_one(evaluator: Any, record: Any, draft_orders: Any, today: Any) -> Any:
+        if record.patient_id == "cohort-00003":
+            raise KeyError("a bug meeting bad data")
+        return real(evaluator, record, draft_orders, today)
+
+    monkeypatch.setattr(clinical_adapter, "patient_facts", failing_for_one)
+    status, _, err = run(
+        capsys, "burden", str(export), "--out", str(tmp_path), "--now", "2026-11-05", "--validate", "0"
+    )
+    assert status == 1
+    assert "1 patient(s) could not be evaluated" in err
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["evaluation_errors"] == {"KeyError": 1}
+    assert summary["patients"] == 12
+    assert "cohort-00003" not in {row["patient"] for row in read_ndjson(tmp_path / "cards.ndjson")}
+    assert "Patients whose evaluation failed" in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
 def test_burden_fails_when_the_export_holds_no_usable_patient(

@@ -13,6 +13,7 @@ from service.cli.inputs import choose_patient, read_input
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
+    from service.workbench.clinical_adapter import Evaluator, PatientRecord
     from service.workbench.export import Cohort
 
 INDICATOR_STYLES = {"critical": "red", "warning": "yellow", "info": "blue"}
@@ -86,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
 def write_timeline(
     path: Path,
-    evaluator: Any,
-    record: Any,
+    evaluator: Evaluator,
+    record: PatientRecord,
     draft_orders: list[dict[str, Any]],
     cards: list[dict[str, Any]],
     patient_id: str,

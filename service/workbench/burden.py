@@ -67,7 +67,7 @@ def patient_page_path(patient_id: str) -> str:
 
 
 def evaluate_patient(
-    evaluator: Any,
+    evaluator: clinical.Evaluator,
     plan: BurdenPlan,
     patient_id: str,
     resources: list[dict[str, Any]],
@@ -110,7 +110,7 @@ def evaluate_patient(
 
 @dataclass(frozen=True)
 class _Work:
-    evaluator: Any
+    evaluator: clinical.Evaluator
     plan: BurdenPlan
     cohort: Cohort
 
@@ -131,7 +131,7 @@ def _evaluate_in_worker(patient_id: str) -> PatientOutcome:
 
 
 def evaluate_cohort(
-    evaluator: Any, cohort: Cohort, plan: BurdenPlan, workers: int
+    evaluator: clinical.Evaluator, cohort: Cohort, plan: BurdenPlan, workers: int
 ) -> Iterator[PatientOutcome]:
     """Outcomes as patients finish (in no fixed order when workers > 1)."""
     (plan.out_dir / PATIENT_PAGES).mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from clinical.rules import BaselineAdvice, IntervalAdvice, NeurotoxicityAdvice, 
 from service.workbench.view import BrainMri, CardDay, Dose, Finding, ImagingWindow, Therapy, TimelineView
 
 Facts = PatientFacts
+__all__ = ["Evaluator", "Facts", "PatientRecord"]
 Card = dict[str, Any]
 THERAPY_LABELS = {
     "ici": "Immune checkpoint inhibitor",
