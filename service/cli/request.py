@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from service.cli.common import HOOKS, CliError, read_bundle
+from service.cli.common import HOOKS, CliError, bundle_resources, read_bundle
 from service.cli.inputs import choose_patient, read_input
 
 SCENARIOS_FILE = Path(__file__).resolve().parents[2] / "fhir_fixtures" / "scenarios.yaml"
@@ -48,7 +48,6 @@ def find_scenario(fixture: str) -> dict[str, Any] | None:
 def run(args: argparse.Namespace) -> int:
     import orjson
 
-    from service.fhir_client import bundle_resources
     from service.workbench.hook_request import hook_request, service_id_for
 
     scenario = find_scenario(args.fixture)
