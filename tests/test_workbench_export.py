@@ -33,6 +33,10 @@ SKIPPED: dict[str, tuple[object, str]] = {
         {**CONDITION, "id": "c3", "subject": {"reference": 5}},
         "invalid-patient-reference",
     ),
+    "reference names no patient id": (
+        {**CONDITION, "id": "c4", "subject": {"reference": "Patient/"}},
+        "invalid-patient-reference",
+    ),
     "Patient without id": ({"resourceType": "Patient"}, "patient-without-id"),
 }
 

@@ -151,7 +151,8 @@ def _patient_of(resource: dict[str, Any]) -> tuple[str | None, bool]:
         if not isinstance(reference, str):
             return None, False
         if reference.startswith("Patient/") or "/Patient/" in reference:
-            return reference.rsplit("/", 1)[-1], True
+            patient_id = reference.rsplit("/", 1)[-1]
+            return (patient_id, True) if patient_id else (None, False)
         return None, True  # a Group or another subject: not a patient's record
     return None, True
 
