@@ -260,6 +260,19 @@ def test_evaluate_warns_about_resources_it_could_not_read(
     assert "Warning: 2 resources could not be read (1 invalid-json, 1 invalid-id)" in out
 
 
+def test_evaluate_never_says_just_no_cards_when_resources_were_unreadable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    patient = {"resourceType": "Patient", "id": "p1"}
+    lines: list[object] = [patient, b"{garbage", b"\x00\x01", {"resourceType": "MedicationRequest", "id": 1}]
+    status, out, _ = run(
+        capsys, "evaluate", str(write_ndjson(tmp_path / "p.ndjson", lines)), "--now", "2026-11-01"
+    )
+    assert status == 0
+    assert "No cards." not in out
+    assert "No cards from what could be read (3 resources could not be read)." in out
+
+
 def test_evaluate_html_writes_the_timeline_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     page = tmp_path / "timeline.html"
     status, _, err = run(capsys, "evaluate", str(FIXTURE), "--now", FIXTURE_NOW, "--html", str(page))

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
         console = Console()
         print_header(console, cohort, patient_id, hook, now)
-        print_cards(cards, console)
+        print_cards(cards, console, cohort.quality.skipped_total)
     return 0
 
 
@@ -165,12 +165,16 @@ def _card_body(card: dict[str, Any]) -> RenderableType:
     return Group(*parts)
 
 
-def print_cards(cards: list[dict[str, Any]], console: Console) -> None:
+def print_cards(cards: list[dict[str, Any]], console: Console, unreadable: int = 0) -> None:
     from rich.panel import Panel
     from rich.text import Text
 
     if not cards:
-        console.print("No cards.")
+        if unreadable:
+            # Not a clean bill of health: what could not be read might have fired a card.
+            console.print(f"No cards from what could be read ({unreadable} resources could not be read).")
+        else:
+            console.print("No cards.")
         return
     for card in cards:
         indicator = str(card.get("indicator", "info"))
