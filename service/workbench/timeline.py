@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from service.workbench.html import INDICATOR_COLOURS, e, markdown_text, page
-from service.workbench.view import CardDay, TimelineView
+from service.workbench.view import CardDay, ImagingWindow, TimelineView
 
 WIDTH = 1000
 LABEL_WIDTH = 190
@@ -120,25 +120,49 @@ def _therapy_rows(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], 
     return parts, y
 
 
+WINDOW_LANE = 16
+
+
+def _window_lanes(view: TimelineView, axis: Axis) -> list[tuple[int, ImagingWindow]]:
+    """Overlapping windows (CAR-T's day 0-28 and 21-35, say) each get a lane of their own."""
+    lane_ends: list[date] = []
+    placed = []
+    shown = [w for w in view.windows if not (w.ends < axis.start or w.starts > axis.end)]
+    for window in sorted(shown, key=lambda w: (w.starts, w.ends)):
+        lane = next((n for n, end in enumerate(lane_ends) if end < window.starts), len(lane_ends))
+        if lane == len(lane_ends):
+            lane_ends.append(window.ends)
+        else:
+            lane_ends[lane] = window.ends
+        placed.append((lane, window))
+    return placed
+
+
 def _window_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float]:
-    parts = [_label(y, "Imaging windows")]
-    for window in view.windows:
-        if window.ends < axis.start or window.starts > axis.end:
-            continue
+    placed = _window_lanes(view, axis)
+    lanes = 1 + max((lane for lane, _ in placed), default=0)
+    height = max(float(ROW_HEIGHT), 8 + lanes * WINDOW_LANE)
+    parts = [_label(y + (height - ROW_HEIGHT) / 2, "Imaging windows")]
+    for lane, window in placed:
+        top = y + 4 + lane * WINDOW_LANE
         x0, x1 = axis.x(window.starts), axis.x(window.ends + timedelta(days=1))
         colour = INDICATOR_COLOURS.get(window.indicator, "#888")
         parts.append(
-            f'<rect class="window" x="{x0:.1f}" y="{y + 6:.1f}" width="{max(2.0, x1 - x0):.1f}" '
-            f'height="{ROW_HEIGHT - 12}" fill="{colour}" fill-opacity="0.25" stroke="{colour}">'
+            f'<rect class="window" x="{x0:.1f}" y="{top:.1f}" width="{max(2.0, x1 - x0):.1f}" '
+            f'height="{WINDOW_LANE - 3}" fill="{colour}" fill-opacity="0.25" stroke="{colour}">'
             f"<title>{e(window.window_id)}: {window.starts} to {window.ends}</title></rect>"
         )
+        if x1 - x0 > 7 * len(window.window_id):
+            parts.append(
+                f'<text x="{x0 + 3:.1f}" y="{top + WINDOW_LANE - 6:.1f}">{e(window.window_id)}</text>'
+            )
         if window.target is not None and axis.shows(window.target):
             x = axis.x(window.target)
             parts.append(
-                f'<line class="window-target" x1="{x:.1f}" x2="{x:.1f}" y1="{y + 4:.1f}" '
-                f'y2="{y + ROW_HEIGHT - 4:.1f}" stroke="{colour}" stroke-width="2"/>'
+                f'<line class="window-target" x1="{x:.1f}" x2="{x:.1f}" y1="{top:.1f}" '
+                f'y2="{top + WINDOW_LANE - 3:.1f}" stroke="{colour}" stroke-width="2"/>'
             )
-    return parts, y + ROW_HEIGHT
+    return parts, y + height
 
 
 def _mri_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float]:
@@ -161,16 +185,20 @@ def _mri_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float
 def _finding_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float]:
     parts = [_label(y, "Neurological findings")]
     cy = y + ROW_HEIGHT / 2 + 3
+    last_label_x = -100.0
     for finding in view.findings:
         if not axis.shows(finding.on):
             continue
         x = axis.x(finding.on)
+        # Findings days apart would print their grades on top of each other: raise every other one.
+        label_y = cy - 4 if x - last_label_x > 18 else cy - 13
+        last_label_x = x if label_y == cy - 4 else last_label_x
         colour = INDICATOR_COLOURS.get(finding.severity, "#888")
         grade = f"G{finding.grade}" if finding.grade is not None else ""
         parts.append(
             f'<g class="finding"><circle class="finding-mark {e(finding.severity)}" cx="{x:.1f}" '
             f'cy="{cy:.1f}" r="5" fill="{colour}"/>'
-            f'<text class="grade" x="{x + 6:.1f}" y="{cy - 4:.1f}">{e(grade)}</text>'
+            f'<text class="grade" x="{x + 6:.1f}" y="{label_y:.1f}">{e(grade)}</text>'
             f"<title>{finding.on} {e(finding.display)} {e(grade)}: {e(finding.detail)} "
             f"({e(finding.source)})</title></g>"
         )
