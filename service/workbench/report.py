@@ -143,7 +143,7 @@ def _quality(summary: BurdenSummary, validation: ValidationReport | None) -> str
     if quality.unreadable_dates:
         parts.append(
             '<h3>Dates the rules read that cannot be parsed</h3><p class="note">The resource is read; '
-            "the event counts with an unknown date.</p>"
+            "its date is read as unknown.</p>"
             + table(
                 ["Element", "Resources"],
                 [[e(element), f"{count:,}"] for element, count in quality.unreadable_dates.most_common()],
@@ -207,7 +207,7 @@ def _validation(validation: ValidationReport) -> str:
         ],
         frozenset({3}),
     )
-    return head + by_type + f'<div id="validation-problems">{problems}</div>'
+    return head + by_type + f'<h4>What does not conform</h4><div id="validation-problems">{problems}</div>'
 
 
 def report_page(summary: BurdenSummary, validation: ValidationReport | None) -> str:
