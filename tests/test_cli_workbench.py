@@ -273,6 +273,15 @@ def test_evaluate_never_says_just_no_cards_when_resources_were_unreadable(
     assert "No cards from what could be read (3 resources could not be read)." in out
 
 
+def test_evaluate_suggests_the_ndjson_name_for_ndjson_saved_as_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_ndjson(tmp_path / "export.json", [{"resourceType": "Patient", "id": "p1"}] * 2)
+    status, _, err = run(capsys, "evaluate", str(path))
+    assert status == 2
+    assert "one resource per line is NDJSON: name the file .ndjson" in err
+
+
 def test_evaluate_html_writes_the_timeline_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     page = tmp_path / "timeline.html"
     status, _, err = run(capsys, "evaluate", str(FIXTURE), "--now", FIXTURE_NOW, "--html", str(page))

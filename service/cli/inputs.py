@@ -23,6 +23,11 @@ def read_input(path: Path) -> Cohort:
         bundle = read_bundle(path, "bundle")
     except ExportError as error:
         raise CliError(str(error)) from None
+    except CliError as error:
+        if "Extra data" in str(error):
+            # Several JSON documents, one after the other: NDJSON under a .json name.
+            raise CliError(f"{error}; one resource per line is NDJSON: name the file .ndjson") from None
+        raise
     entries = bundle.get("entry")
     resources = (
         [entry.get("resource") if isinstance(entry, dict) else None for entry in entries]
