@@ -258,6 +258,12 @@ def test_evaluate_warns_about_resources_it_could_not_read(
     )
     assert status == 0
     assert "Warning: 2 resources could not be read (1 invalid-json, 1 invalid-id)" in out
+    status, out, err = run(
+        capsys, "evaluate", str(tmp_path / "p.ndjson"), "--now", FIXTURE_NOW, "--format", "json"
+    )
+    assert status == 0
+    assert list(json.loads(out)) == ["cards"]
+    assert err == "immuno-cds: warning: 2 resources could not be read (1 invalid-json, 1 invalid-id)\n"
 
 
 def test_evaluate_never_says_just_no_cards_when_resources_were_unreadable(

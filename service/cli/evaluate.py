@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from service.cli.common import HOOKS, CliError, bundle_resources, load_settings, parse_now, read_bundle
+from service.cli.common import HOOKS, PROG, CliError, bundle_resources, load_settings, parse_now, read_bundle
 from service.cli.inputs import choose_patient, read_input
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         import orjson
 
         print(orjson.dumps({"cards": cards}, option=orjson.OPT_INDENT_2).decode())
+        for note in quality_notes(cohort):  # stdout stays the EHR's JSON; the warnings go beside it
+            print(f"{PROG}: warning: {note}", file=sys.stderr)
     else:
         from rich.console import Console
 
@@ -120,15 +123,7 @@ def write_timeline(
         ) from None
 
 
-def print_header(console: Console, cohort: Cohort, patient_id: str, hook: str, now: datetime) -> None:
-    from rich.text import Text
-
-    header = Text()
-    header.append("Patient ", style="bold").append(patient_id)
-    header.append("  Hook ", style="bold").append(hook)
-    header.append("  Date ", style="bold").append(now.isoformat(timespec="minutes"))
-    console.print(header)
-    console.print(Text(f"Input: {cohort.source}", style="dim"), soft_wrap=True)
+def quality_notes(cohort: Cohort) -> list[str]:
     quality = cohort.quality
     notes = []
     if quality.skipped:
@@ -139,6 +134,19 @@ def print_header(console: Console, cohort: Cohort, patient_id: str, hook: str, n
             f"{count} {element}" for element, count in quality.unreadable_dates.most_common()
         )
         notes.append(f"dates that cannot be parsed: {elements}")
+    return notes
+
+
+def print_header(console: Console, cohort: Cohort, patient_id: str, hook: str, now: datetime) -> None:
+    from rich.text import Text
+
+    header = Text()
+    header.append("Patient ", style="bold").append(patient_id)
+    header.append("  Hook ", style="bold").append(hook)
+    header.append("  Date ", style="bold").append(now.isoformat(timespec="minutes"))
+    console.print(header)
+    console.print(Text(f"Input: {cohort.source}", style="dim"), soft_wrap=True)
+    notes = quality_notes(cohort)
     for note in notes:
         console.print(Text(f"Warning: {note}", style="yellow"), soft_wrap=True)
     console.print()
