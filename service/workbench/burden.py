@@ -9,7 +9,7 @@ worker writes its patients' timeline pages itself and hands back only the card r
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -147,6 +147,3 @@ def evaluate_cohort(
     with context.Pool(workers, initializer=_init_worker, initargs=(work,)) as pool:
         chunk = max(1, min(16, len(patient_ids) // (workers * 8)))
         yield from pool.imap_unordered(_evaluate_in_worker, patient_ids, chunksize=chunk)
-
-
-ProgressCallback = Callable[[PatientOutcome], None]
