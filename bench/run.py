@@ -1,10 +1,11 @@
-"""The performance benchmark: `make bench` or `.venv/bin/python -m bench.run` (about 4 minutes).
+"""The performance benchmark: `make bench` or `.venv/bin/python -m bench.run` (about 5 minutes).
 
 Every comparison is made side by side in one run and reported as a ratio of medians (this machine is
 shared and noisy; absolute times are printed for orientation only). Writes the table, with the machine
 it ran on, to docs/performance.md (between the BENCH:BEGIN/END markers) and prints it.
 
-Options: ``--quick`` (fewer repetitions, for trying the benchmark out), ``--no-write`` (print only).
+Options: ``--quick`` (fewer repetitions, for trying the benchmark out), ``--no-write`` (print only),
+``--burden-only`` (only the alert-burden row, printed).
 """
 
 from __future__ import annotations
@@ -641,6 +642,65 @@ def startup(report: Report, state: Path, body: bytes, quick: bool) -> None:
     )
 
 
+# --- alert burden -----------------------------------------------------------------------------
+
+BURDEN_PATIENTS = 1000
+BURDEN_FROM, BURDEN_TO = "2026-10-01", "2026-12-29"  # 90 days around the cohort's stories
+BURDEN_WORKERS = 2
+
+
+def burden(report: Report, state: Path, quick: bool) -> None:
+    """`immuno-cds burden` on a generated Bulk Data export: 1,000 patients x 90 days, two workers, as a
+    reviewer runs it (process start, reading the export, validation sample and report included)."""
+    from bench.cohort import write_export
+
+    section(f"Alert burden: {BURDEN_PATIENTS:,} patients x 90 days, `immuno-cds burden --workers 2`")
+    export = state / "cohort-export"
+    written = write_export(export, BURDEN_PATIENTS)
+    command = [str(Path(sys.executable).parent / "immuno-cds"), "burden", str(export)]
+    if not Path(command[0]).exists():
+        command = [sys.executable, "-m", "service.cli", "burden", str(export)]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CDS_")}
+    times = []
+    for attempt in range(1 if quick else 2):
+        out = state / f"burden-{attempt}"
+        started = time.perf_counter()
+        subprocess.run(
+            [
+                *command,
+                "--out",
+                str(out),
+                "--from",
+                BURDEN_FROM,
+                "--to",
+                BURDEN_TO,
+                "--workers",
+                str(BURDEN_WORKERS),
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        times.append(time.perf_counter() - started)
+    summary = orjson.loads((state / "burden-0" / "summary.json").read_bytes())
+    wall = statistics.median(times)
+    report.add(
+        Row(
+            "Alert burden report",
+            f"{BURDEN_PATIENTS:,} patients x 90 days",
+            f"{wall:.1f} s",
+            "",
+            None,
+            "< 60 s",
+            wall < 60,
+            f"{sum(written.values()):,} resources in {len(written)} NDJSON files (bench/cohort.py); "
+            f"{summary['patient_days']:,} patient-days, {summary['cards']:,} cards; runs: "
+            + ", ".join(f"{t:.1f} s" for t in times),
+        )
+    )
+
+
 # --- the report --------------------------------------------------------------------------------
 
 
@@ -688,7 +748,13 @@ def main() -> None:
     parser.add_argument(
         "--no-write", action="store_true", help=f"print the table, leave {DOC.relative_to(ROOT)} alone"
     )
+    parser.add_argument("--burden-only", action="store_true", help="only the alert-burden row, printed")
     args = parser.parse_args()
+    if args.burden_only:
+        only = Report()
+        with tempfile.TemporaryDirectory(prefix="cds-bench-") as directory:
+            burden(only, Path(directory), args.quick)
+        return
     started = time.perf_counter()
     info = machine()
     print(f"{info['cpu']}, {info['cores']} cores, Python {info['python']}, load {info['load']}", flush=True)
@@ -710,6 +776,7 @@ def main() -> None:
             fallback(report, service, args.quick)
         memory(report, state, bodies)
         startup(report, state, bodies["typical"], args.quick)
+        burden(report, state, args.quick)
     text = table(report, info, sizes, time.perf_counter() - started)
     print("\n" + text)
     if not args.no_write and not args.quick:

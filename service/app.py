@@ -58,6 +58,9 @@ def _http_client(settings: Settings) -> httpx.AsyncClient:
 
 def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or Settings()
+    if settings.fixed_now is not None and clock is system_clock:
+        pinned = settings.fixed_now  # CDS_FIXED_NOW, development profile only (see settings.py)
+        clock = lambda: pinned  # noqa: E731
     configure_logging(settings.log_level, settings.log_format)
     log = get_logger("service.app")
 

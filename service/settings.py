@@ -7,11 +7,12 @@ loopback ``http`` allowed, and optionally unauthenticated calls).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +71,20 @@ class Settings(BaseSettings):
     workers: int = 1
     host: str = "127.0.0.1"
     port: int = 8000
+
+    # Development only: pin the service's clock (ISO 8601; UTC when no zone is given) so that a fixture
+    # dated relative to its scenario's "now" gives its expected cards on a live service. A pinned clock
+    # in production would date every card wrongly, so the production profile refuses to start with it.
+    fixed_now: datetime | None = None
+
+    @field_validator("fixed_now")
+    @classmethod
+    def _fixed_now_in_development_only(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            return None
+        if info.data.get("profile") != "development":
+            raise ValueError("pins the service's clock: allowed with CDS_PROFILE=development only")
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
     @property
     def is_development(self) -> bool:

@@ -1,0 +1,111 @@
+"""`immuno-cds burden`: every patient of an export, every day of a range, as patient-view would answer;
+writes cards.ndjson, summary.json, report.html and a timeline page per patient."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from service.cli.common import CliError, load_settings, parse_day
+from service.cli.inputs import read_input, require_patients
+
+MAX_DAYS = 3660
+DEFAULT_VALIDATION_SAMPLE = 200
+EVALUATION_FAILED = 1
+
+
+def _workers(value: str) -> int:
+    workers = int(value)
+    if workers < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {workers}")
+    return workers
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "export",
+        metavar="EXPORT",
+        help=(
+            "a Bulk Data export folder (Patient.ndjson, Observation.000.ndjson, ...), an NDJSON file or a "
+            "Bundle"
+        ),
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="where to write the results")
+    parser.add_argument("--now", metavar="DATE", help="the one day to evaluate (default: today, UTC)")
+    parser.add_argument("--from", dest="first", metavar="DATE", help="first day of the range (with --to)")
+    parser.add_argument("--to", dest="last", metavar="DATE", help="last day of the range (with --from)")
+    parser.add_argument(
+        "--workers", type=_workers, default=1, help="processes evaluating patients in parallel (default 1)"
+    )
+    parser.add_argument(
+        "--validate",
+        type=int,
+        default=DEFAULT_VALIDATION_SAMPLE,
+        metavar="N",
+        help=(
+            f"validate up to N resources of each type against FHIR R4B (default "
+            f"{DEFAULT_VALIDATION_SAMPLE}; 0: off)"
+        ),
+    )
+
+
+def date_range(args: argparse.Namespace) -> tuple[date, date]:
+    if args.now is not None and (args.first is not None or args.last is not None):
+        raise CliError("give --now or --from/--to, not both")
+    if (args.first is None) != (args.last is None):
+        raise CliError("--from and --to go together")
+    if args.first is not None:
+        first, last = parse_day(args.first, "--from"), parse_day(args.last, "--to")
+        if last < first:
+            raise CliError(f"--to {last} is before --from {first}")
+        if (last - first).days >= MAX_DAYS:
+            raise CliError(f"the range is longer than {MAX_DAYS} days")
+        return first, last
+    day = parse_day(args.now, "--now") if args.now is not None else datetime.now(UTC).date()
+    return day, day
+
+
+def prepare_out_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CliError(
+            f"--out {path}: cannot be created ({error.strerror or type(error).__name__})"
+        ) from None
+    if not os.access(path, os.W_OK):
+        raise CliError(f"--out {path} is not writable")
+
+
+def run(args: argparse.Namespace) -> int:
+    first, last = date_range(args)
+    out_dir = Path(args.out)
+    cohort = read_input(Path(args.export))
+    require_patients(cohort)
+    settings = load_settings()
+    prepare_out_dir(out_dir)
+
+    from service.workbench.run import run_burden
+
+    result = run_burden(
+        cohort,
+        first_day=first,
+        last_day=last,
+        out_dir=out_dir,
+        workers=args.workers,
+        knowledge_dir=settings.knowledge_dir,
+        cards_dir=settings.cards_dir,
+        validation_sample=args.validate,
+        progress=sys.stderr.isatty(),
+    )
+    print(result.describe())
+    if result.summary.errors:
+        failed = sum(result.summary.errors.values())
+        print(
+            f"immuno-cds: {failed} patient(s) could not be evaluated; see {out_dir / 'report.html'}",
+            file=sys.stderr,
+        )
+        return EVALUATION_FAILED
+    return 0

@@ -1,0 +1,205 @@
+"""`immuno-cds evaluate`: the cards one patient gets on one day, as the service would answer them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from service.cli.common import HOOKS, PROG, CliError, bundle_resources, load_settings, parse_now, read_bundle
+from service.cli.inputs import choose_patient, read_input
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+    from service.workbench.clinical_adapter import Evaluator, PatientRecord
+    from service.workbench.export import Cohort
+
+INDICATOR_STYLES = {"critical": "red", "warning": "yellow", "info": "blue"}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "input",
+        metavar="INPUT",
+        help=(
+            "the patient's data: a FHIR Bundle (.json), an NDJSON file (.ndjson) or a Bulk Data export folder"
+        ),
+    )
+    parser.add_argument("--draft-orders", metavar="FILE", help="a FHIR Bundle of draft orders")
+    parser.add_argument(
+        "--hook", choices=HOOKS, help="default: order-sign with --draft-orders, else patient-view"
+    )
+    parser.add_argument("--now", help="evaluation time, ISO 8601 date or date-time (default: now)")
+    parser.add_argument("--patient-id", help="default: the input's only patient")
+    parser.add_argument("--user-id", default="Practitioner/cli", help="the user the cards are for")
+    parser.add_argument("--encounter-id", help="the encounter in context, if any")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--html", metavar="FILE", help="also write the patient's timeline page to FILE")
+
+
+def choose_hook(requested: str | None, has_draft_orders: bool) -> str:
+    hook = requested or ("order-sign" if has_draft_orders else "patient-view")
+    if hook == "patient-view" and has_draft_orders:
+        raise CliError("patient-view takes no draft orders; use --hook order-select or order-sign")
+    return hook
+
+
+def run(args: argparse.Namespace) -> int:
+    from service.workbench import clinical_adapter as clinical
+
+    cohort = read_input(Path(args.input))
+    draft_orders = (
+        bundle_resources(read_bundle(Path(args.draft_orders), "draft orders")) if args.draft_orders else []
+    )
+    hook = choose_hook(args.hook, bool(args.draft_orders))
+    patient_id = choose_patient(cohort, args.patient_id)
+    now = parse_now(args.now)
+    settings = load_settings()
+    record = clinical.build_record(patient_id, cohort.patients[patient_id], cohort.medications)
+    evaluator = clinical.load_evaluator(settings.knowledge_dir, settings.cards_dir)
+    cards = clinical.cards_for(
+        evaluator,
+        record,
+        draft_orders,
+        now=now,
+        hook=hook,
+        patient_id=patient_id,
+        user_id=args.user_id,
+        encounter_id=args.encounter_id,
+    )
+    if args.html:
+        write_timeline(Path(args.html), evaluator, record, draft_orders, cards, patient_id, now)
+    if args.format == "json":
+        import orjson
+
+        print(orjson.dumps({"cards": cards}, option=orjson.OPT_INDENT_2).decode())
+        for note in quality_notes(cohort):  # stdout stays the EHR's JSON; the warnings go beside it
+            print(f"{PROG}: warning: {note}", file=sys.stderr)
+    else:
+        from rich.console import Console
+
+        console = Console()
+        print_header(console, cohort, patient_id, hook, now)
+        print_cards(cards, console, cohort.quality.skipped_total)
+    return 0
+
+
+def write_timeline(
+    path: Path,
+    evaluator: Evaluator,
+    record: PatientRecord,
+    draft_orders: list[dict[str, Any]],
+    cards: list[dict[str, Any]],
+    patient_id: str,
+    now: datetime,
+) -> None:
+    from service.workbench import clinical_adapter as clinical
+    from service.workbench.timeline import timeline_page
+    from service.workbench.view import CardDay
+
+    day = now.date()
+    facts = clinical.patient_facts(evaluator, record, draft_orders, day)
+    card_days = [
+        CardDay(
+            day,
+            clinical.card_topic(card),
+            str(card.get("indicator", "info")),
+            str(card.get("summary", "")),
+            str(card.get("detail", "")),
+        )
+        for card in cards
+    ]
+    view = clinical.timeline_view(
+        evaluator, facts, patient_id=patient_id, first_day=day, last_day=day, card_days=card_days
+    )
+    try:
+        path.write_text(timeline_page(view), encoding="utf-8")
+    except OSError as error:
+        raise CliError(
+            f"--html {path}: cannot be written ({error.strerror or type(error).__name__})"
+        ) from None
+
+
+def quality_notes(cohort: Cohort) -> list[str]:
+    quality = cohort.quality
+    notes = []
+    if quality.skipped:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in quality.skipped.most_common())
+        notes.append(f"{quality.skipped_total} resources could not be read ({reasons})")
+    if quality.unreadable_dates:
+        elements = ", ".join(
+            f"{count} {element}" for element, count in quality.unreadable_dates.most_common()
+        )
+        notes.append(f"dates that cannot be parsed: {elements}")
+    return notes
+
+
+def print_header(console: Console, cohort: Cohort, patient_id: str, hook: str, now: datetime) -> None:
+    from rich.text import Text
+
+    header = Text()
+    header.append("Patient ", style="bold").append(patient_id)
+    header.append("  Hook ", style="bold").append(hook)
+    header.append("  Date ", style="bold").append(now.isoformat(timespec="minutes"))
+    console.print(header)
+    console.print(Text(f"Input: {cohort.source}", style="dim"), soft_wrap=True)
+    notes = quality_notes(cohort)
+    for note in notes:
+        console.print(Text(f"Warning: {note}", style="yellow"), soft_wrap=True)
+    console.print()
+
+
+def _card_body(card: dict[str, Any]) -> RenderableType:
+    from rich.console import Group
+    from rich.markdown import Markdown
+    from rich.text import Text
+
+    parts: list[RenderableType] = [Text(str(card.get("summary", "")), style="bold")]
+    detail = card.get("detail")
+    if isinstance(detail, str) and detail:
+        parts.append(Markdown(detail))
+    suggestions = [s for s in card.get("suggestions") or [] if isinstance(s, dict)]
+    if suggestions:
+        parts.extend((Text(""), Text("Suggestions:", style="bold")))
+        for suggestion in suggestions:
+            marker = " (recommended)" if suggestion.get("isRecommended") else ""
+            parts.append(Text(f"  - {suggestion.get('label', '')}{marker}"))
+    source = card.get("source")
+    if isinstance(source, dict) and source.get("label"):
+        parts.extend((Text(""), Text(f"Source: {source['label']}", style="dim")))
+    return Group(*parts)
+
+
+def print_cards(cards: list[dict[str, Any]], console: Console, unreadable: int = 0) -> None:
+    from rich.panel import Panel
+    from rich.text import Text
+
+    if not cards:
+        if unreadable:
+            # Not a clean bill of health: what could not be read might have fired a card.
+            console.print(f"No cards from what could be read ({unreadable} resources could not be read).")
+        else:
+            console.print("No cards.")
+        return
+    for card in cards:
+        indicator = str(card.get("indicator", "info"))
+        console.print(
+            Panel(
+                _card_body(card),
+                title=Text(indicator.upper()),
+                title_align="left",
+                border_style=INDICATOR_STYLES.get(indicator, "white"),
+            )
+        )
+        links = [link for link in card.get("links") or [] if isinstance(link, dict)]
+        # Outside the panel and never wrapped by us: a URL broken mid-word cannot be clicked or copied.
+        for link in links:
+            console.print(
+                f"  Link: {link.get('label', '')}: {link.get('url', '')}",
+                soft_wrap=True,
+                markup=False,
+                highlight=False,
+            )

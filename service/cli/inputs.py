@@ -1,0 +1,70 @@
+"""Reading the patient data a command is given (Bundle, NDJSON file or Bulk Data export folder) and
+choosing the patient, with errors a user can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from service.cli.common import CliError, read_bundle
+
+if TYPE_CHECKING:
+    from service.workbench.export import Cohort
+
+MAX_LISTED_PATIENTS = 5
+
+
+def read_input(path: Path) -> Cohort:
+    from service.workbench.export import ExportError, add_resources, read_export
+
+    try:
+        if path.is_dir() or path.name.endswith((".ndjson", ".jsonl")):
+            return read_export(path)
+        bundle = read_bundle(path, "bundle")
+    except ExportError as error:
+        raise CliError(str(error)) from None
+    except CliError as error:
+        if "Extra data" in str(error):
+            # Several JSON documents, one after the other: NDJSON under a .json name.
+            raise CliError(f"{error}; one resource per line is NDJSON: name the file .ndjson") from None
+        raise
+    entries = bundle.get("entry")
+    resources = (
+        [entry.get("resource") if isinstance(entry, dict) else None for entry in entries]
+        if isinstance(entries, list)
+        else []
+    )
+    return add_resources(resources, path)
+
+
+def unreadable_note(cohort: Cohort) -> str:
+    """'; 3 resources could not be read (2 invalid-json, 1 invalid-id)' or ''."""
+    skipped = cohort.quality.skipped
+    if not skipped:
+        return ""
+    reasons = ", ".join(f"{count} {reason}" for reason, count in skipped.most_common())
+    total = sum(skipped.values())
+    return f"; {total} resource{'s' if total != 1 else ''} could not be read ({reasons})"
+
+
+def require_patients(cohort: Cohort) -> None:
+    if not cohort.patients:
+        raise CliError(
+            f"{cohort.source} holds no usable patient: no Patient with an id and no resource naming "
+            f"one{unreadable_note(cohort)}"
+        )
+
+
+def choose_patient(cohort: Cohort, requested: str | None) -> str:
+    require_patients(cohort)
+    ids = cohort.patient_ids()
+    listed = ", ".join(ids[:MAX_LISTED_PATIENTS]) + (", ..." if len(ids) > MAX_LISTED_PATIENTS else "")
+    if requested is not None:
+        if requested not in cohort.patients:
+            raise CliError(f"{cohort.source} holds no patient {requested!r} (it holds {len(ids)}: {listed})")
+        return requested
+    if len(ids) > 1:
+        raise CliError(
+            f"{cohort.source} holds {len(ids)} patients ({listed}); pass --patient-id to choose one"
+        )
+    return ids[0]

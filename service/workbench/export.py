@@ -1,0 +1,302 @@
+"""Reading what a hospital hands over: a FHIR Bulk Data export folder (one NDJSON file per resource
+type, split files such as ``Observation.000.ndjson`` included), a single NDJSON file, or a Bundle.
+
+Resources are grouped by patient. Nothing is dropped silently: every resource that cannot be read is
+counted by reason, and dates the rules read that cannot be parsed are counted by element, so the
+report can show what the export gets wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+# The resource types the rules read (clinical/patient_record.py keeps the same set).
+CLINICAL_TYPES = frozenset(
+    (
+        "MedicationRequest",
+        "MedicationAdministration",
+        "MedicationStatement",
+        "MedicationDispense",
+        "Condition",
+        "Observation",
+        "ImagingStudy",
+        "DiagnosticReport",
+        "Procedure",
+        "ServiceRequest",
+    )
+)
+READ_TYPES = CLINICAL_TYPES | {"Patient", "Medication"}
+# The date elements the rules read, by resource type (R4 names, R5 spellings the core accepts too).
+DATE_ELEMENTS: dict[str, tuple[str, ...]] = {
+    "MedicationRequest": ("authoredOn", "dosageInstruction.timing.repeat.boundsPeriod.start"),
+    "MedicationAdministration": (
+        "effectiveDateTime",
+        "effectivePeriod.start",
+        "occurenceDateTime",
+        "occurrenceDateTime",
+    ),
+    "MedicationStatement": ("effectiveDateTime", "effectivePeriod.start", "dateAsserted"),
+    "MedicationDispense": ("whenHandedOver", "whenPrepared"),
+    "Condition": ("onsetDateTime", "onsetPeriod.start", "recordedDate"),
+    "Observation": ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"),
+    "ImagingStudy": ("started",),
+    "DiagnosticReport": ("effectiveDateTime", "effectivePeriod.start", "issued"),
+    "Procedure": ("performedDateTime", "performedPeriod.start", "occurrenceDateTime"),
+    "ServiceRequest": ("occurrenceDateTime", "occurrencePeriod.start", "authoredOn"),
+}
+# FHIR R4 dateTime (http://hl7.org/fhir/R4/datatypes.html#dateTime), which covers date and instant.
+_FHIR_DATE_TIME = re.compile(
+    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?)?)?"
+    r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)?)?)?"
+)
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+# Why a resource was not read, as counted in summary.json (the keys) and shown in the report.
+SKIP_REASONS: dict[str, str] = {
+    "invalid-json": "the line is not JSON (truncated or garbage)",
+    "not-a-resource": "JSON, but not a FHIR resource (no resourceType)",
+    "invalid-id": "the id is not a string",
+    "invalid-patient-reference": "subject/patient is not a Reference object with a string reference",
+    "no-patient-reference": "names no patient, and the export holds several",
+    "patient-without-id": "a Patient without an id",
+}
+
+
+class ExportError(Exception):
+    """The input cannot be read at all (missing, not JSON, not a Bundle): one line for the user."""
+
+
+@dataclass
+class DataQuality:
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> resources
+    unreadable_dates: Counter[str] = field(default_factory=Counter)  # "Type.element" -> resources
+    ignored_types: Counter[str] = field(default_factory=Counter)  # types the rules do not read
+    read: Counter[str] = field(default_factory=Counter)  # resource type -> resources read
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "resources_read": sum(self.read.values()),
+            "resources_read_by_type": dict(sorted(self.read.items())),
+            "skipped_resources": dict(sorted(self.skipped.items())),
+            "skipped_resources_total": self.skipped_total,
+            "unreadable_dates": dict(sorted(self.unreadable_dates.items())),
+            "ignored_resource_types": dict(sorted(self.ignored_types.items())),
+        }
+
+
+@dataclass
+class Cohort:
+    """An export's resources by patient id, Medications apart (they name no patient)."""
+
+    source: Path
+    patients: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    medications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    quality: DataQuality = field(default_factory=DataQuality)
+    unassigned: list[dict[str, Any]] = field(default_factory=list)  # no patient named
+
+    def patient_ids(self) -> list[str]:
+        return sorted(self.patients)
+
+
+def is_readable_date(value: object) -> bool:
+    if not isinstance(value, str) or not _FHIR_DATE_TIME.fullmatch(value):
+        return False
+    if len(value) >= 10:
+        try:
+            date.fromisoformat(value[:10])
+        except ValueError:
+            return False  # 2026-02-30 matches the pattern
+    return True
+
+
+def _element(resource: dict[str, Any], path: str) -> tuple[bool, object]:
+    """(present, value) of a dotted path; list steps take their first element."""
+    current: object = resource
+    for step in path.split("."):
+        if isinstance(current, list):
+            current = current[0] if current else None
+        if not isinstance(current, dict) or step not in current:
+            return False, None
+        current = current[step]
+    return True, current
+
+
+def unreadable_dates(resource: dict[str, Any], resource_type: str) -> Iterator[str]:
+    for path in DATE_ELEMENTS.get(resource_type, ()):
+        present, value = _element(resource, path)
+        if present and not is_readable_date(value):
+            yield f"{resource_type}.{path}"
+
+
+def _patient_of(resource: dict[str, Any]) -> tuple[str | None, bool]:
+    """(patient id named by subject/patient, whether the reference was readable)."""
+    for name in ("subject", "patient"):
+        if name not in resource:
+            continue
+        holder = resource[name]
+        reference = holder.get("reference") if isinstance(holder, dict) else None
+        if not isinstance(reference, str):
+            return None, False
+        if reference.startswith("Patient/") or "/Patient/" in reference:
+            patient_id = reference.rsplit("/", 1)[-1]
+            return (patient_id, True) if patient_id else (None, False)
+        return None, True  # a Group or another subject: not a patient's record
+    return None, True
+
+
+class _Reader:
+    def __init__(self, source: Path) -> None:
+        self.cohort = Cohort(source)
+
+    def add(self, resource: object) -> None:
+        quality = self.cohort.quality
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            quality.skipped["not-a-resource"] += 1
+            return
+        resource_type: str = resource["resourceType"]
+        if resource_type not in READ_TYPES:
+            quality.ignored_types[resource_type] += 1
+            return
+        resource_id = resource.get("id")
+        if resource_id is not None and not isinstance(resource_id, str):
+            quality.skipped["invalid-id"] += 1
+            return
+        if resource_type == "Medication":
+            if resource_id:
+                self.cohort.medications[f"Medication/{resource_id}"] = resource
+                quality.read[resource_type] += 1
+            else:
+                quality.skipped["invalid-id"] += 1
+            return
+        if resource_type == "Patient":
+            if not resource_id:
+                quality.skipped["patient-without-id"] += 1
+                return
+            self.cohort.patients.setdefault(resource_id, []).insert(0, resource)
+            quality.read[resource_type] += 1
+            return
+        patient_id, readable = _patient_of(resource)
+        if not readable:
+            quality.skipped["invalid-patient-reference"] += 1
+            return
+        for element in unreadable_dates(resource, resource_type):
+            quality.unreadable_dates[element] += 1
+        quality.read[resource_type] += 1
+        if patient_id is None:
+            self.cohort.unassigned.append(resource)
+        else:
+            self.cohort.patients.setdefault(patient_id, []).append(resource)
+
+    def add_lines(self, lines: Iterable[bytes]) -> None:
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                resource = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                self.cohort.quality.skipped["invalid-json"] += 1
+                continue
+            self.add(resource)
+
+    def finish(self) -> Cohort:
+        cohort = self.cohort
+        if cohort.unassigned:
+            if len(cohort.patients) == 1:
+                # One patient's file (a prefetch-like Bundle): the service reads such resources as
+                # that patient's too.
+                (only,) = cohort.patients.values()
+                only.extend(cohort.unassigned)
+            else:
+                cohort.quality.skipped["no-patient-reference"] += len(cohort.unassigned)
+                for resource in cohort.unassigned:
+                    cohort.quality.read[resource["resourceType"]] -= 1
+            cohort.unassigned = []
+        return cohort
+
+
+def _ndjson_lines(path: Path) -> Iterator[bytes]:
+    try:
+        with path.open("rb") as stream:
+            yield from stream
+    except OSError as error:
+        raise ExportError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
+
+
+def export_files(folder: Path) -> list[Path]:
+    files = sorted(
+        path for path in folder.iterdir() if path.is_file() and path.name.endswith((".ndjson", ".jsonl"))
+    )
+    if not files:
+        raise ExportError(f"{folder} holds no .ndjson files (a Bulk Data export has one per resource type)")
+    return files
+
+
+def bundle_entries(document: object, path: Path) -> list[object]:
+    resource_type = document.get("resourceType") if isinstance(document, dict) else None
+    if resource_type != "Bundle":
+        found = f"resourceType {resource_type!r}" if resource_type else "no resourceType"
+        raise ExportError(f"{path} is not a FHIR Bundle ({found})")
+    assert isinstance(document, dict)
+    entries = document.get("entry")
+    if not isinstance(entries, list):
+        return []
+    return [entry.get("resource") if isinstance(entry, dict) else None for entry in entries]
+
+
+def read_bundle_file(path: Path) -> object:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ExportError(f"{path}: no such file") from None
+    except OSError as error:
+        raise ExportError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ExportError(f"{path} is not valid JSON ({error})") from None
+
+
+def read_export(path: Path) -> Cohort:
+    """A Bulk Data export folder, an NDJSON file (.ndjson, .jsonl) or a Bundle, by patient."""
+    reader = _Reader(path)
+    if path.is_dir():
+        for file in export_files(path):
+            reader.add_lines(_ndjson_lines(file))
+    elif path.name.endswith((".ndjson", ".jsonl")):
+        if not path.exists():
+            raise ExportError(f"{path}: no such file")
+        reader.add_lines(_ndjson_lines(path))
+    else:
+        for resource in bundle_entries(read_bundle_file(path), path):
+            reader.add(resource)
+    return reader.finish()
+
+
+def add_resources(resources: Iterable[object], source: Path) -> Cohort:
+    """Resources already in memory (a Bundle parsed elsewhere) read as an export."""
+    reader = _Reader(source)
+    for resource in resources:
+        reader.add(resource)
+    return reader.finish()
+
+
+def safe_file_stem(patient_id: str) -> str:
+    """A file name for a patient's page: the id itself when it is a valid FHIR id (no path parts)."""
+    if _FHIR_ID.fullmatch(patient_id) and patient_id not in (".", ".."):
+        return patient_id
+    import hashlib
+
+    return "patient-" + hashlib.sha256(patient_id.encode()).hexdigest()[:16]

@@ -1,0 +1,388 @@
+"""The reviewers' commands: `burden` on a generated export, `evaluate` on NDJSON and export folders with
+its header and --html page, `request` for every fixture scenario, and the development-only clock."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import settings_for
+from ops_support import REPO_ROOT, base_environment
+from pydantic import ValidationError
+from starlette.testclient import TestClient
+from workbench_support import read_ndjson, small_export, write_ndjson
+
+from service import cli
+from service.app import create_app
+from service.settings import Settings
+from service.workbench import clinical_adapter
+
+SCENARIOS = yaml.safe_load((REPO_ROOT / "fhir_fixtures" / "scenarios.yaml").read_text(encoding="utf-8"))[
+    "scenarios"
+]
+FIXTURE = REPO_ROOT / "fhir_fixtures" / "scenarios" / "car-t-kymriah-procedure-ice2-critical.json"
+FIXTURE_PATIENT = "cart-kymriah-02"
+FIXTURE_NOW = "2026-04-02T08:45:00Z"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return small_export(tmp_path_factory.mktemp("export"), 12, broken=True)
+
+
+@pytest.fixture(scope="module")
+def burden_out(export: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("burden")
+    status = cli.main(
+        [
+            "burden",
+            str(export),
+            "--out",
+            str(out),
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-10",
+            "--validate",
+            "50",
+        ]
+    )
+    assert status == 0
+    return out
+
+
+# --- burden ----------------------------------------------------------------------------------------
+
+
+def test_burden_writes_one_card_row_per_card_with_its_fields(burden_out: Path) -> None:
+    rows = read_ndjson(burden_out / "cards.ndjson")
+    assert rows
+    assert {tuple(row) for row in rows} == {("patient", "date", "topic", "indicator", "summary")}
+    assert {row["date"] for row in rows} <= {f"2026-11-{day:02d}" for day in range(1, 11)}
+    assert {row["indicator"] for row in rows} <= {"info", "warning", "critical"}
+
+
+def test_burden_summary_counts_match_the_card_rows(burden_out: Path) -> None:
+    summary = json.loads((burden_out / "summary.json").read_text(encoding="utf-8"))
+    rows = read_ndjson(burden_out / "cards.ndjson")
+    assert summary["patients"] == 12
+    assert summary["days"] == 10
+    assert summary["patient_days"] == 120
+    assert summary["cards"] == len(rows)
+    assert sum(summary["cards_by_topic"].values()) == len(rows)
+    assert summary["cards_per_1000_patient_days"] == round(len(rows) * 1000 / 120, 2)
+    critical = {row["patient"] for row in rows if row["indicator"] == "critical"}
+    assert summary["patients_with_critical_card"] == len(critical)
+
+
+def test_burden_summary_counts_unreadable_resources_by_reason(burden_out: Path) -> None:
+    summary = json.loads((burden_out / "summary.json").read_text(encoding="utf-8"))
+    # bench/cohort.py breaks one resource in 400: garbage lines, numeric ids, unparseable dates.
+    assert summary["skipped_resources"]
+    assert set(summary["skipped_resources"]) <= {"invalid-json", "invalid-id"}
+    assert summary["data_quality"]["skipped_resources_total"] == sum(summary["skipped_resources"].values())
+    assert "fhir_validation" in summary
+
+
+def test_burden_writes_a_self_contained_report_and_a_timeline_per_patient(burden_out: Path) -> None:
+    report = (burden_out / "report.html").read_text(encoding="utf-8")
+    for chart in ("chart-rate-by-topic", "chart-cards-per-patient", "chart-over-time"):
+        assert f'id="{chart}"' in report
+    assert "Data quality" in report
+    pages = sorted((burden_out / "patients").glob("*.html"))
+    assert len(pages) == 12
+    for page in [burden_out / "report.html", *pages]:
+        text = page.read_text(encoding="utf-8")
+        assert "<script" not in text
+        # No resource loaded from anywhere: no src attributes, stylesheet inline, favicon a data: URL.
+        assert not re.search(r"\ssrc=", text)
+        assert not re.search(r"<link[^>]+href=\"(?!data:)", text)
+    for link in re.findall(r'href="(patients/[^"]+)"', report):
+        assert (burden_out / link).is_file()
+
+
+def test_burden_with_two_workers_writes_the_same_cards(
+    export: Path, burden_out: Path, tmp_path: Path
+) -> None:
+    status = cli.main(
+        [
+            "burden",
+            str(export),
+            "--out",
+            str(tmp_path),
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-10",
+            "--workers",
+            "2",
+            "--validate",
+            "0",
+        ]
+    )
+    assert status == 0
+    assert (tmp_path / "cards.ndjson").read_bytes() == (burden_out / "cards.ndjson").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--now", "2026-11-01", "--from", "2026-11-01", "--to", "2026-11-02"], "give --now or --from/--to"),
+        (["--from", "2026-11-01"], "--from and --to go together"),
+        (["--from", "2026-11-05", "--to", "2026-11-01"], "is before --from"),
+        (["--now", "01.11.2026"], "is not an ISO 8601 date"),
+    ],
+)
+def test_burden_refuses_bad_ranges_in_one_line(
+    argv: list[str], message: str, export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(capsys, "burden", str(export), "--out", str(tmp_path / "o"), *argv)
+    assert status == 2
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_burden_counts_a_patient_whose_evaluation_fails_and_exits_1(
+    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = clinical_adapter.patient_facts
+
+    def failing_for_one(evaluator: Any, record: Any, draft_orders: Any, today: Any) -> Any:
+        if record.patient_id == "cohort-00003":
+            raise KeyError("a bug meeting bad data")
+        return real(evaluator, record, draft_orders, today)
+
+    monkeypatch.setattr(clinical_adapter, "patient_facts", failing_for_one)
+    status, _, err = run(
+        capsys, "burden", str(export), "--out", str(tmp_path), "--now", "2026-11-05", "--validate", "0"
+    )
+    assert status == 1
+    assert "1 patient(s) could not be evaluated" in err
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["evaluation_errors"] == {"KeyError": 1}
+    assert summary["patients"] == 12
+    assert "cohort-00003" not in {row["patient"] for row in read_ndjson(tmp_path / "cards.ndjson")}
+    assert "Patients whose evaluation failed" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_burden_fails_when_the_export_holds_no_usable_patient(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    garbage = write_ndjson(
+        tmp_path / "Observation.ndjson", [b"not json", {"resourceType": "Observation", "id": 3}]
+    )
+    status, out, err = run(
+        capsys, "burden", str(garbage), "--out", str(tmp_path / "o"), "--now", "2026-11-01"
+    )
+    assert status == 2
+    assert out == ""
+    assert "holds no usable patient" in err
+    assert "2 resources could not be read (1 invalid-json, 1 invalid-id)" in err
+    assert not (tmp_path / "o").exists()
+
+
+# --- evaluate --------------------------------------------------------------------------------------
+
+
+def test_evaluate_reads_an_ndjson_file_and_an_export_folder_alike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    resources = [entry["resource"] for entry in bundle["entry"]]
+    ndjson = write_ndjson(tmp_path / "patient.ndjson", resources)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for resource in resources:
+        with (folder / f"{resource['resourceType']}.ndjson").open("a", encoding="utf-8") as stream:
+            stream.write(json.dumps(resource) + "\n")
+    answers = []
+    for source in (FIXTURE, ndjson, folder):
+        status, out, err = run(capsys, "evaluate", str(source), "--now", FIXTURE_NOW, "--format", "json")
+        assert status == 0, err
+        answers.append(
+            [(c["source"]["topic"]["code"], c["indicator"], c["summary"]) for c in json.loads(out)["cards"]]
+        )
+    assert answers[0] == answers[1] == answers[2]
+    assert ("possible-neurotoxicity", "critical") in {
+        (topic, indicator) for topic, indicator, _ in answers[0]
+    }
+
+
+def test_evaluate_text_starts_with_patient_hook_and_date(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    status, out, _ = run(capsys, "evaluate", str(FIXTURE), "--now", FIXTURE_NOW)
+    assert status == 0
+    first = out.splitlines()[0]
+    assert first == f"Patient {FIXTURE_PATIENT}  Hook patient-view  Date 2026-04-02T08:45+00:00"
+
+
+def test_evaluate_never_breaks_a_link_inside_its_url(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    status, out, _ = run(capsys, "evaluate", str(FIXTURE), "--now", FIXTURE_NOW)
+    assert status == 0
+    links = [line for line in out.splitlines() if line.startswith("  Link: ")]
+    assert links
+    for line in links:
+        assert re.search(r"https?://\S+$", line), line
+
+
+def test_evaluate_warns_about_resources_it_could_not_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    bundle = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    lines: list[object] = [entry["resource"] for entry in bundle["entry"]]
+    lines += [
+        b"{garbage",
+        {"resourceType": "Condition", "id": 5, "subject": {"reference": f"Patient/{FIXTURE_PATIENT}"}},
+    ]
+    status, out, _ = run(
+        capsys, "evaluate", str(write_ndjson(tmp_path / "p.ndjson", lines)), "--now", FIXTURE_NOW
+    )
+    assert status == 0
+    assert "Warning: 2 resources could not be read (1 invalid-json, 1 invalid-id)" in out
+    status, out, err = run(
+        capsys, "evaluate", str(tmp_path / "p.ndjson"), "--now", FIXTURE_NOW, "--format", "json"
+    )
+    assert status == 0
+    assert list(json.loads(out)) == ["cards"]
+    assert err == "immuno-cds: warning: 2 resources could not be read (1 invalid-json, 1 invalid-id)\n"
+
+
+def test_evaluate_never_says_just_no_cards_when_resources_were_unreadable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    patient = {"resourceType": "Patient", "id": "p1"}
+    lines: list[object] = [patient, b"{garbage", b"\x00\x01", {"resourceType": "MedicationRequest", "id": 1}]
+    status, out, _ = run(
+        capsys, "evaluate", str(write_ndjson(tmp_path / "p.ndjson", lines)), "--now", "2026-11-01"
+    )
+    assert status == 0
+    assert "No cards." not in out
+    assert "No cards from what could be read (3 resources could not be read)." in out
+
+
+def test_evaluate_suggests_the_ndjson_name_for_ndjson_saved_as_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_ndjson(tmp_path / "export.json", [{"resourceType": "Patient", "id": "p1"}] * 2)
+    status, _, err = run(capsys, "evaluate", str(path))
+    assert status == 2
+    assert "one resource per line is NDJSON: name the file .ndjson" in err
+
+
+def test_evaluate_html_writes_the_timeline_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page = tmp_path / "timeline.html"
+    status, _, err = run(capsys, "evaluate", str(FIXTURE), "--now", FIXTURE_NOW, "--html", str(page))
+    assert status == 0, err
+    html = page.read_text(encoding="utf-8")
+    assert '<svg class="timeline"' in html
+    assert 'class="therapy car_t"' in html
+    assert 'class="card-day critical"' in html
+    assert "ICE score 2/10" in html
+
+
+def test_evaluate_requires_a_choice_among_several_patients(
+    export: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(capsys, "evaluate", str(export))
+    assert status == 2
+    assert "holds 12 patients (cohort-00000, " in err
+    assert "pass --patient-id" in err
+
+
+# --- request and the pinned clock -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["name"] for s in SCENARIOS])
+def test_request_gives_each_scenario_its_expected_cards_on_a_service_with_a_pinned_clock(
+    scenario: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    status, out, err = run(capsys, "request", scenario["name"])
+    assert status == 0, err
+    body = json.loads(out)
+    assert body["hook"] == scenario["hook"]
+    assert f"CDS_FIXED_NOW={scenario['now']}" in err
+    settings = settings_for(tmp_path / "db.sqlite3", fixed_now=scenario["now"])
+    service = re.search(r"/cds-services/(\S+?);", err)
+    assert service is not None
+    with TestClient(create_app(settings)) as client:
+        response = client.post(f"/cds-services/{service.group(1)}", json=body)
+    assert response.status_code == 200, response.text
+    topics = sorted(card["source"]["topic"]["code"] for card in response.json()["cards"])
+    assert topics == sorted(scenario["expected_topics"])
+
+
+def test_request_reads_a_fixture_file_too(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "request", str(FIXTURE), "--hook", "patient-view")
+    assert status == 0
+    body = json.loads(out)
+    assert body["context"] == {"userId": "Practitioner/example", "patientId": FIXTURE_PATIENT}
+    assert body["prefetch"]["patient"]["id"] == FIXTURE_PATIENT
+
+
+def test_request_refuses_an_unknown_fixture(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "request", "no-such-scenario")
+    assert status == 2
+    assert out == ""
+    assert "no such file, and no scenario of that name" in err
+
+
+def test_fixed_now_pins_the_clock_in_development() -> None:
+    settings = Settings(profile="development", fixed_now="2026-03-12T14:20:00")  # type: ignore[arg-type]
+    assert settings.fixed_now == datetime(2026, 3, 12, 14, 20, tzinfo=UTC)
+    assert create_app(settings).state.clock() == datetime(2026, 3, 12, 14, 20, tzinfo=UTC)
+
+
+def test_fixed_now_is_refused_in_production() -> None:
+    with pytest.raises(ValidationError, match="development only"):
+        Settings(profile="production", fixed_now="2026-03-12T14:20:00Z")  # type: ignore[arg-type]
+
+
+def test_serve_refuses_to_start_production_with_a_fixed_clock() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli", "serve"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=base_environment(CDS_FIXED_NOW="2026-03-12T14:20:00Z"),
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "invalid setting CDS_FIXED_NOW" in result.stderr
+    assert "development only" in result.stderr
+
+
+# --- start-up ---------------------------------------------------------------------------------------
+
+
+def test_help_imports_nothing_heavy() -> None:
+    """`immuno-cds --help` must answer at once: building the parser imports no framework, database,
+    clinical core or validation library."""
+    probe = (
+        "import sys; from service.cli import build_parser; build_parser(); "
+        "heavy = ('clinical', 'fastapi', 'starlette', 'sqlalchemy', 'pydantic', 'rich', 'uvicorn', 'fhir', "
+        "'yaml'); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,148 @@
+"""The burden report and a patient timeline in a real browser: headless Chromium (the distribution's
+package; .ci/run installs it) loads the pages of a generated cohort, a probe script measures what was
+drawn, and screenshots are kept as test artefacts in var/test-artifacts/.
+
+Without Chromium the test skips, except under CI=true, where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ops_support import REPO_ROOT
+from workbench_support import small_export
+
+from service import cli
+
+ARTIFACTS = REPO_ROOT / "var" / "test-artifacts"
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+TIMEOUT_SECONDS = 90
+# Appended to a copy of a page: records each SVG's rendered size and how many of its marks have a
+# non-empty bounding box, in a <pre> that --dump-dom prints.
+PROBE = """<script>
+const found = {};
+for (const svg of document.querySelectorAll('svg')) {
+  const marks = svg.querySelectorAll('rect,circle,path,polyline');
+  let drawn = 0;
+  for (const mark of marks) { const box = mark.getBBox(); if (box.width > 0 || box.height > 0) drawn++; }
+  const box = svg.getBoundingClientRect();
+  found[svg.id || svg.getAttribute('class')] = {
+    width: Math.round(box.width), height: Math.round(box.height), marks: marks.length, drawn: drawn,
+    classes: [...new Set([...marks].map(mark => mark.getAttribute('class')).filter(Boolean))],
+  };
+}
+const result = document.createElement('pre');
+result.id = 'probe-result';
+result.textContent = JSON.stringify(found);
+document.body.appendChild(result);
+</script>"""
+
+
+def browser() -> str:
+    for name in BROWSERS:
+        path = shutil.which(name)
+        if path:
+            return path
+    message = "Chromium is not installed (apt-get install chromium); .ci/run installs it"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            binary,
+            "--headless",
+            "--no-sandbox",  # CI runs as root
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
+def rendered(binary: str, page: Path, profile: Path) -> dict[str, Any]:
+    probe = page.with_name(page.stem + ".probe.html")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    result = chromium(binary, profile, "--dump-dom", probe.as_uri())
+    found = re.search(r'<pre id="probe-result">(.*?)</pre>', result.stdout, re.DOTALL)
+    assert found is not None, f"no probe result from Chromium: {result.stderr[-2000:]}"
+    measured: dict[str, Any] = json.loads(found.group(1))
+    return measured
+
+
+def screenshot(binary: str, page: Path, profile: Path, name: str, size: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    target = ARTIFACTS / name
+    target.unlink(missing_ok=True)
+    chromium(
+        binary, profile, f"--screenshot={target}", f"--window-size={size}", "--hide-scrollbars", page.as_uri()
+    )
+    assert target.is_file() and target.stat().st_size > 10_000, f"no screenshot at {target}"
+    return target
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    export = small_export(tmp_path_factory.mktemp("browser-export"), 40, broken=True)
+    out = tmp_path_factory.mktemp("browser-report")
+    argv = [
+        "burden",
+        str(export),
+        "--out",
+        str(out),
+        "--from",
+        "2026-10-20",
+        "--to",
+        "2026-11-30",
+        "--validate",
+        "20",
+    ]
+    assert cli.main(argv) == 0
+    return out
+
+
+def test_report_charts_render_in_chromium(report_dir: Path, tmp_path: Path) -> None:
+    binary = browser()
+    measured = rendered(binary, report_dir / "report.html", tmp_path / "profile")
+    for chart, mark in (
+        ("chart-rate-by-topic", "bar critical"),
+        ("chart-cards-per-patient", "bin"),
+        ("chart-over-time", "series warning"),
+    ):
+        found = measured[chart]
+        assert found["width"] > 300 and found["height"] > 100, (chart, found)
+        assert found["drawn"] == found["marks"] > 0, (chart, found)
+        assert mark in found["classes"], (chart, found)
+    screenshot(binary, report_dir / "report.html", tmp_path / "profile", "report.png", "1200,1600")
+
+
+def test_patient_timeline_renders_in_chromium(report_dir: Path, tmp_path: Path) -> None:
+    binary = browser()
+    report = (report_dir / "report.html").read_text(encoding="utf-8")
+    first_critical = re.search(r'class="patient-link" href="(patients/[^"]+)"', report)
+    assert first_critical is not None, "the generated cohort has a patient with a critical card"
+    page = report_dir / first_critical.group(1)
+    timeline = rendered(binary, page, tmp_path / "profile")["timeline"]
+    assert timeline["width"] == 1000 and timeline["height"] > 150
+    assert timeline["drawn"] == timeline["marks"]
+    for mark in ("course ongoing", "window", "card-day critical", "range"):
+        assert mark in timeline["classes"], timeline["classes"]
+    assert any(name.startswith("dose ") for name in timeline["classes"])
+    assert any(name.startswith("mri ") for name in timeline["classes"])
+    assert any(name.startswith("finding-mark ") for name in timeline["classes"])
+    screenshot(binary, page, tmp_path / "profile", "timeline.png", "1100,900")

@@ -1,0 +1,165 @@
+"""Reading exports: Bulk Data folders with split files, single NDJSON files and Bundles, grouped by patient,
+with every unreadable resource counted by reason and every unparseable date counted by element."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from workbench_support import write_ndjson
+
+from service.workbench.export import ExportError, is_readable_date, read_export, safe_file_stem
+
+PATIENT = {"resourceType": "Patient", "id": "p1"}
+CONDITION = {
+    "resourceType": "Condition",
+    "id": "c1",
+    "subject": {"reference": "Patient/p1"},
+    "onsetDateTime": "2026-01-02",
+}
+
+# case: (NDJSON line, reason counted in skipped_resources)
+SKIPPED: dict[str, tuple[object, str]] = {
+    "truncated line": (b'{"resourceType": "Observation", "id": "o', "invalid-json"),
+    "binary garbage": (b"\x00\xff\xfe garbage", "invalid-json"),
+    "a JSON array": ([1, 2, 3], "not-a-resource"),
+    "no resourceType": ({"id": "x"}, "not-a-resource"),
+    "resourceType not a string": ({"resourceType": 7}, "not-a-resource"),
+    "numeric id": ({**CONDITION, "id": 12}, "invalid-id"),
+    "subject is a string": ({**CONDITION, "id": "c2", "subject": "Patient/p1"}, "invalid-patient-reference"),
+    "subject reference is a number": (
+        {**CONDITION, "id": "c3", "subject": {"reference": 5}},
+        "invalid-patient-reference",
+    ),
+    "reference names no patient id": (
+        {**CONDITION, "id": "c4", "subject": {"reference": "Patient/"}},
+        "invalid-patient-reference",
+    ),
+    "Patient without id": ({"resourceType": "Patient"}, "patient-without-id"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SKIPPED))
+def test_an_unreadable_resource_is_counted_by_its_reason(case: str, tmp_path: Path) -> None:
+    line, reason = SKIPPED[case]
+    cohort = read_export(write_ndjson(tmp_path / "export.ndjson", [PATIENT, CONDITION, line]))
+    assert dict(cohort.quality.skipped) == {reason: 1}
+    assert [r["id"] for r in cohort.patients["p1"]] == ["p1", "c1"]
+
+
+def test_resources_naming_no_patient_are_skipped_when_the_export_holds_several(tmp_path: Path) -> None:
+    orphan = {"resourceType": "Observation", "id": "o1", "status": "final"}
+    cohort = read_export(
+        write_ndjson(tmp_path / "e.ndjson", [PATIENT, {"resourceType": "Patient", "id": "p2"}, orphan])
+    )
+    assert dict(cohort.quality.skipped) == {"no-patient-reference": 1}
+
+
+def test_resources_naming_no_patient_belong_to_the_only_patient(tmp_path: Path) -> None:
+    orphan = {"resourceType": "Observation", "id": "o1", "status": "final"}
+    cohort = read_export(write_ndjson(tmp_path / "e.ndjson", [PATIENT, orphan]))
+    assert [r["id"] for r in cohort.patients["p1"]] == ["p1", "o1"]
+    assert not cohort.quality.skipped
+
+
+@pytest.mark.parametrize(
+    ("value", "readable"),
+    [
+        ("2026", True),
+        ("2026-03", True),
+        ("2026-03-12", True),
+        ("2026-03-12T14:20:00Z", True),
+        ("2026-03-12T14:20:00.123+05:30", True),
+        ("2026-02-30", False),
+        ("31/02/2026", False),
+        ("2026-03-12 14:20", False),
+        ("yesterday", False),
+        ("", False),
+        (20260312, False),
+        (None, False),
+    ],
+)
+def test_fhir_date_readability(value: object, readable: bool) -> None:
+    assert is_readable_date(value) is readable
+
+
+def test_unparseable_dates_the_rules_read_are_counted_by_element_and_the_resource_kept(
+    tmp_path: Path,
+) -> None:
+    bad: list[dict[str, Any]] = [
+        {**CONDITION, "id": "c2", "onsetDateTime": "31/02/2026"},
+        {
+            "resourceType": "MedicationRequest",
+            "id": "m1",
+            "subject": {"reference": "Patient/p1"},
+            "authoredOn": 2026,
+            "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {"start": "soon"}}}}],
+        },
+    ]
+    cohort = read_export(write_ndjson(tmp_path / "e.ndjson", [PATIENT, CONDITION, *bad]))
+    assert dict(cohort.quality.unreadable_dates) == {
+        "Condition.onsetDateTime": 1,
+        "MedicationRequest.authoredOn": 1,
+        "MedicationRequest.dosageInstruction.timing.repeat.boundsPeriod.start": 1,
+    }
+    assert {r["id"] for r in cohort.patients["p1"]} == {"p1", "c1", "c2", "m1"}
+    assert not cohort.quality.skipped
+
+
+def test_a_bulk_export_folder_with_split_files_is_read_by_patient(tmp_path: Path) -> None:
+    write_ndjson(tmp_path / "Patient.ndjson", [PATIENT, {"resourceType": "Patient", "id": "p2"}])
+    write_ndjson(tmp_path / "Condition.000.ndjson", [CONDITION])
+    write_ndjson(
+        tmp_path / "Condition.001.ndjson", [{**CONDITION, "id": "c9", "subject": {"reference": "Patient/p2"}}]
+    )
+    write_ndjson(tmp_path / "Medication.ndjson", [{"resourceType": "Medication", "id": "med-1"}])
+    write_ndjson(tmp_path / "Practitioner.ndjson", [{"resourceType": "Practitioner", "id": "dr"}])
+    (tmp_path / "manifest.json").write_text("{}", encoding="utf-8")
+    cohort = read_export(tmp_path)
+    assert cohort.patient_ids() == ["p1", "p2"]
+    assert [r["id"] for r in cohort.patients["p2"]] == ["p2", "c9"]
+    assert list(cohort.medications) == ["Medication/med-1"]
+    assert dict(cohort.quality.ignored_types) == {"Practitioner": 1}
+
+
+def test_a_bundle_is_read_like_an_export(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    path.write_text(
+        json.dumps({"resourceType": "Bundle", "entry": [{"resource": PATIENT}, {"resource": CONDITION}, {}]}),
+        encoding="utf-8",
+    )
+    cohort = read_export(path)
+    assert [r["id"] for r in cohort.patients["p1"]] == ["p1", "c1"]
+    assert dict(cohort.quality.skipped) == {"not-a-resource": 1}
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("empty folder", "holds no .ndjson files"),
+        ("missing file", "no such file"),
+        ("not a bundle", "is not a FHIR Bundle"),
+    ],
+)
+def test_unreadable_inputs_raise_a_one_line_error(setup: str, message: str, tmp_path: Path) -> None:
+    path = {
+        "empty folder": tmp_path,
+        "missing file": tmp_path / "x.ndjson",
+        "not a bundle": tmp_path / "p.json",
+    }[setup]
+    if setup == "not a bundle":
+        path.write_text(json.dumps(PATIENT), encoding="utf-8")
+    with pytest.raises(ExportError, match=message):
+        read_export(path)
+
+
+@pytest.mark.parametrize(
+    ("patient_id", "safe"),
+    [("cohort-00001", True), ("a.b-C", True), ("../etc/passwd", False), ("a/b", False), ("..", False)],
+)
+def test_patient_page_names_never_leave_the_folder(patient_id: str, safe: bool) -> None:
+    stem = safe_file_stem(patient_id)
+    assert (stem == patient_id) is safe
+    assert "/" not in stem and stem not in (".", "..")
