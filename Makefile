@@ -55,6 +55,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict service clinical
 	$(BIN)/lint-imports
+	$(BIN)/immuno-cds check-knowledge
 
 # Not part of `make test`: timings are measured, never asserted. `wrk` (apt-get install wrk) is used for
 # the load test when installed, else an httpx load loop.

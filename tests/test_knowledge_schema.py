@@ -139,3 +139,23 @@ def test_every_knowledge_file_names_its_schema_for_editors(path: Path) -> None:
     assert first.startswith("# yaml-language-server: $schema=")
     schema = (path.parent / first.split("$schema=", 1)[1]).resolve()
     assert schema.exists(), schema
+
+
+def test_check_knowledge_command_accepts_the_repository_and_refuses_a_typo(
+    copies: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.cli import main
+
+    assert main(["check-knowledge", str(KNOWLEDGE_DIR), "--cards", str(CARDS_DIR)]) == 0
+    assert "are valid" in capsys.readouterr().out
+    knowledge, cards = copies
+    replace_once(knowledge / "timing.yaml", "indicator: warning", "indicator: warnng")
+    assert main(["check-knowledge", str(knowledge), "--cards", str(cards)]) == 1
+    assert "'warnng'" in capsys.readouterr().err
+
+
+def test_check_knowledge_writes_the_json_schemas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from service.cli import main
+
+    assert main(["check-knowledge", "--write-schemas", str(tmp_path)]) == 0
+    assert (tmp_path / "therapies.schema.json").exists()

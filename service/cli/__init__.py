@@ -5,6 +5,7 @@
     immuno-cds burden           every patient, every day of a range: cards.ndjson, summary, HTML report
     immuno-cds request          a ready CDS Hooks request for a fixture, for curl or Postman
     immuno-cds feedback-report  acceptance and override rates by card topic
+    immuno-cds check-knowledge  validate knowledge/ and cards/ as the service does at start-up
 
 Settings come from the same CDS_* environment variables as the service; flags override them. A user
 error prints one line to stderr and exits with status 2. Command modules are imported only when their
@@ -34,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "request": ("service.cli.request", "print a ready CDS Hooks request for a FHIR fixture"),
     "feedback-report": ("service.cli.feedback_report", "acceptance and override rates by card topic"),
+    "check-knowledge": (
+        "service.cli.check_knowledge",
+        "validate knowledge/ and cards/ (schemas, references, card texts) as the service does at start-up",
+    ),
 }
 # Names other code imports from here, forwarded lazily to the module that defines them.
 _FORWARDED = {

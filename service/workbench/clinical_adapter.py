@@ -11,8 +11,8 @@ that a change of the core's API is a change here only:
     cards_for(evaluator, record, draft_orders, ...)        the service path: facts, rules and cards
     timeline_view(evaluator, facts, ...)                   facts as the plain view model of `view.py`
 
-Today's core (Evaluator.facts_for / cards_for) is used; the planned `timeline_for` and
-`cards_from_timeline` replace `patient_facts` and the body of `cards_on_day`.
+The core's own split is used: `Evaluator.timeline_for` reads the record once per patient, and
+`Evaluator.cards_from_timeline` applies the rules for one day, exactly as the service's `cards_for` does.
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from clinical.cards import CardContext
 from clinical.evaluation import Evaluator
-from clinical.facts import PatientFacts
 from clinical.patient_record import PatientRecord
-from clinical.rules import BaselineAdvice, IntervalAdvice, NeurotoxicityAdvice, evaluate, therapy_courses
+from clinical.rules import courses_on
+from clinical.timeline import PatientTimeline, TherapyEvent
 from service.workbench.view import BrainMri, CardDay, Dose, Finding, ImagingWindow, Therapy, TimelineView
 
-Facts = PatientFacts
+Facts = PatientTimeline
 __all__ = ["Evaluator", "Facts", "PatientRecord"]
 Card = dict[str, Any]
 THERAPY_LABELS = {
@@ -62,7 +61,7 @@ def day_noon(day: date) -> datetime:
 def patient_facts(
     evaluator: Evaluator, record: PatientRecord, draft_orders: list[dict[str, Any]], today: date
 ) -> Facts:
-    return evaluator.facts_for(record, draft_orders, day_noon(today))
+    return evaluator.timeline_for(record, draft_orders, today)
 
 
 def cards_on_day(
@@ -75,19 +74,12 @@ def cards_on_day(
     user_id: str,
     encounter_id: str | None,
 ) -> list[Card]:
-    """The cards `cards_for` would answer on `now`'s day, from facts computed once. `hook` is for the
-    coming core API (today the rules do not depend on it)."""
+    """The cards `cards_for` would answer on `now`'s day, from the timeline built once. The hook is
+    implied by the draft orders the timeline was built with (patient-view has none)."""
     del hook
-    context = CardContext(patient_id, user_id, encounter_id, now)
-    cards: list[Card] = []
-    for advice in evaluate(facts, now.date(), evaluator.timing):
-        if isinstance(advice, NeurotoxicityAdvice):
-            cards.append(evaluator.templates.neurotoxicity_card(advice, context))
-        elif isinstance(advice, BaselineAdvice):
-            cards.append(evaluator.templates.baseline_card(advice, context, evaluator.timing.recent_mri_days))
-        elif isinstance(advice, IntervalAdvice):
-            cards.append(evaluator.templates.interval_card(advice))
-    return cards
+    return evaluator.cards_from_timeline(
+        facts, now=now, patient_id=patient_id, user_id=user_id, encounter_id=encounter_id
+    )
 
 
 def cards_for(
@@ -121,6 +113,19 @@ def card_topic(card: Card) -> str:
     return code if isinstance(code, str) else "unknown"
 
 
+_STAGES = {"given": "administered", "ongoing": "ordered", "stopped": "ordered", "planned": "planned"}
+
+
+def _dose(event: TherapyEvent) -> Dose:
+    what = "draft order" if event.draft_order else event.resource_type
+    return Dose(event.on, _STAGES[event.kind], event.agent.display, what)
+
+
+def _within_horizon(last: date | None, day: date, horizon_days: int) -> bool:
+    """Drawn as under way: an active order, or a last dose recent enough to still explain findings."""
+    return last is not None and (day - last).days <= horizon_days
+
+
 def timeline_view(
     evaluator: Evaluator,
     facts: Facts,
@@ -131,33 +136,32 @@ def timeline_view(
     card_days: Iterable[CardDay] = (),
 ) -> TimelineView:
     """The patient's therapies, imaging windows, findings and brain MRIs as of `last_day`."""
-    timing = evaluator.timing
+    timing = evaluator.knowledge.timing
     view = TimelineView(patient_id, first_day, last_day, card_days=list(card_days))
-    for therapy_class, course in therapy_courses(facts, last_day).items():
-        doses = tuple(
-            sorted(
-                (Dose(e.on, e.stage, e.agent.display, e.source) for e in course.exposures),
-                key=lambda dose: (dose.on or date.min, dose.source),
-            )
-        )
-        horizon = timedelta(days=timing.horizon_days[therapy_class])
+    courses = courses_on(facts.therapy, last_day, timing.baseline_brain_mri.plan_expiry_days)
+    horizon = timing.possible_neurotoxicity.horizon_after_last_exposure_days
+    for therapy_class, course in courses.items():
+        events = [event for event in facts.therapy if event.agent.therapy_class == therapy_class]
+        doses = tuple(sorted((_dose(e) for e in events), key=lambda dose: (dose.on or date.min, dose.source)))
+        day_zero_event = course.day_zero_event
         view.therapies.append(
             Therapy(
                 therapy_class=therapy_class,
                 label=THERAPY_LABELS.get(therapy_class, therapy_class),
                 agents=tuple(course.agents()),
                 doses=doses,
-                started=course.started,
-                last=course.last,
+                started=course.first_exposure,
+                last=course.last_exposure,
                 day_zero=course.day_zero,
-                day_zero_source=course.day_zero_source,
-                planned=any(dose.stage == "planned" for dose in doses),
-                ongoing=course.last is not None and last_day - course.last <= horizon,
+                day_zero_source=day_zero_event.resource_type if day_zero_event else None,
+                planned=bool(course.plans),
+                ongoing=course.ongoing
+                or _within_horizon(course.last_exposure, last_day, horizon.of(therapy_class)),
             )
         )
         if course.day_zero is None:
             continue
-        for window in timing.windows:
+        for window in timing.interval_imaging.windows:
             if window.therapy_class != therapy_class:
                 continue
             view.windows.append(
@@ -173,11 +177,34 @@ def timeline_view(
                 )
             )
     view.findings = sorted(
-        (Finding(f.on, f.kind.display, f.grade, f.severity, f.source, f.detail) for f in facts.findings),
+        (
+            Finding(
+                f.on,
+                f.kind.display,
+                f.kind.icans_grade or f.coded_grade,
+                "warning" if f.uncertain else f.kind.severity,
+                f.resource_type,
+                f.detail + (" (suspected)" if f.uncertain else ""),
+            )
+            for f in facts.findings
+        ),
         key=lambda finding: finding.on,
     )
+    view.findings += [
+        Finding(
+            s.on,
+            "ICE score" if s.kind == "ice" else "CAPD score",
+            s.grade,
+            "warning",
+            "Observation",
+            f"{s.score}/{s.maximum}",
+        )
+        for s in facts.scores
+        if s.grade is not None
+    ]
+    view.findings.sort(key=lambda finding: finding.on)
     view.brain_mris = sorted(
-        (BrainMri(e.on, e.state, e.source) for e in facts.imaging if e.kind == "brain-mri"),
+        (BrainMri(e.on, e.state, e.label) for e in facts.imaging if e.kind == "brain-mri"),
         key=lambda mri: (mri.on or date.min, mri.source),
     )
     return view
