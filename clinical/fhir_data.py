@@ -124,3 +124,15 @@ def reference_label(resource: dict[str, Any]) -> str:
     resource_type = as_str(resource.get("resourceType")) or "Resource"
     resource_id = as_str(resource.get("id"))
     return f"{resource_type}/{resource_id}" if resource_id else f"{resource_type} (no id)"
+
+
+def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources of a Bundle's entries; entries of the wrong shape are left out."""
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return []
+    return [
+        entry["resource"]
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+    ]

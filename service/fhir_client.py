@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import httpx
 import orjson
 
+from clinical.fhir_data import bundle_resources
 from service.exceptions import FhirServerError
 from service.metrics import count_fhir_query
 from service.url_policy import is_under_base
@@ -42,17 +43,6 @@ class SearchResult:
     resources: list[dict[str, Any]]
     pages: int
     truncated: bool
-
-
-def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    entries = bundle.get("entry")
-    if not isinstance(entries, list):
-        return []
-    return [
-        entry["resource"]
-        for entry in entries
-        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
-    ]
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:

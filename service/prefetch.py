@@ -15,10 +15,11 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from clinical.fhir_data import bundle_resources
 from clinical.patient_record import MEDICATION_USE_TYPES, PatientRecord
 from service.discovery import PREFETCH_TEMPLATES
 from service.exceptions import DataUnavailable, InvalidRequest
-from service.fhir_client import FhirClient, FhirEndpoint, SearchResult, bundle_resources, next_link
+from service.fhir_client import FhirClient, FhirEndpoint, SearchResult, next_link
 
 T = TypeVar("T")
 

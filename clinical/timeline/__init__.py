@@ -10,6 +10,9 @@ from typing import Any
 
 from clinical.knowledge import Knowledge, PhraseReader, remembering_texts
 from clinical.patient_record import PatientRecord
+from clinical.timeline import exposures as exposures_module
+from clinical.timeline import findings as findings_module
+from clinical.timeline import imaging as imaging_module
 from clinical.timeline.exposures import TherapyEvent, find_therapy_events
 from clinical.timeline.findings import (
     FindingVocabulary,
@@ -26,6 +29,21 @@ from clinical.timeline.imaging import (
     find_progression_reports,
 )
 from clinical.timeline.therapies import TherapyCatalog
+
+
+def _date_elements() -> dict[str, tuple[str, ...]]:
+    merged: dict[str, tuple[str, ...]] = {
+        "Condition": findings_module.CONDITION_DATES,
+        "Observation": findings_module.OBSERVATION_DATES,
+    }
+    for paths in (exposures_module.DATE_PATHS, imaging_module.DATE_PATHS):
+        for resource_type, elements in paths.items():
+            merged[resource_type] = tuple(dict.fromkeys((*merged.get(resource_type, ()), *elements)))
+    return merged
+
+
+# The date elements the timeline reads, by resource type: for data-quality reports on exports.
+DATE_ELEMENTS = _date_elements()
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,7 @@ def build_timeline(
 
 
 __all__ = [
+    "DATE_ELEMENTS",
     "ImagingEvent",
     "NeurologicalFinding",
     "PatientTimeline",

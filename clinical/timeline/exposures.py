@@ -91,7 +91,7 @@ _BY_STATUS: dict[str, dict[str, EventKind]] = {
 }
 THERAPY_RESOURCE_TYPES = ("MedicationRequest", *_BY_STATUS)
 
-_DATE_PATHS: dict[str, tuple[str, ...]] = {
+DATE_PATHS: dict[str, tuple[str, ...]] = {
     # The start of the ordered therapy where the order says it, else when it was written.
     "MedicationRequest": (
         "dosageInstruction.timing.repeat.boundsPeriod.start",
@@ -192,7 +192,7 @@ def medication_concepts(resource: dict[str, Any], record: PatientRecord) -> tupl
 
 
 def _has_date_field(resource: dict[str, Any], resource_type: str) -> bool:
-    return any(resource.get(path.split(".")[0]) is not None for path in _DATE_PATHS[resource_type])
+    return any(resource.get(path.split(".")[0]) is not None for path in DATE_PATHS[resource_type])
 
 
 def _events_of(
@@ -216,7 +216,7 @@ def _events_of(
     matches = catalog.match(concepts, texts)
     if not matches:
         return
-    on = first_date(resource, _DATE_PATHS[resource_type])
+    on = first_date(resource, DATE_PATHS[resource_type])
     unreadable = on is None and _has_date_field(resource, resource_type)
     if draft_order and on is None:
         on, unreadable = today, False

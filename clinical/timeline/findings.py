@@ -30,8 +30,8 @@ _CONDITION_EXCLUDED_VERIFICATION = frozenset(("refuted", "entered-in-error"))
 _CONDITION_UNCERTAIN_VERIFICATION = frozenset(("provisional", "differential", "unconfirmed"))
 _CONDITION_RESOLVED = frozenset(("resolved", "inactive", "remission"))
 _OBSERVATION_EXCLUDED_STATUS = frozenset(("entered-in-error", "cancelled"))
-_CONDITION_DATES = ("onsetDateTime", "onsetPeriod.start", "recordedDate")
-_OBSERVATION_DATES = ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
+CONDITION_DATES = ("onsetDateTime", "onsetPeriod.start", "recordedDate")
+OBSERVATION_DATES = ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
 _ABATEMENT_DATES = ("abatementDateTime", "abatementPeriod.end", "abatementPeriod.start")
 _LEADING_NUMBER = re.compile(r"^\s*(\d{1,2})\b")
 # "ICANS grade 2", "ICANS, grade 3", "ICANS (grade 1)", "ICANS G2": the grade a text states.
@@ -215,7 +215,7 @@ def _condition_findings(
     verification = codes_of(condition.get("verificationStatus"))
     if verification & _CONDITION_EXCLUDED_VERIFICATION:
         return
-    on = first_date(condition, _CONDITION_DATES)
+    on = first_date(condition, CONDITION_DATES)
     if on is None:
         return
     provisional = bool(verification & _CONDITION_UNCERTAIN_VERIFICATION)
@@ -235,7 +235,7 @@ def _observation_facts(
     status = observation.get("status")
     if isinstance(status, str) and status in _OBSERVATION_EXCLUDED_STATUS:
         return [], None
-    on = first_date(observation, _OBSERVATION_DATES)
+    on = first_date(observation, OBSERVATION_DATES)
     if on is None:
         return [], None
     code = observation.get("code")

@@ -55,7 +55,7 @@ _STATE_BY_STATUS: dict[str, dict[str, ImagingState]] = {
     },
 }
 
-_DATE_PATHS: dict[str, tuple[str, ...]] = {
+DATE_PATHS: dict[str, tuple[str, ...]] = {
     "ImagingStudy": ("started",),
     "DiagnosticReport": ("effectiveDateTime", "effectivePeriod.start", "issued"),
     "Procedure": ("performedDateTime", "performedPeriod.start", "occurrenceDateTime"),
@@ -272,7 +272,7 @@ def _events_of(
     kind = _imaging_kind(resource, resource_type, texts, vocabulary)
     if kind is None:
         return
-    on = first_date(resource, _DATE_PATHS[resource_type]) or (today if draft else None)
+    on = first_date(resource, DATE_PATHS[resource_type]) or (today if draft else None)
     label = texts[0] if texts else ("brain MRI" if kind == "brain-mri" else "imaging study")
     yield ImagingEvent(kind, state, on, resource_type, label[:120], draft_order=draft)
 

@@ -63,18 +63,6 @@ def read_bundle(path: Path, what: str) -> dict[str, Any]:
     return document
 
 
-def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    """The entries' resources (service.fhir_client has the same; importing it would import FastAPI)."""
-    entries = bundle.get("entry")
-    if not isinstance(entries, list):
-        return []
-    return [
-        entry["resource"]
-        for entry in entries
-        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
-    ]
-
-
 def parse_now(value: str | None, option: str = "--now") -> datetime:
     """A date (midnight UTC) or an ISO 8601 date-time (UTC when it names no zone); default: now."""
     if value is None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from service.cli.common import HOOKS, PROG, CliError, bundle_resources, load_settings, parse_now, read_bundle
+from service.cli.common import HOOKS, PROG, CliError, load_settings, parse_now, read_bundle
 from service.cli.inputs import choose_patient, read_input
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ def choose_hook(requested: str | None, has_draft_orders: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from clinical.fhir_data import bundle_resources
     from service.workbench import clinical_adapter as clinical
 
     cohort = read_input(Path(args.input))

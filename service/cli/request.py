@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from service.cli.common import HOOKS, CliError, bundle_resources, read_bundle
+from service.cli.common import HOOKS, CliError, read_bundle
 from service.cli.inputs import choose_patient, read_input
 
 SCENARIOS_FILE = Path(__file__).resolve().parents[2] / "fhir_fixtures" / "scenarios.yaml"
@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     cohort = read_input(path)
     patient_id = choose_patient(cohort, args.patient_id)
     if args.draft_orders:
+        from clinical.fhir_data import bundle_resources
+
         draft_orders = bundle_resources(read_bundle(Path(args.draft_orders), "draft orders"))
     else:
         draft_orders = list(scenario.get("draft_orders") or []) if scenario else []

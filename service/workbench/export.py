@@ -18,40 +18,12 @@ from typing import Any
 
 import orjson
 
-# The resource types the rules read (clinical/patient_record.py keeps the same set).
-CLINICAL_TYPES = frozenset(
-    (
-        "MedicationRequest",
-        "MedicationAdministration",
-        "MedicationStatement",
-        "MedicationDispense",
-        "Condition",
-        "Observation",
-        "ImagingStudy",
-        "DiagnosticReport",
-        "Procedure",
-        "ServiceRequest",
-    )
-)
-READ_TYPES = CLINICAL_TYPES | {"Patient", "Medication"}
-# The date elements the rules read, by resource type (R4 names, R5 spellings the core accepts too).
-DATE_ELEMENTS: dict[str, tuple[str, ...]] = {
-    "MedicationRequest": ("authoredOn", "dosageInstruction.timing.repeat.boundsPeriod.start"),
-    "MedicationAdministration": (
-        "effectiveDateTime",
-        "effectivePeriod.start",
-        "occurenceDateTime",
-        "occurrenceDateTime",
-    ),
-    "MedicationStatement": ("effectiveDateTime", "effectivePeriod.start", "dateAsserted"),
-    "MedicationDispense": ("whenHandedOver", "whenPrepared"),
-    "Condition": ("onsetDateTime", "onsetPeriod.start", "recordedDate"),
-    "Observation": ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"),
-    "ImagingStudy": ("started",),
-    "DiagnosticReport": ("effectiveDateTime", "effectivePeriod.start", "issued"),
-    "Procedure": ("performedDateTime", "performedPeriod.start", "occurrenceDateTime"),
-    "ServiceRequest": ("occurrenceDateTime", "occurrencePeriod.start", "authoredOn"),
-}
+from clinical.patient_record import RECORD_TYPES
+from clinical.timeline import DATE_ELEMENTS
+
+# The resource types and date elements the rules read: the clinical core's own lists.
+READ_TYPES = RECORD_TYPES
+CLINICAL_TYPES = RECORD_TYPES - {"Patient", "Medication"}
 # FHIR R4 dateTime (http://hl7.org/fhir/R4/datatypes.html#dateTime), which covers date and instant.
 _FHIR_DATE_TIME = re.compile(
     r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])"
