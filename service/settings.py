@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     fhir_max_pages: int = 20
     fhir_max_response_bytes: int = 16 * 1024 * 1024
     fhir_max_concurrent_requests: int = 8
+    # Connections per FHIR server (origin); each server gets its own pool, so one slow EHR fills only its own.
+    fhir_max_connections_per_server: int = 64
+    # Records with more resources than this are evaluated in a worker thread, bounded in time.
+    evaluation_thread_min_resources: int = 2000
+    evaluation_deadline_seconds: float = 5.0
+    evaluation_threads: int = 2
     # FHIR base URLs any caller may name (authenticated clients add their own allowlist).
     fhir_server_allowlist: list[str] | None = None
     # Query a FHIR server without an access token when the EHR sent no fhirAuthorization.
@@ -58,6 +64,20 @@ class Settings(BaseSettings):
     jwt_max_lifetime_seconds: int = 3600
     jwks_cache_seconds: int = 3600
     jwks_min_refresh_interval_seconds: float = 10.0
+    jwks_max_bytes: int = 256 * 1024
+
+    # Outbound network (FHIR servers and JWKS hosts): an https proxy (e.g. http://proxy.hospital:3128)
+    # and a PEM bundle of extra CAs (the hospital's PKI) trusted on top of certifi's roots.
+    outbound_https_proxy: str | None = None
+    outbound_ca_bundle: Path | None = None
+
+    # Private Network Access: answer `Access-Control-Request-Private-Network` preflights (a hosted page,
+    # such as the CDS Hooks Sandbox, calling a service on localhost or the intranet). Default: development.
+    cors_allow_private_network: bool | None = None
+
+    # Feedback: per-client token bucket, per worker process.
+    feedback_rate_per_minute: float = 600.0
+    feedback_burst: int = 120
 
     # Reviewed clinical content.
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
@@ -82,6 +102,12 @@ class Settings(BaseSettings):
         if self.is_development:
             return (SANDBOX_FHIR_SERVER, "http://127.0.0.1", "http://localhost")
         return ()
+
+    @property
+    def private_network_access_allowed(self) -> bool:
+        if self.cors_allow_private_network is not None:
+            return self.cors_allow_private_network
+        return self.is_development
 
     @property
     def open_fhir_servers_allowed(self) -> bool:
