@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -112,6 +112,10 @@ class _Pool:
     http: httpx.AsyncClient
     max_connections: int
     in_flight: int = 0
+    slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = asyncio.Semaphore(self.max_connections)
 
 
 def _connections(http: httpx.AsyncClient) -> list[Any]:
@@ -126,6 +130,16 @@ def _connections(http: httpx.AsyncClient) -> list[Any]:
     return found
 
 
+def _leaked_slots(pool: _Pool) -> int:
+    """Connections neither idle nor closed beyond the number of our requests in the pool: each of our
+    requests holds at most one, so the rest belong to nobody. (Our count includes requests still
+    waiting for a slot, so this can only under-count.)"""
+    busy = sum(
+        1 for connection in _connections(pool.http) if not connection.is_idle() and not connection.is_closed()
+    )
+    return max(0, busy - pool.in_flight)
+
+
 class FhirClient:
     """FHIR requests that never cancel httpx under pool contention (encode/httpcore#1093).
 
@@ -137,7 +151,7 @@ class FhirClient:
 
     Each FHIR origin gets its own pool (`new_http`), so one slow EHR fills only its own slots. Should a
     pool still time out with fewer of our requests in it than it has slots, a slot leaked some other
-    way: that pool is replaced and `broken_since` is set for readiness.
+    way (connections held by none of our requests), that pool is replaced.
     """
 
     def __init__(
@@ -165,7 +179,6 @@ class FhirClient:
         self._max_concurrent_requests = max_concurrent_requests
         # Sends and closes nobody waits for any more; referenced so they are not collected mid-flight.
         self._detached: set[asyncio.Task[Any]] = set()
-        self.broken_since: float | None = None
         self.pools_replaced = 0
 
     def limiter(self, deadline_seconds: float | None = None) -> CallBudget:
@@ -211,35 +224,43 @@ class FhirClient:
         if not replaced:
             return  # another request of the same pool saw it first
         self.pools_replaced += 1
-        self.broken_since = asyncio.get_running_loop().time()
         count_fhir_query("pool_leak")
         log.error("fhir_pool_leak", pool_slots=pool.max_connections, our_requests=pool.in_flight)
         if self._shared is None:
             self._close_later(pool)
 
     async def _send(self, pool: _Pool, request: httpx.Request) -> httpx.Response:
-        # The pool serves waiting requests first come, first served: if fewer of ours were in it than it
-        # has slots when this one arrived, this one had a slot at once, unless slots leaked. (A slot being
-        # freed can lag our count by a moment, so only a real wait counts.)
+        # Our own slot first: httpcore then always finds a free connection slot at once and never has a
+        # request waiting in its pool, where a timeout racing the slot's assignment orphans the new
+        # connection just as a cancellation does. Waiting on a semaphore is safe to time out.
         pool_wait = request.extensions.get("timeout", {}).get("pool")
-        had_room = pool.in_flight < pool.max_connections and (pool_wait is None or pool_wait >= 0.2)
+        try:
+            async with asyncio.timeout(pool_wait):
+                await pool.slots.acquire()
+        except TimeoutError:
+            raise httpx.PoolTimeout("no free connection slot for this FHIR server", request=request) from None
         pool.in_flight += 1
         try:
             return await pool.http.send(request, stream=True)
         except httpx.PoolTimeout:
-            pool.in_flight -= 1
-            if had_room:
+            self._give_back(pool)
+            if _leaked_slots(pool):
                 self._replace_leaking_pool(pool)
             raise
         except BaseException:
-            pool.in_flight -= 1
+            self._give_back(pool)
             raise
+
+    @staticmethod
+    def _give_back(pool: _Pool) -> None:
+        pool.in_flight -= 1
+        pool.slots.release()
 
     async def _release(self, pool: _Pool, response: httpx.Response) -> None:
         try:
             await response.aclose()
         finally:
-            pool.in_flight -= 1
+            self._give_back(pool)
 
     def _release_when_sent(self, pool: _Pool, sending: asyncio.Task[httpx.Response]) -> None:
         def done(task: asyncio.Task[httpx.Response]) -> None:
@@ -335,15 +356,7 @@ class FhirClient:
 
     def leaked_slots(self) -> int:
         """Pool slots held by connections that none of our requests owns (the httpcore#1093 state)."""
-        leaked = 0
-        for pool in self._pools.values():
-            busy = sum(
-                1
-                for connection in _connections(pool.http)
-                if not connection.is_idle() and not connection.is_closed()
-            )
-            leaked += max(0, busy - pool.in_flight)
-        return leaked
+        return sum(_leaked_slots(pool) for pool in self._pools.values())
 
     async def aclose(self) -> None:
         pools, self._pools = list(self._pools.values()), OrderedDict()

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     metrics_enabled: bool = True
     workers: int = 1
+    # uvicorn's HTTP parser. h11 enforces `http_max_header_bytes` (431/400 beyond it); httptools is a
+    # little faster but accepts request heads of any size (20 MB was read in a test). Header read
+    # timeouts exist in neither: the reverse proxy in front provides them (README, Deployment).
+    http_parser: Literal["h11", "httptools"] = "h11"
+    http_max_header_bytes: int = 32 * 1024
+    http_keep_alive_timeout_seconds: int = 5
     host: str = "127.0.0.1"
     port: int = 8000
 

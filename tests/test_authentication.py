@@ -265,8 +265,9 @@ ATTACKS: list[AttackCase] = [
         "jku_not_allowed",
     ),
     (
+        # A kid the client does not have configured, so the jku would matter: it is not this client's.
         "jku allowlisted for another client",
-        lambda k: bearer(mint(k.es384, claims(), headers={"jku": ALLOWED_JKU})),
+        lambda k: bearer(mint(k.other, claims(), headers={"jku": ALLOWED_JKU})),
         "jku_not_allowed",
     ),
 ]
