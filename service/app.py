@@ -24,7 +24,6 @@ from service.issued_cards import IssuedCardsRecorder
 from service.logs import configure_logging, get_logger
 from service.metrics import install_metrics
 from service.outbound import outbound_client, tls_context
-from service.private_network import PrivateNetworkAccessMiddleware
 from service.routes import router
 from service.settings import Settings
 
@@ -124,10 +123,12 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         allow_origins=settings.cors_allow_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
+        # Private Network Access (Starlette >= 0.51): a hosted page (the CDS Hooks Sandbox) calling a
+        # service on localhost or an intranet gets `Access-Control-Allow-Private-Network: true` on its
+        # preflight; refused preflights asking for it are answered 400.
+        allow_private_network=settings.private_network_access_allowed,
         max_age=600,
     )
-    if settings.private_network_access_allowed:
-        app.add_middleware(PrivateNetworkAccessMiddleware)
     install_error_handlers(app)
     app.add_middleware(AuditMiddleware)
     app.include_router(health_router)

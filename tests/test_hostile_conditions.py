@@ -224,12 +224,15 @@ async def test_cookies_set_by_a_fhir_server_are_never_sent_again(
     setter.headers["set-cookie"] = "session=tenant-a-secret; Path=/"
     other = MaliciousServer(body=patient)
     settings = _service_settings(tmp_path)
-    with setter.running() as setter_url, other.running() as other_url:
-        with serve_asgi(create_app(settings)) as service:
-            http.base_url = httpx.URL(service)
-            first = await _hook(http, setter_url, prefetch=ONLY_PATIENT_MISSING)
-            again = await _hook(http, setter_url, prefetch=ONLY_PATIENT_MISSING)
-            elsewhere = await _hook(http, other_url, prefetch=ONLY_PATIENT_MISSING)
+    with (
+        setter.running() as setter_url,
+        other.running() as other_url,
+        serve_asgi(create_app(settings)) as service,
+    ):
+        http.base_url = httpx.URL(service)
+        first = await _hook(http, setter_url, prefetch=ONLY_PATIENT_MISSING)
+        again = await _hook(http, setter_url, prefetch=ONLY_PATIENT_MISSING)
+        elsewhere = await _hook(http, other_url, prefetch=ONLY_PATIENT_MISSING)
     assert (first.status_code, again.status_code, elsewhere.status_code) == (200, 200, 200)
     sent = [seen.headers for seen in setter.seen + other.seen]
     assert len(sent) >= 3
