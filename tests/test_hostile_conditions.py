@@ -434,3 +434,109 @@ async def test_evaluation_over_its_deadline_is_503_and_the_service_stays_live(
     assert outcome_of(response)["issue"][0]["code"] == "too-costly"
     assert small.status_code == 200
     assert_live_throughout(watch)
+
+
+# --- 7. feedback, the service-id oracle, request heads -----------------------------------------------
+
+FEEDBACK_SERVICE = service_path("order-sign").rsplit("/", 1)[-1]
+OTHER_SERVICE = service_path("patient-view").rsplit("/", 1)[-1]
+
+
+def _feedback(card: str) -> dict[str, Any]:
+    return {"feedback": [{"card": card, "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:00:00Z"}]}
+
+
+async def _feedback_rows(settings: Settings, card: str) -> int:
+    from sqlalchemy import func, select
+
+    from service.database import create_engine
+    from service.database import feedback as feedback_table
+
+    engine = create_engine(settings.effective_database_url)
+    try:
+        async with engine.connect() as connection:
+            result = await connection.execute(select(func.count()).where(feedback_table.c.card_uuid == card))
+            return int(result.scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def test_feedback_only_for_cards_this_service_issued(tmp_path: Path, http: httpx.AsyncClient) -> None:
+    ours, others, made_up = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    settings = _service_settings(tmp_path)
+    path = f"{service_path('order-sign')}/feedback"
+    with serve_asgi(create_app(settings)) as service:
+        http.base_url = httpx.URL(service)
+        await record_issued(settings.effective_database_url, FEEDBACK_SERVICE, [ours])
+        await record_issued(settings.effective_database_url, OTHER_SERVICE, [others])
+        never_issued = await http.post(path, json=_feedback(made_up))
+        other_service = await http.post(path, json=_feedback(others))
+        mixed = await http.post(
+            path, json={"feedback": _feedback(ours)["feedback"] + _feedback(made_up)["feedback"]}
+        )
+        issued = await http.post(path, json=_feedback(ours))
+    assert (never_issued.status_code, other_service.status_code, mixed.status_code) == (400, 400, 400)
+    assert outcome_of(mixed)["issue"][0]["expression"] == ["feedback[1].card"]
+    assert issued.status_code == 200
+    # Nothing of a refused batch is stored; the accepted one is stored once.
+    assert [await _feedback_rows(settings, card) for card in (ours, others, made_up)] == [1, 0, 0]
+
+
+async def test_feedback_is_rate_limited_per_client(tmp_path: Path, http: httpx.AsyncClient) -> None:
+    cards = [str(uuid.uuid4()) for _ in range(3)]
+    settings = _service_settings(tmp_path, feedback_burst=2, feedback_rate_per_minute=1)
+    path = f"{service_path('order-sign')}/feedback"
+    with serve_asgi(create_app(settings)) as service:
+        http.base_url = httpx.URL(service)
+        await record_issued(settings.effective_database_url, FEEDBACK_SERVICE, cards)
+        statuses = [(await http.post(path, json=_feedback(card))) for card in cards]
+    assert [response.status_code for response in statuses] == [200, 200, 429]
+    throttled = statuses[-1]
+    assert outcome_of(throttled)["issue"][0]["code"] == "throttled"
+    assert int(throttled.headers["retry-after"]) >= 1
+    assert await _feedback_rows(settings, cards[-1]) == 0
+
+
+@pytest.mark.parametrize("path", ["/cds-services/no-such-service", "/cds-services/no-such-service/feedback"])
+async def test_unknown_service_id_answers_401_before_404(
+    tmp_path: Path, http: httpx.AsyncClient, path: str
+) -> None:
+    key = ec_key()
+    clients = write_clients(tmp_path, client_entry(key))
+    settings = settings_for(tmp_path, trusted_clients_file=clients)
+    with serve_asgi(create_app(settings)) as service:
+        http.base_url = httpx.URL(service)
+        anonymous = await http.post(path, json={})
+        known_service = await http.post(f"{service_path('order-sign')}", json={})
+        token = mint(key, claims(audience=f"{service}{path}"))
+        authenticated = await http.post(path, json={}, headers={"Authorization": bearer(token)})
+    assert anonymous.status_code == known_service.status_code == 401
+    assert anonymous.json() == known_service.json()
+    assert authenticated.status_code == 404
+
+
+def test_oversized_request_head_is_refused_by_the_served_service(tmp_path: Path) -> None:
+    """`immuno-cds serve` as deployed: a 100 kB request head that keeps growing (sent in two parts, as a
+    slow client would) is refused once it passes the limit, and the service stays live. (A head that
+    arrives whole in one read is bounded by the read size instead: h11 limits incomplete heads.)"""
+    import socket
+    import time
+
+    from ops_support import base_environment, free_port, running_service, serve_argv
+
+    port = free_port()
+    env = base_environment(
+        CDS_PROFILE="development",
+        CDS_ALLOW_UNAUTHENTICATED="true",
+        CDS_SQLITE_PATH=str(tmp_path / "serve.sqlite3"),
+        CDS_LOG_LEVEL="WARNING",
+    )
+    with running_service(serve_argv(port, 1), env, f"http://127.0.0.1:{port}", tmp_path / "serve.log"):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000)
+            time.sleep(0.3)
+            raw.sendall(b"\r\n\r\n")
+            status_line = raw.recv(64).split(b"\r\n", 1)[0]
+        live = httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=5)
+    assert status_line.split(b" ")[1] == b"400"
+    assert live.status_code == 200
