@@ -16,7 +16,13 @@ from clinical.patient_record import PatientRecord
 from service.authentication import Caller
 from service.discovery import SERVICES, ServiceDefinition, discovery_document
 from service.errors import outcome_response
-from service.exceptions import DataUnavailable, FhirServerNotAllowed, InvalidRequest, UnknownService
+from service.exceptions import (
+    DataUnavailable,
+    FhirServerNotAllowed,
+    InvalidRequest,
+    UnknownService,
+    UnsupportedMediaType,
+)
 from service.feedback import (
     FeedbackRequest,
     cards_not_issued,
@@ -72,6 +78,10 @@ def _service(service_id: str) -> ServiceDefinition:
 
 async def _json_body(request: Request) -> dict[str, Any]:
     require_json_content_type(request)
+    coding = request.headers.get("content-encoding", "identity").strip().lower()
+    if coding not in ("", "identity"):
+        # We decode no request content coding (RFC 9110 section 15.5.16: 415 for one we do not accept).
+        raise UnsupportedMediaType(f"request Content-Encoding {coding[:32]!r} is not accepted")
     settings: Settings = request.app.state.settings
     return parse_json_object(await read_limited_body(request, settings.max_body_bytes))
 
