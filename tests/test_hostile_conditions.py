@@ -64,7 +64,7 @@ def fhir() -> Iterator[FhirTestServer]:
 
 
 def _service_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    return dev_settings_for(tmp_path, log_level="ERROR", **overrides)
+    return dev_settings_for(tmp_path, log_level="WARNING", **overrides)
 
 
 async def _hook(
@@ -191,7 +191,7 @@ async def test_jwks_decompression_bomb_is_refused_with_flat_memory(
             tmp_path, client_entry(iss="https://ehr.example.org/cds-client", jwks_url=jwks_url)
         )
         settings = settings_for(
-            tmp_path, trusted_clients_file=clients, metrics_enabled=True, log_level="ERROR"
+            tmp_path, trusted_clients_file=clients, metrics_enabled=True, log_level="WARNING"
         )
         with serve_asgi(create_app(settings)) as service:
             http.base_url = httpx.URL(service)
@@ -281,7 +281,7 @@ async def test_malformed_tokens_are_401_with_an_outcome_and_counted(
 ) -> None:
     key = ec_key("known-kid")
     clients = write_clients(tmp_path, client_entry(key, jku_allowlist=["https://keys.example.org/jwks.json"]))
-    settings = settings_for(tmp_path, trusted_clients_file=clients, metrics_enabled=True, log_level="ERROR")
+    settings = settings_for(tmp_path, trusted_clients_file=clients, metrics_enabled=True, log_level="WARNING")
     statuses: dict[str, int] = {}
     with serve_asgi(create_app(settings)) as service:
         http.base_url = httpx.URL(service)

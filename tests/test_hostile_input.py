@@ -517,7 +517,7 @@ def auth_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient
         client_entry(TOKEN_KEY, iss=TOKEN_ISSUER, jku_allowlist=["https://keys.example.org/j.json"]),
     )
     app = create_app(
-        token_settings_for(directory, trusted_clients_file=clients, metrics_enabled=True, log_level="ERROR")
+        token_settings_for(directory, trusted_clients_file=clients, metrics_enabled=True, log_level="WARNING")
     )
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
@@ -656,7 +656,7 @@ def encoding_client(
 ) -> Iterator[TestClient]:
     _, url = encoding_server
     settings = dev_settings_for(
-        tmp_path_factory.mktemp("encodings"), fhir_server_allowlist=[url], log_level="ERROR"
+        tmp_path_factory.mktemp("encodings"), fhir_server_allowlist=[url], log_level="WARNING"
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
