@@ -173,6 +173,7 @@ class FhirClient:
         self._max_connections = max_connections_per_server
         self._max_servers = max_servers
         self._pools: OrderedDict[str, _Pool] = OrderedDict()
+        self._retired: list[_Pool] = []
         self._page_size = page_size
         self._max_pages = max_pages
         self._max_response_bytes = max_response_bytes
@@ -201,10 +202,13 @@ class FhirClient:
         return pool
 
     def _close_later(self, pool: _Pool) -> None:
+        self._retired.append(pool)
+
         async def close() -> None:
             # Its requests end by their own timeouts (cut to a hook deadline); closing before they do
             # would only turn them into errors.
             await asyncio.sleep(CLOSE_GRACE_SECONDS)
+            self._retired.remove(pool)
             await pool.http.aclose()
 
         self._detach(close())
@@ -359,12 +363,14 @@ class FhirClient:
         return sum(_leaked_slots(pool) for pool in self._pools.values())
 
     async def aclose(self) -> None:
-        pools, self._pools = list(self._pools.values()), OrderedDict()
-        for pool in pools:
-            if self._shared is None:
-                await pool.http.aclose()
         for task in list(self._detached):
             task.cancel()
+        await asyncio.gather(*self._detached, return_exceptions=True)
+        pools = [*self._pools.values(), *self._retired]
+        self._pools, self._retired = OrderedDict(), []
+        if self._shared is None:
+            for pool in pools:
+                await pool.http.aclose()
 
     async def search(
         self, endpoint: FhirEndpoint, query: str, limiter: CallBudget, what: str
