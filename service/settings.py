@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, FilePath, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # Outbound network (FHIR servers and JWKS hosts): an https proxy (e.g. http://proxy.hospital:3128)
     # and a PEM bundle of extra CAs (the hospital's PKI) trusted on top of certifi's roots.
     outbound_https_proxy: str | None = None
-    outbound_ca_bundle: Path | None = None
+    outbound_ca_bundle: FilePath | None = None
 
     # Private Network Access: answer `Access-Control-Request-Private-Network` preflights (a hosted page,
     # such as the CDS Hooks Sandbox, calling a service on localhost or the intranet). Default: development.
@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     http_keep_alive_timeout_seconds: int = 5
     host: str = "127.0.0.1"
     port: int = 8000
+
+    @field_validator("outbound_https_proxy")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("outbound_https_proxy must be an http:// or https:// URL")
+        return value
 
     @property
     def is_development(self) -> bool:

@@ -345,3 +345,19 @@ async def test_the_extra_ca_bundle_is_trusted_for_fhir_calls(
         body = hook_body("patient-view", fhir_server=base_url, access_token=ACCESS_TOKEN)
         response = await http.post(f"{service}{service_path('patient-view')}", json=body)
     assert response.status_code == expected
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("outbound_ca_bundle", "/nonexistent/hospital-ca.pem", "does not point to a file"),
+        ("outbound_https_proxy", "proxy.hospital.example:3128", "http:// or https:// URL"),
+    ],
+)
+def test_bad_outbound_network_settings_stop_start_up_with_a_clear_message(
+    tmp_path: Path, setting: str, value: str, message: str
+) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        settings_for(tmp_path, **{setting: value})
