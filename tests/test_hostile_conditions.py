@@ -38,6 +38,7 @@ from security_support import (
     dev_settings_for,
     ec_key,
     hook_body,
+    jwks,
     mint,
     running,
     service_path,
@@ -237,6 +238,32 @@ async def test_cookies_set_by_a_fhir_server_are_never_sent_again(
     sent = [seen.headers for seen in setter.seen + other.seen]
     assert len(sent) >= 3
     assert all("cookie" not in headers for headers in sent)
+
+
+async def test_cookies_set_by_a_jwks_host_are_never_sent_again(
+    tmp_path: Path, http: httpx.AsyncClient
+) -> None:
+    key = ec_key()
+    host = MaliciousServer(body=json.dumps(jwks(key)).encode(), headers={"content-type": "application/json"})
+    host.headers["set-cookie"] = "jwks-session=issuer-a-secret; Path=/"
+    with host.running() as host_url:
+        clients = write_clients(
+            tmp_path, client_entry(iss="https://ehr.example.org/cds-client", jwks_url=f"{host_url}/jwks.json")
+        )
+        settings = settings_for(
+            tmp_path, trusted_clients_file=clients, jwks_min_refresh_interval_seconds=0, log_level="WARNING"
+        )
+        with serve_asgi(create_app(settings)) as service:
+            http.base_url = httpx.URL(service)
+            statuses = []
+            for kid in (key.kid, "unknown-kid-forces-a-refresh", key.kid):
+                token = mint(key, claims(audience=f"{service}/cds-services"), kid=kid)
+                statuses.append(
+                    (await http.get("/cds-services", headers={"Authorization": bearer(token)})).status_code
+                )
+    assert statuses == [200, 401, 200]
+    assert len(host.seen) >= 2
+    assert all("cookie" not in seen.headers for seen in host.seen)
 
 
 # --- 5. malformed tokens and feedback values ---------------------------------------------------------
