@@ -107,7 +107,8 @@ class CallBudget:
 
 @dataclass
 class _Pool:
-    """One FHIR origin's httpx client, and how many of our requests want or hold one of its slots."""
+    """One FHIR origin's httpx client, the slots we hand out for it (as many as its connections), and
+    how many of our requests hold one (sending, or reading the response)."""
 
     http: httpx.AsyncClient
     max_connections: int
@@ -131,9 +132,8 @@ def _connections(http: httpx.AsyncClient) -> list[Any]:
 
 
 def _leaked_slots(pool: _Pool) -> int:
-    """Connections neither idle nor closed beyond the number of our requests in the pool: each of our
-    requests holds at most one, so the rest belong to nobody. (Our count includes requests still
-    waiting for a slot, so this can only under-count.)"""
+    """Connections neither idle nor closed beyond the number of our requests holding a slot: each of
+    those holds at most one connection, so the rest belong to nobody."""
     busy = sum(
         1 for connection in _connections(pool.http) if not connection.is_idle() and not connection.is_closed()
     )
@@ -141,17 +141,21 @@ def _leaked_slots(pool: _Pool) -> int:
 
 
 class FhirClient:
-    """FHIR requests that never cancel httpx under pool contention (encode/httpcore#1093).
+    """FHIR requests that cannot wedge the connection pool (encode/httpcore#1093).
 
-    A request cancelled while it waits for a pool slot can leave a half-made connection that holds the
-    slot for good; a burst of hook calls cut short by their deadline once wedged the shared pool until
-    restart. So each request is sent in its own task that nobody cancels: its httpx timeouts (cut to the
-    hook call's remaining deadline) end it, the caller stops waiting at its deadline, and an abandoned
-    response is closed when it arrives. Reading the body may be cancelled: the connection is ours then.
+    A request cancelled, or timed out, while it waits inside httpcore for a pool slot can leave a
+    half-made connection holding the slot for good; a burst of hook calls cut short by their deadline
+    once wedged the shared pool until restart. So:
 
-    Each FHIR origin gets its own pool (`new_http`), so one slow EHR fills only its own slots. Should a
-    pool still time out with fewer of our requests in it than it has slots, a slot leaked some other
-    way (connections held by none of our requests), that pool is replaced.
+    - each FHIR origin gets its own pool (`new_http`): one slow EHR fills only its own slots;
+    - a request first takes one of that pool's slots from our own semaphore (as many as the pool has
+      connections), so httpcore always has a free slot and nothing ever waits inside it;
+    - it is then sent in a task nobody cancels, ended by its httpx timeouts (cut to the hook call's
+      remaining deadline); the caller stops waiting at its deadline and an abandoned response is
+      closed when it arrives. Reading a body may be cancelled: that connection is ours.
+
+    Should a pool still hold connections that none of our requests owns (`leaked_slots`, which
+    readiness reports), the next request refused for lack of a slot replaces it.
     """
 
     def __init__(
