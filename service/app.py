@@ -61,6 +61,7 @@ def _http_client(settings: Settings, max_connections: int = 100) -> httpx.AsyncC
         max_keepalive_connections=min(20, max_connections),
         tls=tls_context(settings.outbound_ca_bundle),
         https_proxy=settings.outbound_https_proxy,
+        no_proxy=settings.outbound_no_proxy,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ssl
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from http.cookiejar import Cookie, CookieJar, CookiePolicy
 from pathlib import Path
 from typing import Any
@@ -67,13 +67,17 @@ def outbound_client(
     max_keepalive_connections: int,
     tls: ssl.SSLContext,
     https_proxy: str | None,
+    no_proxy: Sequence[str] = (),
 ) -> httpx.AsyncClient:
     """An httpx client for calls we make on others' behalf: no redirects, no cookie jar, no environment
-    (proxy settings come from our settings only), https through `https_proxy` when set."""
+    (proxy settings come from our settings only), https through `https_proxy` when set, except to the
+    hosts in `no_proxy` (`fhir.hospital.example`, or `*.hospital.example` for its subdomains)."""
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_keepalive_connections
     )
-    mounts = {"https://": httpx.AsyncHTTPTransport(verify=tls, limits=limits, proxy=https_proxy)}
+    # A None mount means "the client's own, direct transport"; httpx picks the most specific pattern.
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {f"all://{host}": None for host in no_proxy}
+    mounts["https://"] = httpx.AsyncHTTPTransport(verify=tls, limits=limits, proxy=https_proxy)
     return httpx.AsyncClient(
         timeout=timeout,
         limits=limits,

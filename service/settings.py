@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # Outbound network (FHIR servers and JWKS hosts): an https proxy (e.g. http://proxy.hospital:3128)
     # and a PEM bundle of extra CAs (the hospital's PKI) trusted on top of certifi's roots.
     outbound_https_proxy: str | None = None
+    # Hosts reached directly despite the proxy: `fhir.hospital.example`, or `*.hospital.example`.
+    outbound_no_proxy: list[str] = Field(default_factory=list)
     outbound_ca_bundle: FilePath | None = None
 
     # Private Network Access: answer `Access-Control-Request-Private-Network` preflights (a hosted page,

@@ -260,6 +260,28 @@ async def test_fhir_and_jwks_calls_go_through_the_configured_https_proxy(
     assert "CONNECT keys.ehr.example.org:443 HTTP/1.1" in proxy.request_lines
 
 
+async def test_hosts_on_the_no_proxy_list_are_reached_directly(
+    tmp_path: Path, http: httpx.AsyncClient
+) -> None:
+    async with RecordingProxy() as proxy, ConnectionRecorder("close") as inside:
+        # An https FHIR server on loopback stands for one inside the hospital: reached directly, the
+        # recorder sees the connection (and closes it: the call is 412), the proxy sees nothing.
+        fhir_server = inside.url.replace("http://", "https://") + "/r4"
+        settings = dev_settings_for(
+            tmp_path,
+            fhir_server_allowlist=[fhir_server],
+            outbound_https_proxy=proxy.url,
+            outbound_no_proxy=["127.0.0.1"],
+        )
+        with serve_asgi(create_app(settings)) as service:
+            body = hook_body("patient-view", fhir_server=fhir_server, access_token=ACCESS_TOKEN)
+            response = await http.post(f"{service}{service_path('patient-view')}", json=body)
+        direct = inside.connections
+    assert response.status_code == 412
+    assert direct >= 1
+    assert proxy.request_lines == []
+
+
 # --- extra CA bundle (hospital PKI) ------------------------------------------------------------------
 
 
