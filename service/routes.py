@@ -6,6 +6,7 @@ import asyncio
 import functools
 import math
 import time
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -181,7 +182,7 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
 
 
 async def _evaluate(
-    request: Request, record: PatientRecord, context: HookContext, now: Any
+    request: Request, record: PatientRecord, context: HookContext, now: datetime
 ) -> list[dict[str, Any]] | None:
     """The cards; None when a large record's evaluation overran its deadline.
 
