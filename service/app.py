@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -17,11 +18,13 @@ from service.audit import AuditMiddleware
 from service.authentication import Authenticator
 from service.database import create_engine, create_schema
 from service.errors import install_error_handlers
+from service.feedback import FeedbackRateLimiter
 from service.fhir_client import FhirClient
 from service.health import router as health_router
 from service.issued_cards import IssuedCardsRecorder
 from service.logs import configure_logging, get_logger
 from service.metrics import install_metrics
+from service.outbound import outbound_client, tls_context
 from service.routes import router
 from service.settings import Settings
 
@@ -44,16 +47,34 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def _http_client(settings: Settings) -> httpx.AsyncClient:
+def _http_client(settings: Settings, max_connections: int = 100) -> httpx.AsyncClient:
     timeout = httpx.Timeout(
         connect=settings.fhir_connect_timeout_seconds,
         read=settings.fhir_read_timeout_seconds,
         write=settings.fhir_read_timeout_seconds,
         pool=settings.fhir_connect_timeout_seconds,
     )
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-    # Redirects are never followed: a FHIR server or JWKS host must not steer us elsewhere.
-    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, trust_env=False)
+    # Redirects are never followed: a FHIR server or JWKS host must not steer us elsewhere. No cookie
+    # jar, no proxy from the environment: only what the settings say.
+    return outbound_client(
+        timeout=timeout,
+        max_connections=max_connections,
+        max_keepalive_connections=min(20, max_connections),
+        tls=tls_context(settings.outbound_ca_bundle),
+        https_proxy=settings.outbound_https_proxy,
+        no_proxy=settings.outbound_no_proxy,
+    )
+
+
+def _fhir_client(settings: Settings) -> FhirClient:
+    return FhirClient(
+        page_size=settings.fhir_page_size,
+        max_pages=settings.fhir_max_pages,
+        max_response_bytes=settings.fhir_max_response_bytes,
+        max_concurrent_requests=settings.fhir_max_concurrent_requests,
+        new_http=lambda: _http_client(settings, settings.fhir_max_connections_per_server),
+        max_connections_per_server=settings.fhir_max_connections_per_server,
+    )
 
 
 def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
@@ -72,12 +93,9 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         app.state.engine = engine
         app.state.issued_cards = IssuedCardsRecorder(engine)
         app.state.http = http
-        app.state.fhir_client = FhirClient(
-            http,
-            page_size=settings.fhir_page_size,
-            max_pages=settings.fhir_max_pages,
-            max_response_bytes=settings.fhir_max_response_bytes,
-            max_concurrent_requests=settings.fhir_max_concurrent_requests,
+        app.state.fhir_client = _fhir_client(settings)
+        app.state.evaluation_threads = ThreadPoolExecutor(
+            max_workers=settings.evaluation_threads, thread_name_prefix="evaluation"
         )
         app.state.authenticator = Authenticator(settings, engine=engine, http=http)
         log.info("service_started", profile=settings.profile)
@@ -87,6 +105,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         finally:
             await app.state.issued_cards.aclose()
             await app.state.authenticator.aclose()
+            await app.state.fhir_client.aclose()
+            app.state.evaluation_threads.shutdown(wait=False, cancel_futures=True)
             await http.aclose()
             await engine.dispose()
 
@@ -98,6 +118,9 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.feedback_limiter = FeedbackRateLimiter(
+        settings.feedback_rate_per_minute, settings.feedback_burst
+    )
     # Loaded once at start-up: the catalog, code indexes and card templates are read-only after this.
     app.state.evaluator = Evaluator.load(settings.knowledge_dir, settings.cards_dir)
     app.add_middleware(
@@ -105,6 +128,10 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         allow_origins=settings.cors_allow_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
+        # Private Network Access (Starlette >= 0.51): a hosted page (the CDS Hooks Sandbox) calling a
+        # service on localhost or an intranet gets `Access-Control-Allow-Private-Network: true` on its
+        # preflight; refused preflights asking for it are answered 400.
+        allow_private_network=settings.private_network_access_allowed,
         max_age=600,
     )
     install_error_handlers(app)

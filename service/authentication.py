@@ -10,8 +10,9 @@ to refuse obviously bad tokens before any key lookup):
      `exp - iat` within jwt_max_lifetime_seconds (all with jwt_leeway_seconds); `nbf` if present
   5. `tenant` on the client's list when it has one             tenant_not_allowed (also when absent)
   6. header `alg` allowed for the client; `kid` present        bad_algorithm, missing_claim
-  7. key: `jku` must be on the client's jku allowlist BEFORE any fetch; else the configured JWKS;
-     an unknown kid refreshes a remote set once (bounded)      jku_not_allowed, unknown_kid
+  7. key: a kid in the client's inline/file JWKS is used as it is (no fetch, whatever `jku` says);
+     otherwise `jku` must be on the client's jku allowlist BEFORE any fetch, else the client's
+     jwks_url; an unknown kid refreshes a remote set once (bounded)  jku_not_allowed, unknown_kid
   8. signature and claims again, by PyJWT, bound to the key's algorithm
                                                                bad_signature (and the above)
   9. `jti` not seen before for this issuer (database)           replayed_jti
@@ -19,6 +20,7 @@ to refuse obviously bad tokens before any key lookup):
 `iss`, `aud`, `exp`, `iat` and `jti` are required (missing_claim). A future `iat` is refused as
 `expired`: the token is outside its validity window either way. Every failure raises
 Unauthenticated(reason, detail); the detail is for the log and never holds the token or claim values.
+Anything else a hostile token makes steps 1-8 trip over is `malformed_token`, never a 500.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.audit import note_auth_failure, note_caller
 from service.exceptions import Unauthenticated
-from service.jwks import MAX_KID_LENGTH, JwksCache, KeyMismatch, verification_key
+from service.jwks import MAX_KID_LENGTH, Jwk, JwksCache, KeyMismatch, verification_key
 from service.logs import get_logger
 from service.replay_store import ReplayStore
 from service.settings import Settings
@@ -79,7 +81,7 @@ def _unverified(raw: str) -> _Token:
     try:
         header = jwt.get_unverified_header(raw)
         claims = jwt.decode(raw, options={"verify_signature": False})
-    except (jwt.PyJWTError, ValueError, TypeError):
+    except (jwt.PyJWTError, ValueError, TypeError, ArithmeticError, RecursionError):
         raise Unauthenticated("malformed_token", "the bearer token is not a JWS compact JWT") from None
     if not isinstance(claims, dict):
         raise Unauthenticated("malformed_token", "the JWT claims are not a JSON object")
@@ -189,6 +191,7 @@ class Authenticator:
             http,
             cache_seconds=settings.jwks_cache_seconds,
             min_refresh_interval_seconds=settings.jwks_min_refresh_interval_seconds,
+            max_bytes=settings.jwks_max_bytes,
         )
         self._replays = ReplayStore(engine)
         self._announce()
@@ -235,6 +238,23 @@ class Authenticator:
             if self._unauthenticated_allowed:
                 return Caller(None, None, self._settings.effective_fhir_server_allowlist)
             raise Unauthenticated("missing_token", "no Authorization header")
+        try:
+            client, tenant, jti, expires_at = await self._verified(authorization, audience)
+        except Unauthenticated:
+            raise
+        except Exception as error:
+            # Whatever a hostile token makes a check trip over (a list where a string belongs, a number
+            # too large for a timestamp) is a malformed token, never a 500.
+            raise Unauthenticated(
+                "malformed_token", f"the token could not be checked ({type(error).__name__})"
+            ) from None
+        await self._check_replay(client.iss, jti, expires_at)
+        return Caller(client.iss, tenant, self._fhir_allowlist(client))
+
+    async def _verified(
+        self, authorization: str, audience: str
+    ) -> tuple[TrustedClient, str | None, str, float]:
+        """Every check but replay: the client, the tenant, the jti and how long to remember it."""
         token = _unverified(_bearer_token(authorization))
         client = self._client(token.claims)
         leeway = float(self._settings.jwt_leeway_seconds)
@@ -245,8 +265,7 @@ class Authenticator:
         jti = _jti(token.claims)
         key = await self._key(token.header, client, kid, alg)
         _verify_signature(token, key, client, audience, leeway)
-        await self._check_replay(client.iss, jti, _timestamp(token.claims, "exp") + leeway)
-        return Caller(client.iss, tenant, self._fhir_allowlist(client))
+        return client, tenant, jti, _timestamp(token.claims, "exp") + leeway
 
     def _client(self, claims: Mapping[str, Any]) -> TrustedClient:
         if not self._clients:
@@ -262,22 +281,30 @@ class Authenticator:
 
     async def _key(self, header: Mapping[str, Any], client: TrustedClient, kid: str, alg: str) -> jwt.PyJWK:
         jku = header.get("jku")
-        if jku is not None and jku not in client.jku_allowlist:
-            # Refused before any fetch: a token must not make us connect anywhere we did not choose.
-            raise Unauthenticated("jku_not_allowed", "jku is not on the client's jku allowlist")
-        if isinstance(jku, str):
-            found = await self._jwks.find_key(jku, kid)
-        elif client.static_keys is not None:
-            found = client.static_keys.get(kid)
-        else:
-            assert client.jwks_url is not None
-            found = await self._jwks.find_key(client.jwks_url, kid)
+        if jku is not None and not isinstance(jku, str):
+            raise Unauthenticated("malformed_token", "jku is not a string")
+        found = await self._find_key(jku, client, kid)
         if found is None:
             raise Unauthenticated("unknown_kid", "no key with this kid in the client's JWKS")
         try:
             return verification_key(found, alg)
         except KeyMismatch as error:
             raise Unauthenticated("bad_algorithm", str(error)) from None
+
+    async def _find_key(self, jku: str | None, client: TrustedClient, kid: str) -> Jwk | None:
+        """Configured keys win: a kid in the client's inline or file JWKS is used as it is, whatever
+        `jku` says, so a client whose keys are configured is verified with no network at all. Only an
+        unknown kid makes us fetch, and `jku` only when it is on the client's allowlist."""
+        if client.static_keys is not None and kid in client.static_keys:
+            return client.static_keys[kid]
+        if jku is not None:
+            if jku not in client.jku_allowlist:
+                # Refused before any fetch: a token must not make us connect anywhere we did not choose.
+                raise Unauthenticated("jku_not_allowed", "jku is not on the client's jku allowlist")
+            return await self._jwks.find_key(jku, kid)
+        if client.jwks_url is not None:
+            return await self._jwks.find_key(client.jwks_url, kid)
+        return None
 
     async def _check_replay(self, issuer: str, jti: str, expires_at: float) -> None:
         # Kept until the token could no longer pass the exp check (exp + leeway).

@@ -1,7 +1,16 @@
-"""CDS Hooks feedback: validation of what the EHR reports and durable storage."""
+"""CDS Hooks feedback: validation of what the EHR reports, a per-client rate limit, and durable storage.
+
+Feedback must name cards this service issued (the `issued_cards` table, written for every card a hook
+call returns): a batch naming any card that this service id never issued (a made-up id, or another of our
+services' card) is refused whole with 400 and stored nowhere, so reports count only real cards.
+"""
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -11,12 +20,15 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.database import feedback as feedback_table
+from service.database import issued_cards
+from service.exceptions import InvalidRequest
 from service.protocol import describe_validation_error
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -48,14 +60,23 @@ class FeedbackItem(_Lenient):
     override_reason: OverrideReason | None = Field(default=None, alias="overrideReason")
     outcome_timestamp: datetime = Field(alias="outcomeTimestamp")
 
+    @field_validator("outcome_timestamp")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("outcomeTimestamp must carry a time zone")
+        try:
+            # 0001-01-01T00:00:00+14:00 is a valid ISO 8601 text whose instant is before year 1.
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("outcomeTimestamp is outside the representable range of dates") from None
+
     @model_validator(mode="after")
     def _consistent(self) -> FeedbackItem:
         if self.outcome == "accepted" and self.override_reason is not None:
             raise ValueError("overrideReason is only allowed when the outcome is overridden")
         if self.outcome == "overridden" and self.accepted_suggestions:
             raise ValueError("acceptedSuggestions is only allowed when the outcome is accepted")
-        if self.outcome_timestamp.tzinfo is None:
-            raise ValueError("outcomeTimestamp must carry a time zone")
         return self
 
 
@@ -103,4 +124,79 @@ async def store_feedback(
     return len(rows)
 
 
-__all__ = ["parse_feedback", "store_feedback"]
+async def cards_not_issued(engine: AsyncEngine, service_id: str, request: FeedbackRequest) -> list[int]:
+    """Indexes of the items naming a card this service id did not issue."""
+    wanted = {item.card for item in request.feedback}
+    async with engine.connect() as connection:
+        result = await connection.execute(
+            select(issued_cards.c.card_uuid).where(
+                issued_cards.c.service_id == service_id, issued_cards.c.card_uuid.in_(wanted)
+            )
+        )
+        issued = {row[0] for row in result}
+    return [index for index, item in enumerate(request.feedback) if item.card not in issued]
+
+
+def refuse_cards_not_issued(indexes: list[int]) -> None:
+    if indexes:
+        first = indexes[0]
+        raise InvalidRequest(
+            f"{len(indexes)} feedback item(s) name a card this service did not issue; nothing was stored",
+            expression=f"feedback[{first}].card",
+        )
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class FeedbackRateLimiter:
+    """A token bucket per client (issuer; one shared bucket for unauthenticated development calls).
+
+    In-process: each worker process of each replica has its own buckets, so the limit a client meets
+    across the deployment is (replicas x workers) x the configured rate. Buckets of clients not seen
+    for a while are dropped beyond `max_clients` (issuers are configured, so this is only a backstop).
+    """
+
+    def __init__(
+        self,
+        rate_per_minute: float,
+        burst: int,
+        *,
+        max_clients: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._rate = rate_per_minute / 60.0
+        self._burst = float(burst)
+        self._max_clients = max_clients
+        self._clock = clock
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def retry_after(self, client: str | None, cost: int = 1) -> float | None:
+        """None when the call may go ahead (its tokens are taken), else seconds to wait."""
+        now = self._clock()
+        key = client or ""
+        bucket = self._buckets.pop(key, None) or _Bucket(self._burst, now)
+        self._buckets[key] = bucket
+        if len(self._buckets) > self._max_clients:
+            self._buckets.popitem(last=False)
+        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
+        bucket.updated = now
+        needed = min(float(cost), self._burst)
+        if bucket.tokens >= needed:
+            bucket.tokens -= needed
+            return None
+        if self._rate <= 0:
+            return 60.0
+        return (needed - bucket.tokens) / self._rate
+
+
+__all__ = [
+    "FeedbackRateLimiter",
+    "cards_not_issued",
+    "parse_feedback",
+    "refuse_cards_not_issued",
+    "store_feedback",
+]

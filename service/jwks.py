@@ -4,7 +4,8 @@ Keys are kept as plain public JWK members (never private parts) keyed by `kid`; 
 per verification, bound to the algorithm the client is allowed to use, so the token header can never
 choose how a key is used (algorithm confusion).
 
-Remote sets are fetched with the shared httpx client (no redirects, bounded time and size), cached for
+Remote sets are fetched with the shared outbound httpx client (no redirects, no cookies, bounded time,
+and bounded size on the wire and decoded, see service/outbound.py), cached for
 `cache_seconds`, refreshed at most once per `min_refresh_interval_seconds` per URL whatever the callers
 ask for (an attacker sending random `kid`s cannot make us hammer the JWKS host), and kept when a refresh
 fails (the last good keys go on working until a fetch succeeds).
@@ -23,6 +24,7 @@ import jwt
 import orjson
 
 from service.logs import get_logger
+from service.outbound import BodyRefused, read_bounded
 
 log = get_logger("service.jwks")
 
@@ -178,14 +180,7 @@ class JwksCache:
             if response.status_code != 200:
                 # A redirect is a failure too: the allowlisted URL is the only place keys come from.
                 raise JwksError(f"the JWKS host answered HTTP {response.status_code}")
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self._max_bytes:
-                raise JwksError("the JWKS document exceeds the size limit")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self._max_bytes:
-                    raise JwksError("the JWKS document exceeds the size limit")
-                chunks.append(chunk)
-            return b"".join(chunks)
+            try:
+                return await read_bounded(response, self._max_bytes)
+            except BodyRefused as refused:
+                raise JwksError(f"the JWKS document was refused: {refused}") from None

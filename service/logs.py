@@ -4,6 +4,7 @@ body: callers log only service ids, hook instances, counts, codes of card topics
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -14,10 +15,34 @@ import structlog
 QUIET_LIBRARIES = ("httpx", "httpcore", "sqlalchemy", "aiosqlite", "asyncpg")
 
 
-def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+class LineWriter:
+    """Writes each rendered line, newline included, with one write: with several worker processes on
+    one stderr pipe, a line written in two parts (structlog's PrintLogger prints the message, then the
+    newline) can be split by another worker's line, and two JSON objects end up on one line (`}{`).
+    On the real stderr, os.write goes straight to the descriptor (atomic for lines up to PIPE_BUF,
+    4096 bytes on Linux, and never interleaved mid-line with a newline of ours). A replaced stream
+    (a test's capture) gets one write() call."""
+
+    def msg(self, message: str) -> None:
+        line = message + "\n"
+        stream = sys.stderr
+        if stream is sys.__stderr__ and stream is not None:
+            stream.flush()
+            data = line.encode("utf-8", "replace")
+            while data:
+                written = os.write(stream.fileno(), data)
+                data = data[written:]
+        else:
+            stream.write(line)
+            stream.flush()
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
+
+
+def _stderr_logger(*_args: Any) -> LineWriter:
     # sys.stderr is looked up at each use, not once at configuration: a replaced stream (a test's
     # capture, since closed) must not turn every later log line into an I/O error.
-    return structlog.PrintLogger(sys.stderr)
+    return LineWriter()
 
 
 def configure_logging(level: str = "INFO", log_format: str = "json") -> None:

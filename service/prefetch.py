@@ -19,7 +19,13 @@ from clinical.fhir_data import bundle_resources
 from clinical.patient_record import MEDICATION_USE_TYPES, PatientRecord
 from service.discovery import PREFETCH_TEMPLATES
 from service.exceptions import DataUnavailable, InvalidRequest
-from service.fhir_client import FhirClient, FhirEndpoint, SearchResult, next_link
+from service.fhir_client import (
+    CallBudget,
+    FhirClient,
+    FhirEndpoint,
+    SearchResult,
+    next_link,
+)
 
 T = TypeVar("T")
 
@@ -79,7 +85,7 @@ async def _resolve_key(
     value: Any,
     present: bool,
     access: FhirAccess,
-    limiter: asyncio.Semaphore,
+    limiter: CallBudget,
 ) -> SearchResult:
     state = _classify(key, value, resource_type) if present else "query"
     if state == "empty":
@@ -113,9 +119,10 @@ async def gather_patient_record(
     patient_id: str,
     user_id: str,
     access: FhirAccess,
+    deadline_seconds: float | None = None,
 ) -> PatientRecord:
     supplied = prefetch or {}
-    limiter = access.client.limiter()
+    limiter = access.client.limiter(deadline_seconds)
     results = await all_or_first_error(
         [
             _resolve_key(
@@ -160,7 +167,7 @@ def _needs_read(reference: str, record: PatientRecord) -> str | None:
     return relative
 
 
-async def resolve_medications(record: PatientRecord, access: FhirAccess, limiter: asyncio.Semaphore) -> None:
+async def resolve_medications(record: PatientRecord, access: FhirAccess, limiter: CallBudget) -> None:
     """Read referenced Medications the bundles did not include (contained ones need no read)."""
     wanted = set()
     for resource_type in MEDICATION_USE_TYPES:

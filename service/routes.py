@@ -3,28 +3,52 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 import time
+from datetime import datetime
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Request
 from starlette.responses import Response
 
+from clinical.patient_record import PatientRecord
 from service.authentication import Caller
 from service.discovery import SERVICES, ServiceDefinition, discovery_document
-from service.exceptions import DataUnavailable, FhirServerNotAllowed, InvalidRequest, UnknownService
-from service.feedback import FeedbackRequest, parse_feedback, store_feedback
+from service.errors import outcome_response
+from service.exceptions import (
+    DataUnavailable,
+    FhirServerNotAllowed,
+    InvalidRequest,
+    UnknownService,
+    UnsupportedMediaType,
+)
+from service.feedback import (
+    FeedbackRequest,
+    cards_not_issued,
+    parse_feedback,
+    refuse_cards_not_issued,
+    store_feedback,
+)
 from service.fhir_client import FhirEndpoint
 from service.json_body import parse_json_object, read_limited_body, require_json_content_type
 from service.logs import get_logger
 from service.metrics import count_cards, count_feedback
 from service.prefetch import FhirAccess, gather_patient_record
-from service.protocol import HookRequest, draft_order_resources, parse_context, parse_hook_request
+from service.protocol import (
+    HookContext,
+    HookRequest,
+    draft_order_resources,
+    parse_context,
+    parse_hook_request,
+)
 from service.settings import Settings
-from service.url_policy import outbound_allowed
+from service.url_policy import normalised_base, outbound_allowed
 
 router = APIRouter()
 audit_log = get_logger("service.audit")
+log = get_logger("service.routes")
 
 
 def _json(content: Any, status_code: int = 200) -> Response:
@@ -55,6 +79,10 @@ def _service(service_id: str) -> ServiceDefinition:
 
 async def _json_body(request: Request) -> dict[str, Any]:
     require_json_content_type(request)
+    coding = request.headers.get("content-encoding", "identity").strip().lower()
+    if coding not in ("", "identity"):
+        # We decode no request content coding (RFC 9110 section 15.5.16: 415 for one we do not accept).
+        raise UnsupportedMediaType(f"request Content-Encoding {coding[:32]!r} is not accepted")
     settings: Settings = request.app.state.settings
     return parse_json_object(await read_limited_body(request, settings.max_body_bytes))
 
@@ -62,10 +90,12 @@ async def _json_body(request: Request) -> dict[str, Any]:
 def fhir_access(request: Request, hook_request: HookRequest, caller: Caller) -> FhirAccess:
     settings: Settings = request.app.state.settings
     client = request.app.state.fhir_client
-    server = hook_request.fhir_server
-    if server is None:
+    if hook_request.fhir_server is None:
         return FhirAccess(client, None, "the request names no fhirServer")
-    if not outbound_allowed(server, caller.fhir_server_allowlist, development=settings.is_development):
+    server = normalised_base(hook_request.fhir_server)
+    if server is None or not outbound_allowed(
+        server, caller.fhir_server_allowlist, development=settings.is_development
+    ):
         # Checked before any connection: the service must not become a proxy into the network.
         raise FhirServerNotAllowed(
             "fhirServer is not an allowed FHIR server for this client", expression="fhirServer"
@@ -94,8 +124,9 @@ async def discovery(request: Request) -> Response:
 )
 async def invoke(service_id: str, request: Request, background: BackgroundTasks) -> Response:
     started = time.perf_counter()
-    service = _service(service_id)
+    # Authentication first: an unknown service id must not answer 404 to callers we do not know.
     caller = await _authenticate(request)
+    service = _service(service_id)
     hook_request = parse_hook_request(await _json_body(request))
     if hook_request.hook != service.hook:
         raise InvalidRequest(
@@ -108,19 +139,30 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
     try:
         async with asyncio.timeout(settings.hook_deadline_seconds):
             record = await gather_patient_record(
-                hook_request.prefetch, context.patient_id, context.user_id, access
+                hook_request.prefetch,
+                context.patient_id,
+                context.user_id,
+                access,
+                settings.hook_deadline_seconds,
             )
     except TimeoutError:
         raise DataUnavailable("the FHIR data could not be had within the hook deadline") from None
     now = request.app.state.clock()
-    cards = request.app.state.evaluator.cards_for(
-        record,
-        draft_order_resources(context),
-        now=now,
-        patient_id=context.patient_id,
-        user_id=context.user_id,
-        encounter_id=context.encounter_id,
-    )
+    cards = await _evaluate(request, record, context, now)
+    if cards is None:
+        return outcome_response(
+            503,
+            {
+                "resourceType": "OperationOutcome",
+                "issue": [
+                    {
+                        "severity": "error",
+                        "code": "too-costly",
+                        "diagnostics": "the record could not be evaluated within the evaluation deadline",
+                    }
+                ],
+            },
+        )
     count_cards(cards)
     background.add_task(request.app.state.issued_cards.record, service.id, cards, now)
     audit_log.info(
@@ -139,6 +181,55 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
     return _json({"cards": cards})
 
 
+async def _evaluate(
+    request: Request, record: PatientRecord, context: HookContext, now: datetime
+) -> list[dict[str, Any]] | None:
+    """The cards; None when a large record's evaluation overran its deadline.
+
+    A typical record is evaluated here, on the event loop (a few milliseconds). A record above
+    `evaluation_thread_min_resources` goes to the small evaluation thread pool under
+    `evaluation_deadline_seconds`, so liveness and other calls keep being answered meanwhile. A thread
+    cannot be stopped: an overrun evaluation finishes in the background and its cards are dropped; the
+    pool's size bounds how many can run at once (later ones queue, and are dropped unstarted if their
+    deadline passes first).
+    """
+    settings: Settings = request.app.state.settings
+    evaluate = functools.partial(
+        request.app.state.evaluator.cards_for,
+        record,
+        draft_order_resources(context),
+        now=now,
+        patient_id=context.patient_id,
+        user_id=context.user_id,
+        encounter_id=context.encounter_id,
+    )
+    resources = record.resource_count()
+    if resources < settings.evaluation_thread_min_resources:
+        cards: list[dict[str, Any]] = evaluate()
+        return cards
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(settings.evaluation_deadline_seconds):
+            cards = await loop.run_in_executor(request.app.state.evaluation_threads, evaluate)
+    except TimeoutError:
+        log.warning("evaluation_overran", resources=resources)
+        return None
+    return cards
+
+
+def _too_many_requests(retry_after: float) -> Response:
+    return outcome_response(
+        429,
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {"severity": "error", "code": "throttled", "diagnostics": "too much feedback; retry later"}
+            ],
+        },
+        headers={"Retry-After": str(max(1, math.ceil(retry_after)))},
+    )
+
+
 @router.post(
     "/cds-services/{service_id}/feedback",
     openapi_extra={
@@ -149,9 +240,15 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
     },
 )
 async def feedback(service_id: str, request: Request) -> Response:
-    service = _service(service_id)
     caller = await _authenticate(request)
+    service = _service(service_id)
+    retry_after = request.app.state.feedback_limiter.retry_after(caller.issuer)
+    if retry_after is not None:
+        return _too_many_requests(retry_after)
     parsed = parse_feedback(await _json_body(request))
+    # Rows of the cards just issued may still be on their way to the database: let them land first.
+    await request.app.state.issued_cards.aclose()
+    refuse_cards_not_issued(await cards_not_issued(request.app.state.engine, service.id, parsed))
     stored = await store_feedback(request.app.state.engine, service.id, parsed, caller.issuer)
     for item in parsed.feedback:
         count_feedback(item.outcome)

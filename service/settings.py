@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, FilePath, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     fhir_max_pages: int = 20
     fhir_max_response_bytes: int = 16 * 1024 * 1024
     fhir_max_concurrent_requests: int = 8
+    # Connections per FHIR server (origin); each server gets its own pool, so one slow EHR fills only its own.
+    fhir_max_connections_per_server: int = 64
+    # Records with more resources than this are evaluated in a worker thread, bounded in time.
+    evaluation_thread_min_resources: int = 2000
+    evaluation_deadline_seconds: float = 5.0
+    evaluation_threads: int = 2
     # FHIR base URLs any caller may name (authenticated clients add their own allowlist).
     fhir_server_allowlist: list[str] | None = None
     # Query a FHIR server without an access token when the EHR sent no fhirAuthorization.
@@ -59,6 +65,22 @@ class Settings(BaseSettings):
     jwt_max_lifetime_seconds: int = 3600
     jwks_cache_seconds: int = 3600
     jwks_min_refresh_interval_seconds: float = 10.0
+    jwks_max_bytes: int = 256 * 1024
+
+    # Outbound network (FHIR servers and JWKS hosts): an https proxy (e.g. http://proxy.hospital:3128)
+    # and a PEM bundle of extra CAs (the hospital's PKI) trusted on top of certifi's roots.
+    outbound_https_proxy: str | None = None
+    # Hosts reached directly despite the proxy: `fhir.hospital.example`, or `*.hospital.example`.
+    outbound_no_proxy: list[str] = Field(default_factory=list)
+    outbound_ca_bundle: FilePath | None = None
+
+    # Private Network Access: answer `Access-Control-Request-Private-Network` preflights (a hosted page,
+    # such as the CDS Hooks Sandbox, calling a service on localhost or the intranet). Default: development.
+    cors_allow_private_network: bool | None = None
+
+    # Feedback: per-client token bucket, per worker process.
+    feedback_rate_per_minute: float = 600.0
+    feedback_burst: int = 120
 
     # Reviewed clinical content.
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
@@ -69,6 +91,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     metrics_enabled: bool = True
     workers: int = 1
+    # uvicorn's HTTP parser. h11 enforces `http_max_header_bytes` (431/400 beyond it); httptools is a
+    # little faster but accepts request heads of any size (20 MB was read in a test). Header read
+    # timeouts exist in neither: the reverse proxy in front provides them (README, Deployment).
+    http_parser: Literal["h11", "httptools"] = "h11"
+    http_max_header_bytes: int = 32 * 1024
+    http_keep_alive_timeout_seconds: int = 5
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -86,6 +114,13 @@ class Settings(BaseSettings):
             raise ValueError("pins the service's clock: allowed with CDS_PROFILE=development only")
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
+    @field_validator("outbound_https_proxy")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("outbound_https_proxy must be an http:// or https:// URL")
+        return value
+
     @property
     def is_development(self) -> bool:
         return self.profile == "development"
@@ -97,6 +132,12 @@ class Settings(BaseSettings):
         if self.is_development:
             return (SANDBOX_FHIR_SERVER, "http://127.0.0.1", "http://localhost")
         return ()
+
+    @property
+    def private_network_access_allowed(self) -> bool:
+        if self.cors_allow_private_network is not None:
+            return self.cors_allow_private_network
+        return self.is_development
 
     @property
     def open_fhir_servers_allowed(self) -> bool:

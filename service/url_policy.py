@@ -1,15 +1,26 @@
-"""Where outbound calls may go: a URL is allowed only under a configured base URL.
+r"""Where outbound calls may go: a URL is allowed only under a configured base URL.
 
 Comparison is on parsed components, never on string prefixes, so `https://ehr.example.org@evil.test`
 or `https://ehr.example.org.evil.test` cannot pass for `https://ehr.example.org`.
+
+A path segment that is, or decodes to, a dot segment, or that holds `;`, a backslash or an encoded `/`
+(raw or percent-encoded, however many times) is refused outright: servlet containers read `/..;/` as a
+parent (path parameters), IIS and some proxies turn `\` into `/`, and many servers decode `%2e%2e` or
+`%252e%252e` after routing, so `<allowed base>/..;/admin` would leave the allowed base on the server
+even though it looks under it here.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+from urllib.parse import unquote, urlsplit
 
 import httpx
+
+# Enough to unwrap %25-encoding a few times over; a segment still changing after that is refused.
+_MAX_DECODING_ROUNDS = 4
+_FORBIDDEN_IN_SEGMENT = (";", "\\", "/")
 
 
 def _is_loopback(host: str) -> bool:
@@ -19,6 +30,39 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _hostile_segment(segment: str) -> bool:
+    for _ in range(_MAX_DECODING_ROUNDS):
+        if segment in (".", "..") or any(mark in segment for mark in _FORBIDDEN_IN_SEGMENT):
+            return True
+        decoded = unquote(segment)
+        if decoded == segment:
+            return False
+        segment = decoded
+    return True
+
+
+def has_hostile_path(url: str) -> bool:
+    """True when a segment of the URL's path, as written, is or decodes to something a server may
+    resolve outside the path it seems to name (see the module docstring)."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return True
+    # The first segment of an absolute path is empty; only the separators are "/".
+    return any(_hostile_segment(segment) for segment in path.split("/")[1:])
+
+
+def normalised_base(url: str) -> str | None:
+    """A FHIR base URL in one spelling (lower-case scheme and host, no default port, no trailing
+    slash), or None when it is not a usable base: hostile path, query, fragment, user info."""
+    if has_hostile_path(url):
+        return None
+    parsed = parse_url(url)
+    if parsed is None or parsed.query or parsed.fragment:
+        return None
+    return str(parsed).rstrip("/")
 
 
 def parse_url(url: str) -> httpx.URL | None:
@@ -41,7 +85,7 @@ def _parse_base(base: str) -> httpx.URL | None:
 def is_under_base(url: str, base: str) -> bool:
     """True when `url` names `base` or a path below it (same scheme, host and port)."""
     target, root = parse_url(url), _parse_base(base) if isinstance(base, str) else parse_url(base)
-    if target is None or root is None:
+    if target is None or root is None or has_hostile_path(url):
         return False
     if (target.scheme, target.host) != (root.scheme, root.host):
         return False
@@ -58,7 +102,7 @@ def is_under_base(url: str, base: str) -> bool:
 
 def outbound_allowed(url: str, allowlist: tuple[str, ...] | list[str], *, development: bool) -> bool:
     parsed = parse_url(url)
-    if parsed is None:
+    if parsed is None or has_hostile_path(url):
         return False
     if parsed.scheme == "http" and not (development and _is_loopback(parsed.host)):
         return False

@@ -360,6 +360,7 @@ def serve_asgi(
     lifespan: Literal["auto", "on", "off"] = "auto",
     startup_timeout: float = 20.0,
     shutdown_timeout: float = 10.0,
+    **uvicorn_options: Any,
 ) -> Iterator[str]:
     """Run `app` under uvicorn on 127.0.0.1 in a background thread; yield ``http://127.0.0.1:<port>``.
 
@@ -380,6 +381,7 @@ def serve_asgi(
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=max(1, int(shutdown_timeout / 2)),
+        **uvicorn_options,
     )
     server = _BackgroundServer(config)
     failure: list[BaseException] = []
@@ -397,7 +399,8 @@ def serve_asgi(
     try:
         if not server.startup_done.wait(startup_timeout) or not server.started:
             raise RuntimeError(f"the ASGI app did not start on 127.0.0.1:{port}: {failure or 'timeout'}")
-        yield f"http://127.0.0.1:{port}"
+        scheme = "https" if uvicorn_options.get("ssl_certfile") else "http"
+        yield f"{scheme}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(shutdown_timeout)

@@ -23,6 +23,7 @@ import pytest
 import respx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from issued_support import record_issued
 from security_support import (
     DISCOVERY_URL,
     EHR_FHIR,
@@ -264,8 +265,9 @@ ATTACKS: list[AttackCase] = [
         "jku_not_allowed",
     ),
     (
+        # A kid the client does not have configured, so the jku would matter: it is not this client's.
         "jku allowlisted for another client",
-        lambda k: bearer(mint(k.es384, claims(), headers={"jku": ALLOWED_JKU})),
+        lambda k: bearer(mint(k.other, claims(), headers={"jku": ALLOWED_JKU})),
         "jku_not_allowed",
     ),
 ]
@@ -493,6 +495,7 @@ async def test_http_aud_must_be_the_route_called(tmp_path: Path, keys: Keys) -> 
     body = {"feedback": [{"card": "c1", "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}]}
     feedback_path = "/cds-services/immunotherapy-brain-mri-patient-view/feedback"
     async with running_app(settings) as client:
+        await record_issued(settings.effective_database_url, "immunotherapy-brain-mri-patient-view", ["c1"])
         for_service = mint(keys.es384, claims(audience=SERVICE_URL))
         wrong = await client.post(feedback_path, json=body, headers={"Authorization": bearer(for_service)})
         right_token = mint(keys.es384, claims(audience=f"http://testserver{feedback_path}"))

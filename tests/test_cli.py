@@ -483,6 +483,9 @@ def test_serve_runs_uvicorn_with_host_port_and_workers_from_settings(
     assert call["access_log"] is False
     # Workers still importing on a busy node must not be killed as hung (uvicorn's default is 5 s).
     assert call["timeout_worker_healthcheck"] >= 30
+    # The parser that enforces a request-head size limit, and the limit (issue 11, finding 7).
+    assert (call["http"], call["h11_max_incomplete_event_size"]) == ("h11", 32 * 1024)
+    assert call["timeout_keep_alive"] == 5
 
 
 def test_serve_flags_override_settings(

@@ -22,6 +22,7 @@ from hook_requests import (
     searchset,
     service_id,
 )
+from issued_support import record_issued_now
 
 from service.app import create_app
 
@@ -173,6 +174,7 @@ def test_feedback_over_http_is_stored(http: httpx.Client, sqlite_path: Path) -> 
         ]
     }
 
+    record_issued_now(f"sqlite+aiosqlite:///{sqlite_path}", service_id("order-sign"), [card])
     response = http.post(f"{SIGN}/feedback", json=feedback)
 
     assert response.status_code == 200

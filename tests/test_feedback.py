@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from conftest import SettingsFactory
 from hook_requests import service_id
+from issued_support import record_issued_via
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from service.app import create_app
-from service.database import create_engine
+from service.database import create_engine, issued_cards
 from service.database import feedback as feedback_table
 from service.feedback import parse_feedback, store_feedback
 
@@ -185,6 +186,7 @@ def test_unknown_fields_are_ignored() -> None:
 def test_accepted_and_overridden_feedback_is_stored(shared_client: TestClient) -> None:
     accepted, overridden = _card(), _card()
     body = {"feedback": [_accepted(accepted, "sugg-1", "sugg-2"), _overridden(overridden)]}
+    record_issued_via(shared_client, SERVICE, [accepted, overridden])
 
     response = shared_client.post(PATH, json=body)
 
@@ -206,6 +208,7 @@ def test_accepted_and_overridden_feedback_is_stored(shared_client: TestClient) -
 
 def test_outcome_timestamp_is_stored_as_the_same_instant(shared_client: TestClient) -> None:
     card = _card()
+    record_issued_via(shared_client, SERVICE, [card])
 
     shared_client.post(PATH, json={"feedback": [_accepted(card)]})
 
@@ -219,6 +222,7 @@ def test_outcome_timestamp_is_stored_as_the_same_instant(shared_client: TestClie
 
 def test_overridden_without_a_reason_is_stored(shared_client: TestClient) -> None:
     card = _card()
+    record_issued_via(shared_client, SERVICE, [card])
 
     response = shared_client.post(PATH, json={"feedback": [_overridden(card, reason=None)]})
 
@@ -243,6 +247,7 @@ def test_feedback_survives_a_restart_of_the_app(make_settings: SettingsFactory) 
     card = _card()
 
     with TestClient(create_app(settings)) as first:
+        record_issued_via(first, SERVICE, [card])
         assert first.post(PATH, json={"feedback": [_accepted(card)]}).status_code == 200
     with TestClient(create_app(settings)) as restarted:
         rows = _stored(restarted, [card])
@@ -264,6 +269,7 @@ def postgres_cards(postgres_url: str) -> Iterator[list[str]]:
         try:
             async with engine.begin() as connection:
                 await connection.execute(delete(feedback_table).where(feedback_table.c.card_uuid.in_(cards)))
+                await connection.execute(delete(issued_cards).where(issued_cards.c.card_uuid.in_(cards)))
         finally:
             await engine.dispose()
 
@@ -284,6 +290,7 @@ def test_feedback_is_stored_in_postgresql_when_the_database_url_is_set(
     postgres_cards.extend([accepted, overridden])
 
     with TestClient(create_app(settings)) as first:
+        record_issued_via(first, SERVICE, [accepted, overridden])
         response = first.post(PATH, json={"feedback": [_accepted(accepted, "s1"), _overridden(overridden)]})
         assert response.status_code == 200
     with TestClient(create_app(settings)) as restarted:

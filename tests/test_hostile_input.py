@@ -8,20 +8,37 @@ so no generated request can reach any other host. Generation is bounded and dera
 
 from __future__ import annotations
 
+import base64
 import copy
+import gzip
 import json
 import shutil
 import tempfile
+import time
+import uuid
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
+from hook_requests import fhir_authorization
+from hostile_support import MaliciousServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from security_support import complete_prefetch, dev_settings_for, hook_body, service_path
+from ops_support import metric_value
+from security_support import (
+    client_entry,
+    complete_prefetch,
+    dev_settings_for,
+    ec_key,
+    hook_body,
+    service_path,
+    write_clients,
+)
+from security_support import settings_for as token_settings_for
 from starlette.exceptions import StarletteDeprecationWarning
 
 from clinical.patient_record import PatientRecord
@@ -455,3 +472,221 @@ def test_oversized_body_is_413(tmp_path: Path) -> None:
         ok = test_client.post(service_path("patient-view"), json=VALID)
     assert (declared.status_code, streamed.status_code, ok.status_code) == (413, 413, 200)
     assert "content-length" not in streamed.request.headers
+
+
+# --- issue 11: fuzzed tokens, feedback values and encodings ----------------------------------------
+
+TOKEN_ISSUER = "https://ehr.example.org/cds-client"
+TOKEN_KEY = ec_key("fuzz-kid")
+AUTH_REASONS = (
+    "missing_token",
+    "malformed_token",
+    "untrusted_issuer",
+    "bad_audience",
+    "expired",
+    "missing_claim",
+    "tenant_not_allowed",
+    "bad_algorithm",
+    "unknown_kid",
+    "jku_not_allowed",
+    "bad_signature",
+    "replayed_jti",
+    "token_too_long_lived",
+    "no_trusted_clients",
+)
+# Raw JSON texts a claim or header member may hold, beyond what Python's json would write.
+raw_json_numbers = st.sampled_from(
+    ["1e400", "-1e400", "1e308", "-0", "9" * 400, "0.0000001", "1E+2", "-9223372036854775809"]
+)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _auth_failures(client: TestClient) -> float:
+    text = client.get("/metrics").text
+    return sum(metric_value(text, "cds_auth_failures_total", {"reason": reason}) for reason in AUTH_REASONS)
+
+
+@pytest.fixture(scope="module")
+def auth_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    directory = tmp_path_factory.mktemp("hostile-auth")
+    clients = write_clients(
+        directory,
+        client_entry(TOKEN_KEY, iss=TOKEN_ISSUER, jku_allowlist=["https://keys.example.org/j.json"]),
+    )
+    app = create_app(
+        token_settings_for(directory, trusted_clients_file=clients, metrics_enabled=True, log_level="WARNING")
+    )
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@st.composite
+def hostile_tokens(draw: st.DrawFn) -> str:
+    """A compact JWS whose header and claims carry hostile values (any JSON, or raw numbers such as
+    1e400 that no JSON library writes) in the members the checks read; the signature is junk."""
+    header: dict[str, str] = {"alg": '"ES384"', "typ": '"JWT"', "kid": '"fuzz-kid"'}
+    claims_: dict[str, str] = {
+        "iss": json.dumps(TOKEN_ISSUER),
+        "aud": json.dumps("http://testserver/cds-services"),
+        "iat": str(int(time.time())),
+        "exp": str(int(time.time()) + 300),
+        "jti": json.dumps(str(uuid.uuid4())),
+    }
+    for _ in range(draw(st.integers(1, 3))):
+        target = draw(st.sampled_from([header, claims_]))
+        names = (
+            ["alg", "kid", "jku", "crit", "b64"]
+            if target is header
+            else ["iss", "aud", "iat", "exp", "nbf", "jti", "tenant"]
+        )
+        name = draw(st.sampled_from(names))
+        target[name] = draw(raw_json_numbers | st.builds(json.dumps, json_values))
+    header_text = "{" + ", ".join(f'"{k}": {v}' for k, v in header.items()) + "}"
+    claims_text = "{" + ", ".join(f'"{k}": {v}' for k, v in claims_.items()) + "}"
+    signature = draw(st.binary(min_size=0, max_size=96))
+    return f"{_b64(header_text.encode())}.{_b64(claims_text.encode())}.{_b64(signature)}"
+
+
+@FUZZ
+@given(token=hostile_tokens())
+def test_fuzzed_tokens_are_401_with_an_outcome_and_counted(auth_client: TestClient, token: str) -> None:
+    before = _auth_failures(auth_client)
+    response = auth_client.get("/cds-services", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401, f"answered {response.status_code}"
+    assert response.json()["issue"][0]["code"] == "login"
+    assert _auth_failures(auth_client) - before == 1
+
+
+feedback_values = st.fixed_dictionaries(
+    {},
+    optional={
+        "card": json_values | st.text(max_size=300),
+        "outcome": st.sampled_from(["accepted", "overridden", "", "ACCEPTED"]) | json_values,
+        "outcomeTimestamp": bad_dates
+        | st.sampled_from(
+            [
+                "0001-01-01T00:00:00+14:00",
+                "9999-12-31T23:59:59-14:00",
+                "0001-01-01T00:00:00Z",
+                "2026-11-21T10:00:00+24:00",
+                "2026-11-21T10:00:00-00:01",
+                "1e400",
+            ]
+        ),
+        "acceptedSuggestions": json_values,
+        "overrideReason": json_values,
+    },
+)
+
+
+@FUZZ
+@given(items=st.lists(feedback_values, min_size=0, max_size=3) | json_values)
+def test_fuzzed_feedback_is_never_a_server_error(client: TestClient, items: Any) -> None:
+    response = client.post(f"{service_path('order-sign')}/feedback", json={"feedback": items})
+    assert response.status_code == 400, f"answered {response.status_code}"
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+request_encodings = st.sampled_from(
+    [
+        ("gzip", lambda data: gzip.compress(data)),
+        ("deflate", lambda data: zlib.compress(data)),
+        ("br", lambda data: data),
+        ("gzip, gzip", lambda data: gzip.compress(gzip.compress(data))),
+        ("identity", lambda data: data),
+        ("x-unknown", lambda data: data),
+    ]
+)
+charsets = st.sampled_from(["utf-8", "UTF-8", "utf-16", "latin-1", "iso-8859-1", "", "utf-8; q=1", '"utf-8"'])
+text_encodings = st.sampled_from(["utf-8", "utf-16", "utf-32", "latin-1", "utf-8-sig"])
+
+
+@FUZZ
+@given(encoding=request_encodings, charset=charsets, text_encoding=text_encodings)
+def test_request_body_encodings(client: TestClient, encoding: Any, charset: str, text_encoding: str) -> None:
+    coding, encode = encoding
+    body = json.dumps({**VALID, "note": "Lhermitte-Duclos éé"}, ensure_ascii=False).encode(text_encoding)
+    headers = {"Content-Type": f"application/json; charset={charset}" if charset else "application/json"}
+    headers["Content-Encoding"] = coding
+    response = client.post(service_path("patient-view"), content=encode(body), headers=headers)
+    _assert_handled(response)
+    if coding not in ("identity",):
+        assert response.status_code == 415
+    elif text_encoding != "utf-8":
+        assert response.status_code == 400
+
+
+FHIR_PATIENT = json.dumps(
+    {"resourceType": "Patient", "id": PATIENT_ID, "name": [{"text": "Zoë Ñúñez"}]}, ensure_ascii=False
+)
+response_codings = st.sampled_from(
+    [
+        ("", lambda data: data),
+        ("identity", lambda data: data),
+        ("gzip", gzip.compress),
+        ("GZIP", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", lambda data: zlib.compress(data)[2:-4]),  # raw deflate, as some servers send
+        ("gzip, identity", gzip.compress),
+        ("gzip, gzip", lambda data: gzip.compress(gzip.compress(data))),
+        ("deflate, gzip", lambda data: gzip.compress(zlib.compress(data))),
+        ("br", lambda data: data),
+        ("zstd", lambda data: data),
+        ("compress", lambda data: data),
+        ("gzip", lambda data: gzip.compress(data)[:-6]),  # truncated
+        ("gzip", lambda data: gzip.compress(data) + b"trailing"),
+        ("gzip", lambda data: data),  # says gzip, is not
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def encoding_server() -> Iterator[tuple[MaliciousServer, str]]:
+    server = MaliciousServer()
+    with server.running() as url:
+        yield server, url
+
+
+@pytest.fixture(scope="module")
+def encoding_client(
+    tmp_path_factory: pytest.TempPathFactory, encoding_server: tuple[MaliciousServer, str]
+) -> Iterator[TestClient]:
+    _, url = encoding_server
+    settings = dev_settings_for(
+        tmp_path_factory.mktemp("encodings"), fhir_server_allowlist=[url], log_level="WARNING"
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@FUZZ
+@given(coding=response_codings, charset=charsets, text_encoding=text_encodings)
+def test_fhir_response_encodings(
+    encoding_client: TestClient,
+    encoding_server: tuple[MaliciousServer, str],
+    coding: Any,
+    charset: str,
+    text_encoding: str,
+) -> None:
+    server, url = encoding_server
+    name, encode = coding
+    server.body = encode(FHIR_PATIENT.encode(text_encoding))
+    server.headers = {
+        "content-type": f"application/fhir+json; charset={charset}" if charset else "application/fhir+json"
+    }
+    if name:
+        server.headers["content-encoding"] = name
+    prefetch = complete_prefetch([])
+    del prefetch["patient"]  # read from the server: one GET
+    body = hook_body("patient-view", patient_id=PATIENT_ID, fhir_server=url, prefetch=prefetch)
+    body["fhirAuthorization"] = fhir_authorization("encoding-token")
+    response = encoding_client.post(service_path("patient-view"), json=body)
+    _assert_handled(response)
+    decodable = name.lower() in ("", "identity", "gzip", "deflate", "gzip, identity") and text_encoding in (
+        "utf-8",
+    )
+    if response.status_code == 200:
+        assert decodable, f"{name!r} / {text_encoding} was accepted"

@@ -17,6 +17,7 @@ import json
 import logging
 import socket
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -27,7 +28,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fhir_server import FhirTestServer
+from issued_support import record_issued
 from security_support import (
+    SERVICE_FOR_HOOK,
     bearer,
     claims,
     client_entry,
@@ -245,10 +248,12 @@ class Scenario:
         self.fhir.reset()
         outcomes.update(await self._captures(client, base))
         comment = f"{GIVEN} {FAMILY} ({MRN}) already had an MRI"
+        card = str(uuid.uuid4())
+        await record_issued(self.settings.effective_database_url, SERVICE_FOR_HOOK["patient-view"], [card])
         feedback = {
             "feedback": [
                 {
-                    "card": "5e2c1a9e-5d5b-4c8e-9f57-0c7a1c2b3d4e",
+                    "card": card,
                     "outcome": "overridden",
                     "overrideReason": {"userComment": comment},
                     "outcomeTimestamp": "2026-11-21T10:00:00Z",

@@ -18,6 +18,7 @@ import pytest
 from conftest import ClientFactory
 from fhir_server import FhirTestServer
 from hook_requests import complete_prefetch, hook_request, service_id
+from issued_support import record_issued_via
 from ops_support import base_environment, free_port, metric_value, running_service, sample_labels, serve_argv
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.testclient import TestClient
@@ -94,6 +95,7 @@ def test_metrics_disabled_removes_the_endpoint(make_client: ClientFactory) -> No
 def test_requests_are_counted_by_route_template_service_and_status(client: TestClient) -> None:
     route = "/cds-services/{service_id}/feedback"
     labels = {"route": route, "service": FEEDBACK_SERVICE, "status": "200"}
+    record_issued_via(client, FEEDBACK_SERVICE, ["metrics-card-0"])
     before = scrape(client)
     response = client.post(f"/cds-services/{FEEDBACK_SERVICE}/feedback", json=feedback_body("accepted"))
     assert response.status_code == 200
@@ -204,6 +206,7 @@ def test_fhir_errors_are_counted_by_outcome(make_client: ClientFactory, fhir_ser
 
 
 def test_feedback_is_counted_by_outcome(client: TestClient) -> None:
+    record_issued_via(client, FEEDBACK_SERVICE, [f"metrics-card-{index}" for index in range(3)])
     before = scrape(client)
     body = feedback_body("accepted", "accepted", "overridden")
     assert client.post(f"/cds-services/{FEEDBACK_SERVICE}/feedback", json=body).status_code == 200

@@ -26,6 +26,7 @@ from hook_requests import (
     searchset,
     service_id,
 )
+from issued_support import record_issued_via
 from starlette.testclient import TestClient
 
 from service.app import create_app
@@ -627,9 +628,11 @@ def test_access_token_never_reaches_logs_or_storage(
     caplog.set_level("DEBUG")
     app = create_app(make_settings(log_level="DEBUG", **PATIENT_SETTINGS), clock=fixed_clock)
     body = hook_request("patient-view", fhir_server=fhir_server.base_url, access_token=TOKEN)
-    feedback = {"feedback": [{"card": str(uuid.uuid4()), "outcome": "accepted", "outcomeTimestamp": NOW}]}
+    card = str(uuid.uuid4())
+    feedback = {"feedback": [{"card": card, "outcome": "accepted", "outcomeTimestamp": NOW}]}
 
     with TestClient(app) as client:  # leaving it shuts the app down: the database is flushed
+        record_issued_via(client, service_id("patient-view"), [card])
         fhir_server.required_token = TOKEN
         succeeded = client.post(PV, json=body)
         fhir_server.required_token = "another-token"

@@ -23,11 +23,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from hook_requests import service_id
+from issued_support import record_issued_now
 from jwt.algorithms import ECAlgorithm
 from ops_support import ServiceProcess, base_environment, free_port, metric_value, serve_argv, start_service
 from sqlalchemy import delete, func, select
 
-from service.database import create_engine, create_schema, feedback, seen_jtis
+from service.database import create_engine, create_schema, feedback, issued_cards, seen_jtis
 
 RUN = uuid.uuid4().hex[:12]
 CARD_PREFIX = f"scale-out-{RUN}-"
@@ -93,6 +94,9 @@ async def _delete_run_rows(database: str) -> None:
     try:
         async with engine.begin() as connection:
             await connection.execute(delete(feedback).where(feedback.c.card_uuid.like(f"{CARD_PREFIX}%")))
+            await connection.execute(
+                delete(issued_cards).where(issued_cards.c.card_uuid.like(f"{CARD_PREFIX}%"))
+            )
             await connection.execute(delete(seen_jtis).where(seen_jtis.c.issuer == ISSUER))
     finally:
         await engine.dispose()
@@ -134,6 +138,8 @@ def test_no_feedback_is_lost_when_two_processes_write_concurrently(cleanup: str,
     with two_processes(
         tmp_path, CDS_PROFILE="development", CDS_ALLOW_UNAUTHENTICATED="true", CDS_DATABASE_URL=cleanup
     ) as (first, second):
+        cards = [_feedback(index)["feedback"][0]["card"] for index in range(FEEDBACK_POSTS)]
+        record_issued_now(cleanup, FEEDBACK_SERVICE, cards)
         statuses = asyncio.run(_post_all((first.base_url, second.base_url)))
         stored_by = [
             metric_value(httpx.get(f"{service.base_url}/metrics", timeout=10).text, "cds_feedback_total")

@@ -76,7 +76,10 @@ def test_development_file_trusts_the_sandbox() -> None:
         "https://sandbox.cds-hooks.org"
     ]
     assert client.jku_allowlist == frozenset({"https://sandbox.cds-hooks.org/.well-known/jwks.json"})
-    assert client.jwks_url == "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+    # The public key set is inline (no network needed); the jku stays allowlisted for rotations.
+    assert client.jwks_url is None
+    assert client.static_keys is not None
+    assert list(client.static_keys) == ["44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"]
     assert client.fhir_server_allowlist == ("https://launch.smarthealthit.org/v/r4/fhir",)
     assert "never" in (DEPLOY / "trusted-clients.development.yaml").read_text().lower()
 

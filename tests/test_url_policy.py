@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.url_policy import is_under_base, outbound_allowed, parse_url
+from service.url_policy import has_hostile_path, is_under_base, normalised_base, outbound_allowed, parse_url
 
 BASE = "https://ehr.example.org/fhir"
 
@@ -103,3 +103,51 @@ def test_nothing_is_allowed_with_an_empty_allowlist() -> None:
 
 def test_a_loopback_base_without_a_port_allows_any_port() -> None:
     assert is_under_base("http://127.0.0.1:49152/fhir/Patient/1", "http://127.0.0.1")
+
+
+# --- issue 11, finding 6: segments a server may resolve elsewhere --------------------------------------
+
+HOSTILE_SUFFIXES = [
+    "/..;/admin",
+    "/..%3B/admin",
+    "/..%5cadmin",
+    "/..\\admin",
+    "/%2e%2e/admin",
+    "/%2E%2e/admin",
+    "/%252e%252e/admin",
+    "/%25252e%25252e/admin",
+    "/./Patient",
+    "/../admin",
+    "/Patient;jsessionid=1",
+    "/a%2fb",
+    "/a%252fb",
+]
+
+
+@pytest.mark.parametrize("suffix", HOSTILE_SUFFIXES)
+def test_hostile_segments_are_refused_everywhere(suffix: str) -> None:
+    url = BASE + suffix
+    assert has_hostile_path(url)
+    assert normalised_base(url) is None
+    assert not is_under_base(url, BASE)
+    assert not outbound_allowed(url, [BASE], development=False)
+
+
+@pytest.mark.parametrize(
+    ("url", "normalised"),
+    [
+        ("https://EHR.example.org:443/fhir/", "https://ehr.example.org/fhir"),
+        ("https://ehr.example.org/fhir", "https://ehr.example.org/fhir"),
+        ("https://ehr.example.org:8443/fhir/r4", "https://ehr.example.org:8443/fhir/r4"),
+        ("https://ehr.example.org/fhir/%7Euser", "https://ehr.example.org/fhir/%7Euser"),
+        ("https://ehr.example.org/fhir?x=1", None),
+        ("https://ehr.example.org/fhir#top", None),
+        ("https://user@ehr.example.org/fhir", None),
+    ],
+)
+def test_fhir_bases_are_normalised(url: str, normalised: str | None) -> None:
+    assert normalised_base(url) == normalised
+
+
+def test_a_search_query_may_hold_semicolons() -> None:
+    assert is_under_base(f"{BASE}/Observation?code=a;b", BASE)

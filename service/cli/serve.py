@@ -127,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
         log_level=log_level,
         access_log=bool(args.access_log),
         server_header=False,
+        http=settings.http_parser,
+        h11_max_incomplete_event_size=settings.http_max_header_bytes,
+        timeout_keep_alive=settings.http_keep_alive_timeout_seconds,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
