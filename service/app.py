@@ -14,13 +14,14 @@ from starlette.middleware.cors import CORSMiddleware
 from clinical.evaluation import Evaluator
 from service.audit import AuditMiddleware
 from service.authentication import Authenticator
-from service.database import create_engine, create_schema
+from service.database import DatabaseStatus, create_engine
 from service.errors import install_error_handlers
 from service.fhir_client import FhirClient
 from service.health import router as health_router
 from service.issued_cards import IssuedCardsRecorder
 from service.logs import configure_logging, get_logger
 from service.metrics import install_metrics
+from service.replay_store import ReplayStore
 from service.routes import router
 from service.settings import Settings
 
@@ -62,11 +63,27 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.effective_database_url)
-        await create_schema(engine)
+        engine = create_engine(
+            settings.effective_database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            timeout_seconds=settings.database_timeout_seconds,
+        )
+        # Start-up does not wait for the database: the schema is prepared in the background, retried
+        # with backoff, and hook calls are answered meanwhile (service/database.py, DatabaseStatus).
+        database = DatabaseStatus(
+            engine,
+            timeout_seconds=settings.database_timeout_seconds,
+            retry_max_seconds=settings.database_retry_max_seconds,
+        )
         http = _http_client(settings)
         app.state.engine = engine
-        app.state.issued_cards = IssuedCardsRecorder(engine)
+        app.state.database = database
+        app.state.issued_cards = IssuedCardsRecorder(
+            engine, status=database, max_buffered_rows=settings.issued_cards_max_buffered_rows
+        )
+        replays = ReplayStore(engine, status=database, max_local_entries=settings.replay_window_max_entries)
+        await database.start()
         app.state.http = http
         app.state.fhir_client = FhirClient(
             http,
@@ -75,7 +92,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             max_response_bytes=settings.fhir_max_response_bytes,
             max_concurrent_requests=settings.fhir_max_concurrent_requests,
         )
-        app.state.authenticator = Authenticator(settings, engine=engine, http=http)
+        app.state.authenticator = Authenticator(settings, engine=engine, http=http, replays=replays)
         log.info("service_started", profile=settings.profile)
         freeze_startup_heap()
         try:
@@ -83,6 +100,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         finally:
             await app.state.issued_cards.aclose()
             await app.state.authenticator.aclose()
+            await replays.aclose()
+            await database.aclose()
             await http.aclose()
             await engine.dispose()
 

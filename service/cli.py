@@ -129,12 +129,17 @@ async def _create_schema(database_url: str) -> None:
 
 
 def prepare_database(database_url: str) -> None:
-    """Create the tables once, before the workers start: several workers creating them at the same time
-    on an empty database race, the losers fail start-up, and uvicorn then stops every worker."""
+    """Create the tables once, before the workers start, so they do not race on an empty database.
+    Best effort: the service starts without the database, and each worker keeps preparing the schema
+    in the background until the database answers (service/database.py, DatabaseStatus)."""
     try:
         asyncio.run(_create_schema(database_url))
     except (OSError, SQLAlchemyError, TimeoutError) as error:
-        raise CliError(f"cannot prepare the database ({describe_database_error(error)})") from None
+        print(
+            f"{PROG}: warning: the database is not ready ({describe_database_error(error)}); "
+            "starting without it, the workers retry in the background",
+            file=sys.stderr,
+        )
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -1,7 +1,16 @@
-"""CDS Hooks feedback: validation of what the EHR reports and durable storage."""
+"""CDS Hooks feedback: validation of what the EHR reports and durable storage.
+
+The EHR gets 200 only once every item of its request is committed to the database. While the database
+is unreachable the answer is 503 with `Retry-After` (an OperationOutcome, `transient`), never 500, and
+nothing is kept locally: a spool file in the pod would be lost with the pod (the root filesystem is
+read-only and /tmp an emptyDir), and a 503 tells the EHR the truth, which it can retry. A request
+whose commit outcome is unknown (the connection died during COMMIT) is answered 503 too, so a retry
+may store an item twice; repeated feedback for a card is kept anyway (at least once, never lost).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -16,7 +25,10 @@ from pydantic import (
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.database import DatabaseStatus, is_database_unavailable
 from service.database import feedback as feedback_table
+from service.exceptions import StorageUnavailable
+from service.metrics import count_feedback_unavailable
 from service.protocol import describe_validation_error
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -92,14 +104,36 @@ def _row(
     }
 
 
+# How long the EHR is asked to wait before sending feedback again while the database is away.
+RETRY_AFTER_SECONDS = 30
+_NOT_STORED = "feedback could not be stored now: the database is unreachable; send it again later"
+
+
 async def store_feedback(
-    engine: AsyncEngine, service_id: str, request: FeedbackRequest, client_iss: str | None
+    database: AsyncEngine | DatabaseStatus, service_id: str, request: FeedbackRequest, client_iss: str | None
 ) -> int:
+    """Commit every item, or raise StorageUnavailable (503, Retry-After) when the database is away."""
+    status = database if isinstance(database, DatabaseStatus) else None
+    engine = status.engine if status is not None else database
+    assert isinstance(engine, AsyncEngine)
+    if status is not None and not status.available:
+        count_feedback_unavailable()
+        raise StorageUnavailable(_NOT_STORED, retry_after_seconds=RETRY_AFTER_SECONDS)
     received_at = datetime.now(UTC)
     rows = [_row(service_id, item, received_at, client_iss) for item in request.feedback]
-    # One transaction: the EHR gets 200 only when every item is durable.
-    async with engine.begin() as connection:
-        await connection.execute(insert(feedback_table), rows)
+    timeout = status.timeout_seconds * 5 if status is not None else None
+    try:
+        # One transaction: the EHR gets 200 only when every item is durable.
+        async with asyncio.timeout(timeout):
+            async with engine.begin() as connection:
+                await connection.execute(insert(feedback_table), rows)
+    except Exception as error:
+        if not is_database_unavailable(error):
+            raise
+        if status is not None:
+            status.report_failure(error, during="feedback")
+        count_feedback_unavailable()
+        raise StorageUnavailable(_NOT_STORED, retry_after_seconds=RETRY_AFTER_SECONDS) from None
     return len(rows)
 
 

@@ -5,8 +5,15 @@ carry no credentials and say nothing about patients.
 
 - ``GET /health/live``: the process runs and its event loop answers. No upstream calls, so a slow
   database never gets a healthy pod restarted.
-- ``GET /health/ready``: the database answers ``SELECT 1``. A pod whose database is unreachable is
-  taken out of the load balancer (503) until it is back.
+- ``GET /health/ready``: 200 while the pod can answer hook calls, with the state of each component:
+  ``{"status": "ok" | "degraded", "components": {"database": "ok" | "unavailable"}}``.
+
+The database is a *degraded* component, not a reason to leave the load balancer: hook calls do not
+need it (cards are computed from the request and the FHIR server; replay protection falls back to
+each worker's memory, issued cards are buffered). Taking every pod out of service when the shared
+database goes away would turn an analytics outage into a clinical-decision-support outage for the
+whole hospital. Feedback answers 503 with Retry-After meanwhile (service/feedback.py), and alerting
+watches ``cds_database_available`` (README, "Monitoring").
 """
 
 from __future__ import annotations
@@ -15,11 +22,9 @@ import asyncio
 
 import orjson
 from fastapi import APIRouter, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
-from service.database import check_database
-from service.errors import outcome_response
+from service.database import DatabaseStatus
 from service.logs import get_logger
 
 # Below the readiness probe's timeout (3 s in deploy/kubernetes) so the answer is ours, not the kubelet's.
@@ -29,35 +34,26 @@ router = APIRouter(prefix="/health", tags=["health"])
 log = get_logger("service.health")
 
 
-def _ok() -> Response:
-    return Response(orjson.dumps({"status": "ok"}), media_type="application/json")
+def _json(content: object) -> Response:
+    return Response(orjson.dumps(content), media_type="application/json")
 
 
-def _database_unavailable() -> Response:
-    return outcome_response(
-        503,
-        {
-            "resourceType": "OperationOutcome",
-            "issue": [
-                {"severity": "error", "code": "transient", "diagnostics": "the database is unreachable"}
-            ],
-        },
-    )
-
-
-@router.get("/live")
+@router.get("/live", include_in_schema=False)
 async def live() -> Response:
-    return _ok()
+    return _json({"status": "ok"})
 
 
-@router.get("/ready")
-async def ready(request: Request) -> Response:
-    engine: AsyncEngine = request.app.state.engine
+async def _database_component(database: DatabaseStatus) -> str:
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-            await check_database(engine)
-    except Exception as error:
-        # Only the exception type: driver messages can carry the database URL and its password.
-        log.warning("readiness_failed", check="database", error_type=type(error).__name__)
-        return _database_unavailable()
-    return _ok()
+            reachable = await database.check()
+    except TimeoutError:
+        reachable = False
+    return "ok" if reachable else "unavailable"
+
+
+@router.get("/ready", include_in_schema=False)
+async def ready(request: Request) -> Response:
+    components = {"database": await _database_component(request.app.state.database)}
+    degraded = any(state != "ok" for state in components.values())
+    return _json({"status": "degraded" if degraded else "ok", "components": components})

@@ -152,7 +152,7 @@ async def feedback(service_id: str, request: Request) -> Response:
     service = _service(service_id)
     caller = await _authenticate(request)
     parsed = parse_feedback(await _json_body(request))
-    stored = await store_feedback(request.app.state.engine, service.id, parsed, caller.issuer)
+    stored = await store_feedback(request.app.state.database, service.id, parsed, caller.issuer)
     for item in parsed.feedback:
         count_feedback(item.outcome)
     audit_log.info("feedback", service_id=service.id, client_iss=caller.issuer, items=stored)

@@ -126,11 +126,15 @@ async def test_purge_runs_opportunistically(engine: AsyncEngine, issuer: str) ->
     clock = Clock()
     ticks = iter(float(n) for n in range(0, 10_000, 100))
     store = ReplayStore(engine, clock=clock, purge_interval_seconds=150, monotonic=lambda: next(ticks))
+    # The writer purges after each batch it writes; aclose() waits for it.
     await store.remember(issuer, "a", T0 + timedelta(seconds=10))  # tick 0: first purge
+    await store.aclose()
     clock.now = T0 + timedelta(minutes=1)
     await store.remember(issuer, "b", T0 + timedelta(hours=1))  # tick 100: not due yet
+    await store.aclose()
     assert await _rows(engine, issuer) == {"a", "b"}
     await store.remember(issuer, "c", T0 + timedelta(hours=1))  # tick 200: due, "a" has expired
+    await store.aclose()
     assert await _rows(engine, issuer) == {"b", "c"}
 
 
