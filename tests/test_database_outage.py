@@ -203,7 +203,10 @@ def test_postgresql_cut_and_hung_mid_run_cards_keep_flowing_and_no_acknowledged_
 ) -> None:
     caller = Caller(tmp_path)
     run = Run()
-    with service_on(proxied_url(own_database, proxy), caller, tmp_path) as service, http_client(service) as http:
+    with (
+        service_on(proxied_url(own_database, proxy), caller, tmp_path) as service,
+        http_client(service) as http,
+    ):
         assert readiness(http) == {"status": "ok", "components": {"database": "ok"}}
         run.hook_calls(http, caller, 5)
         run.feedback(http, caller, 5)
@@ -249,7 +252,10 @@ def test_the_service_starts_with_postgresql_down_and_uses_it_once_it_is_up(
     caller = Caller(tmp_path)
     run = Run()
     proxy.cut()
-    with service_on(proxied_url(own_database, proxy), caller, tmp_path) as service, http_client(service) as http:
+    with (
+        service_on(proxied_url(own_database, proxy), caller, tmp_path) as service,
+        http_client(service) as http,
+    ):
         assert readiness(http) == {"status": "degraded", "components": {"database": "unavailable"}}
         run.hook_calls(http, caller, 3)
         run.feedback(http, caller, 2)
