@@ -21,6 +21,7 @@ from service.health import router as health_router
 from service.issued_cards import IssuedCardsRecorder
 from service.logs import configure_logging, get_logger
 from service.metrics import install_metrics
+from service.openapi import install_openapi
 from service.replay_store import ReplayStore
 from service.routes import router
 from service.settings import Settings
@@ -110,6 +111,11 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         version="0.1.0",
         description="CDS Hooks 2.0 service for brain MRI advice around ICI, CAR-T and T-cell engagers.",
         lifespan=lifespan,
+        # The document only where enabled (off in production by default); no Swagger UI or ReDoc page,
+        # whose scripts come from a CDN (service/openapi.py).
+        openapi_url="/openapi.json" if settings.api_docs_served else None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock
@@ -127,6 +133,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     app.include_router(health_router)
     install_metrics(app, settings.metrics_enabled)
     app.include_router(router)
+    install_openapi(app)
     return app
 
 

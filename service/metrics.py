@@ -79,6 +79,7 @@ FEEDBACK_REFUSED = Counter(
     ["reason"],
 )
 
+
 def count_cards(cards: Iterable[dict[str, Any]]) -> None:
     for card in cards:
         CARDS.labels(topic=card["source"]["topic"]["code"], indicator=card["indicator"]).inc()

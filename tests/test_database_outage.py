@@ -92,7 +92,7 @@ def proxied_url(database_url: str, proxy: TcpProxy) -> str:
 async def count_rows(database_url: str, table: str, where: str = "TRUE") -> int:
     connection = await asyncpg.connect(_dsn(database_url), timeout=10)
     try:
-        return int(await connection.fetchval(f"SELECT count(*) FROM {table} WHERE {where}"))  # noqa: S608
+        return int(await connection.fetchval(f"SELECT count(*) FROM {table} WHERE {where}"))
     finally:
         await connection.close()
 
