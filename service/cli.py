@@ -40,6 +40,7 @@ from clinical.evaluation import Evaluator
 from clinical.patient_record import PatientRecord
 from service.database import create_engine, create_schema, feedback, issued_cards
 from service.fhir_client import bundle_resources
+from service.migrations import add_migrate_command
 from service.settings import Settings
 
 PROG = "immuno-cds"
@@ -517,6 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--database-url", help="SQLAlchemy async URL (default: the service's database)")
     report.add_argument("--format", choices=("text", "json"), default="text")
     report.set_defaults(handler=feedback_report)
+
+    add_migrate_command(commands)
     return parser
 
 

@@ -125,25 +125,18 @@ def create_engine(
     )
 
 
-# Arbitrary constant naming this service's schema lock among the database's advisory locks.
-_SCHEMA_LOCK_KEY = 7_311_202_611
-
-
 async def create_schema(engine: AsyncEngine, attempts: int = 10) -> None:
-    """Create missing tables. Several replicas or workers may start on an empty database at once."""
+    """Bring the schema to the newest migration (service/migrations.py). Several replicas or workers
+    may start on an empty database at once: PostgreSQL serialises them with an advisory lock."""
+    from service.migrations import migrate
+
     for attempt in range(attempts):
         try:
-            async with engine.begin() as connection:
-                if connection.dialect.name == "postgresql":
-                    # One creates while the others wait; they then find the tables present.
-                    await connection.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY}
-                    )
-                await connection.run_sync(metadata.create_all)
+            await migrate(engine)
             return
         except DBAPIError:
-            # SQLite has no advisory lock: a loser of the race finds "table already exists" while the
-            # winner may still be creating the next table, so it waits a little and looks again.
+            # SQLite has no advisory lock: a loser of the race finds a table already there while the
+            # winner may still be migrating, so it waits a little and looks again.
             if attempt == attempts - 1 or engine.dialect.name != "sqlite":
                 raise
             await asyncio.sleep(0.02 * (attempt + 1))
