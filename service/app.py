@@ -14,7 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from clinical.evaluation import Evaluator
 from service.audit import AuditMiddleware
 from service.authentication import Authenticator
-from service.database import DatabaseStatus, create_engine
+from service.database import DatabaseStatus, create_engine, create_schema
 from service.errors import install_error_handlers
 from service.fhir_client import FhirClient
 from service.health import router as health_router
@@ -57,6 +57,25 @@ def _http_client(settings: Settings) -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, trust_env=False)
 
 
+# A migration may run statements far longer than a hook call's bound (an index on a large table).
+MIGRATION_STATEMENT_TIMEOUT_SECONDS = 600.0
+
+
+async def migrate_schema(settings: Settings) -> None:
+    """Migrate on an engine of its own: one connection, the long statement timeout, then closed."""
+    engine = create_engine(
+        settings.effective_database_url,
+        pool_size=1,
+        max_overflow=0,
+        timeout_seconds=settings.database_timeout_seconds,
+        statement_timeout_seconds=MIGRATION_STATEMENT_TIMEOUT_SECONDS,
+    )
+    try:
+        await create_schema(engine)
+    finally:
+        await engine.dispose()
+
+
 def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -74,6 +93,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         # with backoff, and hook calls are answered meanwhile (service/database.py, DatabaseStatus).
         database = DatabaseStatus(
             engine,
+            prepare=lambda _engine: migrate_schema(settings),
             timeout_seconds=settings.database_timeout_seconds,
             retry_max_seconds=settings.database_retry_max_seconds,
         )

@@ -90,9 +90,11 @@ def create_engine(
     pool_size: int = DEFAULT_POOL_SIZE,
     max_overflow: int = DEFAULT_MAX_OVERFLOW,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    statement_timeout_seconds: float | None = None,
 ) -> AsyncEngine:
     """An engine whose waits are all bounded: connecting, taking a pooled connection, and (PostgreSQL)
-    each statement. An unreachable or hung database then shows as an error within seconds."""
+    each statement (`statement_timeout_seconds`, default `timeout_seconds`). An unreachable or hung
+    database then shows as an error within seconds."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -121,7 +123,10 @@ def create_engine(
         max_overflow=max_overflow,
         pool_timeout=timeout_seconds,
         # asyncpg: `timeout` bounds connecting, `command_timeout` every statement.
-        connect_args={"timeout": timeout_seconds, "command_timeout": timeout_seconds},
+        connect_args={
+            "timeout": timeout_seconds,
+            "command_timeout": statement_timeout_seconds or timeout_seconds,
+        },
     )
 
 
@@ -299,12 +304,14 @@ class DatabaseStatus:
             await asyncio.sleep(next(delays))
             attempt += 1
             try:
-                async with asyncio.timeout(max(self.timeout_seconds * 5, 10.0)):
-                    if self._schema_ready:
+                if self._schema_ready:
+                    async with asyncio.timeout(self.timeout_seconds * 5):
                         await check_database(self.engine)
-                    else:
-                        await self._prepare(self.engine)
-                        self._schema_ready = True
+                else:
+                    # Not bounded here: a long migration must be able to finish. The engine bounds
+                    # connecting, so an unreachable database still fails fast.
+                    await self._prepare(self.engine)
+                    self._schema_ready = True
                 return
             except Exception as error:
                 if attempt % 10 == 0:
