@@ -121,7 +121,7 @@ def prepare_multiprocess_dir() -> None:
 
 
 async def _create_schema(database_url: str) -> None:
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, statement_timeout_seconds=DATABASE_TIMEOUT_SECONDS)
     try:
         async with asyncio.timeout(DATABASE_TIMEOUT_SECONDS):
             await create_schema(engine)
