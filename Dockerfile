@@ -14,14 +14,14 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /build
 RUN python -m venv /opt/venv
 
-# Dependencies in a layer of their own: rebuilt only when pyproject.toml changes. Every dependency
-# ships manylinux wheels for CPython 3.11, so no compiler is needed here either.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
- && pip install --no-cache-dir --requirement requirements.txt
+# Dependencies in a layer of their own, rebuilt only when the lock changes: exactly the versions in
+# requirements/runtime.txt (exported from uv.lock by `make lock`), every file checked against its hash,
+# nothing else pulled in. Every dependency ships manylinux wheels for CPython 3.11: no compiler needed.
+COPY requirements/runtime.txt ./requirements.txt
+RUN pip install --no-cache-dir --require-hashes --no-deps --requirement requirements.txt
 
 # The service itself, as a wheel: no source tree and no editable install in the image.
-COPY pyproject.toml README.md* ./
+COPY pyproject.toml LICENSE README.md* ./
 COPY service/ ./service/
 COPY clinical/ ./clinical/
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /build/dist . \

@@ -1,16 +1,24 @@
 # Everything runs from the virtual environment in .venv, made with `python3` (3.11 or newer) on first
-# use; the project and its test extras are (re)installed only when pyproject.toml changes.
+# use. Dependencies come from the lock (requirements/test.txt, exported from uv.lock: exact versions,
+# hashes checked); they are reinstalled when the lock or pyproject.toml changes.
 #
-#   make run     the service on http://127.0.0.1:8000 (development profile, unauthenticated calls allowed)
-#   make test    the test suite
-#   make lint    ruff (lint and format check) and mypy --strict
+#   make run         the service on http://127.0.0.1:8000 (development profile, unauthenticated calls allowed)
+#   make test        the test suite
+#   make lint        ruff (lint and format check), mypy --strict, import-linter, and lock-check
+#   make lock        after changing dependencies in pyproject.toml: re-resolve uv.lock, export requirements/
+#   make lock-check  fail when uv.lock or requirements/*.txt is not current with pyproject.toml
 #
 # Overrides: make run PORT=9000 CDS_ALLOW_UNAUTHENTICATED=false, make test PYTEST_ARGS='-k feedback'.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-from-pyproject
+STAMP := $(VENV)/.installed-from-lock
+UV := $(BIN)/uv
+LOCKED_RUNTIME := requirements/runtime.txt
+LOCKED_TEST := requirements/test.txt
+# One export command for `lock` and `lock-check`: runtime only (the image), or with the test extras (CI).
+EXPORT := $(UV) export --frozen --no-emit-project --no-header --format requirements-txt --quiet
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -21,20 +29,23 @@ CDS_TRUSTED_CLIENTS_FILE ?= $(wildcard deploy/trusted-clients.development.yaml)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint bench
+.PHONY: help install run test lint bench lock lock-check
 
 help:
 	@echo "make run    start the service on http://$(HOST):$(PORT) (CDS_PROFILE=$(CDS_PROFILE))"
 	@echo "make test   run the tests"
-	@echo "make lint   ruff check, ruff format --check, mypy --strict, import-linter (clinical core layering)"
+	@echo "make lint   ruff check, ruff format --check, mypy --strict, import-linter (clinical core layering), lock-check"
+	@echo "make lock   re-resolve uv.lock and export requirements/*.txt after a dependency change in pyproject.toml"
 	@echo "make bench  the performance benchmark (about 2 minutes; writes docs/performance.md)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; $(PYTHON) is " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e '.[test]'
+# The locked dependencies, hashes required and nothing else (--no-deps), then the project itself.
+$(STAMP): pyproject.toml $(LOCKED_TEST) | $(BIN)/python
+	$(BIN)/python -m pip install --require-hashes --no-deps --requirement $(LOCKED_TEST)
+	$(BIN)/python -m pip install --no-deps --editable .
 	@touch $@
 
 install: $(STAMP)
@@ -50,12 +61,25 @@ test: $(STAMP)
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$status
 
-lint: $(STAMP)
+lint: $(STAMP) lock-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict service clinical
 	$(BIN)/lint-imports
 	$(BIN)/immuno-cds check-knowledge
+
+# Re-resolves only what pyproject.toml changed (uv keeps the other pins); `uv lock --upgrade` moves all.
+lock: $(STAMP)
+	$(UV) lock
+	$(EXPORT) --output-file $(LOCKED_RUNTIME)
+	$(EXPORT) --extra test --output-file $(LOCKED_TEST)
+
+lock-check: $(STAMP)
+	@$(UV) lock --locked || { echo "make lock-check: uv.lock is not current with pyproject.toml: run make lock" >&2; exit 1; }
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(EXPORT) --output-file "$$tmp/runtime.txt" && $(EXPORT) --extra test --output-file "$$tmp/test.txt" && \
+	diff -q "$$tmp/runtime.txt" $(LOCKED_RUNTIME) >/dev/null && diff -q "$$tmp/test.txt" $(LOCKED_TEST) >/dev/null \
+	|| { echo "make lock-check: requirements/*.txt differ from uv.lock: run make lock" >&2; exit 1; }
 
 # Not part of `make test`: timings are measured, never asserted. `wrk` (apt-get install wrk) is used for
 # the load test when installed, else an httpx load loop.

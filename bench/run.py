@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import orjson
 
+from bench.auth import PUBLIC_BASE_URL, TokenMinter, postgres_database
 from bench.generate import (
     HEAVY,
     PATIENT_ID,
@@ -283,9 +284,20 @@ def _found(pattern: str, text: str) -> str:
     return match.group(1) if match else ""
 
 
-def load_wrk(port: int, path: str, body_file: Path, seconds: int, pid: int) -> Load:
+def load_wrk(
+    port: int,
+    path: str,
+    body_file: Path,
+    seconds: int,
+    pid: int,
+    tokens_file: Path | None = None,
+) -> Load:
+    """wrk POSTing the body; with `tokens_file`, each request carries the next token (post_auth.lua)."""
     env = {**os.environ, "BENCH_BODY_FILE": str(body_file)}
     script = str(ROOT / "bench" / "post.lua")
+    if tokens_file is not None:
+        env["BENCH_TOKENS_FILE"] = str(tokens_file)
+        script = str(ROOT / "bench" / "post_auth.lua")
     command = [
         "wrk",
         "-t1",
@@ -411,6 +423,97 @@ def throughput(
             "< 50 ms",
             p99 < 0.05,
             f"p50 {ms(p50)} vs {ms(median(floors, 'p50'))}",
+        )
+    )
+
+
+# --- 3b. authentication: a fresh ES384 JWT per request ---------------------------------------------
+
+
+def authentication(report: Report, state: Path, body: bytes, quick: bool) -> None:
+    """Authenticated vs unauthenticated calls to one service process, on SQLite and on PostgreSQL."""
+    section(f"Authentication at {CONNECTIONS} connections: a fresh ES384 JWT per request vs none")
+    if shutil.which("wrk") is None:
+        report.notes.append("Authentication rows left out: they need wrk (apt-get install wrk).")
+        return
+    body_file = state / "typical-auth.json"
+    body_file.write_bytes(body)
+    seconds, rounds = (3, 1) if quick else (8, 2)
+    minter = TokenMinter(state)
+    clients = minter.trusted_clients_file()
+    with postgres_database() as postgres_url:
+        backends: list[tuple[str, str | None]] = [("SQLite", None)]
+        if postgres_url is None:
+            report.notes.append("Authentication rows on PostgreSQL left out: the test server is unreachable.")
+        else:
+            backends.append(("PostgreSQL", postgres_url))
+        for name, database_url in backends:
+            env = {
+                "BENCH_TRUSTED_CLIENTS_FILE": str(clients),
+                "BENCH_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+                "BENCH_DATABASE_URL": database_url or "",
+            }
+            backend_state = state / f"auth-{name.lower()}"
+            backend_state.mkdir()
+            with ServerProcess("service", backend_state, extra_env=env) as service:
+                _authenticated_rows(report, service, name, body_file, minter, seconds, rounds)
+
+
+def _authenticated_rows(
+    report: Report,
+    service: ServerProcess,
+    backend: str,
+    body_file: Path,
+    minter: TokenMinter,
+    seconds: int,
+    rounds: int,
+) -> None:
+    def tokens(duration: int) -> Path:
+        # Enough for the fastest rate seen so far, twice over: a token is never sent twice.
+        return minter.tokens_file(SERVICE_PATH, max(2000, 1500 * duration))
+
+    load_wrk(service.port, SERVICE_PATH, body_file, 1, service.pid)  # warm-up
+    load_wrk(service.port, SERVICE_PATH, body_file, 1, service.pid, tokens(1))
+    plain: list[Load] = []
+    signed: list[Load] = []
+    for _ in range(rounds):
+        plain.append(load_wrk(service.port, SERVICE_PATH, body_file, seconds, service.pid))
+        token_file = tokens(seconds)
+        signed.append(load_wrk(service.port, SERVICE_PATH, body_file, seconds, service.pid, token_file))
+    if any(load.errors for load in plain + signed):
+        report.notes.append(
+            f"Authentication load errors ({backend}): authenticated {[s.errors for s in signed]}, "
+            f"unauthenticated {[p.errors for p in plain]}."
+        )
+
+    def median(loads: list[Load], name: str) -> float:
+        return statistics.median(getattr(load, name) for load in loads)
+
+    ours, base = median(signed, "throughput"), median(plain, "throughput")
+    report.add(
+        Row(
+            "Authenticated throughput",
+            f"typical, {backend}, {CONNECTIONS} connections",
+            f"{ours:.0f} req/s",
+            f"{base:.0f} req/s (same service, no token)",
+            ours / base,
+            "≥ 0.8x",
+            ours / base >= 0.8,
+            f"server CPU per request: {ms(median(signed, 'cpu_per_request'))} "
+            f"vs {ms(median(plain, 'cpu_per_request'))}",
+        )
+    )
+    p99 = median(signed, "p99")
+    report.add(
+        Row(
+            "Authenticated p99 latency",
+            f"typical, {backend}, {CONNECTIONS} connections",
+            ms(p99),
+            ms(median(plain, "p99")) + " (no token)",
+            p99 / median(plain, "p99"),
+            "< 150 ms",
+            p99 < 0.15,
+            f"p50 {ms(median(signed, 'p50'))} vs {ms(median(plain, 'p50'))}",
         )
     )
 
@@ -774,6 +877,7 @@ def main() -> None:
             single_requests(report, floor, service, bodies, args.quick)
             throughput(report, floor, service, bodies["typical"], state, args.quick)
             fallback(report, service, args.quick)
+        authentication(report, state, bodies["typical"], args.quick)
         memory(report, state, bodies)
         startup(report, state, bodies["typical"], args.quick)
         burden(report, state, args.quick)

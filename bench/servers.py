@@ -77,12 +77,16 @@ def service_app(state_dir: Path) -> Any:
     for name in list(os.environ):
         if name.startswith("CDS_"):
             del os.environ[name]
+    # The authentication rows (bench/auth.py) add trusted clients, the public URL and the database.
     settings = Settings(
         profile="development",
         allow_unauthenticated=True,
         sqlite_path=state_dir / "cds-feedback.sqlite3",
         log_level="INFO",
         log_format="json",
+        trusted_clients_file=os.environ.get("BENCH_TRUSTED_CLIENTS_FILE") or None,
+        public_base_url=os.environ.get("BENCH_PUBLIC_BASE_URL") or None,
+        database_url=os.environ.get("BENCH_DATABASE_URL") or None,
     )
     app = create_app(settings, clock=fixed_clock)
     _ablate(app, os.environ.get("BENCH_ABLATE", ""))

@@ -16,7 +16,7 @@ from clinical.evaluation import Evaluator
 from clinical.knowledge import KnowledgeError
 from service.audit import AuditMiddleware
 from service.authentication import Authenticator
-from service.database import create_engine, create_schema
+from service.database import DatabaseStatus, create_engine, create_schema
 from service.errors import install_error_handlers
 from service.feedback import FeedbackRateLimiter
 from service.fhir_client import FhirClient
@@ -24,7 +24,9 @@ from service.health import router as health_router
 from service.issued_cards import IssuedCardsRecorder
 from service.logs import configure_logging, get_logger
 from service.metrics import install_metrics
+from service.openapi import install_openapi
 from service.outbound import outbound_client, tls_context
+from service.replay_store import ReplayStore
 from service.routes import router
 from service.settings import Settings
 
@@ -77,6 +79,25 @@ def _fhir_client(settings: Settings) -> FhirClient:
     )
 
 
+# A migration may run statements far longer than a hook call's bound (an index on a large table).
+MIGRATION_STATEMENT_TIMEOUT_SECONDS = 600.0
+
+
+async def migrate_schema(settings: Settings) -> None:
+    """Migrate on an engine of its own: one connection, the long statement timeout, then closed."""
+    engine = create_engine(
+        settings.effective_database_url,
+        pool_size=1,
+        max_overflow=0,
+        timeout_seconds=settings.database_timeout_seconds,
+        statement_timeout_seconds=MIGRATION_STATEMENT_TIMEOUT_SECONDS,
+    )
+    try:
+        await create_schema(engine)
+    finally:
+        await engine.dispose()
+
+
 def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or Settings()
     if settings.fixed_now is not None and clock is system_clock:
@@ -87,17 +108,34 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.effective_database_url)
-        await create_schema(engine)
+        engine = create_engine(
+            settings.effective_database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            timeout_seconds=settings.database_timeout_seconds,
+        )
+        # Start-up does not wait for the database: the schema is prepared in the background, retried
+        # with backoff, and hook calls are answered meanwhile (service/database.py, DatabaseStatus).
+        database = DatabaseStatus(
+            engine,
+            prepare=lambda _engine: migrate_schema(settings),
+            timeout_seconds=settings.database_timeout_seconds,
+            retry_max_seconds=settings.database_retry_max_seconds,
+        )
         http = _http_client(settings)
         app.state.engine = engine
-        app.state.issued_cards = IssuedCardsRecorder(engine)
+        app.state.database = database
+        app.state.issued_cards = IssuedCardsRecorder(
+            engine, status=database, max_buffered_rows=settings.issued_cards_max_buffered_rows
+        )
+        replays = ReplayStore(engine, status=database, max_local_entries=settings.replay_window_max_entries)
+        await database.start()
         app.state.http = http
         app.state.fhir_client = _fhir_client(settings)
         app.state.evaluation_threads = ThreadPoolExecutor(
             max_workers=settings.evaluation_threads, thread_name_prefix="evaluation"
         )
-        app.state.authenticator = Authenticator(settings, engine=engine, http=http)
+        app.state.authenticator = Authenticator(settings, engine=engine, http=http, replays=replays)
         log.info("service_started", profile=settings.profile)
         freeze_startup_heap()
         try:
@@ -107,6 +145,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             await app.state.authenticator.aclose()
             await app.state.fhir_client.aclose()
             app.state.evaluation_threads.shutdown(wait=False, cancel_futures=True)
+            await replays.aclose()
+            await database.aclose()
             await http.aclose()
             await engine.dispose()
 
@@ -115,6 +155,11 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         version="0.1.0",
         description="CDS Hooks 2.0 service for brain MRI advice around ICI, CAR-T and T-cell engagers.",
         lifespan=lifespan,
+        # The document only where enabled (off in production by default); no Swagger UI or ReDoc page,
+        # whose scripts come from a CDN (service/openapi.py).
+        openapi_url="/openapi.json" if settings.api_docs_served else None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock
@@ -139,6 +184,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     app.include_router(health_router)
     install_metrics(app, settings.metrics_enabled)
     app.include_router(router)
+    install_openapi(app)
     return app
 
 

@@ -183,7 +183,14 @@ def _verify_signature(
 class Authenticator:
     """Verifies callers. Holds the trusted clients, the JWKS cache and the replay store for its app."""
 
-    def __init__(self, settings: Settings, *, engine: AsyncEngine, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: AsyncEngine,
+        http: httpx.AsyncClient,
+        replays: ReplayStore | None = None,
+    ) -> None:
         self._settings = settings
         self._clients = load_trusted_clients(settings.trusted_clients_file)
         self._unauthenticated_allowed = settings.allow_unauthenticated and settings.is_development
@@ -193,7 +200,7 @@ class Authenticator:
             min_refresh_interval_seconds=settings.jwks_min_refresh_interval_seconds,
             max_bytes=settings.jwks_max_bytes,
         )
-        self._replays = ReplayStore(engine)
+        self._replays = replays if replays is not None else ReplayStore(engine)
         self._announce()
 
     def _announce(self) -> None:

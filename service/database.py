@@ -1,9 +1,17 @@
 """The service's only state: feedback, the cards it issued (for feedback analytics), and the JWT
-ids it has seen (replay protection). SQLite by default, PostgreSQL in production, same code."""
+ids it has seen (replay protection). SQLite by default, PostgreSQL in production, same code.
+
+The database is not needed to answer hook calls, so the service starts and keeps answering without it:
+`DatabaseStatus` knows whether it is reachable, prepares the schema in the background with backoff,
+and tells the buffers (issued cards, JWT ids) to write what they kept once it is back.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy import (
@@ -21,8 +29,13 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from service.logs import get_logger
+from service.metrics import set_database_available
+
+log = get_logger("service.database")
 
 metadata = MetaData()
 
@@ -65,7 +78,23 @@ seen_jtis = Table(
 )
 
 
-def create_engine(database_url: str) -> AsyncEngine:
+# Defaults of the pool settings (service/settings.py); see the README's deployment section for the sizing.
+DEFAULT_POOL_SIZE = 5
+DEFAULT_MAX_OVERFLOW = 2
+DEFAULT_TIMEOUT_SECONDS = 2.0
+
+
+def create_engine(
+    database_url: str,
+    *,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    max_overflow: int = DEFAULT_MAX_OVERFLOW,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    statement_timeout_seconds: float | None = None,
+) -> AsyncEngine:
+    """An engine whose waits are all bounded: connecting, taking a pooled connection, and (PostgreSQL)
+    each statement (`statement_timeout_seconds`, default `timeout_seconds`). An unreachable or hung
+    database then shows as an error within seconds."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -87,29 +116,33 @@ def create_engine(database_url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-
-
-# Arbitrary constant naming this service's schema lock among the database's advisory locks.
-_SCHEMA_LOCK_KEY = 7_311_202_611
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=timeout_seconds,
+        # asyncpg: `timeout` bounds connecting, `command_timeout` every statement.
+        connect_args={
+            "timeout": timeout_seconds,
+            "command_timeout": statement_timeout_seconds or timeout_seconds,
+        },
+    )
 
 
 async def create_schema(engine: AsyncEngine, attempts: int = 10) -> None:
-    """Create missing tables. Several replicas or workers may start on an empty database at once."""
+    """Bring the schema to the newest migration (service/migrations.py). Several replicas or workers
+    may start on an empty database at once: PostgreSQL serialises them with an advisory lock."""
+    from service.migrations import migrate
+
     for attempt in range(attempts):
         try:
-            async with engine.begin() as connection:
-                if connection.dialect.name == "postgresql":
-                    # One creates while the others wait; they then find the tables present.
-                    await connection.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY}
-                    )
-                await connection.run_sync(metadata.create_all)
+            await migrate(engine)
             return
         except DBAPIError:
-            # SQLite has no advisory lock: a loser of the race finds "table already exists" while the
-            # winner may still be creating the next table, so it waits a little and looks again.
-            if attempt == attempts - 1:
+            # SQLite has no advisory lock: a loser of the race finds a table already there while the
+            # winner may still be migrating, so it waits a little and looks again.
+            if attempt == attempts - 1 or engine.dialect.name != "sqlite":
                 raise
             await asyncio.sleep(0.02 * (attempt + 1))
 
@@ -117,3 +150,174 @@ async def create_schema(engine: AsyncEngine, attempts: int = 10) -> None:
 async def check_database(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """True for errors that say the database could not be reached or did not answer in time.
+
+    An integrity error is an answer (a duplicate key), not an outage; everything else the driver or
+    the pool raises (refused, reset, timed out, pool exhausted) is treated as the database being away.
+    """
+    if isinstance(error, IntegrityError):
+        return False
+    return isinstance(error, SQLAlchemyError | OSError | TimeoutError | ConnectionError)
+
+
+RETRY_FIRST_DELAY_SECONDS = 0.2
+
+
+def backoff_delays(max_delay: float, first_delay: float = RETRY_FIRST_DELAY_SECONDS) -> Iterator[float]:
+    """Exponential backoff with full jitter (0.2 s, 0.4 s, ... up to `max_delay`): replicas that lost
+    the database together do not all come back at the same instant."""
+    delay = first_delay
+    while True:
+        yield random.uniform(delay / 2, delay)  # noqa: S311 (jitter, not a secret)
+        delay = min(delay * 2, max_delay)
+
+
+Prepare = Callable[[AsyncEngine], Awaitable[None]]
+OnAvailable = Callable[[], Awaitable[None]]
+
+
+class DatabaseStatus:
+    """Whether the database is usable, and the background task that makes it so.
+
+    Starts unavailable. `start()` prepares the schema in the background, retrying with backoff until it
+    succeeds; then the database is available and every `on_available` callback runs (the buffers write
+    what they kept). Whoever meets an outage calls `report_failure`: from then on callers skip the
+    database (no call waits out a timeout per request) and the task probes with backoff until it
+    answers again. Per process: each worker finds out for itself.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        prepare: Prepare | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        retry_max_seconds: float = 30.0,
+    ) -> None:
+        self.engine = engine
+        self.timeout_seconds = timeout_seconds
+        self._prepare = prepare or create_schema
+        self._retry_max_seconds = retry_max_seconds
+        self._available = False
+        self._schema_ready = False
+        self._callbacks: list[OnAvailable] = []
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def ready(
+        cls, engine: AsyncEngine, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    ) -> DatabaseStatus:
+        """A status for an engine whose schema exists (tests, tools): available at once."""
+        status = cls(engine, timeout_seconds=timeout_seconds)
+        status._available = status._schema_ready = True
+        return status
+
+    @property
+    def available(self) -> bool:
+        return self._available
+
+    def on_available(self, callback: OnAvailable) -> None:
+        self._callbacks.append(callback)
+
+    async def start(self, first_attempt_seconds: float | None = None) -> None:
+        """Try to prepare the schema once (bounded), then keep trying in the background if need be.
+
+        A reachable database is thus in use from the first request; an unreachable one delays
+        start-up by at most `first_attempt_seconds` (default: the timeout setting x 5).
+        """
+        bound = first_attempt_seconds if first_attempt_seconds is not None else self.timeout_seconds * 5
+        try:
+            async with asyncio.timeout(bound):
+                await self._prepare(self.engine)
+        except Exception as error:
+            log.warning("database_not_ready", attempt=1, step="schema", error_type=type(error).__name__)
+            set_database_available(self.engine.dialect.name, False)
+        else:
+            self._schema_ready = self._available = True
+            set_database_available(self.engine.dialect.name, True)
+        if self._task is None:
+            self._task = asyncio.create_task(self._keep_available(), name="database-status")
+
+    def report_failure(self, error: BaseException, *, during: str) -> None:
+        """An operation found the database away: stop using it until the probe finds it back."""
+        if not self._available:
+            return
+        self._available = False
+        set_database_available(self.engine.dialect.name, False)
+        # The type only: driver messages can carry the URL, its password, or statement parameters.
+        log.warning("database_unavailable", during=during, error_type=type(error).__name__)
+        self._changed.set()
+
+    async def wait_available(self) -> None:
+        """For tests and tools: return once the database is (back) in use."""
+        while not self._available:
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def check(self) -> bool:
+        """One bounded `SELECT 1` (readiness); a failure is reported like any other."""
+        if not self._available:
+            return False
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                await check_database(self.engine)
+        except Exception as error:
+            if not is_database_unavailable(error):
+                raise
+            self.report_failure(error, during="readiness")
+            return False
+        return True
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _keep_available(self) -> None:
+        while True:
+            if self._available:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            await self._reconnect()
+            self._available = True
+            set_database_available(self.engine.dialect.name, True)
+            log.info("database_available")
+            for callback in self._callbacks:
+                try:
+                    await callback()
+                except Exception as error:
+                    log.warning("database_recovery_step_failed", error_type=type(error).__name__)
+            self._changed.set()
+
+    async def _reconnect(self) -> None:
+        # Waits first: whoever reported the outage has just tried.
+        delays = backoff_delays(self._retry_max_seconds)
+        attempt = 1
+        while True:
+            await asyncio.sleep(next(delays))
+            attempt += 1
+            try:
+                if self._schema_ready:
+                    async with asyncio.timeout(self.timeout_seconds * 5):
+                        await check_database(self.engine)
+                else:
+                    # Not bounded here: a long migration must be able to finish. The engine bounds
+                    # connecting, so an unreachable database still fails fast.
+                    await self._prepare(self.engine)
+                    self._schema_ready = True
+                return
+            except Exception as error:
+                if attempt % 10 == 0:
+                    log.warning(
+                        "database_not_ready",
+                        attempt=attempt,
+                        step="probe" if self._schema_ready else "schema",
+                        error_type=type(error).__name__,
+                    )

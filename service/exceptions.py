@@ -8,8 +8,9 @@ ServiceError
 │   ├── UnknownService              404
 │   ├── PayloadTooLarge             413
 │   └── UnsupportedMediaType        415
-└── DataUnavailable                 412 the FHIR data the rules need could not be had
-    └── FhirServerError             the FHIR server failed: timeout, 5xx, reset, non-JSON, too large
+├── DataUnavailable                 412 the FHIR data the rules need could not be had
+│   └── FhirServerError             the FHIR server failed: timeout, 5xx, reset, non-JSON, too large
+└── StorageUnavailable              503 with Retry-After: feedback while the database is unreachable
 """
 
 from __future__ import annotations
@@ -91,3 +92,12 @@ class DataUnavailable(ServiceError):
 
 class FhirServerError(DataUnavailable):
     issue_code = "transient"
+
+
+class StorageUnavailable(ServiceError):
+    status_code = 503
+    issue_code = "transient"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

@@ -3,10 +3,18 @@
 Feedback must name cards this service issued (the `issued_cards` table, written for every card a hook
 call returns): a batch naming any card that this service id never issued (a made-up id, or another of our
 services' card) is refused whole with 400 and stored nowhere, so reports count only real cards.
+
+The EHR gets 200 only once every item of its request is committed to the database. While the database
+is unreachable the answer is 503 with `Retry-After` (an OperationOutcome, `transient`), never 500, and
+nothing is kept locally: a spool file in the pod would be lost with the pod (the root filesystem is
+read-only and /tmp an emptyDir), and a 503 tells the EHR the truth, which it can retry. A request
+whose commit outcome is unknown (the connection died during COMMIT) is answered 503 too, so a retry
+may store an item twice; repeated feedback for a card is kept anyway (at least once, never lost).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -26,9 +34,10 @@ from pydantic import (
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.database import DatabaseStatus, is_database_unavailable, issued_cards
 from service.database import feedback as feedback_table
-from service.database import issued_cards
-from service.exceptions import InvalidRequest
+from service.exceptions import InvalidRequest, StorageUnavailable
+from service.metrics import count_feedback_unavailable
 from service.protocol import describe_validation_error
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -113,27 +122,68 @@ def _row(
     }
 
 
+# How long the EHR is asked to wait before sending feedback again while the database is away.
+RETRY_AFTER_SECONDS = 30
+_NOT_STORED = "feedback could not be stored now: the database is unreachable; send it again later"
+
+
 async def store_feedback(
-    engine: AsyncEngine, service_id: str, request: FeedbackRequest, client_iss: str | None
+    database: AsyncEngine | DatabaseStatus, service_id: str, request: FeedbackRequest, client_iss: str | None
 ) -> int:
+    """Commit every item, or raise StorageUnavailable (503, Retry-After) when the database is away."""
+    status = database if isinstance(database, DatabaseStatus) else None
+    engine = status.engine if status is not None else database
+    assert isinstance(engine, AsyncEngine)
+    if status is not None and not status.available:
+        count_feedback_unavailable()
+        raise StorageUnavailable(_NOT_STORED, retry_after_seconds=RETRY_AFTER_SECONDS)
     received_at = datetime.now(UTC)
     rows = [_row(service_id, item, received_at, client_iss) for item in request.feedback]
-    # One transaction: the EHR gets 200 only when every item is durable.
-    async with engine.begin() as connection:
-        await connection.execute(insert(feedback_table), rows)
+    timeout = status.timeout_seconds * 5 if status is not None else None
+    try:
+        # One transaction: the EHR gets 200 only when every item is durable.
+        async with asyncio.timeout(timeout):
+            async with engine.begin() as connection:
+                await connection.execute(insert(feedback_table), rows)
+    except Exception as error:
+        if not is_database_unavailable(error):
+            raise
+        if status is not None:
+            status.report_failure(error, during="feedback")
+        count_feedback_unavailable()
+        raise StorageUnavailable(_NOT_STORED, retry_after_seconds=RETRY_AFTER_SECONDS) from None
     return len(rows)
 
 
-async def cards_not_issued(engine: AsyncEngine, service_id: str, request: FeedbackRequest) -> list[int]:
-    """Indexes of the items naming a card this service id did not issue."""
+async def cards_not_issued(
+    database: AsyncEngine | DatabaseStatus, service_id: str, request: FeedbackRequest
+) -> list[int]:
+    """Indexes of the items naming a card this service id did not issue. Raises StorageUnavailable
+    (503, Retry-After) while the database is away: unverifiable feedback is not accepted."""
+    status = database if isinstance(database, DatabaseStatus) else None
+    engine = status.engine if status is not None else database
+    assert isinstance(engine, AsyncEngine)
+    if status is not None and not status.available:
+        count_feedback_unavailable()
+        raise StorageUnavailable(_NOT_STORED, retry_after_seconds=RETRY_AFTER_SECONDS)
     wanted = {item.card for item in request.feedback}
-    async with engine.connect() as connection:
-        result = await connection.execute(
-            select(issued_cards.c.card_uuid).where(
-                issued_cards.c.service_id == service_id, issued_cards.c.card_uuid.in_(wanted)
-            )
-        )
-        issued = {row[0] for row in result}
+    timeout = status.timeout_seconds * 5 if status is not None else None
+    try:
+        async with asyncio.timeout(timeout):
+            async with engine.connect() as connection:
+                result = await connection.execute(
+                    select(issued_cards.c.card_uuid).where(
+                        issued_cards.c.service_id == service_id, issued_cards.c.card_uuid.in_(wanted)
+                    )
+                )
+                issued = {row[0] for row in result}
+    except Exception as error:
+        if not is_database_unavailable(error):
+            raise
+        if status is not None:
+            status.report_failure(error, during="feedback")
+        count_feedback_unavailable()
+        raise StorageUnavailable(_NOT_STORED, retry_after_seconds=RETRY_AFTER_SECONDS) from None
     return [index for index, item in enumerate(request.feedback) if item.card not in issued]
 
 

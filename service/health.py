@@ -5,12 +5,22 @@ carry no credentials and say nothing about patients.
 
 - ``GET /health/live``: the process runs and its event loop answers. No upstream calls, so a slow
   database never gets a healthy pod restarted.
-- ``GET /health/ready``: the database answers ``SELECT 1``, and outbound FHIR access is not broken: no
-  FHIR connection pool holds slots that none of our requests owns (the state a cancelled request can
-  leave, encode/httpcore#1093, which once made every FHIR query fail until restart). A pod failing
-  either is taken out of the load balancer (503) until it is back; a leaking pool is also replaced on
-  the next FHIR request that finds it full, so readiness comes back without a restart. A FHIR server
-  that is merely slow or down does not make us unready: that is the EHR's outage, answered 412.
+- ``GET /health/ready``: 200 while the pod can answer hook calls, with the state of each component:
+  ``{"status": "ok" | "degraded", "components": {"database": "ok" | "unavailable", "fhir": "ok"}}``;
+  503 with an OperationOutcome when outbound FHIR access is broken.
+
+The database is a *degraded* component, not a reason to leave the load balancer: hook calls do not
+need it (cards are computed from the request and the FHIR server; replay protection falls back to
+each worker's memory, issued cards are buffered). Taking every pod out of service when the shared
+database goes away would turn an analytics outage into a clinical-decision-support outage for the
+whole hospital. Feedback answers 503 with Retry-After meanwhile (service/feedback.py), and alerting
+watches ``cds_database_available`` (README, "Monitoring").
+
+Outbound FHIR access *is* a reason: a FHIR connection pool holding slots that none of our requests owns
+(the state a cancelled request can leave, encode/httpcore#1093, which once made every FHIR query fail
+until restart) means this pod cannot read patient data, so it leaves the load balancer (503) until the
+next FHIR request that finds the pool full replaces it. A FHIR server that is merely slow or down does
+not make us unready: that is the EHR's outage, answered 412.
 """
 
 from __future__ import annotations
@@ -19,10 +29,9 @@ import asyncio
 
 import orjson
 from fastapi import APIRouter, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
-from service.database import check_database
+from service.database import DatabaseStatus
 from service.errors import outcome_response
 from service.logs import get_logger
 
@@ -33,8 +42,8 @@ router = APIRouter(prefix="/health", tags=["health"])
 log = get_logger("service.health")
 
 
-def _ok() -> Response:
-    return Response(orjson.dumps({"status": "ok"}), media_type="application/json")
+def _json(content: object) -> Response:
+    return Response(orjson.dumps(content), media_type="application/json")
 
 
 def _unavailable(diagnostics: str) -> Response:
@@ -47,23 +56,26 @@ def _unavailable(diagnostics: str) -> Response:
     )
 
 
-@router.get("/live")
+@router.get("/live", include_in_schema=False)
 async def live() -> Response:
-    return _ok()
+    return _json({"status": "ok"})
 
 
-@router.get("/ready")
-async def ready(request: Request) -> Response:
-    engine: AsyncEngine = request.app.state.engine
+async def _database_component(database: DatabaseStatus) -> str:
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-            await check_database(engine)
-    except Exception as error:
-        # Only the exception type: driver messages can carry the database URL and its password.
-        log.warning("readiness_failed", check="database", error_type=type(error).__name__)
-        return _unavailable("the database is unreachable")
+            reachable = await database.check()
+    except TimeoutError:
+        reachable = False
+    return "ok" if reachable else "unavailable"
+
+
+@router.get("/ready", include_in_schema=False)
+async def ready(request: Request) -> Response:
     leaked = request.app.state.fhir_client.leaked_slots()
     if leaked:
         log.warning("readiness_failed", check="fhir_pool", leaked_slots=leaked)
         return _unavailable("outbound FHIR access is broken: connection slots leaked")
-    return _ok()
+    components = {"database": await _database_component(request.app.state.database), "fhir": "ok"}
+    degraded = any(state != "ok" for state in components.values())
+    return _json({"status": "degraded" if degraded else "ok", "components": components})

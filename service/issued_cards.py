@@ -6,6 +6,10 @@ commit (and one fsync on SQLite) serves many hook calls, and no call holds its r
 while the database works. Should the database fall behind by more than `max_waiting_rows`, calls wait
 for the next write instead (back-pressure: rows are never dropped to make room). At shutdown the
 writer finishes what is waiting.
+
+While the database is unreachable, calls neither wait nor fail: rows are kept in memory, at most
+`max_buffered_rows` (the oldest are dropped beyond that, counted in `cds_issued_cards_dropped_total`),
+and written when the database is back.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.database import issued_cards
+from service.database import DatabaseStatus, is_database_unavailable, issued_cards
 from service.logs import get_logger
+from service.metrics import count_dropped_issued_cards
 
 log = get_logger("service.issued_cards")
 
@@ -41,9 +46,20 @@ def issued_card_rows(
 class IssuedCardsRecorder:
     """Records issued cards for one engine; created at start-up, closed at shutdown."""
 
-    def __init__(self, engine: AsyncEngine, max_waiting_rows: int = 1000) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        max_waiting_rows: int = 1000,
+        *,
+        status: DatabaseStatus | None = None,
+        max_buffered_rows: int = 10_000,
+    ) -> None:
         self._engine = engine
         self._max_waiting_rows = max_waiting_rows
+        self._status = status
+        self._max_buffered_rows = max_buffered_rows
+        if status is not None:
+            status.on_available(self.flush)
         self._waiting_rows: list[dict[str, Any]] = []
         self._waiting_rows_written: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -58,6 +74,9 @@ class IssuedCardsRecorder:
         if not cards:
             return
         self._waiting_rows.extend(issued_card_rows(service_id, cards, issued_at))
+        if self._database_away:
+            self._bound_buffer()
+            return
         if self._waiting_rows_written is None:
             self._waiting_rows_written = asyncio.get_running_loop().create_future()
         written = self._waiting_rows_written
@@ -67,32 +86,77 @@ class IssuedCardsRecorder:
             # Shielded: one caller going away must not cancel the batch the others wait for.
             await asyncio.shield(written)
 
-    async def aclose(self) -> None:
-        """Wait until every row recorded so far is written."""
+    @property
+    def _database_away(self) -> bool:
+        return self._status is not None and not self._status.available
+
+    def _bound_buffer(self) -> None:
+        excess = len(self._waiting_rows) - self._max_buffered_rows
+        if excess > 0:
+            del self._waiting_rows[:excess]
+            count_dropped_issued_cards(excess)
+            log.warning("issued_cards_dropped", cards=excess, reason="buffer_full")
+
+    async def flush(self) -> None:
+        """Start writing the rows kept during an outage (called when the database is back)."""
+        if self._waiting_rows and self._writer is None:
+            if self._waiting_rows_written is None:
+                self._waiting_rows_written = asyncio.get_running_loop().create_future()
+            self._writer = asyncio.create_task(self._write_waiting_rows())
+
+    async def settle(self) -> None:
+        """Wait until every row recorded so far is written (or kept, while the database is away): feedback
+        is checked against the issued cards, and the cards of the call just answered may be in flight."""
+        await self.flush()
         if self._writer is not None:
             await self._writer
 
+    async def aclose(self) -> None:
+        """Wait until every row recorded so far is written (or kept, while the database is away)."""
+        if self._writer is not None:
+            await self._writer
+        if self._waiting_rows:
+            log.warning("issued_cards_not_recorded", cards=len(self._waiting_rows), reason="shutdown")
+
     async def _write_waiting_rows(self) -> None:
         try:
-            while self._waiting_rows:
+            while self._waiting_rows and not self._database_away:
                 rows, self._waiting_rows = self._waiting_rows, []
                 written, self._waiting_rows_written = self._waiting_rows_written, None
                 try:
-                    await self._write(rows)
+                    if not await self._write(rows):
+                        # Kept for when the database is back, before the rows that came meanwhile.
+                        self._waiting_rows[:0] = rows
+                        self._bound_buffer()
                 finally:
                     if written is not None and not written.done():
                         written.set_result(None)
         finally:
             self._writer = None
+            if self._database_away and self._waiting_rows_written is not None:
+                # Nobody waits for a database that is away: the rows stay buffered instead.
+                self._waiting_rows_written.set_result(None)
+                self._waiting_rows_written = None
 
-    async def _write(self, rows: list[dict[str, Any]]) -> None:
+    def _insert(self) -> Any:
+        # A batch whose COMMIT was cut off may have been written: writing it again must not fail.
+        insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        return insert(issued_cards).on_conflict_do_nothing(index_elements=["card_uuid"])
+
+    async def _write(self, rows: list[dict[str, Any]]) -> bool:
+        """Write the rows; False when the database is away and they should be kept for later."""
         try:
-            async with self._engine.begin() as connection:
-                await connection.execute(insert(issued_cards), rows)
+            async with asyncio.timeout(self._status.timeout_seconds * 5 if self._status else 60.0):
+                async with self._engine.begin() as connection:
+                    await connection.execute(self._insert(), rows)
         except Exception as error:
+            if self._status is not None and is_database_unavailable(error):
+                self._status.report_failure(error, during="issued_cards")
+                return False
             # The EHR already has its cards: losing analytics rows must not fail calls or stop the
             # writer. Logged by type only; the message could quote the statement's parameters.
             log.warning("issued_cards_not_recorded", error_type=type(error).__name__, cards=len(rows))
+        return True
 
 
 __all__ = ["IssuedCardsRecorder", "issued_card_rows"]

@@ -22,6 +22,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -54,6 +55,29 @@ CARDS = Counter("cds_cards_total", "Cards returned by topic and indicator", ["to
 FHIR_QUERIES = Counter("cds_fhir_queries_total", "FHIR server requests by outcome", ["outcome"])
 FEEDBACK = Counter("cds_feedback_total", "Feedback items stored by outcome", ["outcome"])
 AUTH_FAILURES = Counter("cds_auth_failures_total", "Authentication failures by reason", ["reason"])
+# Degraded operation (database unreachable). Every metric here has a label: in multiprocess mode an
+# unlabelled metric opens its file at import, before `immuno-cds serve` has made the directory.
+DATABASE_AVAILABLE = Gauge(
+    "cds_database_available",
+    "1 while this worker can use the database, 0 while it runs without it (lowest live worker)",
+    ["backend"],
+    multiprocess_mode="livemin",
+)
+REPLAY_CHECKS_DEGRADED = Counter(
+    "cds_replay_checks_degraded_total",
+    "JWT ids checked against this worker's memory only: the database was unreachable or too slow",
+    ["reason"],
+)
+ISSUED_CARDS_DROPPED = Counter(
+    "cds_issued_cards_dropped_total",
+    "Issued-card rows dropped, by reason (buffer_full: the rows kept during a database outage)",
+    ["reason"],
+)
+FEEDBACK_REFUSED = Counter(
+    "cds_feedback_unavailable_total",
+    "Feedback requests answered 503 with Retry-After, by reason",
+    ["reason"],
+)
 
 
 def count_cards(cards: Iterable[dict[str, Any]]) -> None:
@@ -71,6 +95,22 @@ def count_feedback(outcome: str) -> None:
 
 def count_auth_failure(reason: str) -> None:
     AUTH_FAILURES.labels(reason=reason).inc()
+
+
+def set_database_available(backend: str, available: bool) -> None:
+    DATABASE_AVAILABLE.labels(backend=backend).set(1 if available else 0)
+
+
+def count_degraded_replay_check(reason: str) -> None:
+    REPLAY_CHECKS_DEGRADED.labels(reason=reason).inc()
+
+
+def count_dropped_issued_cards(rows: int) -> None:
+    ISSUED_CARDS_DROPPED.labels(reason="buffer_full").inc(rows)
+
+
+def count_feedback_unavailable() -> None:
+    FEEDBACK_REFUSED.labels(reason="database_unavailable").inc()
 
 
 def multiprocess_dir() -> str | None:

@@ -247,9 +247,10 @@ async def feedback(service_id: str, request: Request) -> Response:
         return _too_many_requests(retry_after)
     parsed = parse_feedback(await _json_body(request))
     # Rows of the cards just issued may still be on their way to the database: let them land first.
-    await request.app.state.issued_cards.aclose()
-    refuse_cards_not_issued(await cards_not_issued(request.app.state.engine, service.id, parsed))
-    stored = await store_feedback(request.app.state.engine, service.id, parsed, caller.issuer)
+    await request.app.state.issued_cards.settle()
+    database = request.app.state.database
+    refuse_cards_not_issued(await cards_not_issued(database, service.id, parsed))
+    stored = await store_feedback(database, service.id, parsed, caller.issuer)
     for item in parsed.feedback:
         count_feedback(item.outcome)
     audit_log.info("feedback", service_id=service.id, client_iss=caller.issuer, items=stored)

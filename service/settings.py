@@ -29,6 +29,20 @@ class Settings(BaseSettings):
     # Storage: SQLite file by default; a SQLAlchemy async URL (postgresql+asyncpg://...) in production.
     database_url: str | None = None
     sqlite_path: Path = Path("var/cds-feedback.sqlite3")
+    # PostgreSQL connections per worker process: pool_size kept open, up to max_overflow more under
+    # load. replicas x workers x (pool_size + max_overflow) must stay below the server's
+    # max_connections (README, "Deployment").
+    database_pool_size: int = Field(default=5, ge=1)
+    database_max_overflow: int = Field(default=2, ge=0)
+    # Bound on connecting, on waiting for a pooled connection and on each statement; past it the
+    # database counts as unreachable and the service runs without it (README, "When the database is away").
+    database_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Longest wait between two attempts to reach the database again (exponential backoff up to this).
+    database_retry_max_seconds: float = Field(default=30.0, gt=0)
+    # JWT ids each worker keeps in memory (replay protection; the only protection while the database
+    # is unreachable), and issued-card rows kept while it is unreachable.
+    replay_window_max_entries: int = Field(default=100_000, ge=1)
+    issued_cards_max_buffered_rows: int = Field(default=10_000, ge=0)
 
     # Public URL the EHR calls us at (behind a proxy); used for JWT `aud` checks.
     public_base_url: str | None = None
@@ -90,6 +104,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     metrics_enabled: bool = True
+    # GET /openapi.json and /docs (Swagger UI, assets served by the service itself): on by default in
+    # the development profile, off in production unless enabled.
+    api_docs_enabled: bool | None = None
     workers: int = 1
     # uvicorn's HTTP parser. h11 enforces `http_max_header_bytes` (431/400 beyond it); httptools is a
     # little faster but accepts request heads of any size (20 MB was read in a test). Header read
@@ -143,6 +160,12 @@ class Settings(BaseSettings):
     def open_fhir_servers_allowed(self) -> bool:
         if self.allow_open_fhir_servers is not None:
             return self.allow_open_fhir_servers
+        return self.is_development
+
+    @property
+    def api_docs_served(self) -> bool:
+        if self.api_docs_enabled is not None:
+            return self.api_docs_enabled
         return self.is_development
 
     @property

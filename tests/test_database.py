@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,23 @@ from typing import Any
 import pytest
 from conftest import SettingsFactory
 from sqlalchemy import event, func, insert, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
+from structlog.testing import capture_logs
+from tcp_proxy import TcpProxy
 
 from service.app import create_app
-from service.database import check_database, create_engine, create_schema, feedback
+from service.database import (
+    DatabaseStatus,
+    backoff_delays,
+    check_database,
+    create_engine,
+    create_schema,
+    feedback,
+    is_database_unavailable,
+)
 from service.settings import Settings
 
 TABLES = {"feedback", "issued_cards", "seen_jtis"}
@@ -168,4 +181,79 @@ async def test_schema_creation_races_between_processes_end_with_one_schema(tmp_p
         await check_database(engines[0])
     finally:
         for engine in engines:
+            await engine.dispose()
+
+
+# --- DatabaseStatus: running without the database, and finding it back ---------------------------------
+
+
+def test_backoff_delays_double_up_to_the_cap_with_jitter() -> None:
+    delays = list(itertools.islice(backoff_delays(max_delay=1.0, first_delay=0.2), 6))
+    ceilings = [0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
+    for delay, ceiling in zip(delays, ceilings, strict=True):
+        assert ceiling / 2 <= delay <= ceiling
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable"),
+    [
+        (OSError("connection refused"), True),
+        (TimeoutError(), True),
+        (OperationalError("SELECT 1", {}, Exception("server closed the connection")), True),
+        (IntegrityError("INSERT", {}, Exception("duplicate key")), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_which_errors_mean_the_database_is_away(error: BaseException, unavailable: bool) -> None:
+    assert is_database_unavailable(error) is unavailable
+
+
+async def test_a_failure_is_logged_once_and_the_status_comes_back_with_the_database(
+    store_engine: AsyncEngine,
+) -> None:
+    status = DatabaseStatus(store_engine, retry_max_seconds=0.2)
+    recoveries: list[int] = []
+
+    async def recovered() -> None:
+        recoveries.append(1)
+
+    status.on_available(recovered)
+    await status.start()
+    try:
+        assert status.available
+        with capture_logs() as events:
+            status.report_failure(OSError("test outage"), during="test")
+            status.report_failure(OSError("test outage"), during="test")
+            assert not status.available
+            async with asyncio.timeout(10):
+                await status.wait_available()
+        # Logged once however many report it (the recovery line is at INFO, filtered here by level).
+        assert [event["event"] for event in events if event["log_level"] == "warning"] == [
+            "database_unavailable"
+        ]
+        assert recoveries == [1]
+        assert await status.check()
+    finally:
+        await status.aclose()
+
+
+async def test_start_does_not_need_the_database_and_later_finds_it(postgres_url: str) -> None:
+    url = make_url(postgres_url)
+    with TcpProxy((url.host or "127.0.0.1", url.port or 5432)).running() as proxy:
+        proxy.cut()
+        engine = create_engine(
+            url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        )
+        status = DatabaseStatus(engine, timeout_seconds=0.5, retry_max_seconds=0.2)
+        try:
+            async with asyncio.timeout(10):
+                await status.start()
+            assert not status.available
+            assert not await status.check()
+            proxy.restore()
+            async with asyncio.timeout(20):
+                await status.wait_available()
+            assert await status.check()
+        finally:
+            await status.aclose()
             await engine.dispose()

@@ -186,7 +186,7 @@ def test_every_stage_uses_a_pinned_slim_python_311_image() -> None:
 def test_dependencies_are_installed_in_a_layer_before_the_source_is_copied() -> None:
     builder = stages()[0]
     copies = [i for i in builder.instructions if i.keyword == "COPY"]
-    assert copies[0].arguments.split()[:-1] == ["pyproject.toml"]
+    assert copies[0].arguments.split()[:-1] == ["requirements/runtime.txt"]
     dependency_install = next(
         index
         for index, i in enumerate(builder.instructions)
@@ -198,6 +198,22 @@ def test_dependencies_are_installed_in_a_layer_before_the_source_is_copied() -> 
         if i.keyword == "COPY" and "service/" in i.arguments.split()
     )
     assert builder.instructions.index(copies[0]) < dependency_install < source_copy
+
+
+def test_dependencies_come_from_the_lock_with_hashes_and_nothing_else() -> None:
+    builder = stages()[0]
+    installs = [
+        i.arguments for i in builder.instructions if i.keyword == "RUN" and "requirement" in i.arguments
+    ]
+    assert len(installs) == 1
+    assert "--require-hashes" in installs[0].split()
+    assert "--no-deps" in installs[0].split()
+    # What is installed is exactly what `make lock` exported for the runtime: pinned, each with a hash.
+    locked = (REPO_ROOT / "requirements" / "runtime.txt").read_text(encoding="utf-8")
+    pins = [line for line in locked.splitlines() if line and not line.startswith((" ", "#"))]
+    assert pins
+    assert all("==" in pin for pin in pins)
+    assert locked.count("--hash=sha256:") >= len(pins)
 
 
 def test_the_final_stage_takes_the_built_environment_and_installs_nothing() -> None:
@@ -375,7 +391,10 @@ def test_image_start_command_serves_liveness_readiness_and_discovery(tmp_path: P
 
     with running_service(argv, env, base_url, tmp_path / "image.log", cwd=cwd) as service:
         assert httpx.get(f"{base_url}/health/live", timeout=10).json() == {"status": "ok"}
-        assert httpx.get(f"{base_url}/health/ready", timeout=10).json() == {"status": "ok"}
+        assert httpx.get(f"{base_url}/health/ready", timeout=10).json() == {
+            "status": "ok",
+            "components": {"database": "ok"},
+        }
         discovery = httpx.get(f"{base_url}/cds-services", timeout=10)
         assert discovery.status_code == 200
         assert len(discovery.json()["services"]) == 3

@@ -1,9 +1,8 @@
-"""Health endpoints: liveness never depends on upstreams, readiness reflects the database, and neither
-authenticates nor writes log lines."""
+"""Health endpoints: liveness never depends on upstreams, readiness reports the database as a component
+(degraded, never out of service), and neither authenticates nor writes log lines."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -11,20 +10,14 @@ from typing import Any
 import pytest
 from conftest import ClientFactory
 from ops_support import free_port
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
-from service import health
-from service.database import create_engine
-
 
 @pytest.fixture
-def unreachable_engine() -> Iterator[AsyncEngine]:
-    """An engine for a PostgreSQL port where nothing listens."""
-    engine = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/absent")
-    yield engine
-    asyncio.run(engine.dispose())
+def unreachable_database_url() -> str:
+    """A PostgreSQL URL where nothing listens."""
+    return f"postgresql+asyncpg://postgres:s3cret-pw@127.0.0.1:{free_port()}/absent"
 
 
 @pytest.fixture
@@ -50,60 +43,53 @@ class RefusingAuthenticator:
         return None
 
 
-def _with_engine(client: TestClient, engine: AsyncEngine) -> None:
-    client.app.state.engine = engine  # type: ignore[attr-defined]
-
-
 def test_live_answers_ok(client: TestClient) -> None:
     response = client.get("/health/live")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
 
+DEGRADED = {"status": "degraded", "components": {"database": "unavailable"}}
+
+
 def test_live_answers_ok_while_the_database_is_unreachable(
-    client: TestClient, unreachable_engine: AsyncEngine
+    make_client: ClientFactory, unreachable_database_url: str
 ) -> None:
-    _with_engine(client, unreachable_engine)
-    assert client.get("/health/ready").status_code == 503
+    client = make_client(database_url=unreachable_database_url)
     response = client.get("/health/live")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
 
-def test_ready_answers_ok_when_the_database_answers(client: TestClient) -> None:
+def test_ready_answers_ok_with_the_database_component_when_it_answers(client: TestClient) -> None:
     response = client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "components": {"database": "ok"}}
 
 
-def test_ready_answers_503_operation_outcome_when_the_database_is_unreachable(
-    client: TestClient, unreachable_engine: AsyncEngine
+def test_ready_stays_200_and_reports_the_database_degraded_when_it_is_unreachable(
+    make_client: ClientFactory, unreachable_database_url: str
 ) -> None:
-    _with_engine(client, unreachable_engine)
+    # Hook calls do not need the database: the pod stays in service (service/health.py says why).
+    client = make_client(database_url=unreachable_database_url)
     response = client.get("/health/ready")
-    assert response.status_code == 503
-    assert response.headers["content-type"].startswith("application/fhir+json")
-    outcome = response.json()
-    assert outcome["resourceType"] == "OperationOutcome"
-    assert outcome["issue"][0]["severity"] == "error"
-    assert outcome["issue"][0]["code"] == "transient"
-    # Nothing about the database's address leaks to the caller.
+    assert response.status_code == 200
+    assert response.json() == DEGRADED
+    # Nothing about the database's address or credentials leaks to the caller.
     assert "127.0.0.1" not in response.text
-    assert "postgres" not in response.text
+    assert "s3cret-pw" not in response.text
 
 
-def test_ready_answers_503_when_the_database_hangs_past_the_timeout(
-    client: TestClient, silent_listener: int, monkeypatch: pytest.MonkeyPatch
+def test_ready_reports_a_database_that_hangs_past_the_timeout_as_degraded(
+    make_client: ClientFactory, silent_listener: int
 ) -> None:
-    monkeypatch.setattr(health, "READINESS_TIMEOUT_SECONDS", 0.3)
-    engine = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{silent_listener}/hung")
-    try:
-        _with_engine(client, engine)
-        response = client.get("/health/ready")
-    finally:
-        asyncio.run(engine.dispose())
-    assert response.status_code == 503
-    assert response.json()["resourceType"] == "OperationOutcome"
+    client = make_client(
+        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{silent_listener}/hung",
+        database_timeout_seconds=0.2,
+    )
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == DEGRADED
 
 
 def test_health_endpoints_never_call_the_authenticator(make_client: ClientFactory) -> None:

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
 from service.app import create_app
-from service.database import create_engine, create_schema, issued_cards
+from service.database import DatabaseStatus, create_engine, create_schema, issued_cards
 from service.issued_cards import IssuedCardsRecorder
 
 ISSUED_AT = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -98,16 +98,13 @@ async def test_concurrent_calls_share_transactions(store_engine: AsyncEngine) ->
 
 async def test_a_failed_write_is_logged_and_later_rows_are_still_written(store_engine: AsyncEngine) -> None:
     recorder = IssuedCardsRecorder(store_engine)
-    await recorder.record("svc", [card("card-1")], ISSUED_AT)
-    await recorder.aclose()
-
     with capture_logs() as events:
-        await recorder.record("svc", [card("card-1")], ISSUED_AT)  # the same uuid: a primary key conflict
+        await recorder.record("svc", [card("card-1", indicator=None)], ISSUED_AT)  # type: ignore[arg-type]
         await recorder.aclose()
     await recorder.record("svc", [card("card-2")], ISSUED_AT)
     await recorder.aclose()
 
-    assert [row.card_uuid for row in await stored_rows(store_engine)] == ["card-1", "card-2"]
+    assert [row.card_uuid for row in await stored_rows(store_engine)] == ["card-2"]
     assert events == [
         {
             "event": "issued_cards_not_recorded",
@@ -116,6 +113,59 @@ async def test_a_failed_write_is_logged_and_later_rows_are_still_written(store_e
             "cards": 1,
         }
     ]
+
+
+async def test_a_batch_written_twice_is_stored_once(store_engine: AsyncEngine) -> None:
+    # What happens when a COMMIT is cut off by an outage and the batch is written again afterwards.
+    recorder = IssuedCardsRecorder(store_engine)
+    for _ in range(2):
+        await recorder.record("svc", [card("card-1"), card("card-2")], ISSUED_AT)
+        await recorder.aclose()
+    assert [row.card_uuid for row in await stored_rows(store_engine)] == ["card-1", "card-2"]
+
+
+async def started_status(engine: AsyncEngine) -> DatabaseStatus:
+    status = DatabaseStatus(engine, retry_max_seconds=0.2)
+    await status.start()
+    assert status.available
+    return status
+
+
+async def test_rows_are_kept_while_the_database_is_away_and_written_when_it_is_back(
+    store_engine: AsyncEngine,
+) -> None:
+    status = await started_status(store_engine)
+    recorder = IssuedCardsRecorder(store_engine, status=status)
+    try:
+        status.report_failure(OSError("test outage"), during="test")
+        await recorder.record("svc", [card("card-1"), card("card-2")], ISSUED_AT)
+        await recorder.aclose()
+        assert recorder.waiting_rows == 2
+        assert await stored_rows(store_engine) == []
+
+        async with asyncio.timeout(10):
+            await status.wait_available()
+        await recorder.aclose()
+    finally:
+        await status.aclose()
+    assert [row.card_uuid for row in await stored_rows(store_engine)] == ["card-1", "card-2"]
+
+
+async def test_the_outage_buffer_is_bounded_and_drops_the_oldest_rows(store_engine: AsyncEngine) -> None:
+    status = await started_status(store_engine)
+    recorder = IssuedCardsRecorder(store_engine, status=status, max_buffered_rows=3)
+    try:
+        status.report_failure(OSError("test outage"), during="test")
+        with capture_logs() as events:
+            await recorder.record("svc", [card(f"card-{n}") for n in range(5)], ISSUED_AT)
+        async with asyncio.timeout(10):
+            await status.wait_available()
+        await recorder.aclose()
+    finally:
+        await status.aclose()
+    assert [row.card_uuid for row in await stored_rows(store_engine)] == ["card-2", "card-3", "card-4"]
+    dropped = {"event": "issued_cards_dropped", "log_level": "warning", "cards": 2, "reason": "buffer_full"}
+    assert dropped in events
 
 
 def pembrolizumab_order_sign() -> dict[str, Any]:

@@ -269,3 +269,24 @@ def test_pods_stop_within_their_grace_period() -> None:
     pre_stop = container()["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
     assert int(pre_stop[1]) + GRACEFUL_SHUTDOWN_SECONDS < pod_spec()["terminationGracePeriodSeconds"]
+
+
+POSTGRES_DEFAULT_MAX_CONNECTIONS = 100
+POSTGRES_RESERVED_CONNECTIONS = 3  # superuser_reserved_connections
+# For migrations, `immuno-cds` commands, monitoring and an operator's psql.
+CONNECTION_HEADROOM = 15
+
+
+def test_the_largest_deployment_stays_under_postgresqls_default_connection_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in config_env().items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    pods = one("HorizontalPodAutoscaler")["spec"]["maxReplicas"]
+    pods += one("Deployment")["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+    per_worker = settings.database_pool_size + settings.database_max_overflow
+    connections = pods * settings.workers * per_worker
+    assert connections == 72  # the arithmetic in README.md, "Deployment"
+    available = POSTGRES_DEFAULT_MAX_CONNECTIONS - POSTGRES_RESERVED_CONNECTIONS
+    assert connections + CONNECTION_HEADROOM <= available

@@ -6,6 +6,7 @@
     immuno-cds request          a ready CDS Hooks request for a fixture, for curl or Postman
     immuno-cds feedback-report  acceptance and override rates by card topic
     immuno-cds check-knowledge  validate knowledge/ and cards/ as the service does at start-up
+    immuno-cds migrate          bring the database schema to the newest revision
 
 Settings come from the same CDS_* environment variables as the service; flags override them. A user
 error prints one line to stderr and exits with status 2. Command modules are imported only when their
@@ -35,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "request": ("service.cli.request", "print a ready CDS Hooks request for a FHIR fixture"),
     "feedback-report": ("service.cli.feedback_report", "acceptance and override rates by card topic"),
+    "migrate": (
+        "service.cli.migrate",
+        "bring the database schema to the newest revision (also done at start-up)",
+    ),
     "check-knowledge": (
         "service.cli.check_knowledge",
         "validate knowledge/ and cards/ (schemas, references, card texts) as the service does at start-up",

@@ -58,7 +58,7 @@ def prepare_multiprocess_dir() -> None:
 async def _create_schema(database_url: str) -> None:
     from service.database import create_engine, create_schema
 
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, statement_timeout_seconds=DATABASE_TIMEOUT_SECONDS)
     try:
         async with asyncio.timeout(DATABASE_TIMEOUT_SECONDS):
             await create_schema(engine)
@@ -89,12 +89,17 @@ def database_errors() -> tuple[type[OSError], type[SQLAlchemyError], type[Timeou
 
 
 def prepare_database(database_url: str) -> None:
-    """Create the tables once, before the workers start: several workers creating them at the same time
-    on an empty database race, the losers fail start-up, and uvicorn then stops every worker."""
+    """Create the tables once, before the workers start, so they do not race on an empty database.
+    Best effort: the service starts without the database, and each worker keeps preparing the schema
+    in the background until the database answers (service/database.py, DatabaseStatus)."""
     try:
         asyncio.run(_create_schema(database_url))
     except database_errors() as error:
-        raise CliError(f"cannot prepare the database ({describe_database_error(error)})") from None
+        print(
+            f"{PROG}: warning: the database is not ready ({describe_database_error(error)}); "
+            "starting without it, the workers retry in the background",
+            file=sys.stderr,
+        )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,237 @@
+"""The OpenAPI document: what the service really answers, and nothing it does not.
+
+FastAPI's generated document is corrected in three ways:
+
+- every operation lists the statuses the service gives (``OPERATION_RESPONSES``), each error as a FHIR
+  OperationOutcome (``application/fhir+json``), with the cards answer, the discovery document and the
+  request bodies as schemas under ``components``; FastAPI's 422 is removed, since request validation
+  errors are answered 400 (service/errors.py);
+- the CDS Hooks 2.0 bearer JWT is declared as a security scheme and required by the CDS routes;
+- health and metrics are left out (operators' endpoints, documented in the README).
+
+The document is served at ``/openapi.json`` only where ``CDS_API_DOCS_ENABLED`` (default: on in the
+development profile, off in production). No Swagger UI or ReDoc page is served: FastAPI's pages load
+their scripts from a CDN, which a hospital network may block and which we do not vet. Open the JSON
+in any OpenAPI viewer instead (README, "Configuration").
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.feedback import FeedbackRequest
+from service.protocol import HookRequest
+
+SECURITY_SCHEME = "cdsHooksJwt"
+FHIR_JSON = "application/fhir+json"
+DISCOVERY = ("get", "/cds-services")
+HOOK = ("post", "/cds-services/{service_id}")
+FEEDBACK = ("post", "/cds-services/{service_id}/feedback")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class CardCoding(_Open):
+    system: str | None = None
+    code: str
+    display: str | None = None
+
+
+class Source(_Open):
+    label: str
+    url: str | None = None
+    icon: str | None = None
+    topic: CardCoding | None = None
+
+
+class Action(_Open):
+    type: Literal["create", "update", "delete"]
+    description: str
+    resource: dict[str, Any] | None = None
+    resource_id: str | None = Field(default=None, alias="resourceId")
+
+
+class Suggestion(_Open):
+    label: str
+    uuid: str | None = None
+    is_recommended: bool | None = Field(default=None, alias="isRecommended")
+    actions: list[Action] | None = None
+
+
+class Link(_Open):
+    label: str
+    url: str
+    type: Literal["absolute", "smart"]
+    app_context: str | None = Field(default=None, alias="appContext")
+
+
+class Card(_Open):
+    """A CDS Hooks 2.0 card, as the service issues it."""
+
+    uuid: str
+    summary: str = Field(max_length=140)
+    detail: str | None = None
+    indicator: Literal["info", "warning", "critical"]
+    source: Source
+    suggestions: list[Suggestion] | None = None
+    selection_behavior: Literal["at-most-one", "any"] | None = Field(default=None, alias="selectionBehavior")
+    override_reasons: list[CardCoding] | None = Field(default=None, alias="overrideReasons")
+    links: list[Link] | None = None
+
+
+class CardsResponse(_Open):
+    """The answer to a hook call: the cards, possibly none."""
+
+    cards: list[Card]
+
+
+class DiscoveredService(_Open):
+    hook: str
+    id: str
+    title: str | None = None
+    description: str
+    prefetch: dict[str, str] | None = None
+    usage_requirements: str | None = Field(default=None, alias="usageRequirements")
+
+
+class DiscoveryResponse(_Open):
+    services: list[DiscoveredService]
+
+
+class OperationOutcomeIssue(_Open):
+    severity: Literal["fatal", "error", "warning", "information"]
+    code: str
+    diagnostics: str | None = None
+    expression: list[str] | None = None
+
+
+class OperationOutcome(_Open):
+    """Every error the service gives: a FHIR R4 OperationOutcome."""
+
+    resource_type: Literal["OperationOutcome"] = Field(alias="resourceType")
+    issue: list[OperationOutcomeIssue] = Field(min_length=1)
+
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "The request is malformed: not JSON, not an object, wrong shape, or the wrong hook for the service.",
+    401: "Authentication failed (CDS Hooks 2.0 bearer JWT); the reason is logged, not sent.",
+    403: "fhirServer is not a FHIR server this client may name.",
+    404: "No CDS service with this id.",
+    412: "The FHIR data the rules need could not be had (prefetch incomplete and the FHIR server "
+    "failed or is not allowed to be queried).",
+    413: "The request body is larger than the service accepts (CDS_MAX_BODY_BYTES).",
+    415: "The request body is not declared as JSON.",
+    503: "The feedback could not be stored now (the database is unreachable); send it again after "
+    "Retry-After seconds. Nothing was stored.",
+}
+
+# The statuses each operation answers with. tests/test_openapi.py provokes every one of them and
+# fails when the service answers a status that is not listed here, or a listed one cannot be observed.
+OPERATION_RESPONSES: dict[tuple[str, str], tuple[int, ...]] = {
+    DISCOVERY: (200, 401),
+    HOOK: (200, 400, 401, 403, 404, 412, 413, 415),
+    FEEDBACK: (200, 400, 401, 404, 413, 415, 503),
+}
+
+_SUCCESS: dict[tuple[str, str], dict[str, Any]] = {
+    DISCOVERY: {
+        "description": "The CDS services offered (CDS Hooks 2.0 discovery).",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DiscoveryResponse"}}},
+    },
+    HOOK: {
+        "description": "The cards for this hook call (an empty list when there is nothing to advise).",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CardsResponse"}}},
+    },
+    FEEDBACK: {"description": "Every feedback item was stored. The body is empty."},
+}
+
+_REQUEST_BODIES: dict[tuple[str, str], str] = {HOOK: "HookRequest", FEEDBACK: "FeedbackRequest"}
+
+
+def _schemas() -> dict[str, Any]:
+    """JSON Schemas of the models, with nested models as components (not `#/$defs`)."""
+    schemas: dict[str, Any] = {}
+    for model in (CardsResponse, DiscoveryResponse, OperationOutcome, HookRequest, FeedbackRequest):
+        schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": ERROR_DESCRIPTIONS[status],
+        "content": {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}},
+    }
+    if status == 401:
+        response["headers"] = {
+            "WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}},
+        }
+    if status == 503:
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before sending again",
+                "schema": {"type": "integer"},
+            }
+        }
+    return response
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+    )
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    schemas.update(_schemas())
+    components["securitySchemes"] = {
+        SECURITY_SCHEME: {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "CDS Hooks 2.0 client JWT, signed by a trusted client (iss, aud, exp, iat, jti; "
+            "a jti is accepted once).",
+        }
+    }
+    for path, path_item in document.get("paths", {}).items():
+        for method, operation in path_item.items():
+            key = (method, path)
+            statuses = OPERATION_RESPONSES.get(key)
+            if statuses is None:
+                operation.get("responses", {}).pop("422", None)
+                continue
+            operation["security"] = [{SECURITY_SCHEME: []}]
+            operation["responses"] = {
+                str(status): _SUCCESS[key] if status == 200 else _error_response(status)
+                for status in statuses
+            }
+            if key in _REQUEST_BODIES:
+                reference = f"#/components/schemas/{_REQUEST_BODIES[key]}"
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": reference}}},
+                }
+    return document
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Replace FastAPI's document with ours (built once, on first use)."""
+    cached: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        if not cached:
+            cached.update(openapi_document(app))
+        return cached
+
+    app.openapi = openapi  # type: ignore[method-assign]
