@@ -176,6 +176,7 @@ class Run:
         self.cards_issued: list[str] = []
         self.feedback_acknowledged: list[str] = []
         self.feedback_statuses: list[int] = []
+        self.feedback_named: list[str] = []
 
     def hook_calls(self, http: httpx.Client, caller: Caller, count: int) -> None:
         for _ in range(count):
@@ -186,8 +187,15 @@ class Run:
             self.cards_issued.extend(card["uuid"] for card in cards)
 
     def feedback(self, http: httpx.Client, caller: Caller, count: int) -> None:
+        # Feedback is accepted only for cards this service issued: each item names a card a hook call
+        # answered with (cards issued during the outage are buffered and written on recovery).
         for _ in range(count):
-            card = f"outage-{uuid.uuid4()}"
+            unused = [card for card in self.cards_issued if card not in self.feedback_named]
+            # Repeated feedback on a card is accepted: reuse issued cards once each has been named.
+            card = (
+                unused[0] if unused else self.cards_issued[len(self.feedback_named) % len(self.cards_issued)]
+            )
+            self.feedback_named.append(card)
             response = send_feedback(http, caller, card)
             self.feedback_statuses.append(response.status_code)
             if response.status_code == 200:
@@ -207,7 +215,7 @@ def test_postgresql_cut_and_hung_mid_run_cards_keep_flowing_and_no_acknowledged_
         service_on(proxied_url(own_database, proxy), caller, tmp_path) as service,
         http_client(service) as http,
     ):
-        assert readiness(http) == {"status": "ok", "components": {"database": "ok"}}
+        assert readiness(http) == {"status": "ok", "components": {"database": "ok", "fhir": "ok"}}
         run.hook_calls(http, caller, 5)
         run.feedback(http, caller, 5)
         assert run.feedback_statuses == [200] * 5
@@ -215,7 +223,10 @@ def test_postgresql_cut_and_hung_mid_run_cards_keep_flowing_and_no_acknowledged_
         proxy.cut()
         run.hook_calls(http, caller, 10)
         run.feedback(http, caller, 5)
-        assert readiness(http) == {"status": "degraded", "components": {"database": "unavailable"}}
+        assert readiness(http) == {
+            "status": "degraded",
+            "components": {"database": "unavailable", "fhir": "ok"},
+        }
         # A token used once is still refused by this worker while the database is away.
         path = f"/cds-services/{ORDER_SIGN}"
         token = caller.token(path)
@@ -256,7 +267,10 @@ def test_the_service_starts_with_postgresql_down_and_uses_it_once_it_is_up(
         service_on(proxied_url(own_database, proxy), caller, tmp_path) as service,
         http_client(service) as http,
     ):
-        assert readiness(http) == {"status": "degraded", "components": {"database": "unavailable"}}
+        assert readiness(http) == {
+            "status": "degraded",
+            "components": {"database": "unavailable", "fhir": "ok"},
+        }
         run.hook_calls(http, caller, 3)
         run.feedback(http, caller, 2)
         assert run.feedback_statuses == [503, 503]
