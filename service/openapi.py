@@ -126,17 +126,19 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     412: "The FHIR data the rules need could not be had (prefetch incomplete and the FHIR server "
     "failed or is not allowed to be queried).",
     413: "The request body is larger than the service accepts (CDS_MAX_BODY_BYTES).",
-    415: "The request body is not declared as JSON.",
-    503: "The feedback could not be stored now (the database is unreachable); send it again after "
-    "Retry-After seconds. Nothing was stored.",
+    415: "The request body is not declared as JSON, or carries a Content-Encoding (bodies are read as sent).",
+    429: "Feedback over this client's rate; send it again after Retry-After seconds. Nothing was stored.",
+    503: "Feedback: it could not be stored now (the database is unreachable); send it again after "
+    "Retry-After seconds, nothing was stored. Hook calls: the record was too costly to evaluate within "
+    "CDS_EVALUATION_DEADLINE_SECONDS (issue code too-costly).",
 }
 
 # The statuses each operation answers with. tests/test_openapi.py provokes every one of them and
 # fails when the service answers a status that is not listed here, or a listed one cannot be observed.
 OPERATION_RESPONSES: dict[tuple[str, str], tuple[int, ...]] = {
     DISCOVERY: (200, 401),
-    HOOK: (200, 400, 401, 403, 404, 412, 413, 415),
-    FEEDBACK: (200, 400, 401, 404, 413, 415, 503),
+    HOOK: (200, 400, 401, 403, 404, 412, 413, 415, 503),
+    FEEDBACK: (200, 400, 401, 404, 413, 415, 429, 503),
 }
 
 _SUCCESS: dict[tuple[str, str], dict[str, Any]] = {
@@ -164,7 +166,7 @@ def _schemas() -> dict[str, Any]:
     return schemas
 
 
-def _error_response(status: int) -> dict[str, Any]:
+def _error_response(status: int, operation: tuple[str, str]) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": ERROR_DESCRIPTIONS[status],
         "content": {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}},
@@ -173,7 +175,9 @@ def _error_response(status: int) -> dict[str, Any]:
         response["headers"] = {
             "WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}},
         }
-    if status == 503:
+    # Retry-After where waiting helps: feedback throttled or not storable now. A hook call too costly to
+    # evaluate gives none: the same record will be as costly on a retry.
+    if status == 429 or (status == 503 and operation == FEEDBACK):
         response["headers"] = {
             "Retry-After": {
                 "description": "Seconds to wait before sending again",
@@ -213,7 +217,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
                 continue
             operation["security"] = [{SECURITY_SCHEME: []}]
             operation["responses"] = {
-                str(status): _SUCCESS[key] if status == 200 else _error_response(status)
+                str(status): _SUCCESS[key] if status == 200 else _error_response(status, key)
                 for status in statuses
             }
             if key in _REQUEST_BODIES:

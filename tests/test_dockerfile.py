@@ -393,7 +393,7 @@ def test_image_start_command_serves_liveness_readiness_and_discovery(tmp_path: P
         assert httpx.get(f"{base_url}/health/live", timeout=10).json() == {"status": "ok"}
         assert httpx.get(f"{base_url}/health/ready", timeout=10).json() == {
             "status": "ok",
-            "components": {"database": "ok"},
+            "components": {"database": "ok", "fhir": "ok"},
         }
         discovery = httpx.get(f"{base_url}/cds-services", timeout=10)
         assert discovery.status_code == 200

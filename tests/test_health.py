@@ -49,7 +49,7 @@ def test_live_answers_ok(client: TestClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
-DEGRADED = {"status": "degraded", "components": {"database": "unavailable"}}
+DEGRADED = {"status": "degraded", "components": {"database": "unavailable", "fhir": "ok"}}
 
 
 def test_live_answers_ok_while_the_database_is_unreachable(
@@ -64,7 +64,7 @@ def test_live_answers_ok_while_the_database_is_unreachable(
 def test_ready_answers_ok_with_the_database_component_when_it_answers(client: TestClient) -> None:
     response = client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "components": {"database": "ok"}}
+    assert response.json() == {"status": "ok", "components": {"database": "ok", "fhir": "ok"}}
 
 
 def test_ready_stays_200_and_reports_the_database_degraded_when_it_is_unreachable(

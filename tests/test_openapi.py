@@ -44,6 +44,20 @@ def pembrolizumab_order_sign() -> dict[str, Any]:
 FEEDBACK_BODY = {
     "feedback": [{"card": "c-1", "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:00:00Z"}]
 }
+
+
+def feedback_on_an_issued_card(client: TestClient) -> httpx.Response:
+    """Feedback is accepted only for a card this service issued: get one from a hook call first."""
+    card = client.post(HOOK_PATH, json=pembrolizumab_order_sign()).json()["cards"][0]["uuid"]
+    body = {"feedback": [{"card": card, "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:00:00Z"}]}
+    return client.post(FEEDBACK_PATH, json=body)
+
+
+def feedback_twice(client: TestClient) -> httpx.Response:
+    client.post(FEEDBACK_PATH, json=FEEDBACK_BODY)
+    return client.post(FEEDBACK_PATH, json=FEEDBACK_BODY)
+
+
 TOO_LARGE = b'{"padding": "' + b"x" * MAX_BODY_BYTES + b'"}'
 
 # (operation, status) -> the request that gets that answer. "database_down" runs against an app whose
@@ -61,15 +75,19 @@ CASES: dict[tuple[tuple[str, str], int], Call] = {
     (HOOK, 412): lambda c: c.post(HOOK_PATH, json=hook_request("order-sign")),
     (HOOK, 413): lambda c: c.post(HOOK_PATH, content=TOO_LARGE, headers=JSON),
     (HOOK, 415): lambda c: c.post(HOOK_PATH, content=b"{}", headers={"Content-Type": "text/plain"}),
-    (FEEDBACK, 200): lambda c: c.post(FEEDBACK_PATH, json=FEEDBACK_BODY),
+    (HOOK, 503): lambda c: c.post(HOOK_PATH, json=pembrolizumab_order_sign()),
+    (FEEDBACK, 200): feedback_on_an_issued_card,
     (FEEDBACK, 400): lambda c: c.post(FEEDBACK_PATH, json={"feedback": []}),
     (FEEDBACK, 401): lambda c: c.post(FEEDBACK_PATH, json=FEEDBACK_BODY, headers=NOT_A_TOKEN),
     (FEEDBACK, 404): lambda c: c.post("/cds-services/no-such-service/feedback", json=FEEDBACK_BODY),
     (FEEDBACK, 413): lambda c: c.post(FEEDBACK_PATH, content=TOO_LARGE, headers=JSON),
     (FEEDBACK, 415): lambda c: c.post(FEEDBACK_PATH, content=b"{}", headers={"Content-Type": "text/plain"}),
+    (FEEDBACK, 429): feedback_twice,
     (FEEDBACK, 503): lambda c: c.post(FEEDBACK_PATH, json=FEEDBACK_BODY),
 }
-NEEDS_DATABASE_DOWN = {(FEEDBACK, 503)}
+# Which client answers each case: "database_down" has an unreachable PostgreSQL, "rate_limited" allows
+# one feedback call, "no_time" gives every evaluation (of any record size) no time at all.
+CLIENT_FOR = {(FEEDBACK, 503): "database_down", (FEEDBACK, 429): "rate_limited", (HOOK, 503): "no_time"}
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +98,8 @@ def clients(make_module_client: ClientFactory) -> dict[str, TestClient]:
             max_body_bytes=MAX_BODY_BYTES,
             database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/absent",
         ),
+        "rate_limited": make_module_client(feedback_burst=1, feedback_rate_per_minute=0.01),
+        "no_time": make_module_client(evaluation_thread_min_resources=1, evaluation_deadline_seconds=1e-9),
     }
 
 
@@ -110,7 +130,7 @@ def validate(document: dict[str, Any], schema: dict[str, Any], instance: Any) ->
 def test_each_status_the_service_answers_is_documented_with_its_body(
     clients: dict[str, TestClient], document: dict[str, Any], operation: tuple[str, str], status: int
 ) -> None:
-    client = clients["database_down" if (operation, status) in NEEDS_DATABASE_DOWN else "up"]
+    client = clients[CLIENT_FOR.get((operation, status), "up")]
     response = CASES[(operation, status)](client)
     assert response.status_code == status, response.text
     documented = documented_response(document, operation, status)
