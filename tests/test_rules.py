@@ -3,15 +3,18 @@ review, each row both ways where the class has two sides: the card fires, or it 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from clinical_support import (
+    TODAY,
     administration,
     brain_mri,
     brain_mri_order,
     cards,
     condition,
+    day,
     draft,
     note,
     order,
@@ -424,3 +427,11 @@ def test_a_neuromuscular_card_leaves_the_baseline_before_a_new_car_t_in_place() 
     assert found["possible-neurotoxicity"]["indicator"] == "critical"
     assert "suggestions" in found["baseline-brain-mri"]
     assert "suggestions" not in found["possible-neurotoxicity"]
+
+
+def test_a_plan_written_after_the_day_does_not_exist_on_that_day() -> None:
+    # Written on day +5 for a start on day +12: on day 0 (a day-by-day replay) there is no plan yet.
+    plan = order("epcoritamab", 5, intent="plan")
+    plan["dosageInstruction"] = [{"timing": {"repeat": {"boundsPeriod": {"start": day(12)}}}}]
+    assert topics(cards([plan])) == {}
+    assert topics(cards([plan], today=TODAY + timedelta(days=6))) == {"baseline-brain-mri": "warning"}

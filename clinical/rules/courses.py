@@ -47,7 +47,13 @@ def _as_of(event: TherapyEvent, today: date) -> TherapyEvent:
     # An order whose therapy starts after the day (a future boundsPeriod) is still a plan on that day.
     if event.kind != "planned" and event.on is not None and event.on > today:
         return TherapyEvent(
-            event.agent, "planned", event.on, event.resource_type, event.draft_order, event.matched_by
+            event.agent,
+            "planned",
+            event.on,
+            event.resource_type,
+            event.draft_order,
+            event.matched_by,
+            recorded_on=event.recorded_on,
         )
     return event
 
@@ -90,7 +96,8 @@ def _live_plans(
 def course_on(
     therapy_class: TherapyClass, events: list[TherapyEvent], today: date, plan_expiry_days: int
 ) -> Course:
-    visible = [_as_of(event, today) for event in events]
+    # Only what had been written by the day (a plan authored later did not exist yet).
+    visible = [_as_of(e, today) for e in events if e.recorded_on is None or e.recorded_on <= today]
     exposures = [e for e in visible if e.kind in _EXPOSURE_KINDS and (e.on is None or e.on <= today)]
     plans = [e for e in visible if e.kind == "planned"]
     dates = [event.on for event in exposures if event.on is not None]

@@ -117,6 +117,7 @@ DATE_PATHS: dict[str, tuple[str, ...]] = {
     "ServiceRequest": ("occurrenceDateTime", "occurrencePeriod.start", "authoredOn"),
 }
 _PLANNING_INTENTS = frozenset(("plan", "proposal"))
+_RECORDED_PATHS = ("authoredOn", "dateAsserted")
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,9 @@ class TherapyEvent:
     draft_order: bool  # a draft order of this order-select / order-sign request
     matched_by: str
     date_unreadable: bool = False
+    # When the record was written (authoredOn, dateAsserted), where that differs from `on`: a plan
+    # written on 11-19 for a start on 11-26 did not exist on 11-10 (the reviewers' day-by-day replay).
+    recorded_on: date | None = None
 
 
 def _reading(resource: dict[str, Any], resource_type: str, agent: Agent) -> _Reading:
@@ -218,6 +222,7 @@ def _events_of(
         return
     on = first_date(resource, DATE_PATHS[resource_type])
     unreadable = on is None and _has_date_field(resource, resource_type)
+    recorded = today if draft_order else first_date(resource, _RECORDED_PATHS)
     if draft_order and on is None:
         on, unreadable = today, False
     for found in matches:
@@ -231,6 +236,7 @@ def _events_of(
                 draft_order,
                 found.matched_by,
                 date_unreadable=unreadable,
+                recorded_on=recorded,
             )
 
 
