@@ -73,9 +73,11 @@ def _grading(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> str:
 
 def _context_sentence(advice: NeurotoxicityAdvice, common: CommonParts) -> str:
     if advice.therapy_not_recorded:
+        documented = advice.grade is not None and advice.grade.documented
+        what = "ICANS is documented" if documented else "An abnormal ICE score is charted (an ICANS assessment)"
         return (
-            "ICANS is documented, but the immune effector cell therapy (CAR-T or T-cell engager) that "
-            "causes it is not recorded here: it was perhaps given at another hospital."
+            f"{what}, but the immune effector cell therapy (CAR-T or T-cell engager) that causes ICANS "
+            "is not recorded here: it was perhaps given at another hospital."
         )
     return f"New neurological findings after {common.therapies(advice.courses)}:"
 
