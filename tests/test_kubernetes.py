@@ -287,6 +287,6 @@ def test_the_largest_deployment_stays_under_postgresqls_default_connection_limit
     pods += one("Deployment")["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
     per_worker = settings.database_pool_size + settings.database_max_overflow
     connections = pods * settings.workers * per_worker
-    assert connections == 72  # the arithmetic in README.md, "Deployment"
+    assert connections == 72  # the arithmetic in docs/deployment.md, "Kubernetes"
     available = POSTGRES_DEFAULT_MAX_CONNECTIONS - POSTGRES_RESERVED_CONNECTIONS
     assert connections + CONNECTION_HEADROOM <= available
