@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import orjson
 
 from bench.generate import NOW
@@ -56,7 +57,7 @@ class RouteWork:
         # exit, formats the finished task's repr, the whole record included).
         self.loop = asyncio.new_event_loop()
         client = FhirClient(
-            None,  # type: ignore[arg-type]  # never used: the prefetch is complete
+            new_http=httpx.AsyncClient,  # never called: the prefetch is complete
             page_size=200,
             max_pages=20,
             max_response_bytes=16 * 1024 * 1024,
