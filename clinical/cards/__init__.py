@@ -38,6 +38,41 @@ class CardRenderer:
         return interval_card(advice, self.texts.interval, self.common, context.now.date())
 
 
+# The fields each phrase may use; a phrase not listed uses none.
+PHRASE_FIELDS: dict[str, set[str]] = {
+    "icans_possible_grade": {"grade"},
+    "icans_documented_grade": {"grade"},
+    "icans_documented_higher_grade": {"grade"},
+    "delayed_car_t": {"day"},
+    "after_therapies": {"therapies"},
+    "finding_line": {"finding", "detail", "record", "date"},
+    "suspected_finding_line": {"finding", "detail", "record", "date"},
+    "ice_score_line": {"value", "maximum", "date"},
+    "capd_score_line": {"value", "maximum", "date"},
+    "domains": {"domains"},
+    "domain_finding": {"finding", "grade"},
+    "domain_ice": {"score", "grade"},
+    "domain_capd": {"score", "grade"},
+    "domain_code": {"grade"},
+    "also_work_up": {"kind", "detail"},
+    "brain_mri_since": {"date", "study", "state"},
+    "therapies_sentence": {"therapies", "start"},
+    "planned_start": {"date"},
+    "last_brain_mri": {"date", "study"},
+}
+
+
+def _phrase_templates(texts: CardTexts) -> dict[str, tuple[set[str], str]]:
+    found: dict[str, tuple[set[str], str]] = {}
+    for file_name, phrases in (
+        ("baseline-brain-mri.yaml", texts.baseline.phrases),
+        ("possible-neurotoxicity.yaml", texts.neurotoxicity.phrases),
+    ):
+        for name, template in phrases.model_dump().items():
+            found[f"{file_name} phrases.{name}"] = (PHRASE_FIELDS.get(name, set()), template)
+    return found
+
+
 def _check(texts: CardTexts, timing: TimingFile) -> None:
     """Fail at start-up, not in front of a clinician: every template names only known fields, every
     window has its wording, and every evidence id a rule cites has a link."""
@@ -57,6 +92,7 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
             texts.neurotoxicity.suggestion.reason,
         ),
     }
+    expected.update(_phrase_templates(texts))
     for phase in ("planned", "due", "overdue"):
         wording = getattr(texts.interval.irecist, phase)
         expected[f"interval-imaging.yaml irecist.{phase}.summary"] = (IRECIST_FIELDS, wording.summary)
@@ -86,9 +122,6 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
         raise KnowledgeError(
             f"knowledge/timing.yaml cites evidence missing from cards/common.yaml: {unknown_evidence}"
         )
-    for syndrome in ("icans", "delayed-car-t", "irae"):
-        if syndrome not in texts.neurotoxicity.syndromes:
-            raise KnowledgeError(f"cards/possible-neurotoxicity.yaml syndromes needs {syndrome!r}")
     for note in ("icans", "capd_range", "ice_not_valid", "delayed-car-t", "irae"):
         if note not in texts.neurotoxicity.grading_note:
             raise KnowledgeError(f"cards/possible-neurotoxicity.yaml grading_note needs {note!r}")

@@ -19,22 +19,25 @@ def baseline_card(
     context: CardContext,
     window_days: int,
 ) -> dict[str, Any]:
+    phrases = texts.phrases
     therapies = common.therapies(advice.courses)
     last = advice.last_brain_mri
-    start = f" (planned start {advice.planned_start.isoformat()})" if advice.planned_start else ""
+    start = (
+        fill(phrases.planned_start, {"date": advice.planned_start.isoformat()})
+        if advice.planned_start
+        else ""
+    )
     detail = fill(
         texts.detail,
         {
-            "headline": "Baseline brain MRI advised."
-            if advice.suggest_order
-            else "Baseline brain MRI to consider.",
-            "therapies_sentence": f"Therapy with {therapies} is planned or being ordered{start}.",
+            "headline": phrases.headline_advised if advice.suggest_order else phrases.headline_consider,
+            "therapies_sentence": fill(phrases.therapies_sentence, {"therapies": therapies, "start": start}),
             "window_days": window_days,
             "class_notes": "\n\n".join(texts.class_notes[c.therapy_class] for c in advice.courses),
             "last_brain_mri": (
-                f"Last brain MRI on record: {day_text(last.on)} ({last.label})."
+                fill(phrases.last_brain_mri, {"date": day_text(last.on), "study": last.label})
                 if last
-                else "No brain MRI on record."
+                else phrases.no_brain_mri
             ),
             "plans": "\n".join(common.therapy_line(plan) for plan in advice.plans),
         },

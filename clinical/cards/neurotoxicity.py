@@ -6,51 +6,70 @@ from __future__ import annotations
 from typing import Any
 
 from clinical.cards.common import CardContext, CommonParts, day_text, fill, joined
-from clinical.knowledge.schema import NeurotoxicityCardsFile
+from clinical.knowledge.schema import NeurotoxicityCardsFile, NeurotoxicityPhrases
 from clinical.rules import IcansGrade, NeurotoxicityAdvice
+from clinical.rules.grading import Domain
 
 SUMMARY_FIELDS = {"headline", "agents", "action"}
 DETAIL_FIELDS = {"headline", "context_sentence", "findings", "grading", "work_up", "eeg", "brain_mri_since"}
 REASON_FIELDS = {"headline", "agents"}
 
 
-def _icans_headline(grade: IcansGrade | None) -> str:
-    if grade is None:
-        return "Possible ICANS"
+def _icans_headline(grade: IcansGrade | None, phrases: NeurotoxicityPhrases) -> str:
+    if grade is None or (grade.grade is None and not grade.documented):
+        return phrases.icans_possible
     if grade.documented:
         if grade.grade is None:
-            return "ICANS documented"
-        if grade.coded == grade.grade:
-            return f"ICANS grade {grade.grade} documented"
-        return f"ICANS documented, grade {grade.grade} by ASTCT domains"
-    if grade.grade is None:
-        return "Possible ICANS"
+            return phrases.icans_documented
+        wording = (
+            phrases.icans_documented_grade
+            if grade.coded == grade.grade
+            else phrases.icans_documented_higher_grade
+        )
+        return fill(wording, {"grade": grade.grade})
     if grade.grade == 1 and grade.capd_grade_1_or_2:
-        return "Possible ICANS grade 1-2"
-    return f"Possible ICANS grade {grade.grade}"
+        return phrases.icans_possible_grade_1_or_2
+    return fill(phrases.icans_possible_grade, {"grade": grade.grade})
 
 
-def headline(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> str:
+def headline(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases) -> str:
     if advice.syndrome == "icans":
-        return _icans_headline(advice.grade)
+        return _icans_headline(advice.grade, phrases)
     if advice.syndrome == "delayed-car-t":
         day = f" (day {advice.car_t_day})" if advice.car_t_day is not None else ""
-        return f"Possible {texts.syndromes['delayed-car-t']}{day}"
-    return f"Possible {texts.syndromes['irae']}"
+        return fill(phrases.delayed_car_t, {"day": day})
+    return phrases.irae
 
 
-def _finding_lines(advice: NeurotoxicityAdvice, common: CommonParts) -> list[str]:
+def _finding_lines(
+    advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, common: CommonParts
+) -> list[str]:
     lines = []
     for finding in advice.findings:
-        suspected = ", suspected" if finding.uncertain else ""
-        record = common.record_label(finding.resource_type)
-        lines.append(
-            f"- {finding.kind.display}: {finding.detail} in a {record} on {day_text(finding.on)}{suspected}"
-        )
+        wording = phrases.suspected_finding_line if finding.uncertain else phrases.finding_line
+        values = {
+            "finding": finding.kind.display,
+            "detail": finding.detail,
+            "record": common.record_label(finding.resource_type),
+            "date": day_text(finding.on),
+        }
+        lines.append(fill(wording, values))
     for score in advice.scores:
-        name = "ICE score" if score.kind == "ice" else "CAPD score"
-        lines.append(f"- {name} {score.score}/{score.maximum} on {day_text(score.on)}")
+        wording = phrases.ice_score_line if score.kind == "ice" else phrases.capd_score_line
+        lines.append(
+            fill(wording, {"value": score.score, "maximum": score.maximum, "date": day_text(score.on)})
+        )
     return lines
+
+
+def _domain(domain: Domain, phrases: NeurotoxicityPhrases) -> str:
+    wording = {
+        "finding": phrases.domain_finding,
+        "ice": phrases.domain_ice,
+        "capd": phrases.domain_capd,
+        "code": phrases.domain_code,
+    }[domain.source]
+    return fill(wording, {"finding": domain.finding, "score": domain.score, "grade": domain.grade})
 
 
 def _grading(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> str:
@@ -60,9 +79,8 @@ def _grading(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> str:
     parts = []
     grade = advice.grade
     if grade is not None and grade.domains:
-        parts.append(
-            "ASTCT domains: " + "; ".join(f"{what} grade {value}" for what, value in grade.domains) + "."
-        )
+        listed = "; ".join(_domain(domain, texts.phrases) for domain in grade.domains)
+        parts.append(fill(texts.phrases.domains, {"domains": listed}))
     parts.append(notes["icans"])
     if grade is not None and grade.capd_grade_1_or_2:
         parts.append(notes["capd_range"])
@@ -71,21 +89,18 @@ def _grading(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> str:
     return " ".join(parts)
 
 
-def _context_sentence(advice: NeurotoxicityAdvice, common: CommonParts) -> str:
+def _context_sentence(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, common: CommonParts) -> str:
     if advice.therapy_not_recorded:
         documented = advice.grade is not None and advice.grade.documented
-        what = "ICANS is documented" if documented else "An abnormal ICE score is charted (an ICANS assessment)"
-        return (
-            f"{what}, but the immune effector cell therapy (CAR-T or T-cell engager) that causes ICANS "
-            "is not recorded here: it was perhaps given at another hospital."
-        )
-    return f"New neurological findings after {common.therapies(advice.courses)}:"
+        return phrases.icans_not_recorded if documented else phrases.ice_not_recorded
+    return fill(phrases.after_therapies, {"therapies": common.therapies(advice.courses)})
 
 
 def neurotoxicity_card(
     advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile, common: CommonParts, context: CardContext
 ) -> dict[str, Any]:
-    title = headline(advice, texts)
+    phrases = texts.phrases
+    title = headline(advice, phrases)
     if advice.therapy_not_recorded:
         agents = texts.unattributed_therapy
     else:
@@ -93,23 +108,24 @@ def neurotoxicity_card(
     lead = advice.work_up[0] if advice.work_up else "central"
     central = "central" in advice.work_up or not advice.work_up
     work_up = [texts.work_up[lead].detail]
-    work_up += [f"Also for the {kind} findings: {texts.work_up[kind].detail}" for kind in advice.work_up[1:]]
+    work_up += [
+        fill(phrases.also_work_up, {"kind": kind, "detail": texts.work_up[kind].detail})
+        for kind in advice.work_up[1:]
+    ]
     since = advice.brain_mri_since
     if not central:
         brain_mri = ""
     elif since is not None:
-        brain_mri = (
-            f"A brain MRI is on record since the latest finding: {day_text(since.on)} "
-            f"({since.label}, {since.state}), so no order is suggested."
-        )
+        values = {"date": day_text(since.on), "study": since.label, "state": since.state}
+        brain_mri = fill(phrases.brain_mri_since, values)
     else:
-        brain_mri = "No brain MRI on record since the latest finding."
+        brain_mri = phrases.no_brain_mri_since
     detail = fill(
         texts.detail,
         {
             "headline": title,
-            "context_sentence": _context_sentence(advice, common),
-            "findings": "\n".join(_finding_lines(advice, common)),
+            "context_sentence": _context_sentence(advice, phrases, common),
+            "findings": "\n".join(_finding_lines(advice, phrases, common)),
             "grading": _grading(advice, texts),
             "work_up": " ".join(work_up),
             "eeg": texts.eeg_note if advice.eeg and central else "",

@@ -385,6 +385,15 @@ class Suggestion(Strict):
     reason: str
 
 
+class BaselinePhrases(Strict):
+    headline_advised: str
+    headline_consider: str
+    therapies_sentence: str
+    planned_start: str
+    last_brain_mri: str
+    no_brain_mri: str
+
+
 class BaselineCardsFile(Strict):
     topic: Topic
     summary: str
@@ -392,6 +401,7 @@ class BaselineCardsFile(Strict):
     detail: str
     class_notes: dict[TherapyClass, str]
     suggestion: Suggestion
+    phrases: BaselinePhrases
 
 
 class WindowTexts(Strict):
@@ -418,14 +428,40 @@ class WorkUp(Strict):
     detail: str
 
 
+class NeurotoxicityPhrases(Strict):
+    icans_possible: str
+    icans_possible_grade: str
+    icans_possible_grade_1_or_2: str
+    icans_documented: str
+    icans_documented_grade: str
+    icans_documented_higher_grade: str
+    delayed_car_t: str
+    irae: str
+    after_therapies: str
+    icans_not_recorded: str
+    ice_not_recorded: str
+    finding_line: str
+    suspected_finding_line: str
+    ice_score_line: str
+    capd_score_line: str
+    domains: str
+    domain_finding: str
+    domain_ice: str
+    domain_capd: str
+    domain_code: str
+    also_work_up: str
+    brain_mri_since: str
+    no_brain_mri_since: str
+
+
 class NeurotoxicityCardsFile(Strict):
     topic: Topic
     summary: str
     detail: str
-    syndromes: dict[str, str]
     grading_note: dict[str, str]
     work_up: dict[Syndrome, WorkUp]
     eeg_note: str
     unattributed_therapy: str
     suggestion: Suggestion
     suggestion_warning: Suggestion
+    phrases: NeurotoxicityPhrases

@@ -8,11 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 from clinical.timeline import NeurologicalFinding, ScoreReading
 
 ICE_MIN_AGE = 12
 _UNAROUSABLE = "stupor-coma"
+
+
+@dataclass(frozen=True)
+class Domain:
+    """One ASTCT domain's contribution: an ICE or CAPD score, a finding, or a coded grade."""
+
+    source: Literal["ice", "capd", "finding", "code"]
+    finding: str  # the finding's display (source "finding"), else empty
+    score: str  # "5/10" (sources "ice" and "capd"), else empty
+    grade: int
 
 
 @dataclass(frozen=True)
@@ -23,7 +34,7 @@ class IcansGrade:
     score_grade: int | None
     capd_grade_1_or_2: bool  # CAPD 1-8: grade 1 or 2 depending on the level of consciousness
     ice_not_valid_for_age: bool  # an ICE score was charted for a child under 12: not graded
-    domains: tuple[tuple[str, int], ...]  # (what, grade) for the card, worst first
+    domains: tuple[Domain, ...]  # worst first
 
 
 def _is_normal(reading: ScoreReading) -> bool:
@@ -47,11 +58,6 @@ def latest_abnormal_scores(
     return found
 
 
-def _score_label(reading: ScoreReading) -> str:
-    name = "ICE score" if reading.kind == "ice" else "CAPD score"
-    return f"{name} {reading.score}/{reading.maximum}"
-
-
 def grade_icans(
     findings: list[NeurologicalFinding],
     scores: list[ScoreReading],
@@ -60,7 +66,7 @@ def grade_icans(
     age: int | None,
     new_days: int,
 ) -> IcansGrade:
-    domains: list[tuple[str, int]] = []
+    domains: list[Domain] = []
     unarousable = any(f.kind.id == _UNAROUSABLE and not f.uncertain for f in findings)
     score_grades = []
     child = age is not None and age < ICE_MIN_AGE
@@ -71,19 +77,19 @@ def grade_icans(
         if reading.kind == "ice" and reading.score == 0 and unarousable:
             grade = max(grade, 4)
         score_grades.append(grade)
-        domains.append((_score_label(reading), grade))
+        domains.append(Domain(reading.kind, "", f"{reading.score}/{reading.maximum}", grade))
     for finding in findings:
         if finding.kind.icans_grade is not None and not finding.uncertain:
-            domains.append((finding.kind.display, finding.kind.icans_grade))
+            domains.append(Domain("finding", finding.kind.display, "", finding.kind.icans_grade))
     coded = [f.coded_grade for f in findings if f.coded_grade is not None and not f.uncertain]
     if coded:
-        domains.append(("ICANS code", max(coded)))
-    domains.sort(key=lambda item: item[1], reverse=True)
+        domains.append(Domain("code", "", "", max(coded)))
+    domains.sort(key=lambda domain: domain.grade, reverse=True)
     recent_ice = any(
         r.kind == "ice" and r.on <= today and (today - r.on).days <= new_days for r in all_scores
     )
     return IcansGrade(
-        grade=domains[0][1] if domains else None,
+        grade=domains[0].grade if domains else None,
         coded=max(coded) if coded else None,
         documented=any(f.documents_icans for f in findings),
         score_grade=max(score_grades) if score_grades else None,
