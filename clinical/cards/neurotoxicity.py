@@ -3,15 +3,26 @@ findings in plain words, and the work-up that fits (brain MRI only for central s
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from clinical.cards.common import CardContext, CommonParts, day_text, fill, joined
 from clinical.knowledge.schema import NeurotoxicityCardsFile, NeurotoxicityPhrases
 from clinical.rules import IcansGrade, NeurotoxicityAdvice
 from clinical.rules.grading import Domain
+from clinical.timeline import TherapyEvent
 
 SUMMARY_FIELDS = {"headline", "agents", "action"}
-DETAIL_FIELDS = {"headline", "context_sentence", "findings", "grading", "work_up", "eeg", "brain_mri_since"}
+DETAIL_FIELDS = {
+    "headline",
+    "context_sentence",
+    "findings",
+    "grading",
+    "work_up",
+    "eeg",
+    "brain_mri_since",
+    "therapy",
+}
 REASON_FIELDS = {"headline", "agents"}
 
 
@@ -96,6 +107,21 @@ def _context_sentence(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases
     return fill(phrases.after_therapies, {"therapies": common.therapies(advice.courses)})
 
 
+def _therapy_lines(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, common: CommonParts) -> str:
+    """Per course: day 0, the latest exposure, and any record whose date could not be read."""
+    events: list[TherapyEvent] = []
+    for course in advice.courses:
+        dated = [event for event in course.exposures if event.on is not None]
+        latest = max(dated, key=lambda event: event.on or date.min) if dated else None
+        undated = [event for event in course.exposures if event.on is None][:1]
+        for event in (course.day_zero_event, latest, *undated):
+            if event is not None and event not in events:
+                events.append(event)
+    if not events:
+        return ""
+    return "\n".join([phrases.therapy_heading, *(common.therapy_line(event) for event in events)])
+
+
 def neurotoxicity_card(
     advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile, common: CommonParts, context: CardContext
 ) -> dict[str, Any]:
@@ -130,6 +156,7 @@ def neurotoxicity_card(
             "work_up": " ".join(work_up),
             "eeg": texts.eeg_note if advice.eeg and central else "",
             "brain_mri_since": brain_mri,
+            "therapy": _therapy_lines(advice, phrases, common),
         },
     )
     wording = texts.work_up[lead]

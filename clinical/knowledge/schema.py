@@ -452,6 +452,7 @@ class NeurotoxicityPhrases(Strict):
     also_work_up: str
     brain_mri_since: str
     no_brain_mri_since: str
+    therapy_heading: str
 
 
 class NeurotoxicityCardsFile(Strict):
