@@ -206,18 +206,30 @@ class PhraseReader:
         self.max_text_chars = rules.max_text_chars
         words = "|".join(re.escape(word) for word in sorted(rules.phrase_breaks, key=len, reverse=True))
         self._breaks = re.compile(rf"[.;,\n]|(?<!\w)(?:{words})(?!\w)", re.IGNORECASE)
-        self._before: dict[Certainty, TextMatcher[Certainty]] = {
-            "negated": TextMatcher((cue, "negated") for cue in rules.negation_before),
-            "history": TextMatcher((cue, "history") for cue in rules.history_before),
-            "uncertain": TextMatcher((cue, "uncertain") for cue in rules.uncertainty_before if cue != "?"),
-        }
-        # "?seizure": a question mark is a cue without a word boundary between it and the name.
-        self._query_before = "?" in rules.uncertainty_before
-        self._after: TextMatcher[str] = TextMatcher((cue, cue) for cue in rules.qualifier_after)
-        self._after_uncertain: TextMatcher[str] = TextMatcher(
-            (cue, cue) for cue in rules.uncertainty_after if cue != "?"
+        # One matcher for every cue, each name with its roles: one scan of the text finds them all.
+        roles: dict[str, set[str]] = {}
+        for role, cues in (
+            ("negated", rules.negation_before),
+            ("history", rules.history_before),
+            ("uncertain", rules.uncertainty_before),
+            ("after", rules.qualifier_after),
+            ("after_uncertain", rules.uncertainty_after),
+        ):
+            for cue in cues:
+                if cue != "?":
+                    roles.setdefault(cue, set()).add(role)
+        self._cues: TextMatcher[frozenset[str]] = TextMatcher(
+            (cue, frozenset(cue_roles)) for cue, cue_roles in roles.items()
         )
-        self._query_after = "?" in rules.uncertainty_after
+        # "?seizure": a question mark is a cue without a word boundary between it and the name.
+        self._query_roles = frozenset(
+            role
+            for role, cues in (
+                ("uncertain", rules.uncertainty_before),
+                ("after_uncertain", rules.uncertainty_after),
+            )
+            if "?" in cues
+        )
         self._after_window = rules.qualifier_after_max_chars
         self.absent_values = frozenset(normalise_name(value) for value in rules.absent_values)
 
@@ -226,21 +238,21 @@ class PhraseReader:
 
     def read(self, text: str) -> ReadText:
         breaks = list(self._breaks.finditer(text))
-        before = {kind: _track(matcher.find(text)) for kind, matcher in self._before.items()}
-        queries = [TextMatch("?", m.start(), m.end()) for m in _QUERY.finditer(text)] if "?" in text else []
-        if self._query_before and queries:
-            merged = sorted([*_matches(before["uncertain"]), *queries], key=lambda hit: hit.start)
-            before["uncertain"] = _track(merged)
-        after_uncertain = list(self._after_uncertain.find(text))
-        if self._query_after and queries:
-            after_uncertain = sorted([*after_uncertain, *queries], key=lambda hit: hit.start)
+        cues = list(self._cues.find(text))
+        if self._query_roles and "?" in text:
+            queries = [TextMatch(self._query_roles, m.start(), m.end()) for m in _QUERY.finditer(text)]
+            cues = sorted([*cues, *queries], key=lambda hit: hit.start)
+        by_role: dict[str, list[TextMatch[frozenset[str]]]] = {}
+        for cue in cues:
+            for role in cue.value:
+                by_role.setdefault(role, []).append(cue)
         return ReadText(
             text,
             [match.start() for match in breaks],
             [match.end() for match in breaks],
-            before,
-            _track(self._after.find(text)),
-            _track(after_uncertain),
+            {kind: _track(by_role.get(kind, ())) for kind in self._ORDER},
+            _track(by_role.get("after", ())),
+            _track(by_role.get("after_uncertain", ())),
         )
 
     def certainty(self, read: ReadText, start: int, end: int) -> Certainty:
@@ -261,10 +273,6 @@ class PhraseReader:
 
 
 _QUERY = re.compile(r"\?")
-
-
-def _matches(track: _CueTrack) -> list[TextMatch[str]]:
-    return [TextMatch("cue", start, end) for start, end in zip(track.starts, track.ends, strict=True)]
 
 
 def _track(matches: Iterable[TextMatch[Any]]) -> _CueTrack:
