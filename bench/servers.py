@@ -8,8 +8,9 @@
   clock fixed at the synthetic patient's "now" so the cards do not depend on the day.
 
 Both run under the same uvicorn configuration as ``immuno-cds serve`` (one worker, no access log, no
-server header; uvloop and httptools when installed). ``python -m bench.servers floor|service --port N``
-runs one in the foreground; `ServerProcess` starts one in a subprocess and waits until it answers.
+server header; uvloop, and the service's HTTP parser setting, h11 by default).
+``python -m bench.servers floor|service --port N`` runs one in the foreground; `ServerProcess` starts
+one in a subprocess and waits until it answers.
 """
 
 from __future__ import annotations
@@ -218,6 +219,8 @@ def main() -> None:
 
     import uvicorn
 
+    from service.settings import Settings
+
     app = floor_app if args.kind == "floor" else service_app(args.state_dir)
     profiler = None
     if args.profile:
@@ -226,12 +229,17 @@ def main() -> None:
         profiler = cProfile.Profile()
         profiler.enable()
     try:
-        # As `immuno-cds serve` runs the service (service/cli.py): one worker, no access log.
+        # As `immuno-cds serve` runs the service (service/cli/serve.py): one worker, no access log, the
+        # h11 parser with its request-head limit (the floor too, so that both pay the same parser).
+        settings = Settings()
         uvicorn.run(
             app,
             host="127.0.0.1",
             port=args.port,
             workers=1,
+            http=settings.http_parser,
+            h11_max_incomplete_event_size=settings.http_max_header_bytes,
+            timeout_keep_alive=settings.http_keep_alive_timeout_seconds,
             access_log=False,
             server_header=False,
             log_level="warning",
