@@ -92,6 +92,12 @@ TEXT: list[Row] = [
         {},
     ),
     (
+        "seizure-free is not a seizure",
+        [administration("Keytruda", -40), note("Seizure-free for two years", 0)],
+        [],
+        {},
+    ),
+    (
         "seizure prophylaxis is not a seizure",
         [administration("Yescarta", -2), note("seizure prophylaxis with levetiracetam", 0)],
         [],
@@ -413,7 +419,11 @@ def test_t_cell_engager_day_zero_is_the_first_dose_not_the_order() -> None:
 
 @pytest.mark.parametrize(
     ("text", "headline"),
-    [("ICANS grade 3 overnight", "ICANS grade 3 documented"), ("ICANS, grade 1", "ICANS grade 1 documented")],
+    [
+        ("ICANS grade 3 overnight", "ICANS grade 3 documented"),
+        ("ICANS, grade 1", "ICANS grade 1 documented"),
+        ("grade 2 ICANS since this morning", "ICANS grade 2 documented"),
+    ],
 )
 def test_a_grade_stated_in_text_is_documented(text: str, headline: str) -> None:
     card = by_topic(cards([administration("Yescarta", -5), note(text, 0)]))["possible-neurotoxicity"]

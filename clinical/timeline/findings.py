@@ -34,8 +34,10 @@ CONDITION_DATES = ("onsetDateTime", "onsetPeriod.start", "recordedDate")
 OBSERVATION_DATES = ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
 _ABATEMENT_DATES = ("abatementDateTime", "abatementPeriod.end", "abatementPeriod.start")
 _LEADING_NUMBER = re.compile(r"^\s*(\d{1,2})\b")
-# "ICANS grade 2", "ICANS, grade 3", "ICANS (grade 1)", "ICANS G2": the grade a text states.
+# "ICANS grade 2", "ICANS, grade 3", "ICANS (grade 1)", "ICANS G2": the grade a text states after the
+# name; "grade 3 ICANS", "G3 ICANS" before it.
 _STATED_GRADE = re.compile(r"\W{0,3}(?:grade|gr\.?|g)\s*([1-5])\b", re.IGNORECASE)
+_GRADE_BEFORE = re.compile(r"\b(?:grade|gr\.?|g)\s*([1-5])\W{0,3}$", re.IGNORECASE)
 ICANS = "icans"
 
 
@@ -144,11 +146,13 @@ class FindingVocabulary:
                 continue
             certainty = self._reader.certainty(read, hit.start, hit.end)
             if certainty in ("affirmed", "uncertain"):
-                end = hit.end
+                start, end = hit.start, hit.end
                 if hit.value.id == ICANS:
-                    stated = _STATED_GRADE.match(text, hit.end, hit.end + 16)
-                    end = stated.end() if stated else end
-                yield hit.value, text[hit.start : end], certainty == "uncertain"
+                    after = _STATED_GRADE.match(text, hit.end, hit.end + 16)
+                    before = None if after else _GRADE_BEFORE.search(text, max(0, hit.start - 12), hit.start)
+                    end = after.end() if after else end
+                    start = before.start() if before else start
+                yield hit.value, text[start:end], certainty == "uncertain"
 
     def score_kind(self, concept: Any) -> _Score | None:
         for text in concept_texts(concept):
@@ -178,7 +182,7 @@ def _concept_findings(
         return  # a listed alternative cause: its text is not read as a finding either
     for text in concept_texts(concept):
         for kind, name, uncertain in vocabulary.named(text):
-            stated = _STATED_GRADE.search(name) if kind.id == ICANS else None
+            stated = (_STATED_GRADE.search(name) or _GRADE_BEFORE.search(name)) if kind.id == ICANS else None
             yield kind, int(stated.group(1)) if stated else None, f"'{name}'", uncertain
 
 
