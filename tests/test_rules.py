@@ -445,3 +445,18 @@ def test_a_plan_written_after_the_day_does_not_exist_on_that_day() -> None:
     plan["dosageInstruction"] = [{"timing": {"repeat": {"boundsPeriod": {"start": day(12)}}}}]
     assert topics(cards([plan])) == {}
     assert topics(cards([plan], today=TODAY + timedelta(days=6))) == {"baseline-brain-mri": "warning"}
+
+
+def test_a_brain_mri_ordered_after_the_day_does_not_count_on_that_day() -> None:
+    # A CAR-T infusion ahead; the brain MRI order is written on day +3: on day 0 the baseline card shows.
+    later_order = brain_mri_order(3)
+    assert topics(cards([order("Breyanzi", -10), later_order])) == {"baseline-brain-mri": "warning"}
+    assert topics(cards([order("Breyanzi", -10), later_order], today=TODAY + timedelta(days=3))) == {}
+
+
+def test_a_diagnosis_recorded_after_the_day_is_not_known_on_that_day() -> None:
+    # Onset dated yesterday but recorded on day +2 (charted late): a replay of day 0 does not see it.
+    late = condition(-1, code="G92.02", recordedDate=day(2))
+    assert "possible-neurotoxicity" not in topics(cards([administration("Yescarta", -5), late]))
+    later = cards([administration("Yescarta", -5), late], today=TODAY + timedelta(days=2))
+    assert topics(later)["possible-neurotoxicity"] == "critical"

@@ -51,7 +51,7 @@ def _planned_start(plans: list[TherapyEvent], today: date) -> date | None:
 def _baseline_on_record(imaging: tuple[ImagingEvent, ...], reference: date, today: date, window: int) -> bool:
     earliest = reference - timedelta(days=window)
     for event in imaging:
-        if event.kind != "brain-mri":
+        if event.kind != "brain-mri" or not event.known_on(today):
             continue
         if event.state == "done" and event.on is not None and earliest <= event.on <= today:
             return True
@@ -62,6 +62,7 @@ def _baseline_on_record(imaging: tuple[ImagingEvent, ...], reference: date, toda
 
 def _last_brain_mri(imaging: tuple[ImagingEvent, ...], today: date) -> ImagingEvent | None:
     done = [e for e in imaging if e.kind == "brain-mri" and e.state == "done" and e.on and e.on <= today]
+    done = [event for event in done if event.known_on(today)]
     return max(done, key=lambda event: event.on or date.min) if done else None
 
 

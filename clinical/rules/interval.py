@@ -83,6 +83,7 @@ def _closed(timeline: PatientTimeline, suspected: ProgressionReport, today: date
             return True
     return any(
         event.kind in ("cross-sectional", "brain-mri")
+        and event.known_on(today)
         and event.state == "done"
         and event.on is not None
         and suspected.on < event.on <= today

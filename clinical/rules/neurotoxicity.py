@@ -79,6 +79,7 @@ def _brain_mri_since(timeline: PatientTimeline, since: date, today: date) -> Ima
         event
         for event in timeline.imaging
         if event.kind == "brain-mri"
+        and event.known_on(today)
         and event.on is not None
         and event.on >= since
         and (event.state == "ordered" or event.on <= today)

@@ -59,13 +59,16 @@ class NeurologicalFinding:
     detail: str  # "code G92.02", "'generalized seizure'", for the card
     uncertain: bool = False
     resolved_on: date | None = None  # resolved / inactive, from this date (date.min: date unknown)
+    recorded_on: date | None = None  # when it was written (recordedDate, issued), if later than `on`
 
     @property
     def documents_icans(self) -> bool:
         return self.kind.id == ICANS and not self.uncertain
 
     def active_on(self, today: date) -> bool:
-        return self.resolved_on is None or self.resolved_on > today
+        """Known by that day (a replay must not see a diagnosis recorded later) and not resolved."""
+        known = self.recorded_on is None or self.recorded_on <= today
+        return known and (self.resolved_on is None or self.resolved_on > today)
 
 
 @dataclass(frozen=True)
@@ -224,12 +227,13 @@ def _condition_findings(
         return
     provisional = bool(verification & _CONDITION_UNCERTAIN_VERIFICATION)
     resolved = _resolved_on(condition)
+    recorded = parse_date(condition.get("recordedDate"))
     seen: set[str] = set()
     for kind, grade, detail, uncertain in _concept_findings(condition.get("code"), vocabulary):
         if kind.id not in seen:
             seen.add(kind.id)
             yield NeurologicalFinding(
-                kind, grade, on, "Condition", detail, uncertain or provisional, resolved
+                kind, grade, on, "Condition", detail, uncertain or provisional, resolved, recorded
             )
 
 

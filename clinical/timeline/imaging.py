@@ -61,6 +61,7 @@ DATE_PATHS: dict[str, tuple[str, ...]] = {
     "Procedure": ("performedDateTime", "performedPeriod.start", "occurrenceDateTime"),
     "ServiceRequest": ("occurrenceDateTime", "occurrencePeriod.start", "authoredOn"),
 }
+_RECORDED_PATHS = ("authoredOn", "issued")
 # DiagnosticReport categories meaning radiology (HL7 v2 table 0074 "RAD", LOINC "Radiology").
 _RADIOLOGY_CATEGORIES = frozenset(("RAD", "LP29684-5", "18748-4"))
 # SNOMED CT 363679005 |Imaging (procedure)|: the category of imaging orders (ours included).
@@ -78,6 +79,11 @@ class ImagingEvent:
     resource_type: str
     label: str  # the study's own name ("MR Brain WO and W contrast IV"), for card text
     draft_order: bool = False
+    recorded_on: date | None = None  # when the order or report was written (authoredOn, issued)
+
+    def known_on(self, day: date) -> bool:
+        """Written by that day: a day-by-day replay must not see an order placed later."""
+        return self.recorded_on is None or self.recorded_on <= day
 
 
 @dataclass(frozen=True)
@@ -274,7 +280,8 @@ def _events_of(
         return
     on = first_date(resource, DATE_PATHS[resource_type]) or (today if draft else None)
     label = texts[0] if texts else ("brain MRI" if kind == "brain-mri" else "imaging study")
-    yield ImagingEvent(kind, state, on, resource_type, label[:120], draft_order=draft)
+    recorded = today if draft else first_date(resource, _RECORDED_PATHS)
+    yield ImagingEvent(kind, state, on, resource_type, label[:120], draft_order=draft, recorded_on=recorded)
 
 
 def find_imaging(
