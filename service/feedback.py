@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -127,24 +128,19 @@ RETRY_AFTER_SECONDS = 30
 _NOT_STORED = "feedback could not be stored now: the database is unreachable; send it again later"
 
 
-async def store_feedback(
-    database: AsyncEngine | DatabaseStatus, service_id: str, request: FeedbackRequest, client_iss: str | None
-) -> int:
-    """Commit every item, or raise StorageUnavailable (503, Retry-After) when the database is away."""
+@asynccontextmanager
+async def _feedback_database(database: AsyncEngine | DatabaseStatus) -> AsyncIterator[AsyncEngine]:
+    """The engine, for one bounded piece of feedback work; StorageUnavailable (503, Retry-After) when the
+    database is away, or goes away during the work."""
     status = database if isinstance(database, DatabaseStatus) else None
     engine = status.engine if status is not None else database
     assert isinstance(engine, AsyncEngine)
     if status is not None and not status.available:
         count_feedback_unavailable()
         raise StorageUnavailable(_NOT_STORED, retry_after_seconds=RETRY_AFTER_SECONDS)
-    received_at = datetime.now(UTC)
-    rows = [_row(service_id, item, received_at, client_iss) for item in request.feedback]
-    timeout = status.timeout_seconds * 5 if status is not None else None
     try:
-        # One transaction: the EHR gets 200 only when every item is durable.
-        async with asyncio.timeout(timeout):
-            async with engine.begin() as connection:
-                await connection.execute(insert(feedback_table), rows)
+        async with asyncio.timeout(status.timeout_seconds * 5 if status is not None else None):
+            yield engine
     except Exception as error:
         if not is_database_unavailable(error):
             raise
@@ -152,6 +148,17 @@ async def store_feedback(
             status.report_failure(error, during="feedback")
         count_feedback_unavailable()
         raise StorageUnavailable(_NOT_STORED, retry_after_seconds=RETRY_AFTER_SECONDS) from None
+
+
+async def store_feedback(
+    database: AsyncEngine | DatabaseStatus, service_id: str, request: FeedbackRequest, client_iss: str | None
+) -> int:
+    """Commit every item, or raise StorageUnavailable (503, Retry-After) when the database is away."""
+    received_at = datetime.now(UTC)
+    rows = [_row(service_id, item, received_at, client_iss) for item in request.feedback]
+    # One transaction: the EHR gets 200 only when every item is durable.
+    async with _feedback_database(database) as engine, engine.begin() as connection:
+        await connection.execute(insert(feedback_table), rows)
     return len(rows)
 
 
@@ -160,30 +167,14 @@ async def cards_not_issued(
 ) -> list[int]:
     """Indexes of the items naming a card this service id did not issue. Raises StorageUnavailable
     (503, Retry-After) while the database is away: unverifiable feedback is not accepted."""
-    status = database if isinstance(database, DatabaseStatus) else None
-    engine = status.engine if status is not None else database
-    assert isinstance(engine, AsyncEngine)
-    if status is not None and not status.available:
-        count_feedback_unavailable()
-        raise StorageUnavailable(_NOT_STORED, retry_after_seconds=RETRY_AFTER_SECONDS)
     wanted = {item.card for item in request.feedback}
-    timeout = status.timeout_seconds * 5 if status is not None else None
-    try:
-        async with asyncio.timeout(timeout):
-            async with engine.connect() as connection:
-                result = await connection.execute(
-                    select(issued_cards.c.card_uuid).where(
-                        issued_cards.c.service_id == service_id, issued_cards.c.card_uuid.in_(wanted)
-                    )
-                )
-                issued = {row[0] for row in result}
-    except Exception as error:
-        if not is_database_unavailable(error):
-            raise
-        if status is not None:
-            status.report_failure(error, during="feedback")
-        count_feedback_unavailable()
-        raise StorageUnavailable(_NOT_STORED, retry_after_seconds=RETRY_AFTER_SECONDS) from None
+    async with _feedback_database(database) as engine, engine.connect() as connection:
+        result = await connection.execute(
+            select(issued_cards.c.card_uuid).where(
+                issued_cards.c.service_id == service_id, issued_cards.c.card_uuid.in_(wanted)
+            )
+        )
+        issued = {row[0] for row in result}
     return [index for index, item in enumerate(request.feedback) if item.card not in issued]
 
 

@@ -121,6 +121,22 @@ def complete_prefetch(patient_id: str = PATIENT_ID) -> dict[str, Any]:
     return prefetch
 
 
+def pembrolizumab_order_sign() -> dict[str, Any]:
+    """An order-sign call that gets a card: a pembrolizumab draft order and no brain MRI on record (the
+    checkpoint-inhibitor baseline advice)."""
+    body = hook_request("order-sign", prefetch=complete_prefetch())
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "draft-pembrolizumab",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{body['context']['patientId']}"},
+        "medicationCodeableConcept": {"text": "pembrolizumab 200 mg IV every 3 weeks"},
+    }
+    body["context"]["draftOrders"] = draft_orders(order)
+    return body
+
+
 def search_key_for(resource_type: str) -> str:
     """Our prefetch key whose template searches `resource_type`."""
     for key, (kind, template) in PREFETCH_TEMPLATES.items():

@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
-from hook_requests import complete_prefetch, draft_orders, hook_request, service_id
+from hook_requests import pembrolizumab_order_sign, service_id
 from ops_support import ServiceProcess, base_environment, free_port, metric_value, running_service, serve_argv
 from security_support import claims, client_entry, ec_key, mint, write_clients
 from sqlalchemy.engine import make_url
@@ -34,21 +34,6 @@ PUBLIC_BASE_URL = "https://cds.outage.test"
 ISSUER = "https://ehr.outage.test"
 ORDER_SIGN = service_id("order-sign")
 RECOVERY_TIMEOUT_SECONDS = 30.0
-
-
-def pembrolizumab_order_sign() -> dict[str, Any]:
-    """An order-sign call that gets cards (the pembrolizumab order needs a baseline brain MRI)."""
-    body = hook_request("order-sign", prefetch=complete_prefetch())
-    order = {
-        "resourceType": "MedicationRequest",
-        "id": "draft-pembrolizumab",
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": f"Patient/{body['context']['patientId']}"},
-        "medicationCodeableConcept": {"text": "pembrolizumab 200 mg IV every 3 weeks"},
-    }
-    body["context"]["draftOrders"] = draft_orders(order)
-    return body
 
 
 def _dsn(url: str, database: str | None = None) -> str:

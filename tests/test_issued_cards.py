@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from conftest import SettingsFactory
-from hook_requests import complete_prefetch, draft_orders, hook_request
+from hook_requests import pembrolizumab_order_sign
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
@@ -166,20 +166,6 @@ async def test_the_outage_buffer_is_bounded_and_drops_the_oldest_rows(store_engi
     assert [row.card_uuid for row in await stored_rows(store_engine)] == ["card-2", "card-3", "card-4"]
     dropped = {"event": "issued_cards_dropped", "log_level": "warning", "cards": 2, "reason": "buffer_full"}
     assert dropped in events
-
-
-def pembrolizumab_order_sign() -> dict[str, Any]:
-    body = hook_request("order-sign", prefetch=complete_prefetch())
-    order = {
-        "resourceType": "MedicationRequest",
-        "id": "draft-pembrolizumab",
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": f"Patient/{body['context']['patientId']}"},
-        "medicationCodeableConcept": {"text": "pembrolizumab 200 mg IV every 3 weeks"},
-    }
-    body["context"]["draftOrders"] = draft_orders(order)
-    return body
 
 
 def test_hook_calls_record_their_cards_by_shutdown(make_settings: SettingsFactory) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import ClientFactory
-from hook_requests import complete_prefetch, draft_orders, hook_request, service_id
+from hook_requests import hook_request, pembrolizumab_order_sign, service_id
 from jsonschema import Draft202012Validator
 from ops_support import free_port
 from starlette.testclient import TestClient
@@ -25,20 +25,6 @@ NOT_A_TOKEN = {"Authorization": "Bearer not-a-jwt"}
 JSON = {"Content-Type": "application/json"}
 
 Call = Callable[[TestClient], httpx.Response]
-
-
-def pembrolizumab_order_sign() -> dict[str, Any]:
-    body = hook_request("order-sign", prefetch=complete_prefetch())
-    order = {
-        "resourceType": "MedicationRequest",
-        "id": "draft-pembrolizumab",
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": f"Patient/{body['context']['patientId']}"},
-        "medicationCodeableConcept": {"text": "pembrolizumab 200 mg IV every 3 weeks"},
-    }
-    body["context"]["draftOrders"] = draft_orders(order)
-    return body
 
 
 FEEDBACK_BODY = {
