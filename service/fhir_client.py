@@ -130,6 +130,15 @@ def _leaked_slots(pool: _Pool) -> int:
     return max(0, busy - pool.in_flight)
 
 
+def _transport_failure(error: httpx.HTTPError, what: str) -> FhirServerError:
+    """A timeout or transport error while sending or reading, counted and described without details."""
+    if isinstance(error, httpx.TimeoutException):
+        count_fhir_query("timeout")
+        return FhirServerError(f"FHIR server timed out for {what}")
+    count_fhir_query("transport_error")
+    return FhirServerError(f"FHIR server could not be reached for {what} ({type(error).__name__})")
+
+
 class FhirClient:
     """FHIR requests that cannot wedge the connection pool (encode/httpcore#1093).
 
@@ -321,14 +330,8 @@ class FhirClient:
         except asyncio.CancelledError:
             self._release_when_sent(pool, sending)
             raise
-        except httpx.TimeoutException:
-            count_fhir_query("timeout")
-            raise FhirServerError(f"FHIR server timed out for {what}") from None
         except httpx.HTTPError as error:
-            count_fhir_query("transport_error")
-            raise FhirServerError(
-                f"FHIR server could not be reached for {what} ({type(error).__name__})"
-            ) from None
+            raise _transport_failure(error, what) from None
         try:
             if response.status_code in (404, 410):
                 count_fhir_query("not_found")
@@ -340,14 +343,8 @@ class FhirClient:
         except BodyRefused as refused:
             count_fhir_query("refused_body")
             raise FhirServerError(f"FHIR response for {what}: {refused}") from None
-        except httpx.TimeoutException:
-            count_fhir_query("timeout")
-            raise FhirServerError(f"FHIR server timed out for {what}") from None
         except httpx.HTTPError as error:
-            count_fhir_query("transport_error")
-            raise FhirServerError(
-                f"FHIR server could not be reached for {what} ({type(error).__name__})"
-            ) from None
+            raise _transport_failure(error, what) from None
         finally:
             # Shielded: a deadline arriving now must not leave the connection half closed.
             await asyncio.shield(self._detach(self._release(pool, response)))
