@@ -116,6 +116,24 @@ TEXT: list[Row] = [
         {},
     ),
     (
+        "an alternative cause after a comma is another phrase: the finding stays (warning)",
+        [administration("Keytruda", -40), note("Encephalopathy, likely due to hepatic failure", 0)],
+        [],
+        {"possible-neurotoxicity": "warning"},
+    ),
+    (
+        "encephalopathy explained in the same phrase",
+        [administration("Keytruda", -40), note("Encephalopathy most likely due to sepsis", 0)],
+        [],
+        {},
+    ),
+    (
+        "a seizure due to ICANS stays a finding",
+        [administration("Yescarta", -5), note("generalized seizure due to ICANS", 0)],
+        [],
+        {"possible-neurotoxicity": "critical", "interval-imaging": "warning"},
+    ),
+    (
         "metabolic encephalopathy code G93.41 has an alternative cause",
         [administration("Keytruda", -40), condition(-1, code="G93.41")],
         [],
