@@ -100,9 +100,10 @@ def _indicator(
     return "warning"
 
 
-def possible_neurotoxicity(
+def _attributed_findings(
     timeline: PatientTimeline, courses: dict[TherapyClass, Course], today: date, rules: NeurotoxicityTiming
-) -> NeurotoxicityAdvice | None:
+) -> tuple[list[NeurologicalFinding], dict[Attribution, list[Course]]]:
+    """The new findings some therapy explains, and which therapies explain them, by syndrome."""
     kept: list[NeurologicalFinding] = []
     attributions: dict[Attribution, list[Course]] = {}
     for finding in _new_findings(timeline, today, rules):
@@ -114,48 +115,74 @@ def possible_neurotoxicity(
             continue
         kept.append(finding)
         for label, course in found:
-            attributions.setdefault(label, [])
-            if course is not None and course not in attributions[label]:
-                attributions[label].append(course)
-    age = age_in_years(timeline.birth_date, today) if timeline.birth_date else None
+            explained_by = attributions.setdefault(label, [])
+            if course is not None and course not in explained_by:
+                explained_by.append(course)
+    return kept, attributions
+
+
+def _attributed_scores(
+    timeline: PatientTimeline,
+    courses: dict[TherapyClass, Course],
+    today: date,
+    age: int | None,
+    rules: NeurotoxicityTiming,
+    attributions: dict[Attribution, list[Course]],
+) -> list[ScoreReading]:
+    """Recent abnormal ICE / CAPD scores: an ICE score implies ICANS assessment by itself; a CAPD (also
+    used in paediatric intensive care generally) counts only after immune effector cell therapy."""
     scores = latest_abnormal_scores(timeline.scores, today, rules.new_finding_days, age)
-    effector_courses = [c for c in courses.values() if c.therapy_class in _IMMUNE_EFFECTOR and c.exposed]
-    scores = [s for s in scores if s.kind == "ice" or effector_courses]
+    effector = [c for c in courses.values() if c.therapy_class in _IMMUNE_EFFECTOR and c.exposed]
+    scores = [score for score in scores if score.kind == "ice" or effector]
     if scores:
-        attributions.setdefault("icans", [])
-        for course in effector_courses:
-            if course not in attributions["icans"]:
-                attributions["icans"].append(course)
-    if not kept and not scores:
-        return None
-    syndrome = next(label for label in _LEAD_ORDER if label in attributions)
-    involved = [course for label in _LEAD_ORDER for course in attributions.get(label, [])]
-    grade = (
-        grade_icans(kept, scores, timeline.scores, today, age, rules.new_finding_days)
-        if syndrome == "icans"
-        else None
-    )
-    work_up = [
-        s for s in _WORK_UP_ORDER if any(f.kind.syndrome == s for f in kept) or (s == "central" and scores)
-    ]
-    latest = max([f.on for f in kept] + [s.on for s in scores])
-    car_t = courses.get("car_t")
-    eeg = any(f.kind.id in rules.eeg_finding_ids and not f.uncertain for f in kept) or (
+        explained_by = attributions.setdefault("icans", [])
+        explained_by.extend(course for course in effector if course not in explained_by)
+    return scores
+
+
+def _needs_eeg(
+    findings: list[NeurologicalFinding], grade: IcansGrade | None, rules: NeurotoxicityTiming
+) -> bool:
+    if any(finding.kind.id in rules.eeg_finding_ids and not finding.uncertain for finding in findings):
+        return True
+    return (
         grade is not None
         and grade.score_grade is not None
         and grade.score_grade >= rules.eeg_from_score_grade
     )
+
+
+def possible_neurotoxicity(
+    timeline: PatientTimeline, courses: dict[TherapyClass, Course], today: date, rules: NeurotoxicityTiming
+) -> NeurotoxicityAdvice | None:
+    findings, attributions = _attributed_findings(timeline, courses, today, rules)
+    age = age_in_years(timeline.birth_date, today) if timeline.birth_date else None
+    scores = _attributed_scores(timeline, courses, today, age, rules, attributions)
+    if not findings and not scores:
+        return None
+    syndrome = next(label for label in _LEAD_ORDER if label in attributions)
+    involved = [course for label in _LEAD_ORDER for course in attributions.get(label, [])]
+    grade = None
+    if syndrome == "icans":
+        grade = grade_icans(findings, scores, timeline.scores, today, age, rules.new_finding_days)
+    work_up = [
+        kind
+        for kind in _WORK_UP_ORDER
+        if any(f.kind.syndrome == kind for f in findings) or (kind == "central" and scores)
+    ]
+    latest = max([f.on for f in findings] + [s.on for s in scores])
+    car_t = courses.get("car_t")
     return NeurotoxicityAdvice(
-        indicator=_indicator(kept, grade, rules),
+        indicator=_indicator(findings, grade, rules),
         syndrome=syndrome,
         courses=tuple(dict.fromkeys(involved)),
         therapy_not_recorded=syndrome == "icans" and not attributions.get("icans"),
         car_t_day=car_t.day(latest) if car_t is not None and syndrome == "delayed-car-t" else None,
-        findings=tuple(sorted(kept, key=lambda finding: finding.on)),
+        findings=tuple(sorted(findings, key=lambda finding: finding.on)),
         scores=tuple(scores),
         grade=grade,
         work_up=tuple(work_up),
-        eeg=eeg,
+        eeg=_needs_eeg(findings, grade, rules),
         brain_mri_since=_brain_mri_since(timeline, latest, today),
         evidence=tuple(rules.evidence),
     )
