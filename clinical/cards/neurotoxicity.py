@@ -133,7 +133,7 @@ def neurotoxicity_card(
         agents = joined(sorted({agent for course in advice.courses for agent in course.agents()}))
     lead = advice.work_up[0] if advice.work_up else "central"
     central = "central" in advice.work_up or not advice.work_up
-    work_up = [texts.work_up[lead].detail]
+    work_up = [texts.work_up[lead].detail, texts.work_up[lead].lead_note]
     work_up += [
         fill(phrases.also_work_up, {"kind": kind, "detail": texts.work_up[kind].detail})
         for kind in advice.work_up[1:]
@@ -153,7 +153,7 @@ def neurotoxicity_card(
             "context_sentence": _context_sentence(advice, phrases, common),
             "findings": "\n".join(_finding_lines(advice, phrases, common)),
             "grading": _grading(advice, texts),
-            "work_up": " ".join(work_up),
+            "work_up": " ".join(part for part in work_up if part),
             "eeg": texts.eeg_note if advice.eeg and central else "",
             "brain_mri_since": brain_mri,
             "therapy": _therapy_lines(advice, phrases, common),

@@ -426,6 +426,7 @@ class WorkUp(Strict):
     # The action when the card is a warning (ICANS grade 1, a suspected finding): not "urgent".
     summary_action_warning: str
     detail: str
+    lead_note: str = ""
 
 
 class NeurotoxicityPhrases(Strict):
