@@ -154,6 +154,12 @@ def wait_for_database(http: httpx.Client, state: str) -> None:
     raise AssertionError(f"readiness did not report the database {state} within {RECOVERY_TIMEOUT_SECONDS} s")
 
 
+def wait_for_rows(database_url: str, table: str, expected: int) -> None:
+    deadline = time.monotonic() + RECOVERY_TIMEOUT_SECONDS
+    while asyncio.run(count_rows(database_url, table)) < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 class Run:
     """What the test sent and what the service answered."""
 
@@ -264,7 +270,8 @@ def test_the_service_starts_with_postgresql_down_and_uses_it_once_it_is_up(
         wait_for_database(http, "ok")
         run.feedback(http, caller, 2)
         run.hook_calls(http, caller, 2)
-        time.sleep(0.5)  # the last calls' issued cards are written right after their answers
+        # The last calls' issued cards are written right after their answers: wait for them.
+        wait_for_rows(own_database, "issued_cards", len(set(run.cards_issued)))
 
     assert run.feedback_statuses == [503, 503, 200, 200]
     # The schema was made in the background once the database answered.
