@@ -109,7 +109,10 @@ def parse_date(value: Any) -> date | None:
 
 def first_date(resource: dict[str, Any], paths: tuple[str, ...]) -> date | None:
     for path in paths:
-        found = parse_date(get_path(resource, path))
+        value = get_path(resource, path)
+        if isinstance(value, list):  # Timing.event is a list of dateTimes: the first
+            value = value[0] if value else None
+        found = parse_date(value)
         if found is not None:
             return found
     return None

@@ -305,7 +305,9 @@ def test_draft_orders_are_valid_r4b_resources_with_ids(entry: dict[str, Any]) ->
 @pytest.mark.parametrize("entry", per_scenario(ENTRIES))
 def test_medication_references_resolve_and_every_medication_is_referenced(entry: dict[str, Any]) -> None:
     resources = _resources(entry)
-    medications = {f"Medication/{r['id']}" for r in resources if r["resourceType"] == "Medication"}
+    # A draftOrders Bundle may carry the Medication its draft MedicationRequest references.
+    drafted = [r for r in entry.get("draft_orders") or [] if r["resourceType"] == "Medication"]
+    medications = {f"Medication/{r['id']}" for r in resources + drafted if r["resourceType"] == "Medication"}
     referenced: set[str] = set()
     for resource in resources + list(entry.get("draft_orders") or []):
         reference = _medication_reference(resource)

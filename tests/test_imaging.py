@@ -342,7 +342,10 @@ PROGRESSION: list[tuple[str, dict[str, Any], list[Reading]]] = [
     ("qualified pseudoprogression", report("Pseudoprogression unlikely"), []),
     ("history of pseudoprogression", report("history of pseudoprogression"), []),
     ("negation ends at but", report("no iUPD, but confirmed progression"), [("confirmed", False)]),
-    ("stable disease", report("Stable disease"), []),
+    # Not a suspicion: a restaging response without progression, which closes an open iUPD (v3).
+    ("stable disease", report("Stable disease"), [("not-progression", False)]),
+    ("iSD as a string answer", observation(valueString="iSD"), [("not-progression", False)]),
+    ("iUPD criteria not met", report("Criteria for iUPD not met"), []),
     ("entered in error", report("iUPD", status="entered-in-error"), []),
     ("registered report", report("iUPD", status="registered"), []),
     ("undated", report("iUPD", effectiveDateTime=None), []),

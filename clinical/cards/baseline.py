@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from clinical.cards.common import CardContext, CommonParts, day_text, fill
+from clinical.cards.common import CardContext, CommonParts, day_text, fill, joined
 from clinical.knowledge.schema import BaselineCardsFile
 from clinical.rules import BaselineAdvice
 
 DETAIL_FIELDS = {"headline", "therapies_sentence", "window_days", "class_notes", "last_brain_mri", "plans"}
 SUMMARY_FIELDS = {"therapies"}
+
+
+def _planned_therapies(advice: BaselineAdvice, common: CommonParts) -> str:
+    """The therapies the baseline is for: the planned agents ("before ciltacabtagene autoleucel"),
+    not an earlier course of the same class (a CAR-T given two years ago)."""
+    parts = []
+    for course in advice.courses:
+        planned = [plan.agent for plan in advice.plans if plan.agent.therapy_class == course.therapy_class]
+        named = sorted({agent.display for agent in planned if not agent.generic})
+        names = named or sorted({agent.display for agent in planned}) or course.agents()
+        parts.append(f"{joined(names)} ({common.class_label(course.therapy_class)})")
+    return joined(parts)
 
 
 def baseline_card(
@@ -20,7 +32,7 @@ def baseline_card(
     window_days: int,
 ) -> dict[str, Any]:
     phrases = texts.phrases
-    therapies = common.therapies(advice.courses)
+    therapies = _planned_therapies(advice, common)
     last = advice.last_brain_mri
     start = (
         fill(phrases.planned_start, {"date": advice.planned_start.isoformat()})

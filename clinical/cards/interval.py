@@ -23,7 +23,7 @@ IRECIST_FIELDS = {
 def _window_values(hit: WindowHit, common: CommonParts) -> dict[str, object]:
     event = hit.course.day_zero_event
     return {
-        "agents": joined(hit.course.agents()),
+        "agents": joined(hit.course.day_zero_agent_names()),
         "day": hit.day,
         "week": hit.day // 7 + 1,
         "day_zero": day_text(hit.course.day_zero),

@@ -91,12 +91,23 @@ class ExcludedAgent(Strict):
     codes: list[TherapyCode] = []
 
 
+class NotExposureContext(Strict):
+    """Words in the phrase of a therapy name that make the record not an exposure to it ("CAR-T
+    evaluation", "referral for CAR-T cell therapy", "ipilimumab-naive", "pembrolizumab declined")."""
+
+    before: list[str]
+    after: list[str]
+    after_max_chars: int = Field(ge=0, le=200)
+    source: str
+
+
 class TherapiesFile(Strict):
     sources: dict[str, Source]
     classes: dict[TherapyClass, TherapyClassInfo]
     agents: list[AgentEntry]
     excluded: list[ExcludedAgent] = []
     look_alikes: list[str] = []
+    not_exposure_context: NotExposureContext | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> TherapiesFile:
@@ -119,6 +130,9 @@ class TherapiesFile(Strict):
         for excluded in self.excluded:
             if excluded.source is not None and excluded.source not in self.sources:
                 raise ValueError(f"excluded {excluded.id}: unknown source {excluded.source!r}")
+        context = self.not_exposure_context
+        if context is not None and context.source not in self.sources:
+            raise ValueError(f"not_exposure_context: unknown source {context.source!r}")
         return self
 
 
@@ -249,6 +263,11 @@ class BrainImagingFile(Strict):
 class ProgressionTerms(Strict):
     suspected: list[str]
     confirmed: list[str]
+    # Right after a suspected/confirmed term, same phrase: the statement is denied ("iUPD criteria not
+    # met"), on top of the shared negation cues.
+    negated_after: list[str] = []
+    # A restaging that found no progression (iSD, iPR, iCR): it closes an open iUPD confirmation.
+    not_progression: list[str] = []
 
 
 class TextMatchingFile(Strict):

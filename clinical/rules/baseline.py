@@ -40,6 +40,10 @@ def _due_plans(course: Course, today: date, rules: BaselineTiming) -> list[Thera
         # Only at the moment of ordering: routine brain imaging under ICI without symptoms is not
         # supported by the reviewed evidence, and a standing reminder would be alarm fatigue.
         return [plan for plan in course.plans if plan.draft_order]
+    if not course.plans and course.day_zero == today and course.day_zero_event is not None:
+        # Day 0 is today (first step-up dose charted, or an order starting today) with no separate
+        # plan record: still "at the start of therapy", so the baseline is still a baseline.
+        return [course.day_zero_event]
     return list(course.plans)
 
 

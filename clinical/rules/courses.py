@@ -5,10 +5,11 @@ day; the numbers come from knowledge/timing.yaml."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from clinical.knowledge.schema import THERAPY_CLASSES, TherapyClass
 from clinical.timeline import TherapyEvent
+from clinical.timeline.therapies import Agent
 
 _EXPOSURE_KINDS = frozenset(("given", "ongoing", "stopped"))
 
@@ -22,6 +23,9 @@ class Course:
     first_exposure: date | None
     last_exposure: date | None  # the day itself while an order is still active
     ongoing: bool
+    # Named products of the class recorded around this course (orders, plans, doses): what a generic
+    # CAR-T infusion record (CPT 38228, "CAR-T infusion") infused. Empty when none is named.
+    named_products: tuple[Agent, ...] = ()
 
     @property
     def day_zero(self) -> date | None:
@@ -37,10 +41,54 @@ class Course:
 
     def agents(self) -> list[str]:
         events = self.exposures or self.plans
-        return sorted({event.agent.display for event in events})
+        return _displays([event.agent for event in events])
+
+    def day_zero_agents(self) -> list[Agent]:
+        """What day 0 gave. CAR-T: the product(s) infused on day 0 (a re-infusion with another product
+        is a new course: the earlier product is not named); a generic infusion record takes the product
+        from the named orders and plans around it. Other classes: every agent of the course."""
+        event = self.day_zero_event
+        if self.therapy_class != "car_t" or event is None:
+            agents = [e.agent for e in (self.exposures or self.plans)]
+            return _specific(agents)
+        on_day_zero = [e.agent for e in self.exposures if e.on == event.on]
+        named = [agent for agent in on_day_zero if not agent.generic]
+        if named:
+            return _specific(named)
+        return list(self.named_products) or _specific(on_day_zero)
+
+    def day_zero_agent_names(self) -> list[str]:
+        return _displays(self.day_zero_agents())
 
     def day(self, today: date) -> int | None:
         return (today - self.day_zero).days if self.day_zero else None
+
+
+def _specific(agents: list[Agent]) -> list[Agent]:
+    """Distinct agents, the generic "product not named" entry left out when a product is named."""
+    unique = list({agent.id: agent for agent in agents}.values())
+    named = [agent for agent in unique if not agent.generic]
+    return named or unique
+
+
+def _displays(agents: list[Agent]) -> list[str]:
+    return sorted({agent.display for agent in _specific(agents)})
+
+
+def _named_products(
+    visible: list[TherapyEvent], day_zero: date | None, today: date, expiry_days: int
+) -> tuple[Agent, ...]:
+    """Named products ordered, planned or given from `expiry_days` before day 0 up to the day: the
+    product a generic infusion record on day 0 belongs to (the order is placed at apheresis)."""
+    if day_zero is None:
+        return ()
+    earliest = day_zero - timedelta(days=expiry_days)
+    found = {
+        event.agent.id: event.agent
+        for event in visible
+        if not event.agent.generic and (event.on is None or earliest <= event.on <= today)
+    }
+    return tuple(found[key] for key in sorted(found))
 
 
 def _as_of(event: TherapyEvent, today: date) -> TherapyEvent:
@@ -102,14 +150,18 @@ def course_on(
     plans = [e for e in visible if e.kind == "planned"]
     dates = [event.on for event in exposures if event.on is not None]
     ongoing = therapy_class != "car_t" and any(event.kind == "ongoing" for event in exposures)
+    day_zero_event = _day_zero_event(therapy_class, exposures)
     return Course(
         therapy_class=therapy_class,
         exposures=tuple(exposures),
         plans=tuple(_live_plans(plans, exposures, today, plan_expiry_days)),
-        day_zero_event=_day_zero_event(therapy_class, exposures),
+        day_zero_event=day_zero_event,
         first_exposure=min(dates) if dates else None,
         last_exposure=today if ongoing else (max(dates) if dates else None),
         ongoing=ongoing,
+        named_products=_named_products(
+            visible, day_zero_event.on if day_zero_event else None, today, plan_expiry_days
+        ),
     )
 
 

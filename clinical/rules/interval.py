@@ -47,8 +47,11 @@ class IntervalAdvice:
 def _applies(window: Window, course: Course) -> bool:
     if not window.requires_imaging_response:
         return True
-    event = course.day_zero_event
-    return event is not None and event.agent.response_by_imaging
+    if course.day_zero_event is None:
+        return False
+    # A generic infusion record (CPT 38228) takes its product from the named orders around it: a
+    # myeloma product (cilta-cel, ide-cel) is assessed by laboratory criteria, not day +28 imaging.
+    return all(agent.response_by_imaging for agent in course.day_zero_agents())
 
 
 def _window_hits(courses: dict[TherapyClass, Course], today: date, windows: list[Window]) -> list[WindowHit]:
@@ -76,10 +79,11 @@ def _window_hits(courses: dict[TherapyClass, Course], today: date, windows: list
 
 
 def _closed(timeline: PatientTimeline, suspected: ProgressionReport, today: date) -> bool:
-    """Closed by a later report of confirmed progression (iCPD) or by cross-sectional restaging done
-    after the suspicion; a radiograph, an ultrasound or an order does not close it."""
+    """Closed by a later report of confirmed progression (iCPD), a later restaging response without
+    progression (iSD, iPR, iCR), or cross-sectional restaging done after the suspicion; a radiograph,
+    an ultrasound or an order does not close it."""
     for report in timeline.progression:
-        if report.kind == "confirmed" and suspected.on < report.on <= today:
+        if report.kind in ("confirmed", "not-progression") and suspected.on < report.on <= today:
             return True
     return any(
         event.kind in ("cross-sectional", "brain-mri")

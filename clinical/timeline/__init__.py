@@ -66,9 +66,9 @@ class Vocabularies:
     def from_knowledge(cls, knowledge: Knowledge) -> Vocabularies:
         reader = PhraseReader(knowledge.text)
         return cls(
-            catalog=TherapyCatalog(knowledge.therapies, knowledge.systems),
+            catalog=TherapyCatalog(knowledge.therapies, knowledge.systems, knowledge.text),
             imaging=ImagingVocabulary(
-                knowledge.imaging, knowledge.text.progression, reader, knowledge.systems
+                knowledge.imaging, knowledge.text.progression, reader, knowledge.systems, knowledge.text
             ),
             findings=FindingVocabulary(knowledge.findings, reader, knowledge.systems),
         )

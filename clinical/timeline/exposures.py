@@ -6,7 +6,7 @@ course began and whether it is still running is decided per day in `rules/course
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -95,24 +95,40 @@ DATE_PATHS: dict[str, tuple[str, ...]] = {
     # The start of the ordered therapy where the order says it, else when it was written.
     "MedicationRequest": (
         "dosageInstruction.timing.repeat.boundsPeriod.start",
+        "dosageInstruction.timing.event",
         "dispenseRequest.validityPeriod.start",
         "authoredOn",
     ),
     # R5 spells MedicationAdministration.occurence[x] with one "r".
+    # A period with only its end (an infusion charted when it finished) is dated by the end.
     "MedicationAdministration": (
         "effectiveDateTime",
         "effectivePeriod.start",
         "occurenceDateTime",
         "occurencePeriod.start",
         "occurrenceDateTime",
+        "occurrencePeriod.start",
+        "effectivePeriod.end",
+        "occurencePeriod.end",
+        "occurrencePeriod.end",
     ),
-    "MedicationStatement": ("effectiveDateTime", "effectivePeriod.start", "dateAsserted"),
+    # R5 adds effectiveTiming.
+    "MedicationStatement": (
+        "effectiveDateTime",
+        "effectivePeriod.start",
+        "effectiveTiming.repeat.boundsPeriod.start",
+        "effectiveTiming.event",
+        "effectivePeriod.end",
+        "dateAsserted",
+    ),
     "MedicationDispense": ("whenHandedOver", "whenPrepared"),
     "Procedure": (
         "performedDateTime",
         "performedPeriod.start",
         "occurrenceDateTime",
         "occurrencePeriod.start",
+        "performedPeriod.end",
+        "occurrencePeriod.end",
     ),
     "ServiceRequest": ("occurrenceDateTime", "occurrencePeriod.start", "authoredOn"),
 }
@@ -154,7 +170,10 @@ def _contained(resource: dict[str, Any], local_id: str) -> dict[str, Any] | None
 
 
 def _medication_resource(
-    resource: dict[str, Any], reference: dict[str, Any], record: PatientRecord
+    resource: dict[str, Any],
+    reference: dict[str, Any],
+    record: PatientRecord,
+    draft_medications: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     target = as_str(reference.get("reference"))
     if target is None:
@@ -162,7 +181,11 @@ def _medication_resource(
     if target.startswith("#"):
         return _contained(resource, target[1:])
     if "Medication/" in target:
-        return record.medications.get("Medication/" + target.rsplit("Medication/", 1)[-1])
+        key = "Medication/" + target.rsplit("Medication/", 1)[-1]
+        found = record.medications.get(key)
+        if found is None and draft_medications:
+            found = draft_medications.get(key)
+        return found
     return None
 
 
@@ -174,8 +197,14 @@ def _medication_concepts(medication: dict[str, Any]) -> Iterator[Any]:
             yield codeable_reference_concept(ingredient.get("item"))  # R5
 
 
-def medication_concepts(resource: dict[str, Any], record: PatientRecord) -> tuple[list[Any], list[str]]:
-    """The concepts and texts naming what a medication-use resource is about."""
+def medication_concepts(
+    resource: dict[str, Any],
+    record: PatientRecord,
+    draft_medications: Mapping[str, dict[str, Any]] | None = None,
+) -> tuple[list[Any], list[str]]:
+    """The concepts and texts naming what a medication-use resource is about. `draft_medications`:
+    Medication resources sent beside the draft orders of this request (an order-sign draftOrders
+    Bundle may carry the Medication a draft MedicationRequest references)."""
     concepts: list[Any] = [resource.get("medicationCodeableConcept")]
     texts: list[str] = []
     references = [as_dict(resource.get("medicationReference"))]
@@ -189,14 +218,24 @@ def medication_concepts(resource: dict[str, Any], record: PatientRecord) -> tupl
         display = as_str(reference.get("display"))
         if display:
             texts.append(display)
-        medication = _medication_resource(resource, reference, record)
+        medication = _medication_resource(resource, reference, record, draft_medications)
         if medication is not None:
             concepts.extend(_medication_concepts(medication))
     return concepts, texts
 
 
+# Date elements no calendar date can be read from ("performedString": "spring 2025"): the record is
+# dated, but not readably: it still counts as exposure, with a date the card says it cannot read.
+_TEXT_DATES: dict[str, tuple[str, ...]] = {
+    "Procedure": ("performedString", "performedAge", "performedRange", "occurrenceString", "occurrenceAge"),
+    "MedicationStatement": ("effectiveString",),
+}
+
+
 def _has_date_field(resource: dict[str, Any], resource_type: str) -> bool:
-    return any(resource.get(path.split(".")[0]) is not None for path in DATE_PATHS[resource_type])
+    fields = [path.split(".")[0] for path in DATE_PATHS[resource_type]]
+    fields += _TEXT_DATES.get(resource_type, ())
+    return any(resource.get(field) is not None for field in fields)
 
 
 def _events_of(
@@ -207,6 +246,7 @@ def _events_of(
     *,
     draft_order: bool,
     today: date,
+    draft_medications: Mapping[str, dict[str, Any]] | None = None,
 ) -> Iterator[TherapyEvent]:
     if resource_type in ("Procedure", "ServiceRequest"):
         # R5 ServiceRequest.code is a CodeableReference.
@@ -214,7 +254,7 @@ def _events_of(
         concepts: list[Any] = [code, *as_list(resource.get("usedCode"))]
         texts: list[str] = []
     else:
-        concepts, texts = medication_concepts(resource, record)
+        concepts, texts = medication_concepts(resource, record, draft_medications)
     if resource.get("doNotPerform") is True:
         return  # an order NOT to give it (R4 MedicationRequest and ServiceRequest, drafts included)
     matches = catalog.match(concepts, texts)
@@ -249,8 +289,23 @@ def find_therapy_events(
             events.extend(
                 _events_of(resource, resource_type, record, catalog, draft_order=False, today=today)
             )
+    draft_medications = {
+        f"Medication/{draft['id']}": draft
+        for draft in draft_orders
+        if draft.get("resourceType") == "Medication" and isinstance(draft.get("id"), str)
+    }
     for draft in draft_orders:
         draft_type = draft.get("resourceType")
         if draft_type in ("MedicationRequest", "MedicationDispense", "ServiceRequest"):
-            events.extend(_events_of(draft, str(draft_type), record, catalog, draft_order=True, today=today))
+            events.extend(
+                _events_of(
+                    draft,
+                    str(draft_type),
+                    record,
+                    catalog,
+                    draft_order=True,
+                    today=today,
+                    draft_medications=draft_medications,
+                )
+            )
     return events

@@ -22,7 +22,7 @@ from clinical.fhir_data import (
     status_of,
 )
 from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher
-from clinical.knowledge.schema import BrainImagingFile, ProgressionTerms
+from clinical.knowledge.schema import BrainImagingFile, ProgressionTerms, TextMatchingFile
 from clinical.patient_record import PatientRecord
 
 ImagingKind = Literal["brain-mri", "cross-sectional", "other-imaging"]
@@ -68,7 +68,10 @@ _RADIOLOGY_CATEGORIES = frozenset(("RAD", "LP29684-5", "18748-4"))
 _IMAGING_CATEGORY = "363679005"
 
 
-ProgressionKind = Literal["suspected", "confirmed"]
+# suspected: iUPD; confirmed: iCPD; not-progression: a restaging response without progression (iSD,
+# iPR, iCR) that closes an open confirmation.
+ProgressionKind = Literal["suspected", "confirmed", "not-progression"]
+_KIND_RANK: dict[str, int] = {"confirmed": 2, "suspected": 1, "not-progression": 0}
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class ImagingVocabulary:
         progression: ProgressionTerms,
         reader: PhraseReader,
         systems: CodeSystems,
+        text_rules: TextMatchingFile | None = None,
     ) -> None:
         self._brain_mri: CodeIndex[bool] = CodeIndex(systems)
         for entry in data.brain_mri_codes:
@@ -127,8 +131,26 @@ class ImagingVocabulary:
         self._progression: TextMatcher[ProgressionKind] = TextMatcher(
             [(name, "suspected") for name in progression.suspected]
             + [(name, "confirmed") for name in progression.confirmed]
+            + [(name, "not-progression") for name in progression.not_progression]
         )
         self._reader = reader
+        # "iUPD criteria not met": denials specific to response statements, read after the term with
+        # the shared phrase rules.
+        self._progression_denials = (
+            PhraseReader(
+                text_rules.model_copy(
+                    update={
+                        "negation_before": [],
+                        "uncertainty_before": [],
+                        "history_before": [],
+                        "qualifier_after": list(progression.negated_after),
+                        "uncertainty_after": [],
+                    }
+                )
+            )
+            if text_rules is not None and progression.negated_after
+            else None
+        )
         self.suggested_order: dict[str, dict[str, str]] = {
             system: {"system": systems.uri(system), "code": value.code, "display": value.display}
             for system, value in data.suggested_order.items()
@@ -183,13 +205,21 @@ class ImagingVocabulary:
         if not hits:
             return None
         read = self._reader.read(text)
+        denials = self._progression_denials
+        read_denials = denials.read(text) if denials is not None else None
         best: tuple[ProgressionKind, bool] | None = None
         for hit in hits:
             certainty = self._reader.certainty(read, hit.start, hit.end)
             if certainty in ("negated", "history"):
                 continue
+            if (
+                denials is not None
+                and read_denials is not None
+                and denials.certainty(read_denials, hit.start, hit.end) == "negated"
+            ):
+                continue
             found = (hit.value, certainty == "uncertain")
-            if best is None or (found[0] == "confirmed" and best[0] != "confirmed"):
+            if best is None or _KIND_RANK[found[0]] > _KIND_RANK[best[0]]:
                 best = found
         return best
 
@@ -307,20 +337,33 @@ def _progression_texts(resource: dict[str, Any]) -> Iterator[str]:
         yield from concept_texts(codeable_reference_concept(concept))
 
 
+_PROGRESSION_DATES: dict[str, tuple[str, ...]] = {
+    "Observation": ("effectiveDateTime", "effectivePeriod.start", "issued"),
+    "DiagnosticReport": ("effectiveDateTime", "effectivePeriod.start", "issued"),
+    "ImagingStudy": ("started",),
+}
+
+
 def find_progression_reports(record: PatientRecord, vocabulary: ImagingVocabulary) -> list[ProgressionReport]:
+    """Response statements in report conclusions, observation values and imaging study descriptions
+    ("CT CAP - iUPD per iRECIST"): the strongest per resource (iCPD over iUPD over iSD/iPR/iCR)."""
     found: list[ProgressionReport] = []
-    for resource_type in ("Observation", "DiagnosticReport"):
+    for resource_type, date_paths in _PROGRESSION_DATES.items():
         for resource in record.of_type(resource_type):
             if status_of(resource) in ("entered-in-error", "cancelled", "registered"):
                 continue
-            on = first_date(resource, ("effectiveDateTime", "effectivePeriod.start", "issued"))
+            on = first_date(resource, date_paths)
             if on is None:
                 continue
-            statements = [vocabulary.progression_in(text) for text in _progression_texts(resource)]
+            texts = (
+                _study_texts(resource, resource_type)
+                if resource_type == "ImagingStudy"
+                else list(_progression_texts(resource))
+            )
+            statements = [vocabulary.progression_in(text) for text in texts]
             readings = [statement for statement in statements if statement is not None]
             if not readings:
                 continue
-            confirmed = [reading for reading in readings if reading[0] == "confirmed"]
-            kind, uncertain = (confirmed or readings)[0]
+            kind, uncertain = max(readings, key=lambda reading: _KIND_RANK[reading[0]])
             found.append(ProgressionReport(kind, on, resource_type, uncertain))
     return found

@@ -8,8 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from clinical.fhir_data import codings, concept_texts
-from clinical.knowledge import CodeIndex, CodeSystems, TextMatcher
-from clinical.knowledge.schema import THERAPY_CLASSES, TherapiesFile, TherapyClass
+from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher
+from clinical.knowledge.schema import (
+    THERAPY_CLASSES,
+    ProgressionTerms,
+    TextMatchingFile,
+    TherapiesFile,
+    TherapyClass,
+)
 
 __all__ = ["THERAPY_CLASSES", "Agent", "AgentMatch", "TherapyCatalog", "TherapyClass"]
 
@@ -35,8 +41,32 @@ class AgentMatch:
     matched_by: str  # "code 1657746" / "name 'Opdivo'": for the timeline view, never for card text
 
 
+def _context_reader(data: TherapiesFile, text_rules: TextMatchingFile | None) -> PhraseReader | None:
+    """The therapies file's not-exposure cues, read with the phrase rules of the text-matching file
+    (same phrase breaks and text cap): a "before" cue is a negation, an "after" cue a qualifier."""
+    context = data.not_exposure_context
+    if context is None:
+        return None
+    return PhraseReader(
+        TextMatchingFile(
+            max_text_chars=text_rules.max_text_chars if text_rules else 20000,
+            phrase_breaks=list(text_rules.phrase_breaks) if text_rules else ["but", "however"],
+            negation_before=list(context.before),
+            uncertainty_before=[],
+            history_before=[],
+            qualifier_after=list(context.after),
+            qualifier_after_max_chars=context.after_max_chars,
+            uncertainty_after=[],
+            absent_values=[],
+            progression=ProgressionTerms(suspected=[], confirmed=[]),
+        )
+    )
+
+
 class TherapyCatalog:
-    def __init__(self, data: TherapiesFile, systems: CodeSystems) -> None:
+    def __init__(
+        self, data: TherapiesFile, systems: CodeSystems, text_rules: TextMatchingFile | None = None
+    ) -> None:
         self.agents: list[Agent] = []
         self.class_display = {key: value.display for key, value in data.classes.items()}
         self._codes: CodeIndex[_CodeEntry] = CodeIndex(systems)
@@ -55,6 +85,7 @@ class TherapyCatalog:
                 verified = code.verification in ("verified", "secondary")
                 self._codes.add(code.system, code.code, _CodeEntry(agent, verified), code.match)
         self._names = TextMatcher(names)
+        self._context = _context_reader(data, text_rules)
         self.look_alikes = tuple(data.look_alikes)
         self.excluded_names = tuple(name for entry in data.excluded for name in entry.names)
 
@@ -72,12 +103,30 @@ class TherapyCatalog:
                 found = AgentMatch(entry.agent, f"code {code}")
                 (by_code if entry.verified else unverified)[entry.agent.id] = found
         by_name: dict[str, AgentMatch] = {}
+        not_exposure: set[str] = set()
         # A concept's text and its codings' displays are often the same string: read each once.
         for text in dict.fromkeys(texts):
-            for hit in self._names.find(text):
+            hits = list(self._names.find(text))
+            if not hits:
+                continue
+            context = self._context
+            read = context.read(context.clip(text)) if context is not None else None
+            for hit in hits:
+                if (
+                    context is not None
+                    and read is not None
+                    and context.certainty(read, hit.start, hit.end) != "affirmed"
+                ):
+                    # "CAR-T evaluation", "referral for CAR-T cell therapy", "ipilimumab-naive"
+                    not_exposure.add(hit.value.id)
+                    continue
                 by_name.setdefault(hit.value.id, AgentMatch(hit.value, f"name '{text[hit.start : hit.end]}'"))
         matches = dict(by_name)
         matches.update(by_code)
+        # A record whose every mention of an agent says it was not given ("Keytruda - declined") is
+        # no exposure to it, not even through the concept's code.
+        for agent_id in not_exposure - set(by_name):
+            matches.pop(agent_id, None)
         # An unverified code is never relied on alone: it counts only when the name agrees.
         for agent_id, found in unverified.items():
             if agent_id in by_name:

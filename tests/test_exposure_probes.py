@@ -1,0 +1,361 @@
+"""Classes of error found by the exposure / timeline / baseline / interval / iRECIST probe review
+(2026-11-29), one table per class, each both ways where the class has two sides:
+
+- a record that names a therapy without giving it ("CAR-T evaluation", "referral for CAR-T cell therapy",
+  "ipilimumab-naive", "Keytruda - patient declined") is not exposure, not even through its code;
+- spellings EHRs use ("pembro", "axicel" without the hyphen) are exposure;
+- a draft order's Medication sent in the same draftOrders Bundle is resolved; dates in Timing.event,
+  R5 effectiveTiming and a period with only its end are read; a text-only date counts as unreadable;
+- the baseline card fires when a T-cell engager starts today with no separate plan record, and names the
+  product planned, not an earlier course of the class;
+- a generic CAR-T infusion record (CPT 38228) takes its product from the named order around it: a myeloma
+  product gets no day +28 response-imaging window, and the card names the product;
+- iRECIST: a response stated in an ImagingStudy description counts; "iUPD criteria not met" is not a
+  suspicion; "unconfirmed PD" is; a later restaging response without progression (iSD) closes it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from clinical_support import (
+    SUBJECT,
+    TODAY,
+    administration,
+    brain_mri,
+    cards,
+    day,
+    evaluator,
+    order,
+    report,
+    timeline,
+    topics,
+)
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+CPT = "http://www.ama-assn.org/go/cpt"
+
+
+def matched(text: str, codes: list[tuple[str, str]] | None = None) -> set[str]:
+    concept: dict[str, Any] = {"text": text}
+    if codes:
+        concept["coding"] = [{"system": system, "code": code} for system, code in codes]
+    return {found.agent.id for found in evaluator().vocabularies.catalog.match([concept])}
+
+
+# --- not exposure: the therapy is named, not given -------------------------------------------------------
+
+NOT_EXPOSURE = [
+    ("CAR-T evaluation", set()),
+    ("CAR-T cell therapy evaluation", set()),
+    ("CAR T-cell therapy consult", set()),
+    ("Referral for CAR-T cell therapy", set()),
+    ("Referral to CAR T-cell therapy program", set()),
+    ("Leukapheresis for CAR-T cells", set()),
+    ("Yescarta eligibility review", set()),
+    ("ipilimumab-naive", set()),
+    ("pembrolizumab declined", set()),
+    ("Keytruda - patient declined", set()),
+    ("no pembrolizumab", set()),
+    ("not on pembrolizumab", set()),
+    ("diphenhydramine 25 mg premedication for Keytruda", set()),
+    ("fludarabine 30 mg/m2 lymphodepletion before CAR-T cell infusion", set()),
+    # ... and the same names given: exposure
+    ("CAR-T cell infusion", {"car-t-product-not-named"}),
+    ("CAR T therapy", {"car-t-product-not-named"}),
+    ("Yescarta infusion", {"axicabtagene-ciloleucel"}),
+    ("pembrolizumab 200 mg IV q3w", {"pembrolizumab"}),
+    ("ipilimumab held for colitis", {"ipilimumab"}),  # paused: still exposure
+    ("pembrolizumab discontinued after cycle 4", {"pembrolizumab"}),  # given, then stopped
+    ("Keytruda 200 mg IV q3w, premedication per protocol", {"pembrolizumab"}),  # cue in another phrase
+    ("history of nivolumab", {"nivolumab"}),  # past exposure is exposure
+    ("Yescarta infusion after apheresis on 5/1", {"axicabtagene-ciloleucel"}),
+    ("CAR-T cell infusion pending product manufacturing", {"car-t-product-not-named"}),
+    ("Tecvayli step-up 1 with neuro checks and ICE evaluation q8h", {"teclistamab"}),
+    ("nivolumab 240 mg and ipilimumab 1 mg/kg", {"nivolumab", "ipilimumab"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), NOT_EXPOSURE, ids=[row[0] for row in NOT_EXPOSURE])
+def test_a_therapy_named_but_not_given_is_not_exposure(text: str, expected: set[str]) -> None:
+    assert matched(text) == expected
+
+
+def test_a_code_whose_own_text_says_declined_is_not_exposure() -> None:
+    assert matched("pembrolizumab - declined by patient", [(RXNORM, "1547545")]) == set()
+    assert matched("pembrolizumab 200 mg", [(RXNORM, "1547545")]) == {"pembrolizumab"}
+
+
+def test_a_car_t_referral_service_request_is_no_plan_and_no_baseline_card() -> None:
+    referral = {
+        "resourceType": "ServiceRequest",
+        "id": "sr-referral",
+        "status": "active",
+        "intent": "order",
+        "code": {"text": "Referral for CAR-T cell therapy evaluation"},
+        "subject": SUBJECT,
+        "authoredOn": day(-3),
+    }
+    assert timeline([referral]).therapy == ()
+    assert topics(cards([referral])) == {}
+
+
+SPELLINGS = [
+    ("Pembro 200 mg IV", {"pembrolizumab"}),
+    ("axicel", {"axicabtagene-ciloleucel"}),
+    ("tisacel", {"tisagenlecleucel"}),
+    ("ciltacel", {"ciltacabtagene-autoleucel"}),
+    ("idecel", {"idecabtagene-vicleucel"}),
+    ("lisocel", {"lisocabtagene-maraleucel"}),
+    ("brexucel", {"brexucabtagene-autoleucel"}),
+    ("obecel", {"obecabtagene-autoleucel"}),
+    ("pembrolizumab-naive", set()),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SPELLINGS, ids=[row[0] for row in SPELLINGS])
+def test_spellings_ehrs_use(text: str, expected: set[str]) -> None:
+    assert matched(text) == expected
+
+
+# --- dates and references ----------------------------------------------------------------------------
+
+KEYTRUDA = {"text": "Keytruda"}
+
+
+def _events(resources: list[dict[str, Any]], drafts: list[dict[str, Any]] | None = None) -> list[Any]:
+    return [
+        (event.agent.id, event.kind, event.on, event.date_unreadable)
+        for event in timeline(resources, drafts).therapy
+    ]
+
+
+DATES = [
+    (
+        "order dated by Timing.event",
+        {
+            "resourceType": "MedicationRequest",
+            "id": "mr-event",
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": KEYTRUDA,
+            "dosageInstruction": [{"timing": {"event": ["2026-04-03T09:00:00Z"]}}],
+        },
+        [("pembrolizumab", "ongoing", date(2026, 4, 3), False)],
+    ),
+    (
+        "administration period with only its end",
+        {
+            "resourceType": "MedicationAdministration",
+            "id": "ma-end",
+            "status": "completed",
+            "medicationCodeableConcept": KEYTRUDA,
+            "effectivePeriod": {"end": "2026-05-02T10:00:00-05:00"},
+        },
+        [("pembrolizumab", "given", date(2026, 5, 2), False)],
+    ),
+    (
+        "R5 statement with effectiveTiming",
+        {
+            "resourceType": "MedicationStatement",
+            "id": "ms-timing",
+            "status": "recorded",
+            "medication": {"concept": KEYTRUDA},
+            "effectiveTiming": {"repeat": {"boundsPeriod": {"start": "2026-04-02"}}},
+        },
+        [("pembrolizumab", "given", date(2026, 4, 2), False)],
+    ),
+    (
+        "infusion procedure dated in words: exposure, date unreadable",
+        {
+            "resourceType": "Procedure",
+            "id": "proc-words",
+            "status": "completed",
+            "code": {"text": "Yescarta infusion"},
+            "performedString": "spring 2026, outside hospital",
+        },
+        [("axicabtagene-ciloleucel", "given", None, True)],
+    ),
+]
+
+
+@pytest.mark.parametrize(("resource", "expected"), [row[1:] for row in DATES], ids=[row[0] for row in DATES])
+def test_therapy_dates_in_every_shape(resource: dict[str, Any], expected: list[Any]) -> None:
+    assert _events([resource]) == expected
+
+
+def test_a_draft_orders_medication_in_the_same_bundle_is_resolved() -> None:
+    drafted = {
+        "resourceType": "MedicationRequest",
+        "id": "draft-ref",
+        "status": "draft",
+        "intent": "order",
+        "medicationReference": {"reference": "Medication/med-tec"},
+        "subject": SUBJECT,
+    }
+    medication = {"resourceType": "Medication", "id": "med-tec", "code": {"text": "TECVAYLI 30 MG/3ML"}}
+    assert _events([], [drafted, medication]) == [("teclistamab", "planned", TODAY, False)]
+    assert topics(cards([], [drafted, medication])) == {"baseline-brain-mri": "warning"}
+
+
+# --- baseline ------------------------------------------------------------------------------------------
+
+BASELINE = [
+    (
+        "T-cell engager first dose today, no plan record, no MRI: baseline warning",
+        [administration("teclistamab step-up dose 1", 0)],
+        {"baseline-brain-mri": "warning", "interval-imaging": "warning"},
+    ),
+    (
+        "T-cell engager first dose today, brain MRI 10 days ago: no baseline",
+        [administration("teclistamab step-up dose 1", 0), brain_mri(-10)],
+        {"interval-imaging": "warning"},
+    ),
+    (
+        "T-cell engager first dose yesterday: no baseline",
+        [administration("teclistamab step-up dose 1", -1)],
+        {"interval-imaging": "warning"},
+    ),
+    (
+        "T-cell engager order written today, no dose charted yet: baseline warning",
+        [order("epcoritamab 0.16 mg SC", 0)],
+        {"baseline-brain-mri": "warning", "interval-imaging": "warning"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"), [row[1:] for row in BASELINE], ids=[row[0] for row in BASELINE]
+)
+def test_baseline_at_the_start_of_therapy(record: list[dict[str, Any]], expected: dict[str, str]) -> None:
+    assert topics(cards(record)) == expected
+
+
+def test_the_baseline_card_names_the_product_planned_not_an_earlier_course() -> None:
+    found = cards([administration("Yescarta", -400), order("Carvykti", -10)])
+    (card,) = found
+    assert card["source"]["topic"]["code"] == "baseline-brain-mri"
+    assert "ciltacabtagene autoleucel" in card["summary"]
+    assert "axicabtagene" not in card["summary"]
+
+
+# --- a generic CAR-T infusion record and its product ---------------------------------------------------
+
+
+def _cpt_infusion(offset: int) -> dict[str, Any]:
+    return {
+        "resourceType": "Procedure",
+        "id": f"proc-cpt-{offset}",
+        "status": "completed",
+        "code": {"coding": [{"system": CPT, "code": "38228"}]},
+        "subject": SUBJECT,
+        "performedDateTime": day(offset),
+    }
+
+
+GENERIC_INFUSION = [
+    ("CPT 38228 alone: product unknown, day +28 response window", [], True, "CAR-T cell therapy"),
+    (
+        "CPT 38228 with the Carvykti order placed at apheresis: myeloma, no response imaging",
+        [order("Carvykti", -60)],
+        False,
+        "ciltacabtagene autoleucel",
+    ),
+    (
+        "CPT 38228 with a completed Abecma order: myeloma, no response imaging",
+        [order("Abecma", -45, status="completed")],
+        False,
+        "idecabtagene vicleucel",
+    ),
+    (
+        "CPT 38228 with the Breyanzi order: lymphoma, response imaging",
+        [order("Breyanzi", -60)],
+        True,
+        "lisocabtagene maraleucel",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("orders", "response_imaging", "named"),
+    [row[1:] for row in GENERIC_INFUSION],
+    ids=[row[0] for row in GENERIC_INFUSION],
+)
+def test_a_generic_car_t_infusion_takes_its_product_from_the_order(
+    orders: list[dict[str, Any]], response_imaging: bool, named: str
+) -> None:
+    (card,) = cards([_cpt_infusion(-28), *orders])
+    assert card["source"]["topic"]["code"] == "interval-imaging"
+    assert ("Day +28 response assessment" in card["detail"]) is response_imaging
+    assert named in card["summary"]
+    if named != "CAR-T cell therapy":
+        assert "product not named" not in card["summary"]
+
+
+def test_a_re_infusion_with_another_product_names_only_the_new_one() -> None:
+    (card,) = cards([administration("Yescarta", -500), administration("Carvykti", -5)])
+    assert "ciltacabtagene autoleucel" in card["summary"]
+    assert "axicabtagene" not in card["summary"]
+
+
+# --- iRECIST ---------------------------------------------------------------------------------------------
+
+
+def _study(offset: int, description: str) -> dict[str, Any]:
+    return {
+        "resourceType": "ImagingStudy",
+        "id": f"is-{offset}",
+        "status": "available",
+        "subject": SUBJECT,
+        "started": day(offset),
+        "modality": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "CT"}],
+        "description": description,
+    }
+
+
+def _response(offset: int, value: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": f"obs-resp-{offset}",
+        "status": "final",
+        "code": {"text": "iRECIST overall response"},
+        "valueCodeableConcept": {"text": value},
+        "subject": SUBJECT,
+        "effectiveDateTime": day(offset),
+    }
+
+
+ON_ICI = [administration("atezolizumab", -150)]
+IRECIST = [
+    ("iUPD in an ImagingStudy description", [_study(-35, "CT CAP - iUPD per iRECIST")], True),
+    ("CT description without a response statement", [_study(-35, "CT chest abdomen pelvis")], False),
+    (
+        "'criteria for iUPD not met'",
+        [report(-35, title="CT chest", conclusion="Criteria for iUPD not met.")],
+        False,
+    ),
+    ("'unconfirmed PD'", [report(-35, title="CT chest", conclusion="Unconfirmed PD; repeat CT")], True),
+    (
+        "iUPD, then an iSD response observation: closed",
+        [report(-50, title="CT chest", conclusion="iUPD"), _response(-5, "iSD")],
+        False,
+    ),
+    (
+        "iUPD, then an observation saying 'no complete response': still open",
+        [report(-50, title="CT chest", conclusion="iUPD"), _response(-5, "no complete response")],
+        True,
+    ),
+    (
+        "iUPD then a report 'stable disease, iUPD not confirmed' the same day: the suspicion leads",
+        [report(-35, title="CT chest", conclusion="iUPD. Otherwise stable disease.")],
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(("record", "fires"), [row[1:] for row in IRECIST], ids=[row[0] for row in IRECIST])
+def test_irecist_confirmation(record: list[dict[str, Any]], fires: bool) -> None:
+    found = topics(cards([*ON_ICI, *record]))
+    assert ("interval-imaging" in found) is fires
