@@ -359,3 +359,53 @@ IRECIST = [
 def test_irecist_confirmation(record: list[dict[str, Any]], fires: bool) -> None:
     found = topics(cards([*ON_ICI, *record]))
     assert ("interval-imaging" in found) is fires
+
+
+# --- hospital-coded CAR-T administration: ICD-10-PCS and HCPCS -----------------------------------------
+
+ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+
+
+def _coded_infusion(system: str, code: str, offset: int) -> dict[str, Any]:
+    return {
+        "resourceType": "Procedure",
+        "id": f"proc-{code}",
+        "status": "completed",
+        "code": {"coding": [{"system": system, "code": code}]},
+        "subject": SUBJECT,
+        "performedDateTime": day(offset),
+    }
+
+
+CODED_INFUSIONS = [
+    (ICD10PCS, "XW033H7", "axicabtagene ciloleucel", True),
+    (ICD10PCS, "XW043J7", "tisagenlecleucel", True),
+    (ICD10PCS, "XW24346", "brexucabtagene autoleucel", True),
+    (ICD10PCS, "XW23376", "lisocabtagene maraleucel", True),
+    (ICD10PCS, "XW033K7", "idecabtagene vicleucel", False),
+    (ICD10PCS, "XW043A7", "ciltacabtagene autoleucel", False),
+    (ICD10PCS, "XW033C3", "CAR-T cell therapy", True),  # group 3 code: the product is not in the code
+    ("urn:oid:2.16.840.1.113883.6.4", "XW033C3", "CAR-T cell therapy", True),
+    (HCPCS, "Q2053", "brexucabtagene autoleucel", True),
+    ("urn:oid:2.16.840.1.113883.6.285", "Q2055", "idecabtagene vicleucel", False),
+]
+
+
+@pytest.mark.parametrize(("system", "code", "named", "response_imaging"), CODED_INFUSIONS)
+def test_a_hospital_coded_car_t_infusion_is_day_0_of_that_product(
+    system: str, code: str, named: str, response_imaging: bool
+) -> None:
+    (card,) = cards([_coded_infusion(system, code, -28)])
+    assert card["source"]["topic"]["code"] == "interval-imaging"
+    assert named in card["summary"]
+    assert ("Day +28 response assessment" in card["detail"]) is response_imaging
+
+
+def test_an_unverified_hcpcs_code_alone_is_not_exposure() -> None:
+    """Q2041 (Yescarta) is from memory, not a source: on its own it never makes an exposure."""
+    assert cards([_coded_infusion(HCPCS, "Q2041", -28)]) == []
+
+
+def test_an_unlisted_icd10pcs_code_is_not_car_t() -> None:
+    assert cards([_coded_infusion(ICD10PCS, "XW033B3", -28)]) == []
