@@ -409,3 +409,26 @@ def test_an_unverified_hcpcs_code_alone_is_not_exposure() -> None:
 
 def test_an_unlisted_icd10pcs_code_is_not_car_t() -> None:
     assert cards([_coded_infusion(ICD10PCS, "XW033B3", -28)]) == []
+
+
+# --- what dates day 0 of a T-cell engager, in the card's words -----------------------------------------
+
+DAY_ZERO_WORDS = [
+    ("a dose is recorded", [administration("teclistamab", -10), order("Tecvayli", -20)], "dose given on"),
+    ("only the order", [order("Tecvayli", -20)], "active order from"),
+    (
+        "the only dose has a date that cannot be read",
+        [{**administration("teclistamab", -10), "effectiveDateTime": "not a date"}, order("Tecvayli", -20)],
+        "active order from",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("records", "words"), [row[1:] for row in DAY_ZERO_WORDS], ids=[row[0] for row in DAY_ZERO_WORDS]
+)
+def test_the_t_cell_engager_window_says_what_dates_day_0(records: list[dict[str, Any]], words: str) -> None:
+    """An order's start is never called a "first dose"."""
+    (card,) = cards(records)
+    assert f"day 0: {words}" in card["detail"]
+    assert "first dose on" not in card["detail"]

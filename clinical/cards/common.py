@@ -82,14 +82,20 @@ class CommonParts:
     def record_label(self, resource_type: str) -> str:
         return self.texts.record_labels.get(resource_type, "record")
 
-    def therapy_line(self, event: TherapyEvent) -> str:
+    def event_label(self, event: TherapyEvent) -> str:
+        """What the event is, in words: "infusion on", "dose given on", "active order from" ..."""
         labels = self.texts.event_labels
         if event.draft_order:
-            what = labels["draft"]
-            return f"- {event.agent.display}: {what} ({self.record_label(event.resource_type)})"
+            return labels["draft"]
         key = "car_t_given" if event.kind == "given" and event.agent.therapy_class == "car_t" else event.kind
-        when = day_text(event.on)
-        return f"- {event.agent.display}: {labels[key]} {when} ({self.record_label(event.resource_type)})"
+        return labels[key]
+
+    def therapy_line(self, event: TherapyEvent) -> str:
+        what = self.event_label(event)
+        record = self.record_label(event.resource_type)
+        if event.draft_order:
+            return f"- {event.agent.display}: {what} ({record})"
+        return f"- {event.agent.display}: {what} {day_text(event.on)} ({record})"
 
     def links(self, evidence_ids: tuple[str, ...]) -> list[dict[str, str]]:
         return [

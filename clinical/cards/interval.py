@@ -9,7 +9,17 @@ from clinical.cards.common import CommonParts, day_text, fill, joined
 from clinical.knowledge.schema import IntervalCardsFile
 from clinical.rules import IntervalAdvice, IrecistHit, WindowHit, indicator_rank
 
-WINDOW_FIELDS = {"agents", "day", "week", "day_zero", "day_zero_record", "starts", "ends", "target"}
+WINDOW_FIELDS = {
+    "agents",
+    "day",
+    "week",
+    "day_zero",
+    "day_zero_what",
+    "day_zero_record",
+    "starts",
+    "ends",
+    "target",
+}
 IRECIST_FIELDS = {
     "progression_date",
     "progression_record",
@@ -27,6 +37,8 @@ def _window_values(hit: WindowHit, common: CommonParts) -> dict[str, object]:
         "day": hit.day,
         "week": hit.day // 7 + 1,
         "day_zero": day_text(hit.course.day_zero),
+        # What dates day 0: "dose given on" a dose, "active order from" an order when no dose is recorded.
+        "day_zero_what": common.event_label(event) if event else "",
         "day_zero_record": common.record_label(event.resource_type) if event else "record",
         "starts": day_text(hit.starts),
         "ends": day_text(hit.ends),
