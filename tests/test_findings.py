@@ -307,3 +307,131 @@ def test_an_ice_entry_is_a_score_not_an_encephalopathy_through_its_name() -> Non
     built = timeline([entry])
     assert built.findings == ()
     assert [(s.kind, s.score, s.on) for s in built.scores] == [("ice", 10, ONSET)]
+
+
+# v3 (neurotoxicity probe of 2026-11-29): wordings, codes and observation shapes the v2 extraction
+# missed or misread, both ways.
+V3_BY_TEXT = [
+    row("GTCS", named("GTCS overnight"), [("seizure", None, False)]),
+    row("AMS", named("AMS"), [("altered-mental-status", None, False)]),
+    row(
+        "mental status change", named("acute mental status change"), [("altered-mental-status", None, False)]
+    ),
+    row("handwriting change (ICE writing item)", named("handwriting changes"), [("aphasia", None, False)]),
+    row("right-sided weakness", named("new right-sided weakness"), [("focal-motor-weakness", None, False)]),
+    row("facial droop", named("left facial droop"), [("cranial-nerve-palsy", None, False)]),
+    row("arouses to voice (grade 2)", named("arouses to voice"), [("somnolence", None, False)]),
+    row("awakens to touch (grade 3)", named("awakens to touch"), [("obtundation", None, False)]),
+    row(
+        "requires vigorous stimuli (grade 4)",
+        named("requires vigorous stimuli"),
+        [("stupor-coma", None, False)],
+    ),
+    row(
+        "painful stimuli only (grade 4)",
+        named("arousable only to painful stimuli"),
+        [("stupor-coma", None, False)],
+    ),
+    row("CN6 palsy", named("right CN6 palsy"), [("raised-intracranial-pressure", None, False)]),
+    row("focal oedema", named("focal oedema on MRI"), [("cerebral-edema", None, False)]),
+    row("CRES is ICANS", named("CRES"), [("icans", None, False)]),
+    row("unspecified neurotoxicity", named("neurotoxicity"), [("neurotoxicity", None, False)]),
+    row("AIDP", named("AIDP"), [("guillain-barre", None, False)]),
+    row("GBS", named("GBS"), [("guillain-barre", None, False)]),
+    row("GBS bacteremia is not Guillain-Barre", named("GBS bacteremia"), []),
+    row(
+        "seizure lasting 10 minutes is status",
+        named("seizure lasting 10 minutes"),
+        [("status-epilepticus", None, False)],
+    ),
+    row("seizure (>5 min) is status", named("seizure (>5 min)"), [("status-epilepticus", None, False)]),
+    row("a 2-minute seizure is a seizure", named("seizure lasting 2 minutes"), [("seizure", None, False)]),
+    row("Glasgow coma scale is no coma", named("Glasgow Coma Scale"), []),
+    row("CAM-ICU is no confusion", named("Confusion Assessment Method for the ICU"), []),
+    row("monitor for ICANS", named("monitor for ICANS"), []),
+    row("ICANS education", named("ICANS education given"), []),
+    row("ICANS grade 0", named("ICANS grade 0"), []),
+    row("family history in a relative", named("FHx: epilepsy, seizures in mother"), []),
+    row("seizure: no", named("seizure: no"), []),
+    row("negated list", named("no headache, confusion or seizure"), []),
+    row("alternative cause", named("confusion due to opioid toxicity"), []),
+    row("chemotherapy-induced neuropathy", named("chemotherapy-induced peripheral neuropathy"), []),
+]
+
+V3_BY_CODE = [
+    row("F05 delirium", icd10("F05"), [("delirium", None, False)]),
+    row("R41.0 disorientation", icd10("R41.0"), [("altered-mental-status", None, False)]),
+    row("R47.02 dysphasia", icd10("R47.02"), [("aphasia", None, False)]),
+    row("R29.810 facial weakness", icd10("R29.810"), [("cranial-nerve-palsy", None, False)]),
+    row("G83.21 monoplegia upper limb", icd10("G83.21"), [("focal-motor-weakness", None, False)]),
+    row("G04.90 encephalitis", icd10("G04.90"), [("encephalitis", None, False)]),
+    row("G04.91 myelitis", icd10("G04.91"), [("transverse-myelitis", None, False)]),
+    row("G92.9 toxic encephalopathy", icd10("G92.9"), [("toxic-encephalopathy", None, False)]),
+    row("G62.9 polyneuropathy", icd10("G62.9"), [("neuropathy", None, False)]),
+]
+
+
+@pytest.mark.parametrize(("resource", "expected"), V3_BY_TEXT + V3_BY_CODE)
+def test_v3_findings_by_text_and_code(resource: dict[str, Any], expected: list[Found]) -> None:
+    assert findings(resource) == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "resolved"),
+    [
+        ({"abatementString": "resolved"}, True),
+        ({"abatementAge": {"value": 66, "unit": "a"}}, True),
+        ({"abatementRange": {"low": {"value": 60}}}, True),
+        ({}, False),
+    ],
+    ids=["abatement-string", "abatement-age", "abatement-range", "none"],
+)
+def test_any_abatement_ends_a_condition(fields: dict[str, Any], resolved: bool) -> None:
+    (found,) = timeline([named("new generalized seizure", **fields)]).findings
+    assert (found.resolved_on is not None) is resolved
+
+
+SNOMED_NO = {"coding": [{"system": SNOMED, "code": "373067005"}]}
+
+
+@pytest.mark.parametrize(
+    ("name", "fields", "expected"),
+    [
+        ("Seizure activity", {"valueCodeableConcept": SNOMED_NO}, []),
+        ("Seizure activity", {"valueString": "Denies"}, []),
+        ("Seizure activity", {"valueString": "None observed"}, []),
+        ("Seizures (count)", {"valueInteger": 0}, []),
+        ("Seizure activity", {"dataAbsentReason": {"text": "not asked"}}, []),
+        ("Seizure activity", {"valueString": "Yes"}, [("seizure", None, False)]),
+        ("ICANS grade", {"valueInteger": 3}, [("icans", 3, False)]),
+        ("ICANS grade", {"valueString": "Grade 2"}, [("icans", 2, False)]),
+        ("ICANS grade", {"valueInteger": 0}, []),
+        ("ICANS assessment", {"valueString": "ICE 10/10, no seizures"}, []),
+        ("ICANS assessment", {"valueString": "word-finding difficulty"}, [("aphasia", None, False)]),
+        ("ICANS", {"valueBoolean": True}, [("icans", None, False)]),
+        ("Glasgow coma scale total", {"valueInteger": 15}, []),
+    ],
+)
+def test_v3_an_observation_value_decides(name: str, fields: dict[str, Any], expected: list[Found]) -> None:
+    assert findings(observation(name, **fields)) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "fields", "expected"),
+    [
+        ("ICE score", {"valueString": "Score: 5"}, [("ice", 5, 2)]),
+        ("ICE", {"valueString": "ICE 4"}, [("ice", 4, 2)]),
+        ("ICE-10 score", {"valueInteger": 6}, [("ice", 6, 2)]),
+        ("ICE encephalopathy score", {"valueInteger": 6}, [("ice", 6, 2)]),
+    ],
+)
+def test_v3_ice_score_names_and_values(name: str, fields: dict[str, Any], expected: list[Score]) -> None:
+    built = timeline([observation(name, **fields)])
+    assert built.findings == ()
+    assert [(s.kind, s.score, s.grade) for s in built.scores] == expected
+
+
+def test_v3_a_score_entry_that_says_unarousable_is_a_stupor_finding() -> None:
+    built = timeline([observation("CAPD", valueString="unable to perform: unarousable")])
+    assert [f.kind.id for f in built.findings] == ["stupor-coma"]
+    assert built.scores == ()

@@ -478,3 +478,96 @@ def test_a_diagnosis_recorded_after_the_day_is_not_known_on_that_day() -> None:
     assert "possible-neurotoxicity" not in topics(cards([administration("Yescarta", -5), late]))
     later = cards([administration("Yescarta", -5), late], today=TODAY + timedelta(days=2))
     assert topics(later)["possible-neurotoxicity"] == "critical"
+
+
+# v3 (neurotoxicity probe of 2026-11-29): which syndrome leads, and the latest score of a day.
+@pytest.mark.parametrize(
+    ("record", "headline", "indicator"),
+    [
+        pytest.param(
+            [administration("Yescarta", -45), condition(0, code="G92.02")],
+            "ICANS grade 2 documented",
+            "critical",
+            id="documented ICANS after CAR-T day 30 stays ICANS, graded",
+        ),
+        pytest.param(
+            [administration("Yescarta", -5), condition(0, code="G70.01")],
+            "Possible neurological adverse event (not ICANS)",
+            "critical",
+            id="myasthenia after CAR-T is not ICANS",
+        ),
+        pytest.param(
+            [administration("teclistamab", -20), note("Guillain-Barre syndrome", 0)],
+            "Possible neurological adverse event (not ICANS)",
+            "critical",
+            id="GBS after a T-cell engager is not ICANS",
+        ),
+        pytest.param(
+            [administration("Yescarta", -5), administration("nivolumab", -60), condition(0, code="G70.01")],
+            "Possible neurological irAE",
+            "critical",
+            id="myasthenia with a checkpoint inhibitor too: the irAE leads",
+        ),
+        pytest.param(
+            [administration("Yescarta", -5), condition(0, code="G62.0"), note("new confusion", 0)],
+            "Possible ICANS",
+            "warning",
+            id="a central finding with a neuropathy: ICANS leads",
+        ),
+        pytest.param(
+            [administration("Yescarta", -5), score("ICE score", 8, 0), note("seizure lasting 7 minutes", 0)],
+            "Possible ICANS grade 4",
+            "critical",
+            id="a seizure of more than 5 minutes is grade 4",
+        ),
+        pytest.param(
+            [
+                patient(birth="2018-02-01"),
+                administration("Kymriah", -6),
+                note("unable to perform CAPD, unarousable", 0),
+            ],
+            "Possible ICANS grade 4",
+            "critical",
+            id="child unarousable, CAPD not possible: grade 4",
+        ),
+    ],
+)
+def test_v3_the_leading_syndrome(record: list[dict[str, Any]], headline: str, indicator: str) -> None:
+    card = by_topic(cards(record))["possible-neurotoxicity"]
+    assert card["summary"].startswith(headline), card["summary"]
+    assert card["indicator"] == indicator
+
+
+def timed_score(value: int, at: str) -> dict[str, Any]:
+    entry = score("ICE score", value, 0)
+    entry["effectiveDateTime"] = f"{day(0)}T{at}:00Z"
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("morning", "evening", "headline"),
+    [(6, 9, "Possible ICANS grade 1"), (9, 6, "Possible ICANS grade 2"), (6, 10, None)],
+)
+def test_v3_the_latest_score_of_a_day_counts(morning: int, evening: int, headline: str | None) -> None:
+    record = [administration("Yescarta", -5), timed_score(evening, "20:00"), timed_score(morning, "08:00")]
+    card = by_topic(cards(record)).get("possible-neurotoxicity")
+    if headline is None:
+        assert card is None
+    else:
+        assert card is not None and card["summary"].startswith(headline), card
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "at risk for ICANS",
+        "ICANS education given",
+        "seizure: no",
+        "no headache, confusion or seizure",
+        "family history of seizures",
+        "confusion due to opioid toxicity",
+        "seizure due to brain metastases",
+    ],
+)
+def test_v3_phrases_that_must_not_fire(text: str) -> None:
+    assert "possible-neurotoxicity" not in topics(cards([administration("Yescarta", -5), note(text, 0)]))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import tracemalloc
 
+import pytest
 from clinical_support import evaluator
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -62,13 +63,16 @@ def naive_certainty(text: str, start: int, end: int) -> str:
     if any(hit.start <= limit for hit in after.find(text[end:phrase_end])):
         return "negated"
     prefix = text[phrase_start:start]
-    for kind, cues in (
-        ("negated", TEXT_RULES.negation_before),
-        ("history", TEXT_RULES.history_before),
-        ("uncertain", TEXT_RULES.uncertainty_before),
-    ):
-        if any(True for _ in TextMatcher((cue, cue) for cue in cues).find(prefix)):
-            return kind
+    if any(True for _ in TextMatcher((cue, cue) for cue in TEXT_RULES.negation_before).find(prefix)):
+        return "negated"
+    # A history cue counts unless a word of the present ("new", "now") comes later, not right after it.
+    history = list(TextMatcher((cue, cue) for cue in TEXT_RULES.history_before).find(prefix))
+    if history:
+        ends = TextMatcher((cue, cue) for cue in TEXT_RULES.history_scope_ends)
+        if not any(hit.start >= history[-1].end + 2 for hit in ends.find(prefix)):
+            return "history"
+    if any(True for _ in TextMatcher((cue, cue) for cue in TEXT_RULES.uncertainty_before).find(prefix)):
+        return "uncertain"
     return "affirmed"
 
 
@@ -116,3 +120,88 @@ def test_each_text_element_is_read_up_to_the_cap() -> None:
     beyond = "x " * TEXT_RULES.max_text_chars + "new generalized seizure"
     assert [kind.id for kind, _, _ in vocabulary.named(within)] == ["seizure"]
     assert list(vocabulary.named(beyond)) == []
+
+
+# v3 (neurotoxicity probe of 2026-11-29): classes of phrase the v2 reader got wrong, both ways.
+V3_NAMES: TextMatcher[str] = TextMatcher(
+    [
+        ("seizure", "seizure"),
+        ("seizures", "seizure"),
+        ("confusion", "confusion"),
+        ("headache", "headache"),
+        ("tremor", "tremor"),
+        ("aphasia", "aphasia"),
+        ("neuropathy", "neuropathy"),
+        ("peripheral neuropathy", "neuropathy"),
+        ("ICANS", "icans"),
+        ("fever", "fever"),
+        ("chills", "chills"),
+    ]
+)
+
+
+def v3_certainty(text: str, name: str) -> str:
+    read = READER.read(text)
+    found = [READER.certainty(read, hit.start, hit.end) for hit in V3_NAMES.find(text) if hit.value == name]
+    assert found, f"{name!r} not found in {text!r}"
+    return found[-1]
+
+
+V3_TABLE = [
+    # A form answer after the name.
+    ("seizure: no", "seizure", "negated"),
+    ("Seizure: none", "seizure", "negated"),
+    ("Seizure? No", "seizure", "negated"),
+    ("Tremor - none", "tremor", "negated"),
+    ("Seizure? Yes", "seizure", "affirmed"),
+    ("Confusion: present", "confusion", "affirmed"),
+    ("seizure?", "seizure", "uncertain"),
+    # A finding named only as something to watch for, teach, prevent or rate as grade 0.
+    ("at risk for ICANS", "icans", "negated"),
+    ("monitor for ICANS", "icans", "negated"),
+    ("monitoring for ICANS", "icans", "negated"),
+    ("ICANS monitoring per protocol", "icans", "negated"),
+    ("ICANS education given", "icans", "negated"),
+    ("patient educated on signs of ICANS", "icans", "negated"),
+    ("ICANS grade 0", "icans", "negated"),
+    ("CRS grade 2, ICANS grade 0", "icans", "negated"),
+    ("low suspicion for ICANS", "icans", "negated"),
+    ("ICANS not suspected", "icans", "negated"),
+    ("prophylactic levetiracetam for seizures", "seizure", "negated"),
+    ("levetiracetam for seizure prevention", "seizure", "negated"),
+    ("ICANS", "icans", "affirmed"),
+    ("concern for ICANS", "icans", "uncertain"),
+    # Not the patient's, or not new.
+    ("FHx: epilepsy, seizures in mother", "seizure", "negated"),
+    ("mother had seizures", "seizure", "history"),
+    ("family history of seizures", "seizure", "history"),
+    ("pre-existing neuropathy", "neuropathy", "history"),
+    ("baseline neuropathy", "neuropathy", "history"),
+    ("history of seizure in 2019 and new seizure today", "seizure", "affirmed"),
+    ("history of new-onset seizures", "seizure", "history"),
+    ("mother reports new confusion", "confusion", "affirmed"),
+    # A named alternative cause; "due to ICANS" is no alternative.
+    ("confusion due to opioid toxicity", "confusion", "negated"),
+    ("confusion secondary to hyponatraemia", "confusion", "negated"),
+    ("seizure due to brain metastases", "seizure", "negated"),
+    ("confusion attributed to sedation", "confusion", "negated"),
+    ("chemotherapy-induced peripheral neuropathy", "neuropathy", "negated"),
+    ("confusion due to ICANS", "confusion", "affirmed"),
+    ("confusion following infusion", "confusion", "affirmed"),
+    # A negated list runs over commas; a new statement ends it.
+    ("no headache, confusion or seizure", "seizure", "negated"),
+    ("no headache, confusion or seizure", "confusion", "negated"),
+    ("no fever, chills, seizure or confusion", "seizure", "negated"),
+    ("no tremor, aphasia, or confusion", "aphasia", "negated"),
+    ("denies confusion, seizures, tremor", "tremor", "negated"),
+    ("No fever, new generalized seizure", "seizure", "affirmed"),
+    ("Afebrile; no headache, new seizure", "seizure", "affirmed"),
+    ("no fever or chills, seizure overnight", "seizure", "affirmed"),
+    ("no seizure, confusion", "confusion", "affirmed"),
+    ("denies headache, reports confusion", "confusion", "affirmed"),
+]
+
+
+@pytest.mark.parametrize(("text", "name", "expected"), V3_TABLE, ids=[row[0] for row in V3_TABLE])
+def test_v3_phrase_classes(text: str, name: str, expected: str) -> None:
+    assert v3_certainty(text, name) == expected

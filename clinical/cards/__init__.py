@@ -122,7 +122,7 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
         raise KnowledgeError(
             f"knowledge/timing.yaml cites evidence missing from cards/common.yaml: {unknown_evidence}"
         )
-    for note in ("icans", "capd_range", "ice_not_valid", "delayed-car-t", "irae"):
+    for note in ("icans", "capd_range", "ice_not_valid", "delayed-car-t", "irae", "neuro-ae"):
         if note not in texts.neurotoxicity.grading_note:
             raise KnowledgeError(f"cards/possible-neurotoxicity.yaml grading_note needs {note!r}")
     missing_work_up = sorted({"central", "spinal", "neuromuscular"} - set(texts.neurotoxicity.work_up))

@@ -49,6 +49,8 @@ def headline(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases) -> str:
     if advice.syndrome == "delayed-car-t":
         day = f" (day {advice.car_t_day})" if advice.car_t_day is not None else ""
         return fill(phrases.delayed_car_t, {"day": day})
+    if advice.syndrome == "neuro-ae":
+        return phrases.neuro_ae
     return phrases.irae
 
 

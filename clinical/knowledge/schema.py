@@ -200,18 +200,35 @@ class NotFinding(Strict):
     reason: str
 
 
+class ProlongedSeizure(Strict):
+    """A seizure whose stated duration reaches `minutes` is read as the `finding` (status epilepticus)."""
+
+    minutes: int = Field(ge=1)
+    applies_to: list[str]  # the finding ids a duration upgrades ("seizure")
+    finding: str
+    source: str
+
+
 class FindingsFile(Strict):
     sources: dict[str, Source]
     findings: list[FindingEntry]
     ice_score: IceScore
     capd_score: CapdScore
     not_findings: list[NotFinding] = []
+    # Coded observation values that mean "absent" (SNOMED CT "No", "Absent").
+    absent_value_codes: list[NotFindingCode] = []
+    prolonged_seizure: ProlongedSeizure | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> FindingsFile:
         ids = [finding.id for finding in self.findings]
         if "icans" not in ids:
             raise ValueError("the finding 'icans' is required (coded ICANS grades and the ICE score use it)")
+        prolonged = self.prolonged_seizure
+        if prolonged is not None:
+            for finding_id in (prolonged.finding, *prolonged.applies_to):
+                if finding_id not in ids:
+                    raise ValueError(f"prolonged_seizure names unknown finding {finding_id!r}")
         for finding in self.findings:
             for code in finding.codes:
                 if code.source not in self.sources:
@@ -270,15 +287,46 @@ class ProgressionTerms(Strict):
     not_progression: list[str] = []
 
 
+class AnswerAfter(Strict):
+    """A form answer right after the name: "Seizure: no", "Seizure? No", "ICANS - none"."""
+
+    separators: str = Field(min_length=1)  # the characters between the name and its answer
+    absent: list[str]
+    present: list[str]
+
+
+class AlternativeCauseAfter(Strict):
+    """A named alternative cause after the finding: "confusion due to opioid toxicity"."""
+
+    connectors: list[str]
+    causes: list[str]
+    max_chars_to_cause: int = Field(ge=0, le=200)
+
+
+class NegatedLists(Strict):
+    """A negation that runs over a comma-separated list: "no headache, confusion or seizure"."""
+
+    list_cues: list[str]  # negations that open a list by themselves ("denies A, B, C")
+    closers: list[str]  # a list closed by one of these ("A, B or C") continues a plain negation
+    resets: list[str]  # words that start a new statement: the list ends ("no fever, new seizure")
+    max_words: int = Field(ge=1, le=20)  # a list item has at most this many words
+
+
 class TextMatchingFile(Strict):
     max_text_chars: int = Field(ge=1000, le=1_000_000)
     phrase_breaks: list[str]
     negation_before: list[str]
     uncertainty_before: list[str]
     history_before: list[str]
+    history_scope_ends: list[str] = []
+    alternative_cause_before: list[str] = []
     qualifier_after: list[str]
     qualifier_after_max_chars: int = Field(ge=0, le=200)
+    qualifier_adjacent_after: list[str] = []
     uncertainty_after: list[str]
+    answer_after: AnswerAfter | None = None
+    alternative_cause_after: AlternativeCauseAfter | None = None
+    negated_lists: NegatedLists | None = None
     absent_values: list[str]
     progression: ProgressionTerms
 
@@ -457,6 +505,7 @@ class NeurotoxicityPhrases(Strict):
     icans_documented_higher_grade: str
     delayed_car_t: str
     irae: str
+    neuro_ae: str
     after_therapies: str
     icans_not_recorded: str
     ice_not_recorded: str

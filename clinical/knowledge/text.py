@@ -5,8 +5,14 @@
   is not an MRI.
 - A name's *context* is read NegEx-style within its phrase: a phrase ends at `. ; ,`, a line break, or a
   phrase-breaking word ("but", "however"). A cue before the name in the same phrase makes it negated
-  ("no seizure"), historical ("history of seizures") or uncertain ("r/o ICANS"); a qualifier right after
-  it ("seizure prophylaxis") negates it.
+  ("no seizure", "monitor for ICANS", "chemotherapy-induced neuropathy"), historical ("history of
+  seizures", "family history", "pre-existing") or uncertain ("r/o ICANS"); a history cue's scope ends at
+  a word that starts the present ("history of seizure in 2019 and new seizure today"). A qualifier right
+  after it ("seizure prophylaxis", "ICANS monitoring", "seizures in mother"), a form answer ("Seizure:
+  no", "Seizure? No") or a named alternative cause ("confusion due to opioid toxicity") negates it.
+- A negation runs on over a comma-separated list of short items when the list is closed ("no headache,
+  confusion or seizure") or the cue opens lists by itself ("denies confusion, seizures, weakness"); a
+  word that starts a new statement ends the list ("No fever, new generalized seizure").
 - Each text element is read up to `max_text_chars`: the cap bounds the work one element can cause.
   Coded concepts, displays and short result strings, which is what the rules read, are far below it.
 
@@ -18,7 +24,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -184,6 +190,19 @@ class _CueTrack:
         index = bisect_left(self.starts, lower)
         return index < len(self.starts) and self.starts[index] < upper
 
+    def first_starting_between(self, lower: int, upper: int) -> tuple[int, int] | None:
+        index = bisect_left(self.starts, lower)
+        if index < len(self.starts) and self.starts[index] < upper:
+            return self.starts[index], self.ends[index]
+        return None
+
+    def last_end_between(self, lower: int, upper: int) -> int | None:
+        """The end of the last cue lying wholly inside [lower, upper)."""
+        index = bisect_right(self.ends, upper) - 1
+        if index >= 0 and self.starts[index] >= lower:
+            return self.ends[index]
+        return None
+
 
 @dataclass(frozen=True)
 class ReadText:
@@ -192,9 +211,11 @@ class ReadText:
     text: str
     break_starts: list[int]
     break_ends: list[int]
+    break_is_comma: list[bool]
     before: dict[Certainty, _CueTrack]
     after: _CueTrack
     after_uncertain: _CueTrack
+    extra: dict[str, _CueTrack]  # the roles of _EXTRA_ROLES
 
 
 class PhraseReader:
@@ -208,12 +229,22 @@ class PhraseReader:
         self._breaks = re.compile(rf"[.;,\n]|(?<!\w)(?:{words})(?!\w)", re.IGNORECASE)
         # One matcher for every cue, each name with its roles: one scan of the text finds them all.
         roles: dict[str, set[str]] = {}
+        causes = rules.alternative_cause_after
+        lists = rules.negated_lists
         for role, cues in (
             ("negated", rules.negation_before),
+            ("adjacent_before", rules.alternative_cause_before),
             ("history", rules.history_before),
             ("uncertain", rules.uncertainty_before),
             ("after", rules.qualifier_after),
             ("after_uncertain", rules.uncertainty_after),
+            ("history_end", rules.history_scope_ends),
+            ("adjacent", rules.qualifier_adjacent_after),
+            ("connector", causes.connectors if causes else []),
+            ("cause", causes.causes if causes else []),
+            ("list_cue", lists.list_cues if lists else []),
+            ("closer", lists.closers if lists else []),
+            ("reset", lists.resets if lists else []),
         ):
             for cue in cues:
                 if cue != "?":
@@ -231,6 +262,20 @@ class PhraseReader:
             if "?" in cues
         )
         self._after_window = rules.qualifier_after_max_chars
+        self._cause_window = causes.max_chars_to_cause if causes else 0
+        self._lists = lists
+        self._answer: re.Pattern[str] | None = None
+        self._absent_answers: frozenset[str] = frozenset()
+        self.present_values: frozenset[str] = frozenset()
+        answers = rules.answer_after
+        if answers is not None:
+            answer_words = sorted([*answers.absent, *answers.present], key=len, reverse=True)
+            alternatives = "|".join(r"[\s\-]+".join(map(re.escape, word.split())) for word in answer_words)
+            self._answer = re.compile(
+                rf"[ \t]*[{re.escape(answers.separators)}]+[ \t]*({alternatives})(?!\w)", re.IGNORECASE
+            )
+            self._absent_answers = frozenset(normalise_name(word) for word in answers.absent)
+            self.present_values = frozenset(normalise_name(word) for word in answers.present)
         self.absent_values = frozenset(normalise_name(value) for value in rules.absent_values)
 
     def clip(self, text: str) -> str:
@@ -238,6 +283,7 @@ class PhraseReader:
 
     def read(self, text: str) -> ReadText:
         breaks = list(self._breaks.finditer(text))
+        is_comma = [match.group(0) == "," for match in breaks]
         cues = list(self._cues.find(text))
         if self._query_roles and "?" in text:
             queries = [TextMatch(self._query_roles, m.start(), m.end()) for m in _QUERY.finditer(text)]
@@ -250,9 +296,11 @@ class PhraseReader:
             text,
             [match.start() for match in breaks],
             [match.end() for match in breaks],
+            is_comma,
             {kind: _track(by_role.get(kind, ())) for kind in self._ORDER},
             _track(by_role.get("after", ())),
             _track(by_role.get("after_uncertain", ())),
+            {role: _track(by_role.get(role, ())) for role in _EXTRA_ROLES},
         )
 
     def certainty(self, read: ReadText, start: int, end: int) -> Certainty:
@@ -261,21 +309,121 @@ class PhraseReader:
         phrase_start = read.break_ends[index] if index >= 0 else 0
         following = bisect_left(read.break_starts, end)
         phrase_end = read.break_starts[following] if following < len(read.break_starts) else len(read.text)
+        answer = self._answer.match(read.text, end) if self._answer is not None else None
+        if answer is not None:  # "Seizure: no", "Seizure? Yes"
+            return "negated" if normalise_name(answer.group(1)) in self._absent_answers else "affirmed"
         window_end = min(phrase_end, end + self._after_window + 1)
         if read.after_uncertain.any_starting_between(end, window_end):
             return "uncertain"
         if read.after.any_starting_between(end, window_end):
             return "negated"
-        for kind in self._ORDER:
-            if read.before[kind].any_between(phrase_start, start):
-                return kind
+        if read.extra["adjacent"].any_starting_between(end, min(phrase_end, end + _ADJACENT_CHARS + 1)):
+            return "negated"  # "ICANS monitoring", "ICANS education"
+        if self._explained_after(read, end, window_end, phrase_end):
+            return "negated"
+        cause_end = read.extra["adjacent_before"].last_end_between(phrase_start, start)
+        if cause_end is not None and start - cause_end <= _ADJACENT_CHARS:
+            return "negated"  # "chemotherapy-induced neuropathy", "diabetic polyneuropathy"
+        if read.before["negated"].any_between(phrase_start, start):
+            return "negated"
+        history_end = read.before["history"].last_end_between(phrase_start, start)
+        # The scope ends at a word of the present that does not follow the cue at once ("history of
+        # seizure in 2019 and new seizure today"; "history of new-onset seizures" stays history).
+        scope_ends = read.extra["history_end"]
+        if history_end is not None and not scope_ends.any_starting_between(
+            history_end + _ADJACENT_CHARS, start
+        ):
+            return "history"
+        if read.before["uncertain"].any_between(phrase_start, start):
+            return "uncertain"
+        if index >= 0 and self._in_negated_list(read, index, phrase_start, start, phrase_end):
+            return "negated"
         return "affirmed"
+
+    def _explained_after(self, read: ReadText, end: int, window_end: int, phrase_end: int) -> bool:
+        """A connector ("due to", "secondary to") right after the name, then a named alternative cause."""
+        connector = read.extra["connector"].first_starting_between(end, window_end)
+        if connector is None:
+            return False
+        cause_end = min(phrase_end, connector[1] + self._cause_window + 1)
+        return read.extra["cause"].any_starting_between(connector[1], cause_end)
+
+    def _short_item(self, read: ReadText, lower: int, upper: int) -> bool:
+        """A list item: at most `max_words` words and no word that starts a new statement."""
+        assert self._lists is not None
+        if read.extra["reset"].any_starting_between(lower, upper):
+            return False
+        for words, _ in enumerate(_WORD_RUN.finditer(read.text, lower, upper), start=1):
+            if words > self._lists.max_words:
+                return False
+        return True
+
+    def _in_negated_list(
+        self, read: ReadText, index: int, phrase_start: int, start: int, phrase_end: int
+    ) -> bool:
+        """The name is an item of a negated comma-separated list that began in an earlier phrase."""
+        if self._lists is None or not read.break_is_comma[index]:
+            return False
+        if not self._short_item(read, phrase_start, phrase_end):
+            return False  # "No fever, seizure overnight": a statement, not a list item
+        negated = read.before["negated"]
+        for step in range(_MAX_LIST_ITEMS):
+            j = index - step  # the comma that ends the earlier phrase
+            if j < 0 or not read.break_is_comma[j]:
+                return False
+            earlier_start = read.break_ends[j - 1] if j > 0 else 0
+            earlier_end = read.break_starts[j]
+            cue_end = negated.last_end_between(earlier_start, earlier_end)
+            if cue_end is not None:
+                if not self._short_item(read, cue_end, earlier_end):
+                    return False
+                if read.extra["list_cue"].any_between(earlier_start, earlier_end):
+                    return True
+                # The closer belongs to the list after the cue's phrase: "no fever or chills, seizure
+                # overnight" is no list.
+                return read.extra["closer"].any_starting_between(
+                    earlier_end, self._list_end(read, phrase_end)
+                )
+            if not self._short_item(read, earlier_start, earlier_end):
+                return False
+        return False
+
+    def _list_end(self, read: ReadText, end: int) -> int:
+        """Where the list ends: on from `end` (the end of the name's phrase) through later
+        comma-separated short items."""
+        next_break = bisect_left(read.break_starts, end)
+        for _ in range(_MAX_LIST_ITEMS):
+            if next_break >= len(read.break_starts) or not read.break_is_comma[next_break]:
+                return end
+            item_start = read.break_ends[next_break]
+            following = next_break + 1
+            item_end = read.break_starts[following] if following < len(read.break_starts) else len(read.text)
+            if not self._short_item(read, item_start, item_end):
+                return end
+            end, next_break = item_end, following
+        return end
 
 
 _QUERY = re.compile(r"\?")
+_NO_CUES = _CueTrack([], [])  # shared by every role without a cue in a text (read-only)
+_WORD_RUN = re.compile(r"\w+")
+_ADJACENT_CHARS = 2  # "ICANS monitoring", "ICANS-education": only a space or hyphen between
+_MAX_LIST_ITEMS = 8  # a negated list is followed back over at most this many commas
+_EXTRA_ROLES = (
+    "history_end",
+    "adjacent",
+    "adjacent_before",
+    "connector",
+    "cause",
+    "list_cue",
+    "closer",
+    "reset",
+)
 
 
-def _track(matches: Iterable[TextMatch[Any]]) -> _CueTrack:
+def _track(matches: Sequence[TextMatch[Any]]) -> _CueTrack:
+    if not matches:
+        return _NO_CUES
     starts: list[int] = []
     ends: list[int] = []
     last_end = -1

@@ -52,7 +52,7 @@ def latest_abnormal_scores(
         readings = [reading for reading in scores if reading.kind == kind and reading.on <= today]
         if not applies or not readings:
             continue
-        latest = max(readings, key=lambda reading: reading.on)
+        latest = max(readings, key=lambda reading: (reading.on, reading.instant))  # a day's last score
         if (today - latest.on).days <= new_days and not _is_normal(latest):
             found.append(latest)
     return found

@@ -15,8 +15,11 @@ from clinical.rules.grading import IcansGrade, grade_icans, latest_abnormal_scor
 from clinical.timeline import ImagingEvent, NeurologicalFinding, PatientTimeline, ScoreReading
 from clinical.timeline.findings import ICANS, age_in_years
 
-Attribution = Literal["icans", "delayed-car-t", "irae"]
-_LEAD_ORDER: tuple[Attribution, ...] = ("icans", "delayed-car-t", "irae")
+# icans: central findings after a T-cell engager or CAR-T up to day 30, or ICANS documented;
+# delayed-car-t: after CAR-T day 30; irae: after a checkpoint inhibitor; neuro-ae: a spinal or
+# neuromuscular event after immune effector cell therapy (ICANS is a CNS syndrome, Lee 2019: not ICANS).
+Attribution = Literal["icans", "delayed-car-t", "irae", "neuro-ae"]
+_LEAD_ORDER: tuple[Attribution, ...] = ("icans", "delayed-car-t", "irae", "neuro-ae")
 _WORK_UP_ORDER: tuple[Syndrome, ...] = ("central", "spinal", "neuromuscular")
 _IMMUNE_EFFECTOR: frozenset[TherapyClass] = frozenset(("car_t", "t_cell_engager"))
 
@@ -109,8 +112,13 @@ def _attributed_findings(
     for finding in _new_findings(timeline, today, rules):
         found = _attribution(finding.on, courses, rules)
         if finding.kind.id == ICANS:
-            # An ICANS diagnosis implies immune effector cell therapy, recorded here or not.
-            found = [(label, course) for label, course in found if label != "irae"] or [("icans", None)]
+            # An ICANS diagnosis implies immune effector cell therapy, recorded here or not, and stays
+            # ICANS after CAR-T day 30 (documented, graded): not "possible delayed neurotoxicity".
+            found = [("icans", course) for label, course in found if label != "irae"] or [("icans", None)]
+        elif finding.kind.syndrome != "central":
+            # Myelitis, neuropathy, myasthenia, myositis, GBS: not ICANS (a CNS syndrome). With a
+            # checkpoint inhibitor too, the irAE leads (_LEAD_ORDER).
+            found = [("neuro-ae" if label == "icans" else label, course) for label, course in found]
         if not found:
             continue
         kept.append(finding)

@@ -7,9 +7,9 @@ implies), a coded ICANS grade, whether the text asserted it or only suspected it
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from clinical.fhir_data import (
@@ -19,6 +19,7 @@ from clinical.fhir_data import (
     codings,
     concept_texts,
     first_date,
+    get_path,
     parse_date,
 )
 from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher, normalise_name
@@ -33,7 +34,20 @@ _OBSERVATION_EXCLUDED_STATUS = frozenset(("entered-in-error", "cancelled"))
 CONDITION_DATES = ("onsetDateTime", "onsetPeriod.start", "recordedDate")
 OBSERVATION_DATES = ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
 _ABATEMENT_DATES = ("abatementDateTime", "abatementPeriod.end", "abatementPeriod.start")
-_LEADING_NUMBER = re.compile(r"^\s*(\d{1,2})\b")
+# Any abatement[x] says the condition has abated (FHIR R4: a date, period, age, range or string).
+_ABATEMENT_ELEMENTS = ("abatementAge", "abatementRange", "abatementString")
+# A score written as text: "5/10", "Score: 5", "ICE 4", "5 of 10" (the first number that is not the
+# tool's own maximum after a slash).
+_SCORE_FRACTION = re.compile(r"(?<![\w.])(\d{1,2})\s*(?:/|out of|of)\s*\d{1,2}(?![\w.])", re.IGNORECASE)
+_SCORE_NUMBER = re.compile(r"(?<![\w.\-])(\d{1,2})(?![\w.])")
+# A grade given as an observation's value: "2", "Grade 2", "G2", "grade 0".
+_VALUE_GRADE = re.compile(r"^\s*(?:grade|gr\.?|g)?\s*([0-5])\s*$", re.IGNORECASE)
+# A seizure with its duration: "seizure lasting 10 minutes", "seizure (>5 min)", "seizure for 7 min".
+_SEIZURE_DURATION = re.compile(
+    r"^[^.;\n]{0,24}?(?:lasting|for|of|over|>|more than|longer than|greater than)\s*(?:>\s*)?"
+    r"(\d{1,3})\s*(?:-\s*\d{1,3}\s*)?(?:min|mins|minutes)\b",
+    re.IGNORECASE,
+)
 # "ICANS grade 2", "ICANS, grade 3", "ICANS (grade 1)", "ICANS G2": the grade a text states after the
 # name; "grade 3 ICANS", "G3 ICANS" before it.
 _STATED_GRADE = re.compile(r"\W{0,3}(?:grade|gr\.?|g)\s*([1-5])\b", re.IGNORECASE)
@@ -78,6 +92,7 @@ class ScoreReading:
     maximum: int
     on: date
     grade: int | None  # the ASTCT band of the score alone (None: a normal score)
+    instant: float = 0.0  # seconds since the epoch when the time of day is charted (orders a day's scores)
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,17 @@ class FindingVocabulary:
         self._score_names: TextMatcher[_Score] = TextMatcher(
             [(name, self.ice) for name in ice.names] + [(name, self.capd) for name in capd.names]
         )
+        self._absent_codes: CodeIndex[bool] = CodeIndex(systems)
+        for absent in data.absent_value_codes:
+            self._absent_codes.add(absent.system, absent.code, True, absent.match)
+        prolonged = data.prolonged_seizure
+        self.prolonged_seizure: tuple[int, FindingKind, frozenset[str]] | None = None
+        if prolonged is not None:
+            self.prolonged_seizure = (
+                prolonged.minutes,
+                self.kinds[prolonged.finding],
+                frozenset(prolonged.applies_to),
+            )
         self.ice_unarousable_grade = ice.unarousable_grade
         self.ice_from_age = ice.applies_from_age_years
         self.capd_below_age = capd.applies_below_age_years
@@ -150,12 +176,27 @@ class FindingVocabulary:
             certainty = self._reader.certainty(read, hit.start, hit.end)
             if certainty in ("affirmed", "uncertain"):
                 start, end = hit.start, hit.end
-                if hit.value.id == ICANS:
+                kind = hit.value
+                if kind.id == ICANS:
                     after = _STATED_GRADE.match(text, hit.end, hit.end + 16)
                     before = None if after else _GRADE_BEFORE.search(text, max(0, hit.start - 12), hit.start)
                     end = after.end() if after else end
                     start = before.start() if before else start
-                yield hit.value, text[start:end], certainty == "uncertain"
+                kind, end = self._with_duration(kind, text, end)
+                yield kind, text[start:end], certainty == "uncertain"
+
+    def _with_duration(self, kind: FindingKind, text: str, end: int) -> tuple[FindingKind, int]:
+        """A seizure whose stated duration reaches the prolonged-seizure threshold (ASTCT: > 5 min) is
+        a status epilepticus (grade 4)."""
+        if self.prolonged_seizure is None:
+            return kind, end
+        minutes, prolonged, applies_to = self.prolonged_seizure
+        if kind.id not in applies_to:
+            return kind, end
+        duration = _SEIZURE_DURATION.match(text[end : end + 60])
+        if duration is None or int(duration.group(1)) < minutes:
+            return kind, end
+        return prolonged, end + duration.end()
 
     def score_kind(self, concept: Any) -> _Score | None:
         for text in concept_texts(concept):
@@ -164,10 +205,22 @@ class FindingVocabulary:
                 return found
         return None
 
+    def is_present_value(self, observation: dict[str, Any]) -> bool:
+        """A yes-answer: true, "Yes", "Present", "Positive"."""
+        if observation.get("valueBoolean") is True:
+            return True
+        text = _value_text(observation)
+        return text is not None and normalise_name(text) in self._reader.present_values
+
     def is_absent_value(self, observation: dict[str, Any]) -> bool:
         if observation.get("valueBoolean") is False:
             return True
-        values = list(concept_texts(observation.get("valueCodeableConcept")))
+        if _numeric_value(observation) == 0:  # "Seizures (count)": 0
+            return True
+        concept = observation.get("valueCodeableConcept")
+        if any(self._absent_codes.lookup(system, code) for system, code in codings(concept)):
+            return True
+        values = list(concept_texts(concept))
         text = as_str(observation.get("valueString"))
         if text:
             values.append(text)
@@ -189,20 +242,54 @@ def _concept_findings(
             yield kind, int(stated.group(1)) if stated else None, f"'{name}'", uncertain
 
 
-def _score_value(observation: dict[str, Any], maximum: int) -> int | None:
+def _numeric_value(observation: dict[str, Any]) -> int | float | None:
     value: Any = observation.get("valueInteger")
     if value is None:
         quantity = as_dict(observation.get("valueQuantity"))
         value = quantity.get("value") if quantity else None
-    if value is None:
-        text = as_str(observation.get("valueString"))
-        match = _LEADING_NUMBER.match(text) if text else None
-        value = int(match.group(1)) if match else None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if value != int(value) or not 0 <= value <= maximum:
+    return value
+
+
+def _value_text(observation: dict[str, Any]) -> str | None:
+    text = as_str(observation.get("valueString"))
+    if text is None:
+        concept = as_dict(observation.get("valueCodeableConcept"))
+        text = next(concept_texts(concept), None) if concept else None
+    return text
+
+
+def _score_value(observation: dict[str, Any], maximum: int) -> int | None:
+    value: Any = _numeric_value(observation)
+    if value is None:
+        text = _value_text(observation)
+        match = (_SCORE_FRACTION.search(text) or _SCORE_NUMBER.search(text)) if text else None
+        value = int(match.group(1)) if match else None
+    if value is None or value != int(value) or not 0 <= value <= maximum:
         return None
     return int(value)
+
+
+def _instant(resource: dict[str, Any], paths: tuple[str, ...]) -> float:
+    for path in paths:
+        text = as_str(get_path(resource, path))
+        if text is not None and len(text) > 10:
+            try:
+                return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return 0.0
+
+
+def _stated_grade(observation: dict[str, Any]) -> int | None:
+    """The grade an ICANS observation gives as its value ("ICANS grade": 2, "Grade 2"); 0 = none."""
+    value = _numeric_value(observation)
+    if value is not None:
+        return int(value) if value == int(value) and 0 <= value <= 5 else None
+    text = _value_text(observation)
+    match = _VALUE_GRADE.match(text) if text else None
+    return int(match.group(1)) if match else None
 
 
 def _resolved_on(condition: dict[str, Any]) -> date | None:
@@ -213,6 +300,8 @@ def _resolved_on(condition: dict[str, Any]) -> date | None:
         return abated
     if condition.get("abatementBoolean") is True:
         return date.min
+    if any(condition.get(element) not in (None, "", {}) for element in _ABATEMENT_ELEMENTS):
+        return date.min  # abated at an age or in words ("resolved"): no longer active
     return None
 
 
@@ -247,27 +336,53 @@ def _observation_facts(
     if on is None:
         return [], None
     code = observation.get("code")
-    score = vocabulary.score_kind(code)
-    if score is not None:
-        # A score, never a finding: the ICE tool's full name contains "encephalopathy".
-        value = _score_value(observation, score.maximum)
-        if value is None:
-            return [], None
-        return [], ScoreReading(score.kind, value, score.maximum, on, score.grade(value))
-    if vocabulary.is_absent_value(observation):
-        return [], None
     findings: list[NeurologicalFinding] = []
     seen: set[str] = set()
-    concepts = [code, observation.get("valueCodeableConcept")]
-    value_text = as_str(observation.get("valueString"))
-    if value_text:
-        concepts.append({"text": value_text})
-    for concept in concepts:
-        for kind, grade, detail, uncertain in _concept_findings(concept, vocabulary):
+
+    def add(found: Iterable[tuple[FindingKind, int | None, str, bool]], stated: int | None = None) -> None:
+        for kind, grade, detail, uncertain in found:
             if kind.id not in seen:
                 seen.add(kind.id)
+                grade = stated if kind.id == ICANS and stated else grade
                 findings.append(NeurologicalFinding(kind, grade, on, "Observation", detail, uncertain))
+
+    score = vocabulary.score_kind(code)
+    if score is not None:
+        # A score, never a finding: the ICE tool's full name contains "encephalopathy". Its value's
+        # words still count ("0 - unarousable", "unable to perform CAPD: unarousable": grade 4).
+        add(_value_findings(observation, vocabulary))
+        value = _score_value(observation, score.maximum)
+        if value is None:
+            return findings, None
+        instant = _instant(observation, OBSERVATION_DATES)
+        return findings, ScoreReading(score.kind, value, score.maximum, on, score.grade(value), instant)
+    if vocabulary.is_absent_value(observation):
+        return [], None
+    has_value = any(key.startswith("value") for key in observation)
+    if not has_value and observation.get("dataAbsentReason") is not None:
+        return [], None  # asked about, no answer ("not asked", "unknown"): not a finding
+    from_code = list(_concept_findings(code, vocabulary))
+    stated = None
+    if has_value and any(kind.id == ICANS for kind, _, _, _ in from_code):
+        # An ICANS assessment row: its value decides. "ICANS grade": 2 is grade 2, 0 no ICANS;
+        # "ICE 10/10, no seizures" names no finding; "confusion" is a finding, not ICANS itself.
+        stated = _stated_grade(observation)
+        if stated == 0:
+            return [], None
+        if stated is None and not vocabulary.is_present_value(observation):
+            from_code = []
+    add(from_code, stated)
+    add(_value_findings(observation, vocabulary))
     return findings, None
+
+
+def _value_findings(
+    observation: dict[str, Any], vocabulary: FindingVocabulary
+) -> Iterator[tuple[FindingKind, int | None, str, bool]]:
+    yield from _concept_findings(observation.get("valueCodeableConcept"), vocabulary)
+    value_text = as_str(observation.get("valueString"))
+    if value_text:
+        yield from _concept_findings({"text": value_text}, vocabulary)
 
 
 def find_neurological_facts(
