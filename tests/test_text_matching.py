@@ -199,6 +199,11 @@ V3_TABLE = [
     ("no fever or chills, seizure overnight", "seizure", "affirmed"),
     ("no seizure, confusion", "confusion", "affirmed"),
     ("denies headache, reports confusion", "confusion", "affirmed"),
+    # ... and the name must end its item (or a joiner follows it): words after it make a statement.
+    ("Denies fever, seizure at 3 am", "seizure", "affirmed"),
+    ("denies fever, confusion and seizures", "confusion", "negated"),
+    ("denies fever, confusion and seizures", "seizure", "negated"),
+    ("no headache, confusion or seizure at night", "seizure", "affirmed"),
 ]
 
 

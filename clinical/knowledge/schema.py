@@ -310,6 +310,9 @@ class NegatedLists(Strict):
     closers: list[str]  # a list closed by one of these ("A, B or C") continues a plain negation
     resets: list[str]  # words that start a new statement: the list ends ("no fever, new seizure")
     max_words: int = Field(ge=1, le=20)  # a list item has at most this many words
+    # The name itself must end its item or be followed by one of these ("confusion or seizure"):
+    # "seizure at 3 am" is a statement, not a list item.
+    joiners: list[str] = []
 
 
 class TextMatchingFile(Strict):

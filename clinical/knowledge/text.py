@@ -245,6 +245,7 @@ class PhraseReader:
             ("list_cue", lists.list_cues if lists else []),
             ("closer", lists.closers if lists else []),
             ("reset", lists.resets if lists else []),
+            ("joiner", lists.joiners if lists else []),
         ):
             for cue in cues:
                 if cue != "?":
@@ -336,7 +337,7 @@ class PhraseReader:
             return "history"
         if read.before["uncertain"].any_between(phrase_start, start):
             return "uncertain"
-        if index >= 0 and self._in_negated_list(read, index, phrase_start, start, phrase_end):
+        if index >= 0 and self._in_negated_list(read, index, phrase_start, end, phrase_end):
             return "negated"
         return "affirmed"
 
@@ -359,13 +360,15 @@ class PhraseReader:
         return True
 
     def _in_negated_list(
-        self, read: ReadText, index: int, phrase_start: int, start: int, phrase_end: int
+        self, read: ReadText, index: int, phrase_start: int, end: int, phrase_end: int
     ) -> bool:
         """The name is an item of a negated comma-separated list that began in an earlier phrase."""
         if self._lists is None or not read.break_is_comma[index]:
             return False
         if not self._short_item(read, phrase_start, phrase_end):
             return False  # "No fever, seizure overnight": a statement, not a list item
+        if not self._ends_item(read, end, phrase_end):
+            return False  # "Denies fever, seizure at 3 am": words after the name make it a statement
         negated = read.before["negated"]
         for step in range(_MAX_LIST_ITEMS):
             j = index - step  # the comma that ends the earlier phrase
@@ -387,6 +390,13 @@ class PhraseReader:
             if not self._short_item(read, earlier_start, earlier_end):
                 return False
         return False
+
+    def _ends_item(self, read: ReadText, end: int, phrase_end: int) -> bool:
+        """Nothing after the name in its item, or a joiner next ("confusion or seizure")."""
+        after = _WORD_RUN.search(read.text, end, phrase_end)
+        if after is None:
+            return True
+        return read.extra["joiner"].any_starting_between(after.start(), after.start() + 1)
 
     def _list_end(self, read: ReadText, end: int) -> int:
         """Where the list ends: on from `end` (the end of the name's phrase) through later
@@ -418,6 +428,7 @@ _EXTRA_ROLES = (
     "list_cue",
     "closer",
     "reset",
+    "joiner",
 )
 
 
