@@ -435,3 +435,37 @@ def test_v3_a_score_entry_that_says_unarousable_is_a_stupor_finding() -> None:
     built = timeline([observation("CAPD", valueString="unable to perform: unarousable")])
     assert [f.kind.id for f in built.findings] == ["stupor-coma"]
     assert built.scores == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ICE score 6", [("ice", 6, 2)]),
+        ("Neuro checks: ICE 6/10, oriented x2", [("ice", 6, 2)]),
+        ("ICE score: 10/10", [("ice", 10, None)]),
+        ("ICE score of 2, somnolent", [("ice", 2, 3)]),
+        ("ICE 8 at 08:00, ICE 3 at 20:00", [("ice", 3, 2)]),  # the last stated score
+        ("ICE not done", []),
+        ("ice 2 bags to the knee", []),  # "ICE" is the score only in capitals
+        ("CAPD 2000 mL exchange", []),  # peritoneal dialysis, not the delirium score
+    ],
+)
+def test_a_score_stated_in_a_free_text_value_is_read(text: str, expected: list[Score]) -> None:
+    """A nursing note often gives the ICE score in words only ("ICE 6/10"): it grades like a coded one."""
+    built = timeline([observation("Neurological examination", valueString=text)])
+    assert [(s.kind, s.score, s.grade) for s in built.scores] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("difficulty speaking since this morning", ["aphasia"]),
+        ("unable to follow commands", ["altered-mental-status"]),
+        ("no improvement in confusion", ["altered-mental-status"]),
+        # The pseudo-negation runs into the name: the mental status is unchanged, not changed.
+        ("no change in mental status", []),
+    ],
+)
+def test_plain_wordings_of_ice_items_and_pseudo_negations(text: str, expected: list[str]) -> None:
+    built = timeline([observation("Neurological examination", valueString=text)])
+    assert [finding.kind.id for finding in built.findings] == expected

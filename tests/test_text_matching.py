@@ -204,6 +204,14 @@ V3_TABLE = [
     ("denies fever, confusion and seizures", "confusion", "negated"),
     ("denies fever, confusion and seizures", "seizure", "negated"),
     ("no headache, confusion or seizure at night", "seizure", "affirmed"),
+    # A qualifier after the name does not apply across "despite" / "on" (a breakthrough event).
+    ("seizure despite levetiracetam prophylaxis", "seizure", "affirmed"),
+    ("breakthrough seizure on prophylaxis", "seizure", "affirmed"),
+    ("seizure prophylaxis on levetiracetam", "seizure", "negated"),
+    # NegEx pseudo-negations: a negation word that does not negate.
+    ("no improvement in confusion", "confusion", "affirmed"),
+    ("confusion not resolved", "confusion", "affirmed"),
+    ("confusion resolved", "confusion", "negated"),
 ]
 
 

@@ -325,6 +325,10 @@ class TextMatchingFile(Strict):
     alternative_cause_before: list[str] = []
     qualifier_after: list[str]
     qualifier_after_max_chars: int = Field(ge=0, le=200)
+    # Between the name and a qualifier, one of these keeps the finding: "seizure despite prophylaxis".
+    qualifier_after_blockers: list[str] = []
+    # Phrases that begin with a negation word but do not negate ("no improvement in confusion").
+    pseudo_negations: list[str] = []
     qualifier_adjacent_after: list[str] = []
     uncertainty_after: list[str]
     answer_after: AnswerAfter | None = None

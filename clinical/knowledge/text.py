@@ -190,6 +190,11 @@ class _CueTrack:
         index = bisect_left(self.starts, lower)
         return index < len(self.starts) and self.starts[index] < upper
 
+    def covers(self, position: int) -> bool:
+        """A cue starting before `position` and running past it."""
+        index = bisect_right(self.starts, position - 1) - 1
+        return index >= 0 and self.ends[index] > position
+
     def first_starting_between(self, lower: int, upper: int) -> tuple[int, int] | None:
         index = bisect_left(self.starts, lower)
         if index < len(self.starts) and self.starts[index] < upper:
@@ -246,6 +251,10 @@ class PhraseReader:
             ("closer", lists.closers if lists else []),
             ("reset", lists.resets if lists else []),
             ("joiner", lists.joiners if lists else []),
+            ("blocker", rules.qualifier_after_blockers),
+            # A pseudo-negation is matched only so that, being longer, it hides the negation word it
+            # starts with ("no improvement" over "no"); nothing reads its own role.
+            ("pseudo", rules.pseudo_negations),
         ):
             for cue in cues:
                 if cue != "?":
@@ -316,8 +325,9 @@ class PhraseReader:
         window_end = min(phrase_end, end + self._after_window + 1)
         if read.after_uncertain.any_starting_between(end, window_end):
             return "uncertain"
-        if read.after.any_starting_between(end, window_end):
-            return "negated"
+        qualifier = read.after.first_starting_between(end, window_end)
+        if qualifier is not None and not read.extra["blocker"].any_starting_between(end, qualifier[0]):
+            return "negated"  # "seizure prophylaxis"; not "seizure despite prophylaxis"
         if read.extra["adjacent"].any_starting_between(end, min(phrase_end, end + _ADJACENT_CHARS + 1)):
             return "negated"  # "ICANS monitoring", "ICANS education"
         if self._explained_after(read, end, window_end, phrase_end):
@@ -326,6 +336,9 @@ class PhraseReader:
         if cause_end is not None and start - cause_end <= _ADJACENT_CHARS:
             return "negated"  # "chemotherapy-induced neuropathy", "diabetic polyneuropathy"
         if read.before["negated"].any_between(phrase_start, start):
+            return "negated"
+        if read.extra["pseudo"].covers(start):
+            # The pseudo-negation runs into the name: "no change in mental status" says it is unchanged.
             return "negated"
         history_end = read.before["history"].last_end_between(phrase_start, start)
         # The scope ends at a word of the present that does not follow the cue at once ("history of
@@ -429,6 +442,8 @@ _EXTRA_ROLES = (
     "closer",
     "reset",
     "joiner",
+    "blocker",
+    "pseudo",
 )
 
 

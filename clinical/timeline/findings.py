@@ -40,6 +40,11 @@ _ABATEMENT_ELEMENTS = ("abatementAge", "abatementRange", "abatementString")
 # tool's own maximum after a slash).
 _SCORE_FRACTION = re.compile(r"(?<![\w.])(\d{1,2})\s*(?:/|out of|of)\s*\d{1,2}(?![\w.])", re.IGNORECASE)
 _SCORE_NUMBER = re.compile(r"(?<![\w.\-])(\d{1,2})(?![\w.])")
+# A score right after its name in free text: "ICE 6", "ICE score: 6", "ICE = 6/10", "ICE score of 6".
+_SCORE_AFTER_NAME = re.compile(
+    r"(?:\s*score)?\s*(?:[:=]|of|is|was)?\s*(\d{1,2})(?:\s*(?:/|out of)\s*\d{1,2})?(?![\w.])",
+    re.IGNORECASE,
+)
 # A grade given as an observation's value: "2", "Grade 2", "G2", "grade 0".
 _VALUE_GRADE = re.compile(r"^\s*(?:grade|gr\.?|g)?\s*([0-5])\s*$", re.IGNORECASE)
 # A seizure with its duration: "seizure lasting 10 minutes", "seizure (>5 min)", "seizure for 7 min".
@@ -197,6 +202,18 @@ class FindingVocabulary:
         if duration is None or int(duration.group(1)) < minutes:
             return kind, end
         return prolonged, end + duration.end()
+
+    def score_in_text(self, text: str) -> tuple[_Score, int] | None:
+        """The last score a free text states by name and number ("ICE 6/10", "ICE score: 4", "CAPD 12"):
+        a nursing note often carries the ICE score in words only. A name without a number next to it
+        ("ICE not done") states nothing."""
+        text = self._reader.clip(text)
+        stated: tuple[_Score, int] | None = None
+        for hit in self._score_names.find(text):
+            number = _SCORE_AFTER_NAME.match(text, hit.end)
+            if number is not None and int(number.group(1)) <= hit.value.maximum:
+                stated = (hit.value, int(number.group(1)))
+        return stated
 
     def score_kind(self, concept: Any) -> _Score | None:
         for text in concept_texts(concept):
@@ -373,7 +390,13 @@ def _observation_facts(
             from_code = []
     add(from_code, stated)
     add(_value_findings(observation, vocabulary))
-    return findings, None
+    value_text = as_str(observation.get("valueString"))
+    in_text = vocabulary.score_in_text(value_text) if value_text else None
+    if in_text is None:
+        return findings, None
+    score, value = in_text
+    instant = _instant(observation, OBSERVATION_DATES)
+    return findings, ScoreReading(score.kind, value, score.maximum, on, score.grade(value), instant)
 
 
 def _value_findings(
