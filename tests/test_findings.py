@@ -392,12 +392,16 @@ def test_any_abatement_ends_a_condition(fields: dict[str, Any], resolved: bool) 
 
 
 SNOMED_NO = {"coding": [{"system": SNOMED, "code": "373067005"}]}
+V2_NO = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0532", "code": "N"}]}
+V2_0136_NO = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0136", "code": "N"}]}
 
 
 @pytest.mark.parametrize(
     ("name", "fields", "expected"),
     [
         ("Seizure activity", {"valueCodeableConcept": SNOMED_NO}, []),
+        ("Seizure activity", {"valueCodeableConcept": V2_NO}, []),
+        ("Seizure activity", {"valueCodeableConcept": V2_0136_NO}, []),
         ("Seizure activity", {"valueString": "Denies"}, []),
         ("Seizure activity", {"valueString": "None observed"}, []),
         ("Seizures (count)", {"valueInteger": 0}, []),
