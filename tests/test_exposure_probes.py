@@ -361,6 +361,37 @@ def test_irecist_confirmation(record: list[dict[str, Any]], fires: bool) -> None
     assert ("interval-imaging" in found) is fires
 
 
+SAME_SITES = [
+    ("body iUPD, then a brain MRI for a headache: still open", "CT chest abdomen pelvis", brain_mri, True),
+    ("body iUPD, then a CT head: still open", "CT chest abdomen pelvis", "CT head without contrast", True),
+    ("body iUPD, then a CT chest abdomen pelvis: closed", "CT CAP", "CT chest abdomen pelvis with contrast", False),
+    ("body iUPD, then a PET-CT skull base to thigh: closed", "CT chest", "PET-CT skull base to thigh", False),
+    ("body iUPD, then a CT head, chest, abdomen: closed", "CT chest", "CT head chest abdomen", False),
+    ("brain iUPD, then a brain MRI: closed", "MRI brain with contrast", brain_mri, False),
+    ("brain iUPD, then a body CT: still open", "MRI brain with contrast", "CT chest abdomen pelvis", True),
+]
+
+
+def _restaging(study: Any, offset: int) -> dict[str, Any]:
+    if callable(study):
+        built: dict[str, Any] = study(offset)
+        return built
+    return report(offset, title=study)
+
+
+@pytest.mark.parametrize(
+    ("suspected_on", "later", "still_open"),
+    [row[1:] for row in SAME_SITES],
+    ids=[row[0] for row in SAME_SITES],
+)
+def test_irecist_confirmation_needs_the_same_sites(suspected_on: str, later: Any, still_open: bool) -> None:
+    """iRECIST re-measures the lesions of the unconfirmed progression: a brain-only study does not restage
+    body disease, and a body study does not restage brain disease."""
+    record = [report(-40, title=suspected_on, conclusion="iUPD per iRECIST"), _restaging(later, -5)]
+    found = topics(cards([*ON_ICI, *record]))
+    assert ("interval-imaging" in found) is still_open
+
+
 # --- hospital-coded CAR-T administration: ICD-10-PCS and HCPCS -----------------------------------------
 
 ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"

@@ -256,6 +256,9 @@ class ImagingText(Strict):
     # iRECIST; plain radiographs and ultrasound do not.
     cross_sectional_terms: list[str]
     not_cross_sectional_terms: list[str]
+    # Body regions named by restaging studies: a study naming the brain and none of these is a brain-only
+    # study, which does not restage body disease (and a body study does not restage brain disease).
+    body_terms: list[str] = []
 
 
 class SuggestedCode(Strict):

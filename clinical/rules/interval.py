@@ -80,13 +80,15 @@ def _window_hits(courses: dict[TherapyClass, Course], today: date, windows: list
 
 def _closed(timeline: PatientTimeline, suspected: ProgressionReport, today: date) -> bool:
     """Closed by a later report of confirmed progression (iCPD), a later restaging response without
-    progression (iSD, iPR, iCR), or cross-sectional restaging done after the suspicion; a radiograph,
-    an ultrasound or an order does not close it."""
+    progression (iSD, iPR, iCR), or cross-sectional restaging of the same sites (brain-only or body)
+    done after the suspicion; a radiograph, an ultrasound or an order does not close it."""
     for report in timeline.progression:
         if report.kind in ("confirmed", "not-progression") and suspected.on < report.on <= today:
             return True
     return any(
         event.kind in ("cross-sectional", "brain-mri")
+        # The same sites: a brain MRI for a headache does not restage a body-CT iUPD.
+        and event.brain_only == suspected.brain_only
         and event.known_on(today)
         and event.state == "done"
         and event.on is not None

@@ -83,6 +83,7 @@ class ImagingEvent:
     label: str  # the study's own name ("MR Brain WO and W contrast IV"), for card text
     draft_order: bool = False
     recorded_on: date | None = None  # when the order or report was written (authoredOn, issued)
+    brain_only: bool = False  # a study of the brain alone: restages brain disease, not body disease
 
     def known_on(self, day: date) -> bool:
         """Written by that day: a day-by-day replay must not see an order placed later."""
@@ -95,6 +96,7 @@ class ProgressionReport:
     on: date
     resource_type: str
     uncertain: bool = False
+    brain_only: bool = False  # stated on a brain-only study: only brain imaging confirms it
 
 
 class ImagingVocabulary:
@@ -124,6 +126,7 @@ class ImagingVocabulary:
             self._brain_site.add(entry.system, entry.code, True)
         self._mri_terms = TextMatcher((term, term) for term in data.text.mri_terms)
         self._brain_terms = TextMatcher((term, term) for term in data.text.brain_terms)
+        self._body_terms = TextMatcher((term, term) for term in data.text.body_terms)
         self._cross_sectional = TextMatcher(
             [(term, True) for term in data.text.cross_sectional_terms]
             + [(term, False) for term in data.text.not_cross_sectional_terms]
@@ -172,6 +175,11 @@ class ImagingVocabulary:
 
     def text_names_brain(self, text: str) -> bool:
         return self._brain_terms.first(text) is not None
+
+    def brain_only(self, kind: ImagingKind, texts: Sequence[str]) -> bool:
+        """A study of the brain alone (a brain MRI, "CT head"), not one that also covers the body."""
+        names_brain = kind == "brain-mri" or any(self.text_names_brain(text) for text in texts)
+        return names_brain and not any(self._body_terms.first(text) is not None for text in texts)
 
     def concepts_say_brain_mri(self, concepts: list[Any], extra_texts: Sequence[str] = ()) -> bool:
         verdicts = [self.code_verdict(concept) for concept in concepts]
@@ -311,7 +319,16 @@ def _events_of(
     on = first_date(resource, DATE_PATHS[resource_type]) or (today if draft else None)
     label = texts[0] if texts else ("brain MRI" if kind == "brain-mri" else "imaging study")
     recorded = today if draft else first_date(resource, _RECORDED_PATHS)
-    yield ImagingEvent(kind, state, on, resource_type, label[:120], draft_order=draft, recorded_on=recorded)
+    yield ImagingEvent(
+        kind,
+        state,
+        on,
+        resource_type,
+        label[:120],
+        draft_order=draft,
+        recorded_on=recorded,
+        brain_only=vocabulary.brain_only(kind, texts),
+    )
 
 
 def find_imaging(
@@ -335,6 +352,15 @@ def _progression_texts(resource: dict[str, Any]) -> Iterator[str]:
             yield text
     for concept in as_list(resource.get("conclusionCode")):
         yield from concept_texts(codeable_reference_concept(concept))
+
+
+def _on_brain_only_study(resource: dict[str, Any], vocabulary: ImagingVocabulary) -> bool:
+    resource_type = resource.get("resourceType")
+    if resource_type not in ("DiagnosticReport", "ImagingStudy"):
+        return False
+    texts = _study_texts(resource, resource_type)
+    kind = _imaging_kind(resource, resource_type, texts, vocabulary)
+    return kind is not None and vocabulary.brain_only(kind, texts)
 
 
 _PROGRESSION_DATES: dict[str, tuple[str, ...]] = {
@@ -365,5 +391,7 @@ def find_progression_reports(record: PatientRecord, vocabulary: ImagingVocabular
             if not readings:
                 continue
             kind, uncertain = max(readings, key=lambda reading: _KIND_RANK[reading[0]])
-            found.append(ProgressionReport(kind, on, resource_type, uncertain))
+            found.append(
+                ProgressionReport(kind, on, resource_type, uncertain, _on_brain_only_study(resource, vocabulary))
+            )
     return found
