@@ -364,7 +364,7 @@ def test_irecist_confirmation(record: list[dict[str, Any]], fires: bool) -> None
 SAME_SITES = [
     ("body iUPD, then a brain MRI for a headache: still open", "CT chest abdomen pelvis", brain_mri, True),
     ("body iUPD, then a CT head: still open", "CT chest abdomen pelvis", "CT head without contrast", True),
-    ("body iUPD, then a CT chest abdomen pelvis: closed", "CT CAP", "CT chest abdomen pelvis with contrast", False),
+    ("body iUPD, then a CT chest abdomen pelvis: closed", "CT CAP", "CT chest abdomen pelvis", False),
     ("body iUPD, then a PET-CT skull base to thigh: closed", "CT chest", "PET-CT skull base to thigh", False),
     ("body iUPD, then a CT head, chest, abdomen: closed", "CT chest", "CT head chest abdomen", False),
     ("brain iUPD, then a brain MRI: closed", "MRI brain with contrast", brain_mri, False),

@@ -391,7 +391,6 @@ def find_progression_reports(record: PatientRecord, vocabulary: ImagingVocabular
             if not readings:
                 continue
             kind, uncertain = max(readings, key=lambda reading: _KIND_RANK[reading[0]])
-            found.append(
-                ProgressionReport(kind, on, resource_type, uncertain, _on_brain_only_study(resource, vocabulary))
-            )
+            brain_only = _on_brain_only_study(resource, vocabulary)
+            found.append(ProgressionReport(kind, on, resource_type, uncertain, brain_only))
     return found
