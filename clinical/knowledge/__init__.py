@@ -23,7 +23,14 @@ from clinical.knowledge.schema import (
     TherapiesFile,
     TimingFile,
 )
-from clinical.knowledge.text import PhraseReader, TextMatch, TextMatcher, normalise_name, remembering_texts
+from clinical.knowledge.text import (
+    PhraseReader,
+    TextMatch,
+    TextMatcher,
+    normalise_name,
+    remembered,
+    remembering_texts,
+)
 
 __all__ = [
     "CardTexts",
@@ -39,6 +46,7 @@ __all__ = [
     "load_knowledge",
     "load_yaml",
     "normalise_name",
+    "remembered",
     "remembering_texts",
 ]
 

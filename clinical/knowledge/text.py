@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -51,6 +51,21 @@ def remembering_texts() -> Iterator[None]:
         yield
     finally:
         _TEXT_MEMO.reset(token)
+
+
+def remembered(owner: object, text: str, compute: Callable[[str], T]) -> T:
+    """`compute(text)`, once per (owner, text) within a `remembering_texts()` block: a reader that
+    derives something from a whole text (its not-exposure mentions, its response statement) reads a
+    repeated text once, like the matchers do."""
+    memo = _TEXT_MEMO.get()
+    if memo is None:
+        return compute(text)
+    key = (owner, text)
+    if key in memo:
+        found: T = memo[key]
+        return found
+    value = memo[key] = compute(text)
+    return value
 
 
 def normalise_name(text: str) -> str:

@@ -21,7 +21,7 @@ from clinical.fhir_data import (
     first_date,
     status_of,
 )
-from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher
+from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher, remembered
 from clinical.knowledge.schema import BrainImagingFile, ProgressionTerms, TextMatchingFile
 from clinical.patient_record import PatientRecord
 
@@ -208,6 +208,9 @@ class ImagingVocabulary:
 
     def progression_in(self, text: str) -> tuple[ProgressionKind, bool] | None:
         """The strongest affirmed or uncertain response statement in the text: (kind, uncertain)."""
+        return remembered(self, text, self._progression_in)
+
+    def _progression_in(self, text: str) -> tuple[ProgressionKind, bool] | None:
         text = self._reader.clip(text)
         hits = list(self._progression.find(text))
         if not hits:

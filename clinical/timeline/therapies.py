@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clinical.fhir_data import codings, concept_texts
-from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher
+from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher, remembered
 from clinical.knowledge.schema import (
     THERAPY_CLASSES,
     ProgressionTerms,
@@ -89,6 +89,27 @@ class TherapyCatalog:
         self.look_alikes = tuple(data.look_alikes)
         self.excluded_names = tuple(name for entry in data.excluded for name in entry.names)
 
+    def _names_in(self, text: str) -> tuple[tuple[tuple[Agent, str], ...], frozenset[str]]:
+        """The agents a text names as given (with the spelling found), and those it names as not given
+        ("CAR-T evaluation", "referral for CAR-T cell therapy", "ipilimumab-naive")."""
+        hits = list(self._names.find(text))
+        if not hits:
+            return (), frozenset()
+        context = self._context
+        read = context.read(context.clip(text)) if context is not None else None
+        named: list[tuple[Agent, str]] = []
+        not_given: set[str] = set()
+        for hit in hits:
+            if (
+                context is not None
+                and read is not None
+                and context.certainty(read, hit.start, hit.end) != "affirmed"
+            ):
+                not_given.add(hit.value.id)
+            else:
+                named.append((hit.value, text[hit.start : hit.end]))
+        return tuple(named), frozenset(not_given)
+
     def match(self, concepts: Iterable[Any], extra_texts: Iterable[str] = ()) -> list[AgentMatch]:
         """Agents named by these CodeableConcepts (and texts such as a reference's display)."""
         by_code: dict[str, AgentMatch] = {}
@@ -106,21 +127,10 @@ class TherapyCatalog:
         not_exposure: set[str] = set()
         # A concept's text and its codings' displays are often the same string: read each once.
         for text in dict.fromkeys(texts):
-            hits = list(self._names.find(text))
-            if not hits:
-                continue
-            context = self._context
-            read = context.read(context.clip(text)) if context is not None else None
-            for hit in hits:
-                if (
-                    context is not None
-                    and read is not None
-                    and context.certainty(read, hit.start, hit.end) != "affirmed"
-                ):
-                    # "CAR-T evaluation", "referral for CAR-T cell therapy", "ipilimumab-naive"
-                    not_exposure.add(hit.value.id)
-                    continue
-                by_name.setdefault(hit.value.id, AgentMatch(hit.value, f"name '{text[hit.start : hit.end]}'"))
+            named, not_given = remembered(self, text, self._names_in)
+            for agent, spelled in named:
+                by_name.setdefault(agent.id, AgentMatch(agent, f"name '{spelled}'"))
+            not_exposure.update(not_given)
         matches = dict(by_name)
         matches.update(by_code)
         # A record whose every mention of an agent says it was not given ("Keytruda - declined") is
