@@ -25,8 +25,10 @@ from clinical_support import (
     TODAY,
     administration,
     brain_mri,
+    brain_mri_order,
     cards,
     day,
+    draft,
     evaluator,
     order,
     report,
@@ -198,6 +200,39 @@ def test_a_draft_orders_medication_in_the_same_bundle_is_resolved() -> None:
     medication = {"resourceType": "Medication", "id": "med-tec", "code": {"text": "TECVAYLI 30 MG/3ML"}}
     assert _events([], [drafted, medication]) == [("teclistamab", "planned", TODAY, False)]
     assert topics(cards([], [drafted, medication])) == {"baseline-brain-mri": "warning"}
+
+
+# The order being signed, returned by the EHR in the prefetch as well (same type and id), is one order,
+# read once as this request's draft (found by tests/test_card_invariants.py).
+DRAFT_ALSO_IN_RECORD = [
+    ("CAR-T product order", draft("Yescarta"), [], ("axicabtagene-ciloleucel", "planned", TODAY, False)),
+    ("checkpoint inhibitor", draft("nivolumab 480 mg IV"), [], ("nivolumab", "planned", TODAY, False)),
+    (
+        "T-cell engager, with a dose given last week",
+        draft("teclistamab"),
+        [administration("teclistamab step-up dose 1", -7)],
+        ("teclistamab", "planned", TODAY, False),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("drafted", "record", "event"),
+    [row[1:] for row in DRAFT_ALSO_IN_RECORD],
+    ids=[row[0] for row in DRAFT_ALSO_IN_RECORD],
+)
+def test_a_draft_order_also_in_the_record_is_one_order(
+    drafted: dict[str, Any], record: list[dict[str, Any]], event: tuple[Any, ...]
+) -> None:
+    alone = cards(record, [drafted])
+    both = cards([*record, dict(drafted)], [drafted])
+    assert [card["detail"] for card in both] == [card["detail"] for card in alone]
+    assert [e for e in _events([*record, dict(drafted)], [drafted]) if e[1] == "planned"] == [event]
+
+
+def test_a_draft_brain_mri_also_in_the_record_is_one_order() -> None:
+    mri = brain_mri_order(0, status="draft")
+    assert len(timeline([dict(mri)], [mri]).imaging) == 1
 
 
 # --- baseline ------------------------------------------------------------------------------------------

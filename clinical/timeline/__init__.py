@@ -95,9 +95,10 @@ def build_timeline(
     """`today` only dates draft orders that carry no date of their own (they are being ordered now)."""
     with remembering_texts():
         findings, scores = find_neurological_facts(record, vocabularies.findings)
+        orders = record.without(draft_orders)
         return PatientTimeline(
-            therapy=_in_order(find_therapy_events(record, draft_orders, vocabularies.catalog, today)),
-            imaging=_in_order(find_imaging(record, draft_orders, vocabularies.imaging, today)),
+            therapy=_in_order(find_therapy_events(orders, draft_orders, vocabularies.catalog, today)),
+            imaging=_in_order(find_imaging(orders, draft_orders, vocabularies.imaging, today)),
             findings=_in_order(findings),
             scores=_in_order(scores),
             progression=_in_order(find_progression_reports(record, vocabularies.imaging)),
