@@ -135,10 +135,11 @@ class Case:
     classes: set[str] = field(default_factory=set)  # therapy classes named anywhere (record or drafts)
     extra: list[dict[str, Any]] = field(default_factory=list)  # Medications the record also holds
 
-    def car_t_infusion_offsets(self) -> list[int]:
-        """Days (from TODAY) of the CAR-T infusions the record holds with a readable date: a given
-        administration or CPT 38228 procedure, or a completed product order (spec section 1)."""
-        found = []
+    def car_t_infusion_offsets(self) -> list[int | None]:
+        """Days (from TODAY) of the CAR-T infusions the record holds, None where the date cannot be
+        read: a given administration or CPT 38228 procedure, or a completed product order (spec
+        section 1)."""
+        found: list[int | None] = []
         for resource in self.resources:
             kind, status = resource["resourceType"], resource.get("status")
             concept = resource.get("medicationCodeableConcept") or resource.get("code")
@@ -151,12 +152,12 @@ class Case:
                 or (kind == "Procedure" and status in PROCEDURE_GIVEN)
             ):
                 continue
-            if text not in CAR_T or not isinstance(when, str):
+            if text not in CAR_T:
                 continue
             try:
-                found.append((date.fromisoformat(when) - TODAY).days)
-            except ValueError:
-                continue
+                found.append((date.fromisoformat(when[:10]) - TODAY).days)  # type: ignore[index]
+            except (ValueError, TypeError):
+                found.append(None)
         return found
 
     def describe(self) -> str:
@@ -428,6 +429,30 @@ def recent_car_t_cases(draw: st.DrawFn) -> Case:
     case = draw(cases())
     offset = draw(recent)
     case.resources.insert(1, administration(draw(st.sampled_from(CAR_T[:5])), offset))
+    case.classes.add("car_t")
+    return case
+
+
+@st.composite
+def planned_car_t_cases(draw: st.DrawFn) -> Case:
+    """A record with a CAR-T product ordered in the last weeks (a baseline is due unless something on
+    record says otherwise), and anything else."""
+    case = draw(cases())
+    product = order(draw(st.sampled_from(CAR_T[:5])), draw(st.integers(min_value=-40, max_value=0)))
+    if draw(st.booleans()):
+        product["intent"] = "plan"
+    case.resources.insert(1, product)
+    if draw(st.booleans()):
+        # An earlier infusion on record, often with a date that cannot be read.
+        infusion = administration(
+            draw(st.sampled_from(CAR_T[:5])), draw(st.integers(min_value=-500, max_value=0))
+        )
+        case.resources.insert(
+            1,
+            _mangle(
+                infusion, draw(st.sampled_from(["none", "drop-date", "bad-date:yesterday", "wrong-type:0"]))
+            ),
+        )
     case.classes.add("car_t")
     return case
 

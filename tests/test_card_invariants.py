@@ -39,6 +39,7 @@ from invariant_support import (
     UNCERTAIN,
     Case,
     cases,
+    planned_car_t_cases,
     recent_car_t_cases,
     recent_exposure_cases,
 )
@@ -136,12 +137,15 @@ def test_no_baseline_beside_an_urgent_brain_mri(case: Case) -> None:
 
 
 @BUDGET
-@given(cases())
+@given(st.one_of(cases(), planned_car_t_cases()))
 def test_no_car_t_baseline_after_a_car_t_infusion_within_a_year(case: Case) -> None:
     """Section 2: after a CAR-T infusion in the last car_t_retreatment_days the CAR-T baseline never
-    fires. (A baseline for another class being started now, e.g. an ICI drafted at CAR-T day 20, is that
-    class's own rule.)"""
-    if any(-365 <= offset <= 0 for offset in case.car_t_infusion_offsets()):
+    fires; an infusion whose date cannot be read still counts (section 1). (A baseline for another
+    class being started now, e.g. an ICI drafted at CAR-T day 20, is that class's own rule.)"""
+    offsets = case.car_t_infusion_offsets()
+    dated = [offset for offset in offsets if offset is not None and offset <= 0]
+    # An infusion whose date cannot be read, and no dated one: it may have been yesterday.
+    if any(-365 <= offset <= 0 for offset in dated) or (None in offsets and not dated):
         card = by_topic(evaluated(case)).get("baseline-brain-mri")
         assert card is None or "(CAR-T)" not in card["summary"]
         for item in advice(case.resources, case.drafts):
@@ -224,7 +228,7 @@ def test_no_interval_card_for_a_checkpoint_inhibitor_without_a_trigger(case: Cas
 @given(cases())
 def test_a_car_t_infusion_in_the_last_28_days_shows_the_icans_risk_window(case: Case) -> None:
     """Section 4: the ICANS risk window, days 0-28 after the latest infusion, is a warning."""
-    if any(-28 <= offset <= 0 for offset in case.car_t_infusion_offsets()):
+    if any(offset is not None and -28 <= offset <= 0 for offset in case.car_t_infusion_offsets()):
         indicator = topics(evaluated(case)).get("interval-imaging")
         assert indicator is not None and indicator_rank(indicator) >= indicator_rank("warning")
 

@@ -261,6 +261,47 @@ BASELINE = [
 ]
 
 
+def _undated(resource: dict[str, Any], words: str | None = None) -> dict[str, Any]:
+    """The record without a readable date: dated in words, or with no date at all."""
+    resource = {key: value for key, value in resource.items() if key != "effectiveDateTime"}
+    if words:
+        resource["effectiveString"] = words
+    return resource
+
+
+IN_WORDS = {
+    "resourceType": "Procedure",
+    "id": "proc-car-t-words",
+    "status": "completed",
+    "code": {"text": "Yescarta infusion"},
+    "subject": SUBJECT,
+    "performedString": "spring 2026, outside hospital",
+}
+
+# A dose given on a date the record does not let us read: the therapy may have started, so no baseline,
+# for every class (the CAR-T branch treated it as no infusion). Found by tests/test_card_invariants.py.
+BASELINE_AFTER_AN_UNDATED_DOSE = [
+    ("CAR-T infusion dated in words, product order active", [IN_WORDS, order("Breyanzi", -5)], {}),
+    (
+        "CAR-T administration without a date, product plan",
+        [_undated(administration("Yescarta", 0)), order("Carvykti", -5, intent="plan")],
+        {},
+    ),
+    (
+        "T-cell engager dose without a date, plan",
+        [_undated(administration("teclistamab", 0)), order("teclistamab", -3, intent="plan")],
+        {},
+    ),
+    # ... and a dated CAR-T infusion more than car_t_retreatment_days ago leaves a new plan its baseline
+    (
+        "CAR-T infusion 400 days ago, product order active",
+        [administration("Yescarta", -400), order("Breyanzi", -5)],
+        {"baseline-brain-mri": "warning"},
+    ),
+]
+BASELINE += BASELINE_AFTER_AN_UNDATED_DOSE
+
+
 @pytest.mark.parametrize(
     ("record", "expected"), [row[1:] for row in BASELINE], ids=[row[0] for row in BASELINE]
 )
