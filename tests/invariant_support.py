@@ -160,6 +160,32 @@ class Case:
                 found.append(None)
         return found
 
+    def ici_started_before_today(self) -> bool:
+        """A checkpoint-inhibitor dose given, or an active / completed / stopped order starting, on a
+        readable date before today (day 0 of the ICI course is then in the past: spec section 1)."""
+        for resource in self.resources:
+            kind, status = resource["resourceType"], resource.get("status")
+            concept = resource.get("medicationCodeableConcept")
+            text = concept.get("text") if isinstance(concept, dict) else None
+            if text not in ICI:
+                continue
+            if kind == "MedicationAdministration" and status in GIVEN_STATUSES:
+                when = resource.get("effectiveDateTime")
+            elif (
+                kind == "MedicationRequest"
+                and status in ("active", "on-hold", "completed", "stopped")
+                and resource.get("intent") == "order"
+            ):
+                when = resource.get("authoredOn")
+            else:
+                continue
+            try:
+                if date.fromisoformat(when[:10]) < TODAY:  # type: ignore[index]
+                    return True
+            except (ValueError, TypeError):
+                continue
+        return False
+
     def describe(self) -> str:
         return f"hook={self.hook} drafts={self.drafts} resources={self.resources}"
 

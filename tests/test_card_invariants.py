@@ -169,6 +169,16 @@ def test_the_checkpoint_inhibitor_baseline_is_info_without_a_suggestion(case: Ca
 
 
 @BUDGET
+@given(cases(hooks=("order-select", "order-sign")))
+def test_no_checkpoint_inhibitor_baseline_once_the_course_has_started(case: Case) -> None:
+    """Section 2: the ICI baseline only while no ICI course started before today."""
+    if case.ici_started_before_today():
+        for item in advice(case.resources, case.drafts):
+            if isinstance(item, BaselineAdvice):
+                assert all(course.therapy_class != "ici" for course in item.courses)
+
+
+@BUDGET
 @given(cases())
 def test_baseline_indicator_follows_its_suggestion(case: Case) -> None:
     """CAR-T / T-cell engager: warning with the order; checkpoint inhibitor only: info without it; and
@@ -263,8 +273,10 @@ def test_a_negated_progression_never_adds_a_card(case: Case, conclusion: str, of
         assert indicator_rank(indicator) <= indicator_rank(before[topic])
 
 
-def _documented_icans(case: Case) -> bool:
-    """An ICANS diagnosis coded G92.0x, active, not abated, dated in the last 30 days (readable)."""
+def _documented_icans_grades(case: Case) -> set[int | None]:
+    """The ICANS grades coded G92.0x (None: G92.00, grade unspecified) on active Conditions with no
+    abatement, dated (readably) in the last 30 days."""
+    grades: set[int | None] = set()
     for resource in case.resources:
         if resource["resourceType"] != "Condition" or "abatementDateTime" in resource:
             continue
@@ -274,25 +286,28 @@ def _documented_icans(case: Case) -> bool:
             status = resource["clinicalStatus"]["coding"][0]["code"]
         except (KeyError, TypeError, IndexError, AttributeError):
             continue  # a malformed Condition: no claim about it
-        onset = resource.get("onsetDateTime")
-        if (
-            any(isinstance(code, str) and code.startswith("G92.0") for code in codes)
-            and status in ("active", "recurrence")
-            and onset in [day(offset) for offset in range(-30, 1)]
-        ):
-            return True
-    return False
+        if status not in ("active", "recurrence"):
+            continue
+        if resource.get("onsetDateTime") not in [day(offset) for offset in range(-30, 1)]:
+            continue
+        for code in codes:
+            if isinstance(code, str) and code.startswith("G92.0") and len(code) == 6:
+                grades.add(int(code[-1]) or None)
+    return grades
 
 
 @BUDGET
 @given(cases())
 def test_a_coded_icans_is_documented_never_possible(case: Case) -> None:
-    """Section 5: "ICANS grade 2 documented" when coded; "Possible ICANS" only when inferred."""
-    if _documented_icans(case):
+    """Section 5: "ICANS grade 2 documented" when coded; "Possible ICANS" only when inferred. Section 3:
+    critical from grade 2, and when ungraded (G92.00); a coded grade 1 is at least a warning."""
+    grades = _documented_icans_grades(case)
+    if grades:
         card = by_topic(evaluated(case)).get("possible-neurotoxicity")
         assert card is not None
         assert card["summary"].startswith("ICANS"), card["summary"]
-        assert card["indicator"] == "critical"
+        if grades != {1}:
+            assert card["indicator"] == "critical"
 
 
 # --- determinism ------------------------------------------------------------------------------------------
