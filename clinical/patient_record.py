@@ -102,7 +102,9 @@ class PatientRecord:
         keys = {
             (draft.get("resourceType"), draft.get("id"))
             for draft in drafts
-            if isinstance(draft, dict) and isinstance(draft.get("id"), str)
+            if isinstance(draft, dict)
+            and isinstance(draft.get("resourceType"), str)
+            and isinstance(draft.get("id"), str)
         }
         if not keys:
             return self

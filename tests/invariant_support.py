@@ -235,6 +235,8 @@ _WRONG_TYPES: list[tuple[str, Any]] = [
     ("clinicalStatus", {"coding": "resolved"}),
     ("subject", "Patient/pt-1"),
     ("effectivePeriod", {"start": 5, "end": "yesterday"}),
+    ("resourceType", ["MedicationRequest"]),
+    ("id", {"value": "x"}),
 ]
 
 mangles = st.one_of(

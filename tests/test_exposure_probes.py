@@ -230,6 +230,17 @@ def test_a_draft_order_also_in_the_record_is_one_order(
     assert [e for e in _events([*record, dict(drafted)], [drafted]) if e[1] == "planned"] == [event]
 
 
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        {"resourceType": ["MedicationRequest"], "id": "d-1"},
+        {"resourceType": "MedicationRequest", "id": ["d-1"]},
+    ],
+)
+def test_a_malformed_draft_order_is_matched_against_nothing(malformed: dict[str, Any]) -> None:
+    assert timeline([order("Keytruda", -10)], [malformed]).therapy
+
+
 def test_a_draft_brain_mri_also_in_the_record_is_one_order() -> None:
     mri = brain_mri_order(0, status="draft")
     assert len(timeline([dict(mri)], [mri]).imaging) == 1
