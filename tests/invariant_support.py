@@ -138,15 +138,22 @@ class Case:
     def car_t_infusion_offsets(self) -> list[int | None]:
         """Days (from TODAY) of the CAR-T infusions the record holds, None where the date cannot be
         read: a given administration or CPT 38228 procedure, or a completed product order (spec
-        section 1)."""
+        section 1) or infusion ServiceRequest."""
         found: list[int | None] = []
         for resource in self.resources:
+            if not isinstance(resource.get("id"), str):
+                continue  # a malformed resource the record skips (patient_record.py)
             kind, status = resource["resourceType"], resource.get("status")
             concept = resource.get("medicationCodeableConcept") or resource.get("code")
+            concept = concept or self._referenced_medication(resource)
             text = concept.get("text") if isinstance(concept, dict) else None
+            if kind == "ServiceRequest" and isinstance(text, str) and text.endswith(" infusion"):
+                text = text.removesuffix(" infusion")  # a CAR-T infusion ordered as a service
             when = resource.get("effectiveDateTime") or resource.get("performedDateTime")
             if kind == "MedicationRequest" and status == "completed" and resource.get("intent") == "order":
                 when = resource.get("authoredOn")
+            elif kind == "ServiceRequest" and status == "completed":
+                when = resource.get("occurrenceDateTime")
             elif not (
                 (kind == "MedicationAdministration" and status in GIVEN_STATUSES)
                 or (kind == "Procedure" and status in PROCEDURE_GIVEN)
@@ -160,12 +167,25 @@ class Case:
                 found.append(None)
         return found
 
+    def _referenced_medication(self, resource: dict[str, Any]) -> Any:
+        reference = resource.get("medicationReference")
+        if not isinstance(reference, dict):
+            return None
+        for medication in self.resources:
+            if medication["resourceType"] == "Medication" and reference.get("reference") == (
+                f"Medication/{medication.get('id')}"
+            ):
+                return medication.get("code")
+        return None
+
     def ici_started_before_today(self) -> bool:
         """A checkpoint-inhibitor dose given, or an active / completed / stopped order starting, on a
         readable date before today (day 0 of the ICI course is then in the past: spec section 1)."""
         for resource in self.resources:
+            if not isinstance(resource.get("id"), str):
+                continue  # a malformed resource the record skips
             kind, status = resource["resourceType"], resource.get("status")
-            concept = resource.get("medicationCodeableConcept")
+            concept = resource.get("medicationCodeableConcept") or self._referenced_medication(resource)
             text = concept.get("text") if isinstance(concept, dict) else None
             if text not in ICI:
                 continue

@@ -4,8 +4,13 @@ draft, not given), neurological findings affirmed, negated and uncertain, ICE / 
 done and ordered, iRECIST reports, children and adults, malformed dates and missing fields, on the three
 hooks (draft orders only on order-select / order-sign). The generators are in invariant_support.py.
 
-Every property runs with a fixed budget and `derandomize=True`: the same examples on every run, so CI
-cannot flake; the whole module runs in a few seconds.
+Every property runs with a fixed budget (100 examples) and `derandomize=True`: the same examples on
+every run, so CI cannot flake; the whole module runs in about 10 seconds. To hunt for new
+counterexamples by hand: `INVARIANT_EXAMPLES=3000 INVARIANT_RANDOM=1 pytest tests/test_card_invariants.py`
+(a few minutes); a failure prints the record (hook, draft orders, resources).
+
+Where an invariant depends on what the record holds ("a CAR-T infusion 40 days ago"), it is read from
+the generated resources by the helpers of `Case`, not from the product's own timeline.
 """
 
 from __future__ import annotations
