@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from clinical_support import (
@@ -126,6 +126,20 @@ offsets = st.one_of(
 recent = st.integers(min_value=-60, max_value=0)
 
 
+def _fhir_date(value: Any) -> date:
+    """The calendar date a FHIR date / dateTime states ("2026", "2026-06" from their first day, a
+    dateTime as written); ValueError or TypeError when it states none."""
+    if not isinstance(value, str):
+        raise TypeError(value)
+    if len(value) == 4:
+        return date(int(value), 1, 1)
+    if len(value) == 7:
+        return date(int(value[:4]), int(value[5:7]), 1)
+    if len(value) == 10:
+        return date.fromisoformat(value)
+    return datetime.fromisoformat(value).date()
+
+
 @dataclass
 class Case:
     hook: str
@@ -162,7 +176,7 @@ class Case:
             if text not in CAR_T:
                 continue
             try:
-                found.append((date.fromisoformat(when[:10]) - TODAY).days)  # type: ignore[index]
+                found.append((_fhir_date(when) - TODAY).days)
             except (ValueError, TypeError):
                 found.append(None)
         return found
@@ -200,7 +214,7 @@ class Case:
             else:
                 continue
             try:
-                if date.fromisoformat(when[:10]) < TODAY:  # type: ignore[index]
+                if _fhir_date(when) < TODAY:
                     return True
             except (ValueError, TypeError):
                 continue
