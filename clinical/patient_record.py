@@ -96,6 +96,26 @@ class PatientRecord:
         for resource in resources:
             self.add(resource)
 
+    def without(self, drafts: Iterable[object]) -> PatientRecord:
+        """The record less the resources that are also these draft orders (same type and id): the order
+        being signed, which an EHR may return in the prefetch as well, is read once, as a draft order."""
+        keys = {
+            (draft.get("resourceType"), draft.get("id"))
+            for draft in drafts
+            if isinstance(draft, dict)
+            and isinstance(draft.get("resourceType"), str)
+            and isinstance(draft.get("id"), str)
+        }
+        if not keys:
+            return self
+        kept = {
+            resource_type: [r for r in resources if (resource_type, r.get("id")) not in keys]
+            for resource_type, resources in self.by_type.items()
+        }
+        return PatientRecord(
+            self.patient_id, kept, self.medications, self.skipped, self.truncated, set(self._seen)
+        )
+
     def of_type(self, resource_type: str) -> list[dict[str, Any]]:
         return self.by_type.get(resource_type, [])
 

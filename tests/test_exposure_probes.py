@@ -25,8 +25,10 @@ from clinical_support import (
     TODAY,
     administration,
     brain_mri,
+    brain_mri_order,
     cards,
     day,
+    draft,
     evaluator,
     order,
     report,
@@ -200,6 +202,50 @@ def test_a_draft_orders_medication_in_the_same_bundle_is_resolved() -> None:
     assert topics(cards([], [drafted, medication])) == {"baseline-brain-mri": "warning"}
 
 
+# The order being signed, returned by the EHR in the prefetch as well (same type and id), is one order,
+# read once as this request's draft (found by tests/test_card_invariants.py).
+DRAFT_ALSO_IN_RECORD = [
+    ("CAR-T product order", draft("Yescarta"), [], ("axicabtagene-ciloleucel", "planned", TODAY, False)),
+    ("checkpoint inhibitor", draft("nivolumab 480 mg IV"), [], ("nivolumab", "planned", TODAY, False)),
+    (
+        "T-cell engager, with a dose given last week",
+        draft("teclistamab"),
+        [administration("teclistamab step-up dose 1", -7)],
+        ("teclistamab", "planned", TODAY, False),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("drafted", "record", "event"),
+    [row[1:] for row in DRAFT_ALSO_IN_RECORD],
+    ids=[row[0] for row in DRAFT_ALSO_IN_RECORD],
+)
+def test_a_draft_order_also_in_the_record_is_one_order(
+    drafted: dict[str, Any], record: list[dict[str, Any]], event: tuple[Any, ...]
+) -> None:
+    alone = cards(record, [drafted])
+    both = cards([*record, dict(drafted)], [drafted])
+    assert [card["detail"] for card in both] == [card["detail"] for card in alone]
+    assert [e for e in _events([*record, dict(drafted)], [drafted]) if e[1] == "planned"] == [event]
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        {"resourceType": ["MedicationRequest"], "id": "d-1"},
+        {"resourceType": "MedicationRequest", "id": ["d-1"]},
+    ],
+)
+def test_a_malformed_draft_order_is_matched_against_nothing(malformed: dict[str, Any]) -> None:
+    assert timeline([order("Keytruda", -10)], [malformed]).therapy
+
+
+def test_a_draft_brain_mri_also_in_the_record_is_one_order() -> None:
+    mri = brain_mri_order(0, status="draft")
+    assert len(timeline([dict(mri)], [mri]).imaging) == 1
+
+
 # --- baseline ------------------------------------------------------------------------------------------
 
 BASELINE = [
@@ -224,6 +270,47 @@ BASELINE = [
         {"baseline-brain-mri": "warning", "interval-imaging": "warning"},
     ),
 ]
+
+
+def _undated(resource: dict[str, Any], words: str | None = None) -> dict[str, Any]:
+    """The record without a readable date: dated in words, or with no date at all."""
+    resource = {key: value for key, value in resource.items() if key != "effectiveDateTime"}
+    if words:
+        resource["effectiveString"] = words
+    return resource
+
+
+IN_WORDS = {
+    "resourceType": "Procedure",
+    "id": "proc-car-t-words",
+    "status": "completed",
+    "code": {"text": "Yescarta infusion"},
+    "subject": SUBJECT,
+    "performedString": "spring 2026, outside hospital",
+}
+
+# A dose given on a date the record does not let us read: the therapy may have started, so no baseline,
+# for every class (the CAR-T branch treated it as no infusion). Found by tests/test_card_invariants.py.
+BASELINE_AFTER_AN_UNDATED_DOSE = [
+    ("CAR-T infusion dated in words, product order active", [IN_WORDS, order("Breyanzi", -5)], {}),
+    (
+        "CAR-T administration without a date, product plan",
+        [_undated(administration("Yescarta", 0)), order("Carvykti", -5, intent="plan")],
+        {},
+    ),
+    (
+        "T-cell engager dose without a date, plan",
+        [_undated(administration("teclistamab", 0)), order("teclistamab", -3, intent="plan")],
+        {},
+    ),
+    # ... and a dated CAR-T infusion more than car_t_retreatment_days ago leaves a new plan its baseline
+    (
+        "CAR-T infusion 400 days ago, product order active",
+        [administration("Yescarta", -400), order("Breyanzi", -5)],
+        {"baseline-brain-mri": "warning"},
+    ),
+]
+BASELINE += BASELINE_AFTER_AN_UNDATED_DOSE
 
 
 @pytest.mark.parametrize(

@@ -571,3 +571,89 @@ def test_v3_the_latest_score_of_a_day_counts(morning: int, evening: int, headlin
 )
 def test_v3_phrases_that_must_not_fire(text: str) -> None:
     assert "possible-neurotoxicity" not in topics(cards([administration("Yescarta", -5), note(text, 0)]))
+
+
+# --- the order of the record's resources decides nothing (found by tests/test_card_invariants.py) -------
+
+ORDER_INDEPENDENT: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = [
+    (
+        "two scheduled CAR-T administrations: plan lines by date",
+        [administration("Yescarta", 1), administration("Yescarta", 2)],
+        [],
+    ),
+    (
+        "two findings on the same day",
+        [
+            administration("Yescarta", -5),
+            note("new generalized seizure", 0),
+            condition(0, text="encephalitis"),
+        ],
+        [],
+    ),
+    (
+        "two ICE scores the same day without a time",
+        [administration("Yescarta", -5), score("ICE score", 10, 0), score("ICE score", 2, 0)],
+        [],
+    ),
+    (
+        "two CAPD scores the same day without a time, a child",
+        [
+            patient("2019-01-01"),
+            administration("Kymriah", -5),
+            score("CAPD score", 0, 0),
+            score("CAPD", 12, 0),
+        ],
+        [],
+    ),
+    (
+        "two brain MRIs the same day: the last brain MRI line",
+        [brain_mri(-40), report(-40, title="MRI head without contrast")],
+        [draft("nivolumab 480 mg IV")],
+    ),
+    (
+        "two agents given the same day: the therapy lines",
+        [administration("nivolumab", -10), administration("ipilimumab", -10), note("new aphasia", 0)],
+        [],
+    ),
+]
+
+
+def _without_uuids(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_uuids(item) for key, item in value.items() if key != "uuid"}
+    if isinstance(value, list):
+        return [_without_uuids(item) for item in value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("name", "record", "drafts"), ORDER_INDEPENDENT, ids=[r[0] for r in ORDER_INDEPENDENT]
+)
+def test_the_order_of_resources_decides_nothing(
+    name: str, record: list[dict[str, Any]], drafts: list[dict[str, Any]]
+) -> None:
+    found = _without_uuids(cards(record, drafts))
+    assert found, name
+    assert _without_uuids(cards(record[::-1], drafts[::-1])) == found
+
+
+@pytest.mark.parametrize(
+    ("kind", "first", "second", "headline"),
+    [
+        ("ICE score", 10, 2, "Possible ICANS grade 3"),
+        ("ICE score", 2, 10, "Possible ICANS grade 3"),
+        ("ICE score", 9, 5, "Possible ICANS grade 2"),
+        ("CAPD score", 0, 12, "Possible ICANS grade 3"),
+        ("CAPD score", 12, 0, "Possible ICANS grade 3"),
+    ],
+)
+def test_two_scores_charted_at_the_same_time_the_worse_counts(
+    kind: str, first: int, second: int, headline: str
+) -> None:
+    record = [
+        patient("2019-01-01" if kind.startswith("CAPD") else "1961-04-02"),
+        administration("Kymriah", -5),
+    ]
+    record += [score(kind, first, 0), score(kind, second, 0)]
+    card = by_topic(cards(record))["possible-neurotoxicity"]
+    assert card["summary"].startswith(headline), card["summary"]

@@ -28,13 +28,16 @@ class BaselineAdvice:
 
 
 def _due_plans(course: Course, today: date, rules: BaselineTiming) -> list[TherapyEvent]:
+    # Given, on a date the record does not let us read (and no dated dose): the therapy may well have
+    # started, so a baseline can no longer be called one. The record still counts (rules section 1).
+    started_undated = course.undated_exposure and course.day_zero is None
     if course.therapy_class == "car_t":
         day = course.day(today)
-        if day is not None and day <= rules.car_t_retreatment_days:
+        if started_undated or (day is not None and day <= rules.car_t_retreatment_days):
             return []  # after an infusion a baseline is no longer a baseline
         return list(course.plans)
     started_before_today = course.day_zero is not None and course.day_zero < today
-    if started_before_today or (course.undated_exposure and course.day_zero is None):
+    if started_before_today or started_undated:
         return []
     if course.therapy_class == "ici":
         # Only at the moment of ordering: routine brain imaging under ICI without symptoms is not

@@ -41,6 +41,11 @@ def _is_normal(reading: ScoreReading) -> bool:
     return reading.grade is None
 
 
+def _worse(reading: ScoreReading) -> int:
+    """Higher is worse: a lower ICE score, a higher CAPD score."""
+    return -reading.score if reading.kind == "ice" else reading.score
+
+
 def latest_abnormal_scores(
     scores: tuple[ScoreReading, ...], today: date, new_days: int, age: int | None
 ) -> list[ScoreReading]:
@@ -52,7 +57,8 @@ def latest_abnormal_scores(
         readings = [reading for reading in scores if reading.kind == kind and reading.on <= today]
         if not applies or not readings:
             continue
-        latest = max(readings, key=lambda reading: (reading.on, reading.instant))  # a day's last score
+        # A day's last score; two charted at the same time (or both without a time): the worse counts.
+        latest = max(readings, key=lambda reading: (reading.on, reading.instant, _worse(reading)))
         if (today - latest.on).days <= new_days and not _is_normal(latest):
             found.append(latest)
     return found

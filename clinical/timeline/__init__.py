@@ -4,9 +4,10 @@ response assessments) and no judgement of "today": the rules decide, per day, wh
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from clinical.knowledge import Knowledge, PhraseReader, remembering_texts
 from clinical.patient_record import PatientRecord
@@ -74,18 +75,33 @@ class Vocabularies:
         )
 
 
+class _Dated(Protocol):
+    @property
+    def on(self) -> date | None: ...
+
+
+_Event = TypeVar("_Event", bound=_Dated)
+
+
+def _in_order(events: Iterable[_Event]) -> tuple[_Event, ...]:
+    """By date (unreadable dates last), then by content: the timeline, and every card line listed from
+    it, is the same whatever order the record's resources arrived in."""
+    return tuple(sorted(events, key=lambda event: (event.on is None, event.on or date.min, repr(event))))
+
+
 def build_timeline(
     record: PatientRecord, draft_orders: list[dict[str, Any]], vocabularies: Vocabularies, today: date
 ) -> PatientTimeline:
     """`today` only dates draft orders that carry no date of their own (they are being ordered now)."""
     with remembering_texts():
         findings, scores = find_neurological_facts(record, vocabularies.findings)
+        orders = record.without(draft_orders)
         return PatientTimeline(
-            therapy=tuple(find_therapy_events(record, draft_orders, vocabularies.catalog, today)),
-            imaging=tuple(find_imaging(record, draft_orders, vocabularies.imaging, today)),
-            findings=tuple(findings),
-            scores=tuple(scores),
-            progression=tuple(find_progression_reports(record, vocabularies.imaging)),
+            therapy=_in_order(find_therapy_events(orders, draft_orders, vocabularies.catalog, today)),
+            imaging=_in_order(find_imaging(orders, draft_orders, vocabularies.imaging, today)),
+            findings=_in_order(findings),
+            scores=_in_order(scores),
+            progression=_in_order(find_progression_reports(record, vocabularies.imaging)),
             birth_date=birth_date(record),
         )
 
