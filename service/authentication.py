@@ -79,10 +79,14 @@ def _bearer_token(authorization: str) -> str:
 
 def _unverified(raw: str) -> _Token:
     try:
-        header = jwt.get_unverified_header(raw)
-        claims = jwt.decode(raw, options={"verify_signature": False})
+        # Header and claims from one parse: the signature check in `_verify_signature` parses again,
+        # and each parse validates every character of the token (a real share of the cost per call).
+        parts = jwt.decode_complete(raw, options={"verify_signature": False})
     except (jwt.PyJWTError, ValueError, TypeError, ArithmeticError, RecursionError):
         raise Unauthenticated("malformed_token", "the bearer token is not a JWS compact JWT") from None
+    header, claims = parts.get("header"), parts.get("payload")
+    if not isinstance(header, dict):
+        raise Unauthenticated("malformed_token", "the JWT header is not a JSON object")
     if not isinstance(claims, dict):
         raise Unauthenticated("malformed_token", "the JWT claims are not a JSON object")
     return _Token(raw, header, claims)
