@@ -345,7 +345,12 @@ def therapy_resource(draw: st.DrawFn, case: Case) -> dict[str, Any]:
     if kind == "procedure":
         case.classes.add("car_t")
         return _procedure("CAR-T cell infusion", offset, draw(st.sampled_from(PROCEDURE_STATUSES)))
-    if kind == "administration":
+    return _dose_or_order(draw, text, offset, given=kind == "administration")
+
+
+def _dose_or_order(draw: st.DrawFn, text: str, offset: int, *, given: bool) -> dict[str, Any]:
+    """An administration (any status, exposure or not) or an order (any status and intent) of `text`."""
+    if given:
         return administration(
             text, offset, status=draw(st.sampled_from(GIVEN_STATUSES + NO_EXPOSURE_STATUSES))
         )
@@ -463,16 +468,7 @@ def _limited_therapy(draw: st.DrawFn, case: Case, classes: tuple[str, ...]) -> d
     case.classes.add(therapy_class)
     text = draw(st.sampled_from(AGENTS[therapy_class]))
     offset = draw(offsets)
-    if draw(st.booleans()):
-        return administration(
-            text, offset, status=draw(st.sampled_from(GIVEN_STATUSES + NO_EXPOSURE_STATUSES))
-        )
-    return order(
-        text,
-        offset,
-        status=draw(st.sampled_from(ORDER_STATUSES)),
-        intent=draw(st.sampled_from(ORDER_INTENTS)),
-    )
+    return _dose_or_order(draw, text, offset, given=draw(st.booleans()))
 
 
 @st.composite
