@@ -4,16 +4,21 @@ once per patient (`timeline_for`) and apply the rules per day (`cards_from_timel
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from clinical.acknowledgements import Acknowledgement, RenderedCard, fingerprint, is_acknowledged
 from clinical.cards import CardContext, CardRenderer
 from clinical.knowledge import Knowledge, load_card_texts, load_knowledge
 from clinical.patient_record import PatientRecord
 from clinical.rules import Advice, evaluate
 from clinical.timeline import PatientTimeline, Vocabularies, build_timeline
+
+# How long an overridden card stays quiet when nothing new is charted (issue 16 moves this to knowledge/).
+ACKNOWLEDGEMENT_QUIET_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,29 @@ class Evaluator:
     def advice_on(self, timeline: PatientTimeline, today: date) -> list[Advice]:
         return evaluate(timeline, today, self.knowledge.timing)
 
+    def rendered_from_timeline(
+        self,
+        timeline: PatientTimeline,
+        *,
+        now: datetime,
+        patient_id: str,
+        user_id: str,
+        encounter_id: str | None,
+        acknowledgements: Sequence[Acknowledgement] = (),
+    ) -> list[RenderedCard]:
+        """The cards for `now`'s day with their evidence keys, less those a clinician overrode recently
+        when nothing new has been charted since."""
+        context = CardContext(patient_id, user_id, encounter_id, now)
+        rendered: list[RenderedCard] = []
+        for advice in self.advice_on(timeline, now.date()):
+            card = self.renderer.render(advice, context)
+            topic = str(card["source"]["topic"]["code"])
+            # Stub key (replaced by an evidence-only key per advice): the advice's own description.
+            candidate = RenderedCard(card, topic, fingerprint((topic, repr(advice))))
+            if not is_acknowledged(candidate, acknowledgements, now.date(), ACKNOWLEDGEMENT_QUIET_DAYS):
+                rendered.append(candidate)
+        return rendered
+
     def cards_from_timeline(
         self,
         timeline: PatientTimeline,
@@ -48,8 +76,31 @@ class Evaluator:
         user_id: str,
         encounter_id: str | None,
     ) -> list[dict[str, Any]]:
-        context = CardContext(patient_id, user_id, encounter_id, now)
-        return [self.renderer.render(advice, context) for advice in self.advice_on(timeline, now.date())]
+        rendered = self.rendered_from_timeline(
+            timeline, now=now, patient_id=patient_id, user_id=user_id, encounter_id=encounter_id
+        )
+        return [item.card for item in rendered]
+
+    def rendered_cards_for(
+        self,
+        record: PatientRecord,
+        draft_orders: list[dict[str, Any]],
+        *,
+        now: datetime,
+        patient_id: str,
+        user_id: str,
+        encounter_id: str | None,
+        acknowledgements: Sequence[Acknowledgement] = (),
+    ) -> list[RenderedCard]:
+        timeline = self.timeline_for(record, draft_orders, now.date())
+        return self.rendered_from_timeline(
+            timeline,
+            now=now,
+            patient_id=patient_id,
+            user_id=user_id,
+            encounter_id=encounter_id,
+            acknowledgements=acknowledgements,
+        )
 
     def cards_for(
         self,
@@ -61,7 +112,7 @@ class Evaluator:
         user_id: str,
         encounter_id: str | None,
     ) -> list[dict[str, Any]]:
-        timeline = self.timeline_for(record, draft_orders, now.date())
-        return self.cards_from_timeline(
-            timeline, now=now, patient_id=patient_id, user_id=user_id, encounter_id=encounter_id
+        rendered = self.rendered_cards_for(
+            record, draft_orders, now=now, patient_id=patient_id, user_id=user_id, encounter_id=encounter_id
         )
+        return [item.card for item in rendered]
