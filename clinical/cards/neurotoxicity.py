@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from clinical.cards.common import CardContext, CommonParts, day_text, fill, joined
+from clinical.cards.common import SUMMARY_LIMIT, CardContext, CommonParts, day_text, fill, joined
 from clinical.knowledge.schema import NeurotoxicityCardsFile, NeurotoxicityPhrases
+from clinical.labels import shorten
 from clinical.rules import IcansGrade, NeurotoxicityAdvice
 from clinical.rules.grading import Domain
 from clinical.timeline import TherapyEvent
@@ -139,11 +140,18 @@ def _therapy_lines(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, c
     return "\n".join([phrases.therapy_heading, *(common.therapy_line(event) for event in events)])
 
 
+def _in_sentence(display: str) -> str:
+    """ "Seizure" inside a sentence is "seizure"; an acronym ("ICANS", "PRES") stays as it is."""
+    if len(display) > 1 and display[0].isupper() and display[1].islower():
+        return display[0].lower() + display[1:]
+    return display
+
+
 def _latest_evidence(advice: NeurotoxicityAdvice) -> str:
     """What was documented on the day of the latest evidence, in words ("ICE score 2/10")."""
     latest = advice.latest_evidence_on
     named = [
-        finding.kind.display
+        _in_sentence(finding.kind.display)
         for finding in advice.findings
         if max(finding.on, finding.recorded_on or finding.on) == latest
     ]
@@ -164,6 +172,24 @@ def _stale_sentence(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, 
         "hours": recent_hours,
     }
     return fill(phrases.stale_evidence, values)
+
+
+def _stale_summary(advice: NeurotoxicityAdvice, template: str, title: str, agents: str) -> str:
+    """The stale summary keeps its end ("no assessment since") within the limit: a long list of
+    findings is what gets shortened, at a word boundary."""
+    finding = _latest_evidence(advice)
+    values = {
+        "headline": title,
+        "agents": agents,
+        "finding": finding,
+        "date": day_text(advice.latest_evidence_on),
+    }
+    summary = fill(template, values)
+    excess = len(summary) - (SUMMARY_LIMIT - 1)
+    if excess > 0:
+        values["finding"] = shorten(finding, max(len(finding) - excess, 12))
+        summary = fill(template, values)
+    return summary
 
 
 def decision_guidance_key(advice: NeurotoxicityAdvice) -> str:
@@ -245,13 +271,7 @@ def neurotoxicity_card(
     action = wording.summary_action if advice.indicator == "critical" else wording.summary_action_warning
     summary = fill(texts.summary, {"headline": title, "agents": agents, "action": action})
     if advice.stale:
-        values = {
-            "headline": title,
-            "agents": agents,
-            "finding": _latest_evidence(advice),
-            "date": day_text(advice.latest_evidence_on),
-        }
-        summary = fill(texts.summary_stale, values)
+        summary = _stale_summary(advice, texts.summary_stale, title, agents)
     suggestion = None
     if lead == "central" and since is None:
         wanted = texts.suggestion if advice.indicator == "critical" else texts.suggestion_warning
