@@ -7,12 +7,12 @@ FastAPI's generated document is corrected in three ways:
   request bodies as schemas under ``components``; FastAPI's 422 is removed, since request validation
   errors are answered 400 (service/errors.py);
 - the CDS Hooks 2.0 bearer JWT is declared as a security scheme and required by the CDS routes;
-- health and metrics are left out (operators' endpoints, documented in the README).
+- health and metrics are left out (operators' endpoints, documented in docs/deployment.md).
 
 The document is served at ``/openapi.json`` only where ``CDS_API_DOCS_ENABLED`` (default: on in the
 development profile, off in production). No Swagger UI or ReDoc page is served: FastAPI's pages load
 their scripts from a CDN, which a hospital network may block and which we do not vet. Open the JSON
-in any OpenAPI viewer instead (README, "Configuration").
+in any OpenAPI viewer instead (docs/reference.md, "Endpoints").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Service settings, read from environment variables prefixed ``CDS_``.
 
-Every setting is documented in the README. Two profiles exist: ``production`` (the default: nothing is
+Every setting is documented in docs/reference.md. Two profiles exist: ``production`` (the default: nothing is
 trusted, no open FHIR servers) and ``development`` (for the CDS Hooks Sandbox: open FHIR servers allowed,
 loopback ``http`` allowed, and optionally unauthenticated calls).
 """
@@ -42,11 +42,12 @@ class Settings(BaseSettings):
     sqlite_path: Path = Path("cds-feedback.sqlite3")
     # PostgreSQL connections per worker process: pool_size kept open, up to max_overflow more under
     # load. replicas x workers x (pool_size + max_overflow) must stay below the server's
-    # max_connections (README, "Deployment").
+    # max_connections (docs/deployment.md, "Kubernetes").
     database_pool_size: int = Field(default=5, ge=1)
     database_max_overflow: int = Field(default=2, ge=0)
     # Bound on connecting, on waiting for a pooled connection and on each statement; past it the
-    # database counts as unreachable and the service runs without it (README, "When the database is away").
+    # database counts as unreachable and the service runs without it
+    # (docs/deployment.md, "When the database is unreachable").
     database_timeout_seconds: float = Field(default=2.0, gt=0)
     # Longest wait between two attempts to reach the database again (exponential backoff up to this).
     database_retry_max_seconds: float = Field(default=30.0, gt=0)
@@ -121,7 +122,8 @@ class Settings(BaseSettings):
     workers: int = 1
     # uvicorn's HTTP parser. h11 enforces `http_max_header_bytes` (431/400 beyond it); httptools is a
     # little faster but accepts request heads of any size (20 MB was read in a test). Header read
-    # timeouts exist in neither: the reverse proxy in front provides them (README, Deployment).
+    # timeouts exist in neither: the reverse proxy in front provides them
+    # (docs/deployment.md, "Configuration for production").
     http_parser: Literal["h11", "httptools"] = "h11"
     http_max_header_bytes: int = 32 * 1024
     http_keep_alive_timeout_seconds: int = 5
