@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from clinical.evaluation import Evaluator
 from clinical.knowledge import KnowledgeError
+from service.api_docs import install_api_docs
 from service.audit import AuditMiddleware
 from service.authentication import Authenticator
 from service.configuration import ConfigurationError, check_service_start, read_settings
@@ -181,8 +182,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         version="0.1.0",
         description="CDS Hooks 2.0 service for brain MRI advice around ICI, CAR-T and T-cell engagers.",
         lifespan=lifespan,
-        # The document only where enabled (off in production by default); no Swagger UI or ReDoc page,
-        # whose scripts come from a CDN (service/openapi.py).
+        # The document only where enabled (off in production by default); FastAPI's own Swagger UI and
+        # ReDoc pages load their scripts from a CDN: ours (service/api_docs.py) serves packaged assets.
         openapi_url="/openapi.json" if settings.api_docs_served else None,
         docs_url=None,
         redoc_url=None,
@@ -211,6 +212,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     install_metrics(app, settings.metrics_enabled)
     app.include_router(router)
     install_openapi(app)
+    if settings.api_docs_served:
+        install_api_docs(app, "/openapi.json")
     return app
 
 

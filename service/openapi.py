@@ -10,9 +10,8 @@ FastAPI's generated document is corrected in three ways:
 - health and metrics are left out (operators' endpoints, documented in docs/deployment.md).
 
 The document is served at ``/openapi.json`` only where ``CDS_API_DOCS_ENABLED`` (default: on in the
-development profile, off in production). No Swagger UI or ReDoc page is served: FastAPI's pages load
-their scripts from a CDN, which a hospital network may block and which we do not vet. Open the JSON
-in any OpenAPI viewer instead (docs/reference.md, "Endpoints").
+development profile, off in production), with the Swagger UI page at ``/docs`` (service/api_docs.py:
+packaged assets, never FastAPI's CDN-loading pages; docs/reference.md, "Endpoints").
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ the document and docs pages only where enabled, with nothing loaded from a CDN."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -184,9 +185,36 @@ def test_the_document_is_served_only_where_enabled(
     assert client.get("/openapi.json").status_code == (200 if served else 404)
 
 
-@pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
-def test_no_docs_page_loads_scripts_from_a_cdn(make_client: ClientFactory, path: str) -> None:
+@pytest.mark.parametrize("path", ["/redoc", "/docs/oauth2-redirect"])
+def test_no_other_docs_page_is_served(make_client: ClientFactory, path: str) -> None:
     client = make_client(profile="development", api_docs_enabled=True)
     response = client.get(path)
     assert response.status_code == 404
     assert "cdn" not in response.text.lower()
+
+
+def test_the_docs_page_loads_only_the_services_own_assets(make_client: ClientFactory) -> None:
+    client = make_client(profile="development", api_docs_enabled=True)
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower()
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources, "the page names its script and stylesheet"
+    for source in sources:
+        assert source.startswith("/docs/assets/"), source
+        asset = client.get(source)
+        assert asset.status_code == 200, source
+        assert len(asset.content) > 1000
+    assert "/openapi.json" in page.text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "served"),
+    [({"profile": "production"}, False), ({"profile": "development"}, True)],
+)
+def test_the_docs_page_follows_the_document(
+    make_client: ClientFactory, overrides: dict[str, Any], served: bool
+) -> None:
+    client = make_client(**overrides)
+    assert client.get("/docs").status_code == (200 if served else 404)
+    assert client.get("/docs/assets/swagger-ui.css").status_code == (200 if served else 404)
