@@ -495,7 +495,9 @@ async def test_http_aud_must_be_the_route_called(tmp_path: Path, keys: Keys) -> 
     body = {"feedback": [{"card": "c1", "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}]}
     feedback_path = "/cds-services/immunotherapy-brain-mri-patient-view/feedback"
     async with running_app(settings) as client:
-        await record_issued(settings.effective_database_url, "immunotherapy-brain-mri-patient-view", ["c1"])
+        await record_issued(
+            settings.effective_database_url, "immunotherapy-brain-mri-patient-view", ["c1"], client=ISSUER
+        )
         for_service = mint(keys.es384, claims(audience=SERVICE_URL))
         wrong = await client.post(feedback_path, json=body, headers={"Authorization": bearer(for_service)})
         right_token = mint(keys.es384, claims(audience=f"http://testserver{feedback_path}"))

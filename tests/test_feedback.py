@@ -79,14 +79,14 @@ INVALID_FEEDBACK: dict[str, tuple[Any, str]] = {
     "feedback-empty": ({"feedback": []}, "feedback: List should have at least 1 item"),
     "feedback-not-a-list": ({"feedback": _accepted(CARD)}, "feedback: Input should be a valid list"),
     "too-many-items": (
-        {"feedback": [_accepted(CARD)] * 1001},
-        "feedback: List should have at most 1000 items",
+        {"feedback": [_accepted(CARD)] * 101},
+        "feedback: List should have at most 100 items",
     ),
     "card-missing": ({"feedback": [{"outcome": "accepted", "outcomeTimestamp": WHEN}]}, "feedback.0.card"),
     "card-empty": ({"feedback": [_accepted("")]}, "feedback.0.card: String should have at least 1"),
     "card-too-long": (
-        {"feedback": [_accepted("c" * 257)]},
-        "feedback.0.card: String should have at most 256",
+        {"feedback": [_accepted("c" * 65)]},
+        "feedback.0.card: String should have at most 64",
     ),
     "outcome-missing": (
         {"feedback": [{"card": CARD, "outcomeTimestamp": WHEN}]},
