@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from service.acknowledgements import PatientKeys
-from service.database import issued_cards
 from service.database import feedback as feedback_table
+from service.database import issued_cards
 from service.metrics import ACKNOWLEDGEMENTS_UNREAD
 
 SIGN = f"/cds-services/{service_id('order-sign')}"
