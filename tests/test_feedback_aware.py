@@ -8,18 +8,20 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from conftest import ClientFactory, SettingsFactory
 from hook_requests import complete_prefetch, draft_orders, hook_request, service_id
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
-from service.acknowledgements import PatientKeys
+from clinical.acknowledgements import Acknowledgement
+from service.acknowledgements import PatientKeys, read_acknowledgements
+from service.database import DatabaseStatus, issued_cards
 from service.database import feedback as feedback_table
-from service.database import issued_cards
 from service.metrics import ACKNOWLEDGEMENTS_UNREAD
 
 SIGN = f"/cds-services/{service_id('order-sign')}"
@@ -174,3 +176,47 @@ def test_with_the_database_away_the_hook_still_answers_with_every_card_and_count
 
     assert len(_baseline_cards(response)) == 1
     assert ACKNOWLEDGEMENTS_UNREAD.labels(reason="database_unavailable")._value.get() == before + 1
+
+
+async def test_only_this_patients_overrides_with_a_reason_within_the_lookback_are_read(
+    store_engine: AsyncEngine,
+) -> None:
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    patient, other = f"pk-{uuid.uuid4().hex}"[:64], f"pk-{uuid.uuid4().hex}"[:64]
+    # (card, patient key, evidence key, days ago, outcome, with a reason)
+    cases = [
+        ("recent", patient, "ev-recent", 1, "overridden", True),
+        ("no-reason", patient, "ev-no-reason", 1, "overridden", False),
+        ("accepted", patient, "ev-accepted", 1, "accepted", False),
+        ("too-old", patient, "ev-old", 31, "overridden", True),
+        ("other-patient", other, "ev-other", 1, "overridden", True),
+    ]
+    async with store_engine.begin() as connection:
+        for card, key, evidence, days, outcome, reason in cases:
+            when = now - timedelta(days=days)
+            await connection.execute(
+                insert(issued_cards).values(
+                    card_uuid=f"{card}-{patient[-8:]}",
+                    service_id=SIGN.rsplit("/", 1)[-1],
+                    topic=BASELINE,
+                    indicator="warning",
+                    issued_at=when,
+                    patient_key=key,
+                    evidence_key=evidence,
+                )
+            )
+            await connection.execute(
+                insert(feedback_table).values(
+                    service_id=SIGN.rsplit("/", 1)[-1],
+                    card_uuid=f"{card}-{patient[-8:]}",
+                    outcome=outcome,
+                    override_reason_code="done-elsewhere" if reason else None,
+                    outcome_timestamp=when,
+                    received_at=when,
+                )
+            )
+    status = await DatabaseStatus.ready(store_engine)
+
+    read = await read_acknowledgements(status, patient, now, lookback_days=30)
+
+    assert read == (Acknowledgement(BASELINE, "ev-recent", (now - timedelta(days=1)).date()),)
