@@ -248,11 +248,11 @@ class ReplayStore:
                 await connection.execute(_keep_statement(dialect, rows))
             return len(rows)
         except Exception as error:
-            if not is_value_refused(error) or len(rows) == 1:
-                if is_value_refused(error):
-                    log.warning("replay_backlog_row_refused", error_type=type(error).__name__)
-                    return 0
+            if not is_value_refused(error):
                 raise
+            if len(rows) == 1:
+                log.warning("replay_backlog_row_refused", error_type=type(error).__name__)
+                return 0
         return sum([await self._keep([row]) for row in rows])
 
     async def purge_expired(self) -> int:
