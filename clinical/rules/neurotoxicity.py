@@ -5,7 +5,7 @@ respiratory function; no brain MRI)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Literal
 
@@ -68,9 +68,12 @@ def _attribution(
 def _new_findings(
     timeline: PatientTimeline, today: date, rules: NeurotoxicityTiming
 ) -> list[NeurologicalFinding]:
+    # An undated active diagnosis is current on any day: it is read as of that day (the card says
+    # "undated").
+    dated = [replace(finding, on=today) if finding.undated else finding for finding in timeline.findings]
     return [
         finding
-        for finding in timeline.findings
+        for finding in dated
         if finding.on <= today
         and (today - finding.on).days <= rules.new_finding_days
         and finding.active_on(today)
