@@ -81,7 +81,10 @@ def _attachment_text(attachment: Any, max_chars: int) -> str | None:
     holder = as_dict(attachment)
     if holder is None:
         return None
-    content_type = (as_str(holder.get("contentType")) or "text/plain").lower()
+    declared = holder.get("contentType")
+    if declared is not None and not isinstance(declared, str):
+        return None  # a wrong type reads as absent
+    content_type = (declared or "text/plain").lower()  # no type given: read as plain text
     if not content_type.startswith(_TEXT_TYPES):
         return None
     data = as_str(holder.get("data"))
