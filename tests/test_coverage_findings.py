@@ -575,6 +575,14 @@ def test_the_card_names_the_treatment_that_documented_the_event() -> None:
     assert "MedicationAdministration/" not in detail
 
 
+def test_a_treatment_for_a_suspected_icans_documents_a_suspicion_only() -> None:
+    found = cards([car_t(), given_for("dexamethasone 10 mg IV", reason={"text": "possible ICANS"})])
+    assert topics(found).get(TOPIC) == "warning"
+    assert "suspected" in _neurotoxicity_detail(
+        [car_t(), given_for("dexamethasone", reason={"text": "possible ICANS"})]
+    )
+
+
 def test_the_card_says_an_undated_diagnosis_is_undated() -> None:
     detail = _neurotoxicity_detail([car_t(), undated("G92.00", "ICANS")])
     assert "undated" in detail

@@ -271,13 +271,16 @@ def _treatment_finding(
             mention = text.find(hit[2].strip("'"))
             if mention < 0 or not treatments.conditional_before(text, mention):
                 reasons.append(hit)
-    for kind, grade, detail, uncertain in reasons:
-        # Only an affirmed reason documents the event: "if ICANS", "?ICANS", "ICANS prophylaxis" do not.
-        if kind.id in treatment.documents and not uncertain:
-            verb = "given" if resource_type in _GIVEN else "ordered"
-            line = f"{name} {verb} for {_reason_label(kind, detail)}"
-            return NeurologicalFinding(kind, grade, on, resource_type, line)
-    return None
+    # An affirmed reason documents the event; a treatment for a suspected one ("for presumed ICANS")
+    # documents a suspicion (warning). "ICANS prophylaxis" and "give if ICANS" document nothing.
+    listed = [reason for reason in reasons if reason[0].id in treatment.documents]
+    listed.sort(key=lambda reason: reason[3])  # affirmed first
+    if not listed:
+        return None
+    kind, grade, detail, uncertain = listed[0]
+    verb = "given" if resource_type in _GIVEN else "ordered"
+    line = f"{name} {verb} for {_reason_label(kind, detail)}"
+    return NeurologicalFinding(kind, grade, on, resource_type, line, uncertain)
 
 
 def find_treatment_findings(
