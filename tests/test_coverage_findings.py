@@ -631,3 +631,19 @@ def test_a_malformed_attachment_reads_as_absent(attachment: Any) -> None:
     resource = neuro_report(title="EEG")
     resource["presentedForm"] = [attachment]
     assert TOPIC not in topics(cards([car_t(), resource]))
+
+
+def test_panels_that_point_at_each_other_are_read_without_looping() -> None:
+    first = member("loop-a", {"text": "ICANS flowsheet"}, hasMember=[{"reference": "Observation/loop-b"}])
+    second = member(
+        "loop-b", {"text": "Seizure"}, valueBoolean=True, hasMember=[{"reference": "Observation/loop-a"}]
+    )
+    head = observation({"text": "ICANS assessment"}, hasMember=[{"reference": "Observation/loop-a"}])
+    assert TOPIC in topics(cards([car_t(), head, first, second]))
+
+
+def test_a_dated_member_in_the_record_is_read_once() -> None:
+    dated = observation({"text": "Seizure"}, valueBoolean=True)
+    head = observation({"text": "ICANS flowsheet"}, hasMember=[{"reference": f"Observation/{dated['id']}"}])
+    detail = _neurotoxicity_detail([car_t(), head, dated])
+    assert detail.count("- Seizure:") == 1
