@@ -325,6 +325,43 @@ ROWS: dict[str, Row] = {
         [neuro_report(title="EEG for seizures", conclusion="Normal awake and asleep EEG.")],
         False,
     ),
+    "finding | DiagnosticReport.result contained Observation | fires": (
+        car_t,
+        [
+            neuro_report(
+                title="Lumbar puncture, CSF analysis",
+                conclusion="See results.",
+                result=[{"reference": "#csf"}],
+                contained=[
+                    member(
+                        "csf",
+                        {"text": "CSF interpretation"},
+                        valueString="Lymphocytic pleocytosis: aseptic meningitis",
+                    )
+                ],
+            )
+        ],
+        True,
+    ),
+    "finding | DiagnosticReport.result undated Observation in the record | fires": (
+        car_t,
+        [
+            neuro_report(conclusion="", result=[{"reference": "Observation/eeg-imp"}]),
+            member("eeg-imp", {"text": "EEG impression"}, valueString="Electrographic seizures"),
+        ],
+        True,
+    ),
+    "finding | DiagnosticReport.result item answered No | silent": (
+        car_t,
+        [
+            neuro_report(
+                conclusion="",
+                result=[{"reference": "#sz"}],
+                contained=[member("sz", {"text": "Seizure"}, valueBoolean=False)],
+            ),
+        ],
+        False,
+    ),
     "finding | DiagnosticReport entered-in-error | silent": (
         car_t,
         [neuro_report(conclusion="Non-convulsive status epilepticus.", status="entered-in-error")],
@@ -538,6 +575,24 @@ ROWS: dict[str, Row] = {
             score("ICE score", 10, -1),
         ],
         False,
+    ),
+    "resolution | later ICE 10 stated in a report | silent": (
+        car_t,
+        [
+            note("Disoriented, ICE 6/10", -3),
+            neuro_report(-1, title="Neurology consult", conclusion="ICE 10/10 today."),
+        ],
+        False,
+    ),
+    "resolution | later note 'ICE 10/10' after ICE 4 | silent": (
+        car_t,
+        [score("ICE score", 4, -3), note("ICE 10/10, no seizures, oriented x4", -1)],
+        False,
+    ),
+    "resolution | a note 'ICE-10 not done' states no score | fires": (
+        car_t,
+        [score("ICE score", 4, -3), note("ICE-10 not done, patient off the unit", -1)],
+        True,
     ),
     "resolution | later GCS 15 after GCS 7 | silent": (car_t, [gcs_total(7, -3), gcs_total(15, -1)], False),
     "resolution | ICE 10 before the finding | fires": (

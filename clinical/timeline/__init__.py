@@ -105,12 +105,12 @@ def build_timeline(
     stands in for the date of an undated active Condition (the rules read it as current on any day)."""
     with remembering_texts():
         findings, scores, normals = find_neurological_facts(record, vocabularies.findings, today)
-        report_findings, report_scores = find_report_facts(record, vocabularies.findings)
+        report_findings, report_scores, report_normals = find_report_facts(record, vocabularies.findings)
         findings += report_findings + find_treatment_findings(
             record, vocabularies.findings, vocabularies.treatments
         )
         scores += report_scores
-        findings = end_by_normal_readings(findings, normals, vocabularies.findings)
+        findings = end_by_normal_readings(findings, normals + report_normals, vocabularies.findings)
         orders = record.without(draft_orders)
         return PatientTimeline(
             therapy=_in_order(find_therapy_events(orders, draft_orders, vocabularies.catalog, today)),

@@ -34,8 +34,11 @@ from clinical.timeline.findings import (
     FindingKind,
     FindingVocabulary,
     NeurologicalFinding,
+    NormalReading,
+    ObservationIndex,
     ScoreReading,
     concept_findings,
+    member_facts,
     reference_target,
 )
 
@@ -115,10 +118,13 @@ def _report_texts(report: dict[str, Any], max_chars: int) -> Iterator[str]:
 
 def find_report_facts(
     record: PatientRecord, vocabulary: FindingVocabulary
-) -> tuple[list[NeurologicalFinding], list[ScoreReading]]:
-    """Findings (and ICE / CAPD scores stated in words) in report conclusions and attached report text."""
+) -> tuple[list[NeurologicalFinding], list[ScoreReading], list[NormalReading]]:
+    """Findings (and ICE / CAPD scores stated in words) in report conclusions and attached report text,
+    and in the report's results that are read only through it (contained, or undated)."""
     findings: list[NeurologicalFinding] = []
     scores: list[ScoreReading] = []
+    normals: list[NormalReading] = []
+    index = ObservationIndex(record.of_type("Observation"))
     for report in record.of_type("DiagnosticReport"):
         if status_of(report) in _REPORT_EXCLUDED_STATUS:
             continue
@@ -143,7 +149,13 @@ def find_report_facts(
             if stated is not None:
                 score, value = stated
                 scores.append(ScoreReading(score.kind, value, score.maximum, on, score.grade(value)))
-    return findings, scores
+                if value == (score.maximum if score.kind == "ice" else 0):
+                    normals.append(NormalReading(score.kind, on))
+        results = member_facts(report, as_list(report.get("result")), vocabulary, index, (on, 0.0))
+        findings.extend(results.findings)
+        scores.extend(results.scores)
+        normals.extend(results.normals)
+    return findings, scores, normals
 
 
 @dataclass(frozen=True)

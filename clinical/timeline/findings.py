@@ -70,6 +70,9 @@ _SCORE_AFTER_NAME = re.compile(
     r"(?:\s*score)?\s*(?:[:=]|of|is|was)?\s*(\d{1,2})(?:\s*(?:/|out of)\s*\d{1,2})?(?![\w.])",
     re.IGNORECASE,
 )
+# The digits a score's name ends with ("ICE-10"), which may be the score itself ("ICE 10/10").
+_TRAILING_DIGITS = re.compile(r"(?<=[\s\-])\d{1,2}$")
+_SCORE_AS_FRACTION = re.compile(r"(\d{1,2})\s*(?:/|out of|of)\s*\d{1,2}(?![\w.])", re.IGNORECASE)
 # A grade given as an observation's value: "2", "Grade 2", "G2", "grade 0".
 _VALUE_GRADE = re.compile(r"^\s*(?:grade|gr\.?|g)?\s*([0-5])\s*$", re.IGNORECASE)
 # A seizure with its duration: "seizure lasting 10 minutes", "seizure (>5 min)", "seizure for 7 min".
@@ -265,6 +268,11 @@ class FindingVocabulary:
         stated: tuple[_Score, int] | None = None
         for hit in self._score_names.find(text):
             number = _SCORE_AFTER_NAME.match(text, hit.end)
+            digits = _TRAILING_DIGITS.search(text, hit.start, hit.end)
+            if number is None and digits is not None:
+                # "ICE 10/10" reads as the tool's name "ICE-10" followed by "/10": the number is the score.
+                # Only as a fraction: "ICE-10 not done" states no score.
+                number = _SCORE_AS_FRACTION.match(text, digits.start())
             if number is not None and int(number.group(1)) <= hit.value.maximum:
                 stated = (hit.value, int(number.group(1)))
         return stated
@@ -429,12 +437,12 @@ def _condition_findings(
 
 
 @dataclass
-class _ObservationFacts:
+class ObservationFacts:
     findings: list[NeurologicalFinding]
     scores: list[ScoreReading]
     normals: list[NormalReading]
 
-    def extend(self, other: _ObservationFacts) -> None:
+    def extend(self, other: ObservationFacts) -> None:
         self.findings.extend(other.findings)
         self.scores.extend(other.scores)
         self.normals.extend(other.normals)
@@ -451,9 +459,9 @@ def _is_normal_score(score: _Score, value: int) -> bool:
 
 def _gcs_facts(
     observation: dict[str, Any], vocabulary: FindingVocabulary, on: date, instant: float
-) -> _ObservationFacts:
+) -> ObservationFacts:
     """A GCS total of 8 or less is depressed consciousness; 15 is normal; 9-14 is not read."""
-    facts = _ObservationFacts([], [], [])
+    facts = ObservationFacts([], [], [])
     gcs, kind = vocabulary.gcs, vocabulary.gcs_kind
     if gcs is None or kind is None:
         return facts
@@ -470,9 +478,9 @@ def _gcs_facts(
 
 def _item_facts(
     observation: dict[str, Any], vocabulary: FindingVocabulary, on: date, instant: float
-) -> _ObservationFacts:
+) -> ObservationFacts:
     """One observation or one component: its code names what was assessed, its value the answer."""
-    facts = _ObservationFacts([], [], [])
+    facts = ObservationFacts([], [], [])
     code = observation.get("code")
     gcs_role = vocabulary.gcs_role(code)
     if gcs_role == "total":
@@ -545,7 +553,7 @@ def reference_target(reference: Any) -> str | None:
     return as_str(holder.get("reference")) if holder is not None else None
 
 
-class _Members:
+class ObservationIndex:
     """hasMember references resolved within the record: "Observation/id", a relative or absolute URL
     (with or without _history), or "#id" for a resource contained in the panel."""
 
@@ -578,13 +586,13 @@ class _Members:
 def _observation_facts(
     observation: dict[str, Any],
     vocabulary: FindingVocabulary,
-    members: _Members,
+    members: ObservationIndex,
     panel_date: tuple[date, float] | None = None,
     depth: int = 0,
-) -> _ObservationFacts:
+) -> ObservationFacts:
     """An observation with its components and panel members. A panel or form (components or members and
     no value of its own) is read through its items only: its title is not a finding."""
-    facts = _ObservationFacts([], [], [])
+    facts = ObservationFacts([], [], [])
     status = observation.get("status")
     if isinstance(status, str) and status in _OBSERVATION_EXCLUDED_STATUS:
         return facts
@@ -603,10 +611,25 @@ def _observation_facts(
         facts.extend(_item_facts(_component_as_item(component), vocabulary, on, instant))
     if depth >= _MAX_PANEL_DEPTH:
         return facts
-    for reference in member_refs:
-        resolved = members.resolve(observation, reference)
+    facts.extend(member_facts(observation, member_refs, vocabulary, members, (on, instant), depth + 1))
+    return facts
+
+
+def member_facts(
+    container: dict[str, Any],
+    references: list[Any],
+    vocabulary: FindingVocabulary,
+    members: ObservationIndex,
+    container_date: tuple[date, float],
+    depth: int = 1,
+) -> ObservationFacts:
+    """The Observations a panel (hasMember) or a report (result) points at that are read only through it:
+    contained ones, and those in the record without a date of their own (they take the container's)."""
+    facts = ObservationFacts([], [], [])
+    for reference in references:
+        resolved = members.resolve(container, reference)
         if resolved is not None and resolved[1]:  # a dated member in the record is read on its own
-            facts.extend(_observation_facts(resolved[0], vocabulary, members, (on, instant), depth + 1))
+            facts.extend(_observation_facts(resolved[0], vocabulary, members, container_date, depth))
     return facts
 
 
@@ -626,11 +649,11 @@ def find_neurological_facts(
     and the normal readings that end findings (`end_by_normal_readings`), in one pass. `today` stands in
     for the date of an undated active Condition."""
     findings: list[NeurologicalFinding] = []
-    facts = _ObservationFacts([], [], [])
+    facts = ObservationFacts([], [], [])
     for condition in record.of_type("Condition"):
         findings.extend(_condition_findings(condition, vocabulary, today))
     observations = record.of_type("Observation")
-    members = _Members(observations)
+    members = ObservationIndex(observations)
     for observation in observations:
         facts.extend(_observation_facts(observation, vocabulary, members))
     return findings + facts.findings, facts.scores, facts.normals
@@ -685,11 +708,14 @@ __all__ = [
     "FindingVocabulary",
     "NeurologicalFinding",
     "NormalReading",
+    "ObservationFacts",
+    "ObservationIndex",
     "ScoreReading",
     "age_in_years",
     "birth_date",
     "concept_findings",
     "end_by_normal_readings",
     "find_neurological_facts",
+    "member_facts",
     "reference_target",
 ]
