@@ -513,6 +513,26 @@ ROWS: dict[str, Row] = {
         [observation({"text": "GCS total"}, valueInteger=6)],
         True,
     ),
+    "score | Observation.valueString 'GCS 7' in a note | fires": (
+        car_t,
+        [note("Overnight: GCS 7, E2V2M3", -1)],
+        True,
+    ),
+    "score | Observation.valueString 'GCS 15' in a note | silent": (
+        car_t,
+        [note("GCS 15, moving all limbs", -1)],
+        False,
+    ),
+    "score | DiagnosticReport.conclusion 'GCS 6' | fires": (
+        car_t,
+        [neuro_report(title="Rapid response note", conclusion="Found unresponsive to voice, GCS 6.")],
+        True,
+    ),
+    "score | Observation.valueString history of a low GCS | silent": (
+        ici,
+        [note("History of GCS 6 after a head injury in 2010", -1)],
+        False,
+    ),
     "score | Observation.component GCS items without total | silent": (
         car_t,
         [

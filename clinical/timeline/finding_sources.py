@@ -38,6 +38,7 @@ from clinical.timeline.findings import (
     ObservationIndex,
     ScoreReading,
     concept_findings,
+    gcs_facts,
     member_facts,
     reference_target,
 )
@@ -145,6 +146,10 @@ def find_report_facts(
                 NeurologicalFinding(kind, grade, on, "DiagnosticReport", f"{detail} in {title}", uncertain)
             )
         for text in texts:
+            stated_gcs = gcs_facts(vocabulary.gcs_in_text(text), vocabulary, on, 0.0, "DiagnosticReport")
+            findings.extend(found for found in stated_gcs.findings if found.kind.id not in seen)
+            seen.update(found.kind.id for found in stated_gcs.findings)
+            normals.extend(stated_gcs.normals)
             stated = vocabulary.score_in_text(text)
             if stated is not None:
                 score, value = stated

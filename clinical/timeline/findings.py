@@ -72,6 +72,7 @@ _SCORE_AFTER_NAME = re.compile(
 )
 # The digits a score's name ends with ("ICE-10"), which may be the score itself ("ICE 10/10").
 _TRAILING_DIGITS = re.compile(r"(?<=[\s\-])\d{1,2}$")
+_RANGE_AFTER = re.compile(r"\s*[-\u2013]\s*\d")
 _SCORE_AS_FRACTION = re.compile(r"(\d{1,2})\s*(?:/|out of|of)\s*\d{1,2}(?![\w.])", re.IGNORECASE)
 # A grade given as an observation's value: "2", "Grade 2", "G2", "grade 0".
 _VALUE_GRADE = re.compile(r"^\s*(?:grade|gr\.?|g)?\s*([0-5])\s*$", re.IGNORECASE)
@@ -277,6 +278,25 @@ class FindingVocabulary:
                 stated = (hit.value, int(number.group(1)))
         return stated
 
+    def gcs_in_text(self, text: str) -> int | None:
+        """The last GCS total a free text states by name and number ("GCS 7", "GCS total: 14/15");
+        an item ("GCS motor 5") is not a total."""
+        gcs = self.gcs
+        if gcs is None:
+            return None
+        text = self._reader.clip(text)
+        stated = None
+        read = None
+        for hit in self._gcs_names.find(text):
+            number = _SCORE_AFTER_NAME.match(text, hit.end) if hit.value else None
+            if number is None or _RANGE_AFTER.match(text, number.end()):
+                continue  # no number, or a range ("GCS 3-15")
+            read = read or self._reader.read(text)
+            affirmed = self._reader.certainty(read, hit.start, number.end()) == "affirmed"
+            if affirmed and gcs.minimum <= int(number.group(1)) <= gcs.maximum:
+                stated = int(number.group(1))
+        return stated
+
     def gcs_role(self, concept: Any) -> Literal["total", "item"] | None:
         """A Glasgow Coma Scale total or one of its items (eye, verbal, motor), by code or by name."""
         if self.gcs is None:
@@ -457,20 +477,17 @@ def _is_normal_score(score: _Score, value: int) -> bool:
     return value == (score.maximum if score.kind == "ice" else 0)
 
 
-def _gcs_facts(
-    observation: dict[str, Any], vocabulary: FindingVocabulary, on: date, instant: float
+def gcs_facts(
+    value: int | None, vocabulary: FindingVocabulary, on: date, instant: float, resource_type: str
 ) -> ObservationFacts:
     """A GCS total of 8 or less is depressed consciousness; 15 is normal; 9-14 is not read."""
     facts = ObservationFacts([], [], [])
     gcs, kind = vocabulary.gcs, vocabulary.gcs_kind
-    if gcs is None or kind is None:
-        return facts
-    value = _score_value(observation, gcs.maximum)
-    if value is None or value < gcs.minimum:
+    if gcs is None or kind is None or value is None or value < gcs.minimum:
         return facts
     if value <= gcs.depressed_at_or_below:
         detail = f"GCS {value}/{gcs.maximum}"
-        facts.findings.append(NeurologicalFinding(kind, None, on, "Observation", detail, instant=instant))
+        facts.findings.append(NeurologicalFinding(kind, None, on, resource_type, detail, instant=instant))
     elif value == gcs.maximum:
         facts.normals.append(NormalReading("gcs", on, instant))
     return facts
@@ -483,8 +500,9 @@ def _item_facts(
     facts = ObservationFacts([], [], [])
     code = observation.get("code")
     gcs_role = vocabulary.gcs_role(code)
-    if gcs_role == "total":
-        return _gcs_facts(observation, vocabulary, on, instant)
+    if gcs_role == "total" and vocabulary.gcs is not None:
+        value = _score_value(observation, vocabulary.gcs.maximum)
+        return gcs_facts(value, vocabulary, on, instant, "Observation")
     if gcs_role == "item":
         return facts  # an eye / verbal / motor item alone is not a total; its answer labels are the scale's
     seen: set[str] = set()
@@ -536,6 +554,10 @@ def _item_facts(
     in_text = vocabulary.score_in_text(value_text) if value_text else None
     if in_text is not None:
         scored(*in_text)
+    if value_text:  # "GCS 7" in a nursing note
+        stated_gcs = gcs_facts(vocabulary.gcs_in_text(value_text), vocabulary, on, instant, "Observation")
+        facts.findings.extend(found for found in stated_gcs.findings if found.kind.id not in seen)
+        facts.normals.extend(stated_gcs.normals)
     return facts
 
 
@@ -716,6 +738,7 @@ __all__ = [
     "concept_findings",
     "end_by_normal_readings",
     "find_neurological_facts",
+    "gcs_facts",
     "member_facts",
     "reference_target",
 ]
