@@ -111,6 +111,32 @@ def procedure(text: str, reason: dict[str, Any], resource_type: str = "Procedure
     return resource
 
 
+def german(code: str, display: str, certainty: str) -> dict[str, Any]:
+    """A German (MII / KBV) diagnosis: ICD-10-GM code with its Diagnosesicherheit on the coding."""
+    resource = condition(-1)
+    resource["code"] = {
+        "coding": [
+            {
+                "extension": [
+                    {
+                        "url": "http://fhir.de/StructureDefinition/icd-10-gm-diagnosesicherheit",
+                        "valueCoding": {
+                            "system": "https://fhir.kbv.de/CodeSystem/KBV_CS_SFHIR_ICD_DIAGNOSESICHERHEIT",
+                            "code": certainty,
+                        },
+                    }
+                ],
+                "system": "http://fhir.de/CodeSystem/bfarm/icd-10-gm",
+                "version": "2026",
+                "code": code,
+                "display": display,
+            }
+        ],
+        "text": "Autoimmune encephalitis",
+    }
+    return resource
+
+
 def undated(code: str, text: str, clinical: str = "active") -> dict[str, Any]:
     resource = condition(0, code=code, text=text, clinical=clinical)
     del resource["onsetDateTime"]
@@ -167,6 +193,21 @@ ROWS: dict[str, Row] = {
         ici,
         [condition(-1, code="G09", text="Sequelae of encephalitis")],
         False,
+    ),
+    "finding | Condition.code.coding Diagnosesicherheit Z (status post) | silent": (
+        ici,
+        [german("G04.8", "Sonstige Enzephalitis, Myelitis und Enzephalomyelitis", "Z")],
+        False,
+    ),
+    "finding | Condition.code.coding Diagnosesicherheit A (excluded) | silent": (
+        ici,
+        [german("G04.8", "Sonstige Enzephalitis, Myelitis und Enzephalomyelitis", "A")],
+        False,
+    ),
+    "finding | Condition.code.coding Diagnosesicherheit G (confirmed) | fires": (
+        ici,
+        [german("G04.8", "Sonstige Enzephalitis, Myelitis und Enzephalomyelitis", "G")],
+        True,
     ),
     # --- neurological finding: Observation -------------------------------------------------------------
     "finding | Observation.code + valueBoolean | fires": (
@@ -656,6 +697,11 @@ def test_a_treatment_for_a_suspected_icans_documents_a_suspicion_only() -> None:
     assert "suspected" in _neurotoxicity_detail(
         [car_t(), given_for("dexamethasone", reason={"text": "possible ICANS"})]
     )
+
+
+def test_a_german_suspected_diagnosis_is_a_warning() -> None:
+    found = cards([ici(), german("G04.8", "Sonstige Enzephalitis, Myelitis und Enzephalomyelitis", "V")])
+    assert topics(found).get(TOPIC) == "warning"
 
 
 def test_the_card_says_an_undated_diagnosis_is_undated() -> None:

@@ -243,6 +243,19 @@ class NormalScoreEnds(Strict):
     source: str
 
 
+class ConditionCertainty(Strict):
+    """v3 (facts): a certainty qualifier on the diagnosis code itself (German ICD-10-GM
+    "Diagnosesicherheit" extension on Condition.code.coding): excluded, suspected, or history."""
+
+    url: str
+    system: str
+    excluded: list[str] = []
+    suspected: list[str] = []
+    history: list[str] = []
+    verification: Verification
+    source: str
+
+
 class FindingsFile(Strict):
     sources: dict[str, Source]
     findings: list[FindingEntry]
@@ -258,6 +271,7 @@ class FindingsFile(Strict):
     # the order's own text, shortly before the finding's name.
     treatment_conditional_words: list[str] = []
     normal_score_ends: NormalScoreEnds | None = None
+    condition_certainty: ConditionCertainty | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> FindingsFile:

@@ -209,6 +209,7 @@ class FindingVocabulary:
                 (name, False) for name in gcs.item_names
             ]
         self._gcs_names: TextMatcher[bool] = TextMatcher(gcs_names)
+        self.certainty = data.condition_certainty
         ends = data.normal_score_ends
         self.normal_score_ends = frozenset(ends.findings) if ends is not None else frozenset()
         self.ice_unarousable_grade = ice.unarousable_grade
@@ -277,6 +278,29 @@ class FindingVocabulary:
             if number is not None and int(number.group(1)) <= hit.value.maximum:
                 stated = (hit.value, int(number.group(1)))
         return stated
+
+    def code_certainty(self, concept: Any) -> Literal["excluded", "suspected", "history"] | None:
+        """The certainty a German diagnosis states on its code (ICD-10-GM Diagnosesicherheit)."""
+        certainty = self.certainty
+        holder = as_dict(concept)
+        if certainty is None or holder is None:
+            return None
+        for coding in as_list(holder.get("coding")):
+            extensions = coding.get("extension") if isinstance(coding, dict) else None
+            for extension in as_list(extensions):
+                found = as_dict(extension)
+                if found is None or found.get("url") != certainty.url:
+                    continue
+                for system, code in codings(found.get("valueCoding")):
+                    if system != certainty.system:
+                        continue
+                    if code in certainty.excluded:
+                        return "excluded"
+                    if code in certainty.history:
+                        return "history"
+                    if code in certainty.suspected:
+                        return "suspected"
+        return None
 
     def gcs_in_text(self, text: str) -> int | None:
         """The last GCS total a free text states by name and number ("GCS 7", "GCS total: 14/15");
@@ -426,6 +450,9 @@ def _condition_findings(
     verification = codes_of(condition.get("verificationStatus"))
     if verification & _CONDITION_EXCLUDED_VERIFICATION:
         return
+    certainty = vocabulary.code_certainty(condition.get("code"))
+    if certainty in ("excluded", "history"):
+        return  # "ausgeschlossen", or "Zustand nach": status post is history, not a new event
     on = first_date(condition, CONDITION_DATES)
     resolved = _resolved_on(condition)
     undated = False
@@ -435,7 +462,7 @@ def _condition_findings(
         if resolved is not None or not codes_of(condition.get("clinicalStatus")) & _CONDITION_ACTIVE:
             return
         on, undated = today, True
-    provisional = bool(verification & _CONDITION_UNCERTAIN_VERIFICATION)
+    provisional = bool(verification & _CONDITION_UNCERTAIN_VERIFICATION) or certainty == "suspected"
     recorded = parse_date(condition.get("recordedDate"))
     instant = _instant(condition, CONDITION_DATES)
     seen: set[str] = set()
