@@ -50,7 +50,8 @@ def _neurotoxicity_parts(advice: NeurotoxicityAdvice) -> list[str]:
     parts = [
         "finding|{}|{}|{}|{}|{}".format(
             finding.kind.id,
-            finding.on.isoformat(),
+            # An undated diagnosis is read as of each day evaluated: its key must not move with the day.
+            "undated" if finding.undated else finding.on.isoformat(),
             finding.resource_type,
             finding.coded_grade if finding.coded_grade is not None else "",
             "suspected" if finding.uncertain else "affirmed",

@@ -315,7 +315,9 @@ def test_a_coded_icans_is_documented_never_possible(case: Case) -> None:
         assert card is not None
         assert card["summary"].startswith("ICANS"), card["summary"]
         if grades != {1}:
-            assert card["indicator"] == "critical"
+            # Critical while the diagnosis is recent; after that a warning that says so (section 5).
+            stale = "no assessment since" in card["summary"]
+            assert card["indicator"] == ("warning" if stale else "critical")
 
 
 # --- determinism ------------------------------------------------------------------------------------------
@@ -469,9 +471,10 @@ def test_a_normal_score_today_never_adds_a_card_or_raises_one(case: Case, normal
     after = topics(cards([*case.resources, score(normal[0], normal[1], 0)], case.drafts))
     added = set(after) - set(before)
     if added:
-        # The only card that may appear is the baseline the urgent neurotoxicity card held back
-        # (section 2: one MRI order per response) once the encephalopathy normalised.
-        assert added == {"baseline-brain-mri"} and "possible-neurotoxicity" in before
+        # The only cards that may appear are those the neurotoxicity card held back or folded in, once
+        # the encephalopathy normalised: the baseline (section 2: one MRI order per response) and the
+        # risk-window warning (section 5: one card per episode).
+        assert added <= {"baseline-brain-mri", "interval-imaging"} and "possible-neurotoxicity" in before
         assert "possible-neurotoxicity" not in after
     for topic, indicator in after.items():
         if topic in before:
@@ -562,3 +565,109 @@ def test_a_stale_critical_becomes_a_warning(case: Case, finding: dict[str, Any])
     for item in advice(record, case.drafts, today=later):
         if isinstance(item, NeurotoxicityAdvice) and item.stale:
             assert card is not None and "no assessment since" in card["summary"]
+
+
+# --- v3 (facts): routine documentation and resolution (issue 16 section 5) ------------------------------
+
+
+def _normal_assessment(shape: str) -> list[dict[str, Any]]:
+    """A normal assessment charted today in the shapes EHRs use: reassurance, never a finding."""
+    when = f"{day(0)}T09:00:00Z"
+    head: dict[str, Any] = {"resourceType": "Observation", "status": "final", "effectiveDateTime": when}
+    if shape == "ice-component":
+        return [
+            {
+                **head,
+                "id": "inv-form",
+                "code": {"text": "ICANS assessment"},
+                "component": [
+                    {"code": {"text": "ICE score"}, "valueInteger": 10},
+                    {"code": {"text": "Seizure"}, "valueBoolean": False},
+                    {"code": {"text": "Level of consciousness"}, "valueString": "Awake"},
+                ],
+            }
+        ]
+    if shape == "ice-panel":
+        return [
+            {
+                **head,
+                "id": "inv-panel",
+                "code": {"text": "ICANS flowsheet"},
+                "hasMember": [{"reference": "#m"}],
+                "contained": [
+                    {
+                        "resourceType": "Observation",
+                        "id": "m",
+                        "status": "final",
+                        "code": {"text": "ICE total score"},
+                        "valueInteger": 10,
+                    }
+                ],
+            },
+        ]
+    if shape == "gcs-15":
+        code = {
+            "coding": [{"system": "http://loinc.org", "code": "9269-2"}],
+            "text": "Glasgow coma score total",
+        }
+        return [{**head, "id": "inv-gcs", "code": code, "valueInteger": 15}]
+    if shape == "capd-flowsheet":
+        return [
+            {
+                **head,
+                "id": "inv-capd",
+                "code": {"text": "CAPD flowsheet"},
+                "component": [{"code": {"text": "CAPD total score"}, "valueInteger": 0}],
+            },
+        ]
+    return [{**head, "id": "inv-title", "code": {"text": "ICANS assessment"}}]  # a form's title alone
+
+
+@BUDGET
+@given(cases(), st.sampled_from(["ice-component", "ice-panel", "gcs-15", "capd-flowsheet", "title-only"]))
+def test_a_normal_assessment_in_any_shape_never_adds_a_card_or_raises_one(case: Case, shape: str) -> None:
+    """v3: an assessment form whose title names ICANS / CAPD, a normal ICE / CAPD as a component or a panel
+    member, a GCS of 15: none adds a card or raises an indicator (issue 16 section 5)."""
+    before = topics(evaluated(case))
+    after = topics(cards([*case.resources, *_normal_assessment(shape)], case.drafts))
+    added = set(after) - set(before)
+    if added:
+        # As for a plain normal score: only the baseline an urgent neurotoxicity card held back.
+        assert added <= {"baseline-brain-mri", "interval-imaging"} and "possible-neurotoxicity" in before
+        assert "possible-neurotoxicity" not in after
+    for topic, indicator in after.items():
+        if topic in before:
+            assert indicator_rank(indicator) <= indicator_rank(before[topic])
+
+
+def _resolved(resources: list[dict[str, Any]], how: str) -> list[dict[str, Any]]:
+    changed = copy.deepcopy(resources)
+    for resource in changed:
+        if resource.get("resourceType") != "Condition":
+            continue
+        if how == "status":
+            resource["clinicalStatus"] = {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved"}
+                ]
+            }
+        elif how == "abatement":
+            resource["abatementDateTime"] = day(0)
+    if how == "later-normal-score":
+        changed.append(score("ICE score", 10, 0))
+    return changed
+
+
+def _neurotoxicity_rank(found: list[dict[str, Any]]) -> int:
+    indicator = topics(found).get("possible-neurotoxicity")
+    return -1 if indicator is None else indicator_rank(indicator)
+
+
+@BUDGET
+@given(cases(), st.sampled_from(["status", "abatement", "later-normal-score"]))
+def test_resolution_never_raises_the_neurotoxicity_indicator(case: Case, how: str) -> None:
+    """v3: a resolved clinicalStatus, an abatement, or a later normal ICE score ends findings; it never
+    adds or raises the neurotoxicity card (issue 16 section 5)."""
+    before = _neurotoxicity_rank(evaluated(case))
+    after = _neurotoxicity_rank(cards(_resolved(case.resources, how), case.drafts))
+    assert after <= before

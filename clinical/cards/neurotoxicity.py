@@ -80,7 +80,7 @@ def _finding_lines(
             "finding": finding.kind.display,
             "detail": finding.detail,
             "record": common.record_label(finding.resource_type),
-            "date": day_text(finding.on),
+            "date": phrases.undated_finding_date if finding.undated else day_text(finding.on),
         }
         lines.append(fill(wording, values))
     for score in advice.scores:

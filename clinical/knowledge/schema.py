@@ -209,6 +209,53 @@ class ProlongedSeizure(Strict):
     source: str
 
 
+class GlasgowComaScale(Strict):
+    """v3 (facts): the Glasgow Coma Scale total is not an ICANS score, but a total at or below
+    `depressed_at_or_below` is the `finding` (severely depressed consciousness); a total of `maximum` is
+    normal. Item scores (eye, verbal, motor) are not a total and are not read."""
+
+    total_codes: list[NotFindingCode]
+    total_names: list[str]
+    item_codes: list[NotFindingCode] = []
+    item_names: list[str] = []
+    minimum: int = Field(default=3, ge=0)
+    maximum: int = Field(default=15, ge=1)
+    depressed_at_or_below: int = Field(ge=3)
+    finding: str
+    source: str
+
+
+class TreatmentEvidence(Strict):
+    """v3 (facts): a treatment given or ordered for one of the `documents` findings documents it."""
+
+    id: str
+    names: list[str]  # the treatment as named in the record (drug or procedure)
+    resource_types: list[str]
+    documents: list[str]  # finding ids the treatment is given for
+    verification: Verification
+    source: str
+
+
+class NormalScoreEnds(Strict):
+    """v3 (facts): a later normal ICE (10/10) or CAPD (0) score ends these findings."""
+
+    findings: list[str]
+    source: str
+
+
+class ConditionCertainty(Strict):
+    """v3 (facts): a certainty qualifier on the diagnosis code itself (German ICD-10-GM
+    "Diagnosesicherheit" extension on Condition.code.coding): excluded, suspected, or history."""
+
+    url: str
+    system: str
+    excluded: list[str] = []
+    suspected: list[str] = []
+    history: list[str] = []
+    verification: Verification
+    source: str
+
+
 class FindingsFile(Strict):
     sources: dict[str, Source]
     findings: list[FindingEntry]
@@ -218,6 +265,13 @@ class FindingsFile(Strict):
     # Coded observation values that mean "absent" (SNOMED CT "No", "Absent").
     absent_value_codes: list[NotFindingCode] = []
     prolonged_seizure: ProlongedSeizure | None = None
+    glasgow_coma_scale: GlasgowComaScale | None = None
+    treatment_evidence: list[TreatmentEvidence] = []
+    # v3 (facts): words that make an order's indication conditional ("give if ICANS grade 2"): read only in
+    # the order's own text, shortly before the finding's name.
+    treatment_conditional_words: list[str] = []
+    normal_score_ends: NormalScoreEnds | None = None
+    condition_certainty: ConditionCertainty | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> FindingsFile:
@@ -229,6 +283,16 @@ class FindingsFile(Strict):
             for finding_id in (prolonged.finding, *prolonged.applies_to):
                 if finding_id not in ids:
                     raise ValueError(f"prolonged_seizure names unknown finding {finding_id!r}")
+        named = [*(self.normal_score_ends.findings if self.normal_score_ends else [])]
+        named += [finding_id for treatment in self.treatment_evidence for finding_id in treatment.documents]
+        if self.glasgow_coma_scale is not None:
+            named.append(self.glasgow_coma_scale.finding)
+        for finding_id in named:
+            if finding_id not in ids:
+                raise ValueError(
+                    f"unknown finding {finding_id!r} in glasgow_coma_scale, treatment_evidence or "
+                    "normal_score_ends"
+                )
         for finding in self.findings:
             for code in finding.codes:
                 if code.source not in self.sources:
@@ -537,6 +601,8 @@ class NeurotoxicityPhrases(Strict):
     ice_not_recorded: str
     finding_line: str
     suspected_finding_line: str
+    # v3 (facts): the date of a finding from an undated active diagnosis, in the finding line.
+    undated_finding_date: str = "undated"
     ice_score_line: str
     capd_score_line: str
     domains: str

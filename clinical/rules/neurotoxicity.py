@@ -5,7 +5,7 @@ respiratory function; no brain MRI)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Literal
 
@@ -77,9 +77,12 @@ def _attribution(
 def _new_findings(
     timeline: PatientTimeline, today: date, rules: NeurotoxicityTiming
 ) -> list[NeurologicalFinding]:
+    # An undated active diagnosis is current on any day: it is read as of that day (the card says
+    # "undated").
+    dated = [replace(finding, on=today) if finding.undated else finding for finding in timeline.findings]
     return [
         finding
-        for finding in timeline.findings
+        for finding in dated
         if finding.on <= today
         and (today - finding.on).days <= rules.new_finding_days
         and finding.active_on(today)
@@ -174,7 +177,8 @@ def _critical_evidence_days(
     threshold = rules.critical_from_icans_grade
     days = []
     for finding in findings:
-        if finding.uncertain:
+        # An undated diagnosis is current, but nothing says it is recent: it never makes a card critical.
+        if finding.uncertain or finding.undated:
             continue
         graded_icans = finding.kind.id == ICANS and finding.coded_grade is not None
         critical_kind = finding.kind.severity == "critical" and not graded_icans
@@ -230,6 +234,8 @@ def possible_neurotoxicity(
     latest = max([f.on for f in findings] + [s.on for s in scores])
     indicator = _indicator(findings, grade, rules)
     critical_days = _critical_evidence_days(findings, scores, grade, rules) if indicator == "critical" else []
+    if indicator == "critical" and not critical_days:
+        indicator = "warning"  # only undated diagnoses would make it critical: current, not known recent
     latest_evidence = max(critical_days or [_evidence_day(f) for f in findings] + [s.on for s in scores])
     stale = bool(critical_days) and _stale(latest_evidence, today, rules)
     car_t = courses.get("car_t")

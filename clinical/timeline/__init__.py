@@ -12,14 +12,17 @@ from typing import Any, Protocol, TypeVar
 from clinical.knowledge import Knowledge, PhraseReader, remembering_texts
 from clinical.patient_record import PatientRecord
 from clinical.timeline import exposures as exposures_module
+from clinical.timeline import finding_sources as finding_sources_module
 from clinical.timeline import findings as findings_module
 from clinical.timeline import imaging as imaging_module
 from clinical.timeline.exposures import TherapyEvent, find_therapy_events
+from clinical.timeline.finding_sources import TreatmentVocabulary, find_report_facts, find_treatment_findings
 from clinical.timeline.findings import (
     FindingVocabulary,
     NeurologicalFinding,
     ScoreReading,
     birth_date,
+    end_by_normal_readings,
     find_neurological_facts,
 )
 from clinical.timeline.imaging import (
@@ -37,7 +40,9 @@ def _date_elements() -> dict[str, tuple[str, ...]]:
         "Condition": findings_module.CONDITION_DATES,
         "Observation": findings_module.OBSERVATION_DATES,
     }
-    for paths in (exposures_module.DATE_PATHS, imaging_module.DATE_PATHS):
+    report_paths = {"DiagnosticReport": finding_sources_module.REPORT_DATES}
+    treatment_paths = finding_sources_module.TREATMENT_DATES
+    for paths in (exposures_module.DATE_PATHS, imaging_module.DATE_PATHS, report_paths, treatment_paths):
         for resource_type, elements in paths.items():
             merged[resource_type] = tuple(dict.fromkeys((*merged.get(resource_type, ()), *elements)))
     return merged
@@ -62,6 +67,7 @@ class Vocabularies:
     catalog: TherapyCatalog
     imaging: ImagingVocabulary
     findings: FindingVocabulary
+    treatments: TreatmentVocabulary
 
     @classmethod
     def from_knowledge(cls, knowledge: Knowledge) -> Vocabularies:
@@ -72,6 +78,9 @@ class Vocabularies:
                 knowledge.imaging, knowledge.text.progression, reader, knowledge.systems, knowledge.text
             ),
             findings=FindingVocabulary(knowledge.findings, reader, knowledge.systems),
+            treatments=TreatmentVocabulary(
+                knowledge.findings.treatment_evidence, knowledge.findings.treatment_conditional_words
+            ),
         )
 
 
@@ -92,9 +101,16 @@ def _in_order(events: Iterable[_Event]) -> tuple[_Event, ...]:
 def build_timeline(
     record: PatientRecord, draft_orders: list[dict[str, Any]], vocabularies: Vocabularies, today: date
 ) -> PatientTimeline:
-    """`today` only dates draft orders that carry no date of their own (they are being ordered now)."""
+    """`today` only dates draft orders that carry no date of their own (they are being ordered now), and
+    stands in for the date of an undated active Condition (the rules read it as current on any day)."""
     with remembering_texts():
-        findings, scores = find_neurological_facts(record, vocabularies.findings)
+        findings, scores, normals = find_neurological_facts(record, vocabularies.findings, today)
+        report_findings, report_scores, report_normals = find_report_facts(record, vocabularies.findings)
+        findings += report_findings + find_treatment_findings(
+            record, vocabularies.findings, vocabularies.treatments
+        )
+        scores += report_scores
+        findings = end_by_normal_readings(findings, normals + report_normals, vocabularies.findings)
         orders = record.without(draft_orders)
         return PatientTimeline(
             therapy=_in_order(find_therapy_events(orders, draft_orders, vocabularies.catalog, today)),

@@ -2,18 +2,26 @@
 (knowledge/neurological-findings.yaml), and the two ICANS assessment scores, which have no LOINC code and
 are recognised by name: the ICE score (10 = normal) and, for children under 12, the CAPD (0 = no
 delirium). Each finding keeps what the rules need: its kind (severity, syndrome class, the ICANS grade it
-implies), a coded ICANS grade, whether the text asserted it or only suspected it, and when it resolved."""
+implies), a coded ICANS grade, whether the text asserted it or only suspected it, and when it resolved.
+
+v3 (facts): an Observation's components and the members of a panel (hasMember, resolved within the
+record) are read as items; a panel's or form's title is not a finding ("ICANS assessment" is routine
+documentation: only its scored values and positive items count); a Glasgow Coma Scale total of 8 or less
+is depressed consciousness, a total of 15 is normal; an active Condition without any date is current
+("undated"); and a later normal score (ICE 10/10, CAPD 0, GCS 15) ends the findings knowledge/ lists.
+Report texts and treatments given for a finding are read in `finding_sources.py`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Literal
 
 from clinical.fhir_data import (
     as_dict,
+    as_list,
     as_str,
     codes_of,
     codings,
@@ -23,13 +31,30 @@ from clinical.fhir_data import (
     parse_date,
 )
 from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher, normalise_name
-from clinical.knowledge.schema import FindingsFile, ScoreBand, Severity, Syndrome
+from clinical.knowledge.schema import FindingsFile, GlasgowComaScale, ScoreBand, Severity, Syndrome
 from clinical.patient_record import PatientRecord
 
 ScoreKind = Literal["ice", "capd"]
+NormalKind = Literal["ice", "capd", "gcs"]
 _CONDITION_EXCLUDED_VERIFICATION = frozenset(("refuted", "entered-in-error"))
 _CONDITION_UNCERTAIN_VERIFICATION = frozenset(("provisional", "differential", "unconfirmed"))
 _CONDITION_RESOLVED = frozenset(("resolved", "inactive", "remission"))
+_CONDITION_ACTIVE = frozenset(("active", "recurrence", "relapse"))
+# A panel of panels is read two levels deep; deeper nesting is not how EHRs chart assessments.
+_MAX_PANEL_DEPTH = 2
+_VALUE_KEYS = (
+    "valueQuantity",
+    "valueCodeableConcept",
+    "valueString",
+    "valueBoolean",
+    "valueInteger",
+    "valueRange",
+    "valueRatio",
+    "valueSampledData",
+    "valueTime",
+    "valueDateTime",
+    "valuePeriod",
+)
 _OBSERVATION_EXCLUDED_STATUS = frozenset(("entered-in-error", "cancelled"))
 CONDITION_DATES = ("onsetDateTime", "onsetPeriod.start", "recordedDate")
 OBSERVATION_DATES = ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
@@ -45,6 +70,10 @@ _SCORE_AFTER_NAME = re.compile(
     r"(?:\s*score)?\s*(?:[:=]|of|is|was)?\s*(\d{1,2})(?:\s*(?:/|out of)\s*\d{1,2})?(?![\w.])",
     re.IGNORECASE,
 )
+# The digits a score's name ends with ("ICE-10"), which may be the score itself ("ICE 10/10").
+_TRAILING_DIGITS = re.compile(r"(?<=[\s\-])\d{1,2}$")
+_RANGE_AFTER = re.compile(r"\s*[-\u2013]\s*\d")
+_SCORE_AS_FRACTION = re.compile(r"(\d{1,2})\s*(?:/|out of|of)\s*\d{1,2}(?![\w.])", re.IGNORECASE)
 # A grade given as an observation's value: "2", "Grade 2", "G2", "grade 0".
 _VALUE_GRADE = re.compile(r"^\s*(?:grade|gr\.?|g)?\s*([0-5])\s*$", re.IGNORECASE)
 # A seizure with its duration: "seizure lasting 10 minutes", "seizure (>5 min)", "seizure for 7 min".
@@ -79,6 +108,8 @@ class NeurologicalFinding:
     uncertain: bool = False
     resolved_on: date | None = None  # resolved / inactive, from this date (date.min: date unknown)
     recorded_on: date | None = None  # when it was written (recordedDate, issued), if later than `on`
+    undated: bool = False  # an active Condition with no date at all: current on any day (`on` is a stand-in)
+    instant: float = 0.0  # seconds since the epoch when the time of day is charted (orders a day's facts)
 
     @property
     def documents_icans(self) -> bool:
@@ -98,6 +129,15 @@ class ScoreReading:
     on: date
     grade: int | None  # the ASTCT band of the score alone (None: a normal score)
     instant: float = 0.0  # seconds since the epoch when the time of day is charted (orders a day's scores)
+
+
+@dataclass(frozen=True)
+class NormalReading:
+    """A normal assessment (ICE 10/10, CAPD 0, GCS 15): it ends the findings knowledge/ lists."""
+
+    kind: NormalKind
+    on: date
+    instant: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -154,10 +194,29 @@ class FindingVocabulary:
                 self.kinds[prolonged.finding],
                 frozenset(prolonged.applies_to),
             )
+        self.gcs: GlasgowComaScale | None = data.glasgow_coma_scale
+        self.gcs_kind = self.kinds[data.glasgow_coma_scale.finding] if data.glasgow_coma_scale else None
+        self._gcs_codes: CodeIndex[bool] = CodeIndex(systems)
+        gcs_names: list[tuple[str, bool]] = []
+        if data.glasgow_coma_scale is not None:
+            gcs = data.glasgow_coma_scale
+            for total in gcs.total_codes:
+                self._gcs_codes.add(total.system, total.code, True, total.match)
+            for item in gcs.item_codes:
+                self._gcs_codes.add(item.system, item.code, False, item.match)
+            # An item name is longer than the total's ("GCS motor" vs "GCS"): the longer name wins.
+            gcs_names = [(name, True) for name in gcs.total_names] + [
+                (name, False) for name in gcs.item_names
+            ]
+        self._gcs_names: TextMatcher[bool] = TextMatcher(gcs_names)
+        self.certainty = data.condition_certainty
+        ends = data.normal_score_ends
+        self.normal_score_ends = frozenset(ends.findings) if ends is not None else frozenset()
         self.ice_unarousable_grade = ice.unarousable_grade
         self.ice_from_age = ice.applies_from_age_years
         self.capd_below_age = capd.applies_below_age_years
         self._reader = reader
+        self.max_text_chars = reader.max_text_chars
 
     def coded(self, concept: Any) -> tuple[_Coded, str] | None:
         """The first listed code in the concept (a finding, or None for a listed non-finding)."""
@@ -211,9 +270,70 @@ class FindingVocabulary:
         stated: tuple[_Score, int] | None = None
         for hit in self._score_names.find(text):
             number = _SCORE_AFTER_NAME.match(text, hit.end)
+            digits = _TRAILING_DIGITS.search(text, hit.start, hit.end)
+            if number is None and digits is not None:
+                # "ICE 10/10" reads as the tool's name "ICE-10" followed by "/10": the number is the score.
+                # Only as a fraction: "ICE-10 not done" states no score.
+                number = _SCORE_AS_FRACTION.match(text, digits.start())
             if number is not None and int(number.group(1)) <= hit.value.maximum:
                 stated = (hit.value, int(number.group(1)))
         return stated
+
+    def code_certainty(self, concept: Any) -> Literal["excluded", "suspected", "history"] | None:
+        """The certainty a German diagnosis states on its code (ICD-10-GM Diagnosesicherheit)."""
+        certainty = self.certainty
+        holder = as_dict(concept)
+        if certainty is None or holder is None:
+            return None
+        for coding in as_list(holder.get("coding")):
+            extensions = coding.get("extension") if isinstance(coding, dict) else None
+            for extension in as_list(extensions):
+                found = as_dict(extension)
+                if found is None or found.get("url") != certainty.url:
+                    continue
+                for system, code in codings(found.get("valueCoding")):
+                    if system != certainty.system:
+                        continue
+                    if code in certainty.excluded:
+                        return "excluded"
+                    if code in certainty.history:
+                        return "history"
+                    if code in certainty.suspected:
+                        return "suspected"
+        return None
+
+    def gcs_in_text(self, text: str) -> int | None:
+        """The last GCS total a free text states by name and number ("GCS 7", "GCS total: 14/15");
+        an item ("GCS motor 5") is not a total."""
+        gcs = self.gcs
+        if gcs is None:
+            return None
+        text = self._reader.clip(text)
+        stated = None
+        read = None
+        for hit in self._gcs_names.find(text):
+            number = _SCORE_AFTER_NAME.match(text, hit.end) if hit.value else None
+            if number is None or _RANGE_AFTER.match(text, number.end()):
+                continue  # no number, or a range ("GCS 3-15")
+            read = read or self._reader.read(text)
+            affirmed = self._reader.certainty(read, hit.start, number.end()) == "affirmed"
+            if affirmed and gcs.minimum <= int(number.group(1)) <= gcs.maximum:
+                stated = int(number.group(1))
+        return stated
+
+    def gcs_role(self, concept: Any) -> Literal["total", "item"] | None:
+        """A Glasgow Coma Scale total or one of its items (eye, verbal, motor), by code or by name."""
+        if self.gcs is None:
+            return None
+        for system, code in codings(concept):
+            total = self._gcs_codes.lookup(system, code)
+            if total is not None:
+                return "total" if total else "item"
+        for text in concept_texts(concept):
+            hit = next(iter(self._gcs_names.find(text)), None)
+            if hit is not None:
+                return "total" if hit.value else "item"
+        return None
 
     def score_kind(self, concept: Any) -> _Score | None:
         for text in concept_texts(concept):
@@ -244,9 +364,11 @@ class FindingVocabulary:
         return any(normalise_name(value) in self._reader.absent_values for value in values)
 
 
-def _concept_findings(
+def concept_findings(
     concept: Any, vocabulary: FindingVocabulary
 ) -> Iterator[tuple[FindingKind, int | None, str, bool]]:
+    """(kind, coded grade, detail, uncertain) for a concept: its first listed code decides (a listed
+    non-finding silences its text too); otherwise every finding its texts name."""
     coded = vocabulary.coded(concept)
     if coded is not None:
         entry, code = coded
@@ -323,37 +445,93 @@ def _resolved_on(condition: dict[str, Any]) -> date | None:
 
 
 def _condition_findings(
-    condition: dict[str, Any], vocabulary: FindingVocabulary
+    condition: dict[str, Any], vocabulary: FindingVocabulary, today: date
 ) -> Iterator[NeurologicalFinding]:
     verification = codes_of(condition.get("verificationStatus"))
     if verification & _CONDITION_EXCLUDED_VERIFICATION:
         return
+    certainty = vocabulary.code_certainty(condition.get("code"))
+    if certainty in ("excluded", "history"):
+        return  # "ausgeschlossen", or "Zustand nach": status post is history, not a new event
     on = first_date(condition, CONDITION_DATES)
-    if on is None:
-        return
-    provisional = bool(verification & _CONDITION_UNCERTAIN_VERIFICATION)
     resolved = _resolved_on(condition)
+    undated = False
+    if on is None:
+        # v3: an active diagnosis with no onset and no recordedDate (the date only in its text) is
+        # current: it counts on any day, and the card says it is undated.
+        if resolved is not None or not codes_of(condition.get("clinicalStatus")) & _CONDITION_ACTIVE:
+            return
+        on, undated = today, True
+    provisional = bool(verification & _CONDITION_UNCERTAIN_VERIFICATION) or certainty == "suspected"
     recorded = parse_date(condition.get("recordedDate"))
+    instant = _instant(condition, CONDITION_DATES)
     seen: set[str] = set()
-    for kind, grade, detail, uncertain in _concept_findings(condition.get("code"), vocabulary):
+    for kind, grade, detail, uncertain in concept_findings(condition.get("code"), vocabulary):
         if kind.id not in seen:
             seen.add(kind.id)
             yield NeurologicalFinding(
-                kind, grade, on, "Condition", detail, uncertain or provisional, resolved, recorded
+                kind,
+                grade,
+                on,
+                "Condition",
+                detail,
+                uncertain or provisional,
+                resolved,
+                recorded,
+                undated=undated,
+                instant=instant,
             )
 
 
-def _observation_facts(
-    observation: dict[str, Any], vocabulary: FindingVocabulary
-) -> tuple[list[NeurologicalFinding], ScoreReading | None]:
-    status = observation.get("status")
-    if isinstance(status, str) and status in _OBSERVATION_EXCLUDED_STATUS:
-        return [], None
-    on = first_date(observation, OBSERVATION_DATES)
-    if on is None:
-        return [], None
+@dataclass
+class ObservationFacts:
+    findings: list[NeurologicalFinding]
+    scores: list[ScoreReading]
+    normals: list[NormalReading]
+
+    def extend(self, other: ObservationFacts) -> None:
+        self.findings.extend(other.findings)
+        self.scores.extend(other.scores)
+        self.normals.extend(other.normals)
+
+
+def _has_value(observation: dict[str, Any]) -> bool:
+    return any(observation.get(key) is not None for key in _VALUE_KEYS)
+
+
+def _is_normal_score(score: _Score, value: int) -> bool:
+    """ICE 10/10, CAPD 0: reassurance, never a finding."""
+    return value == (score.maximum if score.kind == "ice" else 0)
+
+
+def gcs_facts(
+    value: int | None, vocabulary: FindingVocabulary, on: date, instant: float, resource_type: str
+) -> ObservationFacts:
+    """A GCS total of 8 or less is depressed consciousness; 15 is normal; 9-14 is not read."""
+    facts = ObservationFacts([], [], [])
+    gcs, kind = vocabulary.gcs, vocabulary.gcs_kind
+    if gcs is None or kind is None or value is None or value < gcs.minimum:
+        return facts
+    if value <= gcs.depressed_at_or_below:
+        detail = f"GCS {value}/{gcs.maximum}"
+        facts.findings.append(NeurologicalFinding(kind, None, on, resource_type, detail, instant=instant))
+    elif value == gcs.maximum:
+        facts.normals.append(NormalReading("gcs", on, instant))
+    return facts
+
+
+def _item_facts(
+    observation: dict[str, Any], vocabulary: FindingVocabulary, on: date, instant: float
+) -> ObservationFacts:
+    """One observation or one component: its code names what was assessed, its value the answer."""
+    facts = ObservationFacts([], [], [])
     code = observation.get("code")
-    findings: list[NeurologicalFinding] = []
+    gcs_role = vocabulary.gcs_role(code)
+    if gcs_role == "total" and vocabulary.gcs is not None:
+        value = _score_value(observation, vocabulary.gcs.maximum)
+        return gcs_facts(value, vocabulary, on, instant, "Observation")
+    if gcs_role == "item":
+        return facts  # an eye / verbal / motor item alone is not a total; its answer labels are the scale's
     seen: set[str] = set()
 
     def add(found: Iterable[tuple[FindingKind, int | None, str, bool]], stated: int | None = None) -> None:
@@ -361,7 +539,14 @@ def _observation_facts(
             if kind.id not in seen:
                 seen.add(kind.id)
                 grade = stated if kind.id == ICANS and stated else grade
-                findings.append(NeurologicalFinding(kind, grade, on, "Observation", detail, uncertain))
+                facts.findings.append(
+                    NeurologicalFinding(kind, grade, on, "Observation", detail, uncertain, instant=instant)
+                )
+
+    def scored(score: _Score, value: int) -> None:
+        facts.scores.append(ScoreReading(score.kind, value, score.maximum, on, score.grade(value), instant))
+        if _is_normal_score(score, value):
+            facts.normals.append(NormalReading(score.kind, on, instant))
 
     score = vocabulary.score_kind(code)
     if score is not None:
@@ -369,59 +554,189 @@ def _observation_facts(
         # words still count ("0 - unarousable", "unable to perform CAPD: unarousable": grade 4).
         add(_value_findings(observation, vocabulary))
         value = _score_value(observation, score.maximum)
-        if value is None:
-            return findings, None
-        instant = _instant(observation, OBSERVATION_DATES)
-        return findings, ScoreReading(score.kind, value, score.maximum, on, score.grade(value), instant)
+        if value is not None:
+            scored(score, value)
+        return facts
     if vocabulary.is_absent_value(observation):
-        return [], None
-    has_value = any(key.startswith("value") for key in observation)
+        return facts
+    has_value = _has_value(observation)
     if not has_value and observation.get("dataAbsentReason") is not None:
-        return [], None  # asked about, no answer ("not asked", "unknown"): not a finding
-    from_code = list(_concept_findings(code, vocabulary))
+        return facts  # asked about, no answer ("not asked", "unknown"): not a finding
+    from_code = list(concept_findings(code, vocabulary))
     stated = None
     if has_value and any(kind.id == ICANS for kind, _, _, _ in from_code):
         # An ICANS assessment row: its value decides. "ICANS grade": 2 is grade 2, 0 no ICANS;
         # "ICE 10/10, no seizures" names no finding; "confusion" is a finding, not ICANS itself.
         stated = _stated_grade(observation)
         if stated == 0:
-            return [], None
+            return facts
         if stated is None and not vocabulary.is_present_value(observation):
             from_code = []
+    elif not has_value and vocabulary.coded(code) is None:
+        # v3: "ICANS assessment" with no value is a form's title, not a diagnosis (a coded G92.0x is).
+        from_code = [found for found in from_code if found[0].id != ICANS]
     add(from_code, stated)
     add(_value_findings(observation, vocabulary))
     value_text = as_str(observation.get("valueString"))
     in_text = vocabulary.score_in_text(value_text) if value_text else None
-    if in_text is None:
-        return findings, None
-    score, value = in_text
+    if in_text is not None:
+        scored(*in_text)
+    if value_text:  # "GCS 7" in a nursing note
+        stated_gcs = gcs_facts(vocabulary.gcs_in_text(value_text), vocabulary, on, instant, "Observation")
+        facts.findings.extend(found for found in stated_gcs.findings if found.kind.id not in seen)
+        facts.normals.extend(stated_gcs.normals)
+    return facts
+
+
+def _component_as_item(component: dict[str, Any]) -> dict[str, Any]:
+    item = {key: value for key, value in component.items() if key.startswith("value")}
+    item["code"] = component.get("code")
+    if component.get("dataAbsentReason") is not None:
+        item["dataAbsentReason"] = component["dataAbsentReason"]
+    return item
+
+
+def reference_target(reference: Any) -> str | None:
+    """The `reference` string of a Reference, if it has one."""
+    holder = as_dict(reference)
+    return as_str(holder.get("reference")) if holder is not None else None
+
+
+class ObservationIndex:
+    """hasMember references resolved within the record: "Observation/id", a relative or absolute URL
+    (with or without _history), or "#id" for a resource contained in the panel."""
+
+    def __init__(self, observations: list[dict[str, Any]]) -> None:
+        self._by_id = {
+            observation["id"]: observation
+            for observation in observations
+            if isinstance(observation.get("id"), str)
+        }
+
+    def resolve(self, panel: dict[str, Any], reference: Any) -> tuple[dict[str, Any], bool] | None:
+        """The member and whether it is read only through its panel (contained, or not dated itself)."""
+        target = reference_target(reference)
+        if target is None:
+            return None
+        if target.startswith("#"):
+            for contained in as_list(panel.get("contained")):
+                if isinstance(contained, dict) and contained.get("id") == target[1:]:
+                    return contained, True
+            return None
+        path = target.split("/_history/", 1)[0]
+        if "Observation/" not in path:
+            return None
+        member = self._by_id.get(path.rsplit("Observation/", 1)[-1])
+        if member is None:
+            return None
+        return member, first_date(member, OBSERVATION_DATES) is None
+
+
+def _observation_facts(
+    observation: dict[str, Any],
+    vocabulary: FindingVocabulary,
+    members: ObservationIndex,
+    panel_date: tuple[date, float] | None = None,
+    depth: int = 0,
+) -> ObservationFacts:
+    """An observation with its components and panel members. A panel or form (components or members and
+    no value of its own) is read through its items only: its title is not a finding."""
+    facts = ObservationFacts([], [], [])
+    status = observation.get("status")
+    if isinstance(status, str) and status in _OBSERVATION_EXCLUDED_STATUS:
+        return facts
+    on = first_date(observation, OBSERVATION_DATES)
     instant = _instant(observation, OBSERVATION_DATES)
-    return findings, ScoreReading(score.kind, value, score.maximum, on, score.grade(value), instant)
+    if on is None and panel_date is not None:
+        on, instant = panel_date
+    if on is None:
+        return facts
+    components = [c for c in as_list(observation.get("component")) if isinstance(c, dict)]
+    member_refs = as_list(observation.get("hasMember"))
+    is_panel = bool(components or member_refs) and not _has_value(observation)
+    if not is_panel:
+        facts.extend(_item_facts(observation, vocabulary, on, instant))
+    for component in components:
+        facts.extend(_item_facts(_component_as_item(component), vocabulary, on, instant))
+    if depth >= _MAX_PANEL_DEPTH:
+        return facts
+    facts.extend(member_facts(observation, member_refs, vocabulary, members, (on, instant), depth + 1))
+    return facts
+
+
+def member_facts(
+    container: dict[str, Any],
+    references: list[Any],
+    vocabulary: FindingVocabulary,
+    members: ObservationIndex,
+    container_date: tuple[date, float],
+    depth: int = 1,
+) -> ObservationFacts:
+    """The Observations a panel (hasMember) or a report (result) points at that are read only through it:
+    contained ones, and those in the record without a date of their own (they take the container's)."""
+    facts = ObservationFacts([], [], [])
+    for reference in references:
+        resolved = members.resolve(container, reference)
+        if resolved is not None and resolved[1]:  # a dated member in the record is read on its own
+            facts.extend(_observation_facts(resolved[0], vocabulary, members, container_date, depth))
+    return facts
 
 
 def _value_findings(
     observation: dict[str, Any], vocabulary: FindingVocabulary
 ) -> Iterator[tuple[FindingKind, int | None, str, bool]]:
-    yield from _concept_findings(observation.get("valueCodeableConcept"), vocabulary)
+    yield from concept_findings(observation.get("valueCodeableConcept"), vocabulary)
     value_text = as_str(observation.get("valueString"))
     if value_text:
-        yield from _concept_findings({"text": value_text}, vocabulary)
+        yield from concept_findings({"text": value_text}, vocabulary)
 
 
 def find_neurological_facts(
-    record: PatientRecord, vocabulary: FindingVocabulary
-) -> tuple[list[NeurologicalFinding], list[ScoreReading]]:
-    """Findings from Conditions and Observations, and ICE / CAPD scores, in one pass."""
+    record: PatientRecord, vocabulary: FindingVocabulary, today: date
+) -> tuple[list[NeurologicalFinding], list[ScoreReading], list[NormalReading]]:
+    """Findings from Conditions and Observations (with components and panel members), ICE / CAPD scores,
+    and the normal readings that end findings (`end_by_normal_readings`), in one pass. `today` stands in
+    for the date of an undated active Condition."""
     findings: list[NeurologicalFinding] = []
-    scores: list[ScoreReading] = []
+    facts = ObservationFacts([], [], [])
     for condition in record.of_type("Condition"):
-        findings.extend(_condition_findings(condition, vocabulary))
-    for observation in record.of_type("Observation"):
-        found, score = _observation_facts(observation, vocabulary)
-        findings.extend(found)
-        if score is not None:
-            scores.append(score)
-    return findings, scores
+        findings.extend(_condition_findings(condition, vocabulary, today))
+    observations = record.of_type("Observation")
+    members = ObservationIndex(observations)
+    for observation in observations:
+        facts.extend(_observation_facts(observation, vocabulary, members))
+    return findings + facts.findings, facts.scores, facts.normals
+
+
+def _ends(finding: NeurologicalFinding, reading: NormalReading) -> bool:
+    if reading.on != finding.on:
+        return reading.on > finding.on
+    return reading.instant > finding.instant > 0  # the same day: only when both times are charted
+
+
+def end_by_normal_readings(
+    findings: list[NeurologicalFinding], readings: list[NormalReading], vocabulary: FindingVocabulary
+) -> list[NeurologicalFinding]:
+    """v3: a later normal ICE (10/10) or CAPD (0) ends the findings knowledge/ lists (the ICE domains and
+    consciousness are normal again); a later GCS of 15 ends a GCS-depressed consciousness. An ICANS
+    diagnosis on the problem list ends by its own status, not by a score."""
+    ended: list[NeurologicalFinding] = []
+    gcs_kind = vocabulary.gcs_kind.id if vocabulary.gcs_kind else None
+    for finding in findings:
+        if finding.kind.id not in vocabulary.normal_score_ends or finding.undated:
+            ended.append(finding)
+            continue
+        if finding.resource_type == "Condition" and finding.kind.id == ICANS:
+            ended.append(finding)
+            continue
+        kinds = ("ice", "capd", "gcs") if finding.kind.id == gcs_kind else ("ice", "capd")
+        later = [r.on for r in readings if r.kind in kinds and _ends(finding, r)]
+        if later:
+            resolved = min(later)
+            if finding.resolved_on is None or finding.resolved_on > resolved:
+                finding = replace(finding, resolved_on=resolved)
+        ended.append(finding)
+    return ended
 
 
 def birth_date(record: PatientRecord) -> date | None:
@@ -441,8 +756,16 @@ __all__ = [
     "FindingKind",
     "FindingVocabulary",
     "NeurologicalFinding",
+    "NormalReading",
+    "ObservationFacts",
+    "ObservationIndex",
     "ScoreReading",
     "age_in_years",
     "birth_date",
+    "concept_findings",
+    "end_by_normal_readings",
     "find_neurological_facts",
+    "gcs_facts",
+    "member_facts",
+    "reference_target",
 ]
