@@ -91,6 +91,16 @@ class ExcludedAgent(Strict):
     codes: list[TherapyCode] = []
 
 
+class BridgingContext(Strict):
+    """A therapy label ("bridging therapy: glofitamab") names what is given; only the therapy the
+    bridge leads to ("bridging chemotherapy before CAR-T infusion") is not given by the record: a
+    label, then a destination word, then the name, in one phrase."""
+
+    labels: list[str]
+    destinations: list[str]
+    source: str
+
+
 class NotExposureContext(Strict):
     """Words in the phrase of a therapy name that make the record not an exposure to it ("CAR-T
     evaluation", "referral for CAR-T cell therapy", "ipilimumab-naive", "pembrolizumab declined")."""
@@ -99,6 +109,7 @@ class NotExposureContext(Strict):
     after: list[str]
     after_max_chars: int = Field(ge=0, le=200)
     source: str
+    bridging: BridgingContext | None = None
 
 
 class TherapiesFile(Strict):
@@ -198,6 +209,9 @@ class NotFinding(Strict):
     names: list[str] = []
     codes: list[NotFindingCode] = []
     reason: str
+    # A documented alternative cause (hepatic encephalopathy, CIPN, alcohol withdrawal): named in the
+    # text of a coded Condition, it explains the coded finding too ("G62.0: vincristine neuropathy").
+    alternative_cause: bool = False
 
 
 class ProlongedSeizure(Strict):
@@ -304,6 +318,9 @@ class AlternativeCauseAfter(Strict):
     connectors: list[str]
     causes: list[str]
     max_chars_to_cause: int = Field(ge=0, le=200)
+    # Named after the connector before any listed cause, one of these is no alternative cause: ICANS
+    # follows or accompanies CRS ("confusion in the setting of CRS with hypotension" stays a finding).
+    not_causes: list[str] = []
 
 
 class NegatedLists(Strict):
@@ -316,6 +333,26 @@ class NegatedLists(Strict):
     # The name itself must end its item or be followed by one of these ("confusion or seizure"):
     # "seizure at 3 am" is a statement, not a list item.
     joiners: list[str] = []
+
+
+class ReportedByOthers(Strict):
+    """A relative or witness reporting the patient's event is not family history: a history cue that
+    names another person ("mother has", "daughter with") is that person's own condition only when no
+    reporting word stands in the phrase before the name ("mother has noticed he is confused")."""
+
+    persons: list[str]  # the first word of a history cue that names another person ("mother")
+    reporting: list[str]  # words that make that person a reporter ("noticed", "witnessed", "per")
+    source: str
+
+
+class FlareOfKnownDisease(Strict):
+    """An exacerbation, flare or worsening of a pre-existing disease is a new event: a flare word in
+    the phrase cancels a chronicity cue anywhere in it ("pre-existing myasthenia with acute
+    exacerbation") and any history cue it precedes ("exacerbation of previously stable myasthenia")."""
+
+    words: list[str]
+    chronicity_cues: list[str]  # history cues that say "known / long-standing", not "in the past"
+    source: str
 
 
 class TextMatchingFile(Strict):
@@ -337,6 +374,8 @@ class TextMatchingFile(Strict):
     answer_after: AnswerAfter | None = None
     alternative_cause_after: AlternativeCauseAfter | None = None
     negated_lists: NegatedLists | None = None
+    reported_by_others: ReportedByOthers | None = None
+    flare_of_known_disease: FlareOfKnownDisease | None = None
     absent_values: list[str]
     progression: ProgressionTerms
 
