@@ -112,6 +112,35 @@ class NotExposureContext(Strict):
     bridging: BridgingContext | None = None
 
 
+class ImpliedExposureCode(Strict):
+    system: str
+    code: Code
+    verification: Verification
+    source: str
+    match: CodeMatch = "exact"
+
+
+class ImpliedExposureEntry(Strict):
+    """A diagnosis that says immune effector cell therapy (CAR-T or a T-cell engager) was given: a
+    complication of immune effector cellular therapy (T80.82-), cytokine release syndrome (D89.83-)."""
+
+    id: str
+    display: str
+    # always: it attributes a neurological finding like a recorded CAR-T does (T80.82-);
+    # unexplained: only a finding no recorded therapy explains (CRS also follows transplant).
+    when: Literal["always", "unexplained"]
+    names: list[str] = []
+    codes: list[ImpliedExposureCode] = []
+    reason: str
+
+
+class ImpliedExposure(Strict):
+    # A finding up to this many days before the diagnosis counts too: the therapy came before it.
+    lookback_days: int = Field(ge=0, le=365)
+    entries: list[ImpliedExposureEntry]
+    source: str
+
+
 class TherapiesFile(Strict):
     sources: dict[str, Source]
     classes: dict[TherapyClass, TherapyClassInfo]
@@ -119,6 +148,7 @@ class TherapiesFile(Strict):
     excluded: list[ExcludedAgent] = []
     look_alikes: list[str] = []
     not_exposure_context: NotExposureContext | None = None
+    implied_exposure: ImpliedExposure | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> TherapiesFile:
@@ -558,6 +588,11 @@ class NeurotoxicityPhrases(Strict):
     after_therapies: str
     icans_not_recorded: str
     ice_not_recorded: str
+    # v3: a diagnosis implies the therapy (T80.82-, D89.83-): "{implied}" names it.
+    exposure_implied_not_recorded: str = (
+        "{implied} is documented, so immune effector cell therapy (CAR-T or T-cell engager) was given, "
+        "but it is not recorded here: it was perhaps given at another hospital."
+    )
     finding_line: str
     suspected_finding_line: str
     ice_score_line: str

@@ -158,7 +158,9 @@ class TherapyCatalog:
         return _drop_generic(list(matches.values()))
 
 
-def _bridged_to(labels: list[tuple[int, int]], destinations: list[int], phrase_start: int, start: int) -> bool:
+def _bridged_to(
+    labels: list[tuple[int, int]], destinations: list[int], phrase_start: int, start: int
+) -> bool:
     """The name is where a bridge leads: a bridging label, then a destination word ("before",
     "prior to", "to"), then the name, in one phrase ("bridging chemotherapy before CAR-T infusion").
     "bridging therapy: glofitamab" names the bridge itself: given."""
