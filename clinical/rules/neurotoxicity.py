@@ -116,18 +116,23 @@ def _implied_attribution(
     found: list[tuple[Attribution, Course | None]],
     timeline: PatientTimeline,
     rules: NeurotoxicityTiming,
-) -> tuple[list[tuple[Attribution, Course | None]], ImpliedExposure | None]:
+) -> tuple[list[tuple[Attribution, Course | None]], list[ImpliedExposure]]:
     """A diagnosis implying immune effector cell therapy (T80.82-, D89.83-) near the finding attributes
     it like a recorded CAR-T, unless a recorded immune effector therapy already does; CRS (which also
-    follows transplant) only when no recorded therapy explains the finding."""
+    follows transplant) only when no recorded therapy explains the finding. The implying diagnoses,
+    T80.82- first."""
     if any(course is not None and course.therapy_class in _IMMUNE_EFFECTOR for _, course in found):
-        return [], None
+        return [], []
     horizon = rules.horizon_after_last_exposure_days.of("car_t")
-    for implied in timeline.implied_exposures:
-        if implied.covers(finding.on, horizon) and (implied.always or not found):
-            label: Attribution = "icans" if finding.kind.syndrome == "central" else "neuro-ae"
-            return [(label, None)], implied
-    return [], None
+    implying = [
+        implied
+        for implied in timeline.implied_exposures
+        if implied.covers(finding.on, horizon) and (implied.always or not found)
+    ]
+    if not implying:
+        return [], []
+    label: Attribution = "icans" if finding.kind.syndrome == "central" else "neuro-ae"
+    return [(label, None)], sorted(implying, key=lambda implied: not implied.always)
 
 
 def _attributed_findings(
@@ -149,10 +154,9 @@ def _attributed_findings(
             # checkpoint inhibitor too, the irAE leads (_LEAD_ORDER).
             found = [("neuro-ae" if label == "icans" else label, course) for label, course in found]
         if finding.kind.id != ICANS:
-            implied_found, implied = _implied_attribution(finding, found, timeline, rules)
+            implied_found, implying = _implied_attribution(finding, found, timeline, rules)
             found += implied_found
-            if implied is not None and implied.detail not in implied_by:
-                implied_by.append(implied.detail)
+            implied_by.extend(i.detail for i in implying if i.detail not in implied_by)
         if not found:
             continue
         kept.append(finding)
