@@ -535,5 +535,6 @@ def test_v3_findings_by_their_signs(text: str, expected: list[str]) -> None:
 
 
 def test_v3_obtundation_is_critical_and_somnolence_stays_a_warning() -> None:
-    kinds = {f.kind.id: f.kind.severity for f in timeline([named("obtunded"), named("somnolent")]).findings}
+    records = [named("obtunded"), {**named("somnolent"), "id": "c2"}]
+    kinds = {f.kind.id: f.kind.severity for f in timeline(records).findings}
     assert kinds == {"obtundation": "critical", "somnolence": "warning"}

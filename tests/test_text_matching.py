@@ -299,6 +299,7 @@ V3_CONTEXT = [
     # Without a stated cause they stay findings.
     ("peripheral neuropathy", ["neuropathy"]),
     ("Drug-induced polyneuropathy", ["neuropathy"]),
+    ("medication-induced neuropathy", ["neuropathy"]),
     ("aphasia after chemotherapy and CAR-T infusion", ["aphasia"]),
     ("confusion, likely alcohol withdrawal", ["altered-mental-status"]),
 ]
