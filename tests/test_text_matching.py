@@ -268,6 +268,8 @@ V3_CONTEXT = [
     ("Sister: seizure disorder", []),
     ("seizures - maternal aunt", []),
     ("Mother with seizures", []),
+    ("patient reports his mother had seizures", []),
+    ("Maternal report of a seizure overnight", ["seizure"]),
     # A flare of a known disease is a new event; a stable one is history.
     ("exacerbation of pre-existing myasthenia gravis", ["myasthenia-gravis"]),
     ("pre-existing myasthenia gravis with acute exacerbation", ["myasthenia-gravis"]),

@@ -371,7 +371,9 @@ class ReportedByOthers(Strict):
     reporting word stands in the phrase before the name ("mother has noticed he is confused")."""
 
     persons: list[str]  # the first word of a history cue that names another person ("mother")
-    reporting: list[str]  # words that make that person a reporter ("noticed", "witnessed", "per")
+    reporting: list[str]  # between the person and the finding: a reporter ("mother has noticed ...")
+    # right before the person: a reporter ("brought in by daughter with confusion", "per mother")
+    reporter_prepositions: list[str] = []
     source: str
 
 

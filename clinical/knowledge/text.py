@@ -278,6 +278,7 @@ class PhraseReader:
             ("blocker", rules.qualifier_after_blockers),
             ("not_cause", causes.not_causes if causes else []),
             ("reporting", reported.reporting if reported else []),
+            ("reporter_before", reported.reporter_prepositions if reported else []),
             ("flare", flare.words if flare else []),
             ("chronic", flare.chronicity_cues if flare else []),
             # A pseudo-negation is matched only so that, being longer, it hides the negation word it
@@ -419,7 +420,11 @@ class PhraseReader:
         stable myasthenia", "pre-existing myasthenia with acute exacerbation")."""
         extra = read.extra
         if extra["person"].any_between(cue[0], cue[1]):
-            return extra["reporting"].any_starting_between(phrase_start, start)
+            # "mother has noticed he is confused"; not "patient reports his mother had seizures".
+            if extra["reporting"].any_starting_between(cue[1], start):
+                return True
+            preposition_end = extra["reporter_before"].last_end_between(phrase_start, cue[0])
+            return preposition_end is not None and cue[0] - preposition_end <= _REPORTER_GAP_CHARS
         if extra["flare"].any_starting_between(phrase_start, cue[0]):
             return True  # the flare heads the phrase: "worsening of chronic CIDP"
         if not extra["chronic"].any_between(cue[0], cue[1]):
@@ -508,6 +513,7 @@ class PhraseReader:
 _QUERY = re.compile(r"\?")
 _NO_CUES = _CueTrack([], [])  # shared by every role without a cue in a text (read-only)
 _WORD_RUN = re.compile(r"\w+")
+_REPORTER_GAP_CHARS = 6  # "by daughter", "per his mother": a possessive at most between
 _ADJACENT_CHARS = 2  # "ICANS monitoring", "ICANS-education": only a space or hyphen between
 _MAX_LIST_ITEMS = 8  # a negated list is followed back over at most this many commas
 _EXTRA_ROLES = (
@@ -527,6 +533,7 @@ _EXTRA_ROLES = (
     "flare",
     "chronic",
     "person",
+    "reporter_before",
 )
 
 
