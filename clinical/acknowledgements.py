@@ -4,6 +4,15 @@ them from its feedback store and passes them in; the clinical core stays free of
 A card is identified across days by its topic and an evidence key: a fingerprint of the evidence the
 card rests on (findings, scores, the therapy dates and windows), not of its wording or of the day it is
 shown. New evidence gives a new key, so an acknowledged card returns as soon as something new is charted.
+
+The key per advice kind (`evidence_key`), each part described by kind, date and source record type, sorted
+so that the order of the resources does not matter:
+- possible-neurotoxicity: the findings (kind, date, record type, coded grade, suspected or not) and the
+  ICE / CAPD scores (kind, value, date) the card rests on; not the day counter, the grade wording, the
+  indicator (a critical card turning into a stale warning keeps its key) or a folded risk window;
+- baseline-brain-mri: the planned therapy (class and agent of each plan, the planned start);
+- interval-imaging: each window's id with its course's class and day 0, and the iUPD report's date;
+  not the phase (planned, due, overdue) nor the day counter.
 """
 
 from __future__ import annotations
@@ -13,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+
+from clinical.rules import Advice, BaselineAdvice, IntervalAdvice, NeurotoxicityAdvice
 
 
 @dataclass(frozen=True)
@@ -35,16 +46,82 @@ def fingerprint(parts: Iterable[str]) -> str:
     return digest[:32]
 
 
+def _neurotoxicity_parts(advice: NeurotoxicityAdvice) -> list[str]:
+    parts = [
+        "finding|{}|{}|{}|{}|{}".format(
+            finding.kind.id,
+            finding.on.isoformat(),
+            finding.resource_type,
+            finding.coded_grade if finding.coded_grade is not None else "",
+            "suspected" if finding.uncertain else "affirmed",
+        )
+        for finding in advice.findings
+    ]
+    parts += [f"score|{score.kind}|{score.score}|{score.on.isoformat()}" for score in advice.scores]
+    return parts
+
+
+def _baseline_parts(advice: BaselineAdvice) -> list[str]:
+    parts = [f"plan|{plan.agent.therapy_class}|{plan.agent.id}" for plan in advice.plans]
+    start = advice.planned_start.isoformat() if advice.planned_start else ""
+    return [*parts, f"start|{start}"]
+
+
+def _interval_parts(advice: IntervalAdvice) -> list[str]:
+    parts = [
+        "window|{}|{}|{}".format(
+            hit.window.id,
+            hit.course.therapy_class,
+            hit.course.day_zero.isoformat() if hit.course.day_zero else "",
+        )
+        for hit in advice.windows
+    ]
+    if advice.irecist is not None:
+        parts.append(f"iupd|{advice.irecist.progression.on.isoformat()}")
+    return parts
+
+
+def evidence_parts(advice: Advice) -> tuple[str, ...]:
+    """The evidence the advice rests on, one description per item, sorted and without repeats."""
+    if isinstance(advice, NeurotoxicityAdvice):
+        parts = _neurotoxicity_parts(advice)
+    elif isinstance(advice, BaselineAdvice):
+        parts = _baseline_parts(advice)
+    else:
+        parts = _interval_parts(advice)
+    return tuple(sorted(set(parts)))
+
+
+def evidence_key(topic: str, advice: Advice) -> str:
+    """The card's identity across days: its topic and the evidence it rests on, never its wording."""
+    return fingerprint((topic, *evidence_parts(advice)))
+
+
 def is_acknowledged(
-    rendered: RenderedCard, acknowledgements: Iterable[Acknowledgement], today: date, quiet_days: int
+    rendered: RenderedCard,
+    acknowledgements: Iterable[Acknowledgement],
+    today: date,
+    quiet_days: int,
+    *,
+    until_new_evidence: bool = False,
 ) -> bool:
-    """An override of the same card (topic and evidence) within `quiet_days` before today."""
-    return any(
-        ack.topic == rendered.topic
-        and ack.evidence_key == rendered.evidence_key
-        and 0 <= (today - ack.acknowledged_on).days < quiet_days
-        for ack in acknowledgements
-    )
+    """An override of the same card (topic and evidence) within `quiet_days` before today; with
+    `until_new_evidence` (a critical card) any earlier override of the same card holds until the key
+    changes."""
+    for ack in acknowledgements:
+        if ack.topic != rendered.topic or ack.evidence_key != rendered.evidence_key:
+            continue
+        age = (today - ack.acknowledged_on).days
+        if age >= 0 and (until_new_evidence or age < quiet_days):
+            return True
+    return False
 
 
-__all__ = ["Acknowledgement", "RenderedCard", "fingerprint", "is_acknowledged"]
+__all__ = [
+    "Acknowledgement",
+    "RenderedCard",
+    "evidence_key",
+    "evidence_parts",
+    "fingerprint",
+    "is_acknowledged",
+]

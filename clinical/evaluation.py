@@ -10,15 +10,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from clinical.acknowledgements import Acknowledgement, RenderedCard, fingerprint, is_acknowledged
+from clinical.acknowledgements import Acknowledgement, RenderedCard, evidence_key, is_acknowledged
 from clinical.cards import CardContext, CardRenderer
 from clinical.knowledge import Knowledge, load_card_texts, load_knowledge
 from clinical.patient_record import PatientRecord
 from clinical.rules import Advice, evaluate
 from clinical.timeline import PatientTimeline, Vocabularies, build_timeline
-
-# How long an overridden card stays quiet when nothing new is charted (issue 16 moves this to knowledge/).
-ACKNOWLEDGEMENT_QUIET_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -55,15 +52,25 @@ class Evaluator:
         acknowledgements: Sequence[Acknowledgement] = (),
     ) -> list[RenderedCard]:
         """The cards for `now`'s day with their evidence keys, less those a clinician overrode recently
-        when nothing new has been charted since."""
+        when nothing new has been charted since (knowledge/timing.yaml `acknowledgements`: quiet_days; a
+        critical card returns on new evidence only)."""
         context = CardContext(patient_id, user_id, encounter_id, now)
+        quiet = self.knowledge.timing.acknowledgements
         rendered: list[RenderedCard] = []
         for advice in self.advice_on(timeline, now.date()):
             card = self.renderer.render(advice, context)
             topic = str(card["source"]["topic"]["code"])
-            # Stub key (replaced by an evidence-only key per advice): the advice's own description.
-            candidate = RenderedCard(card, topic, fingerprint((topic, repr(advice))))
-            if not is_acknowledged(candidate, acknowledgements, now.date(), ACKNOWLEDGEMENT_QUIET_DAYS):
+            candidate = RenderedCard(card, topic, evidence_key(topic, advice))
+            until_new_evidence = (
+                quiet.critical_returns_on_new_evidence_only and card["indicator"] == "critical"
+            )
+            if not is_acknowledged(
+                candidate,
+                acknowledgements,
+                now.date(),
+                quiet.quiet_days,
+                until_new_evidence=until_new_evidence,
+            ):
                 rendered.append(candidate)
         return rendered
 

@@ -1,6 +1,7 @@
 """`burden` answers what the service answers: for a handful of generated patients and days, the cards
-in cards.ndjson equal the cards the running service returns over HTTP for a patient-view call with
-full prefetch, its clock pinned to that day."""
+in cards.ndjson equal the cards the running service returns over HTTP for a patient-view call whose
+prefetch holds what the chart held that day (as of the day: no look-ahead), its clock pinned to that
+day."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from workbench_support import read_ndjson, small_export
 
 from service import cli
 from service.app import create_app
+from service.workbench.as_of import ChartHistory
 from service.workbench.clinical_adapter import day_noon
 from service.workbench.export import read_export
 from service.workbench.hook_request import hook_request, service_id_for
@@ -97,7 +99,7 @@ def test_burden_cards_equal_the_services_answers_patient_by_patient_and_day_by_d
                 hook="patient-view",
                 patient_id=patient_id,
                 user_id="Practitioner/alert-burden-review",
-                resources=cohort.patients[patient_id],
+                resources=ChartHistory(cohort.patients[patient_id]).on(day),
                 medications=cohort.medications.values(),
             )
             response = client.post(path, json=body)

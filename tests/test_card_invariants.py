@@ -50,7 +50,7 @@ from invariant_support import (
 )
 
 from clinical.cards import SUMMARY_LIMIT
-from clinical.rules import BaselineAdvice, NeurotoxicityAdvice, indicator_rank
+from clinical.rules import BaselineAdvice, IntervalAdvice, NeurotoxicityAdvice, indicator_rank
 
 TOPICS = {"baseline-brain-mri", "interval-imaging", "possible-neurotoxicity"}
 INDICATORS = {"info", "warning", "critical"}
@@ -242,9 +242,12 @@ def test_no_interval_card_for_a_checkpoint_inhibitor_without_a_trigger(case: Cas
 @BUDGET
 @given(cases())
 def test_a_car_t_infusion_in_the_last_28_days_shows_the_icans_risk_window(case: Case) -> None:
-    """Section 4: the ICANS risk window, days 0-28 after the latest infusion, is a warning."""
+    """Section 4: the ICANS risk window, days 0-28 after the latest infusion, is a warning: its own
+    interval card, or folded into the neurotoxicity card when one shows (section 5, one card per
+    episode; the neurotoxicity card is at least a warning)."""
     if any(offset is not None and -28 <= offset <= 0 for offset in case.car_t_infusion_offsets()):
-        indicator = topics(evaluated(case)).get("interval-imaging")
+        found = topics(evaluated(case))
+        indicator = found.get("possible-neurotoxicity") or found.get("interval-imaging")
         assert indicator is not None and indicator_rank(indicator) >= indicator_rank("warning")
 
 
@@ -417,9 +420,10 @@ def test_a_new_seizure_after_recent_therapy_makes_the_neurotoxicity_card_critica
 @BUDGET
 @given(cases())
 def test_icans_grade_2_or_more_is_critical(case: Case) -> None:
+    """While its evidence is recent (section 3: a stale critical is a warning, tested below)."""
     for item in advice(case.resources, case.drafts):
         if isinstance(item, NeurotoxicityAdvice) and item.grade is not None and (item.grade.grade or 0) >= 2:
-            assert item.indicator == "critical"
+            assert item.indicator == ("warning" if item.stale else "critical")
 
 
 @BUDGET
@@ -515,3 +519,46 @@ def test_evaluation_never_raises_on_any_day(case: Case, shift: int) -> None:
     on = TODAY + timedelta(days=shift)
     for card in cards(case.resources, case.drafts, today=on):
         assert card["indicator"] in INDICATORS
+
+
+# --- one card per episode (issue 16, section 7) -------------------------------------------------------------
+
+
+@BUDGET
+@given(cases(), st.sampled_from([-30, 0, 14]))
+def test_one_card_per_topic_on_any_day(case: Case, shift: int) -> None:
+    """Section 5: each topic at most once, whatever folds into what."""
+    found = cards(case.resources, case.drafts, today=TODAY + timedelta(days=shift))
+    codes = [card["source"]["topic"]["code"] for card in found]
+    assert len(codes) == len(set(codes))
+
+
+@BUDGET
+@given(recent_car_t_cases())
+def test_no_risk_window_card_beside_a_neurotoxicity_card(case: Case) -> None:
+    """Section 5: when a neurotoxicity card shows, the CAR-T / T-cell engager risk window is folded into
+    it: the interval card beside it (if any) holds only response imaging or iRECIST confirmation."""
+    found = advice(case.resources, case.drafts)
+    neurotoxicity = [item for item in found if isinstance(item, NeurotoxicityAdvice)]
+    for item in found:
+        if neurotoxicity and isinstance(item, IntervalAdvice):
+            assert not any(hit.window.folds_into_neurotoxicity for hit in item.windows)
+    shown = by_topic(evaluated(case))
+    if "possible-neurotoxicity" in shown and "interval-imaging" in shown:
+        assert "risk window" not in shown["interval-imaging"]["detail"].lower()
+
+
+@BUDGET
+@given(recent_exposure_cases(), st.sampled_from(CRITICAL_FINDINGS))
+def test_a_stale_critical_becomes_a_warning(case: Case, finding: dict[str, Any]) -> None:
+    """Section 3: critical only while the latest evidence is recent (72 h). The generated records hold
+    nothing dated after day +10 (+11 in UTC for a late evening time), so on day +15 every finding is at
+    least 4 days old: the card that was critical today is, if it still shows, a warning, and one made
+    a warning by its age says so."""
+    later = TODAY + timedelta(days=15)
+    record = [*case.resources, finding]
+    card = by_topic(cards(record, case.drafts, today=later)).get("possible-neurotoxicity")
+    assert card is None or card["indicator"] == "warning"
+    for item in advice(record, case.drafts, today=later):
+        if isinstance(item, NeurotoxicityAdvice) and item.stale:
+            assert card is not None and "no assessment since" in card["summary"]

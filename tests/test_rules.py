@@ -38,7 +38,7 @@ EXPOSURE: list[Row] = [
         "CAR-T recorded only as a completed order, day 5, ICE 6",
         [order("Yescarta infusion", -5, status="completed"), score("ICE score", 6, 0)],
         [],
-        {"possible-neurotoxicity": "critical", "interval-imaging": "warning"},
+        {"possible-neurotoxicity": "critical"},
     ),
     (
         "standing active checkpoint-inhibitor order from two years ago, new encephalitis",
@@ -71,7 +71,7 @@ TEXT: list[Row] = [
         "negation stops at the comma",
         [administration("Yescarta", -6), note("No fever, new generalized seizure", 0)],
         [],
-        {"possible-neurotoxicity": "critical", "interval-imaging": "warning"},
+        {"possible-neurotoxicity": "critical"},
     ),
     (
         "a negated seizure",
@@ -83,7 +83,7 @@ TEXT: list[Row] = [
         "r/o ICANS is a suspicion at warning, not a negation",
         [administration("Yescarta", -6), note("r/o ICANS", 0)],
         [],
-        {"possible-neurotoxicity": "warning", "interval-imaging": "warning"},
+        {"possible-neurotoxicity": "warning"},
     ),
     (
         "history of seizures is not a new finding",
@@ -131,7 +131,7 @@ TEXT: list[Row] = [
         "a seizure due to ICANS stays a finding",
         [administration("Yescarta", -5), note("generalized seizure due to ICANS", 0)],
         [],
-        {"possible-neurotoxicity": "critical", "interval-imaging": "warning"},
+        {"possible-neurotoxicity": "critical"},
     ),
     (
         "metabolic encephalopathy code G93.41 has an alternative cause",
@@ -146,13 +146,13 @@ GRADING: list[Row] = [
         "ICE 8 alone: grade 1, warning",
         [administration("Yescarta", -5), score("ICE score", 8, 0)],
         [],
-        {"possible-neurotoxicity": "warning", "interval-imaging": "warning"},
+        {"possible-neurotoxicity": "warning"},
     ),
     (
         "ICE 8 plus a seizure: grade 3, critical",
         [administration("Yescarta", -5), score("ICE score", 8, 0), note("generalized seizure", 0)],
         [],
-        {"possible-neurotoxicity": "critical", "interval-imaging": "warning"},
+        {"possible-neurotoxicity": "critical"},
     ),
     (
         "an ICE score normalised since: no card",
@@ -176,10 +176,10 @@ BASELINE: list[Row] = [
         {"baseline-brain-mri": "warning"},
     ),
     (
-        "CAR-T day 5 with coded ICANS 2: neurotoxicity and interval, never baseline",
+        "CAR-T day 5 with coded ICANS 2: one neurotoxicity card (window folded in), never baseline",
         [order("Yescarta", -40), administration("Yescarta", -5), condition(0, code="G92.02")],
         [],
-        {"possible-neurotoxicity": "critical", "interval-imaging": "warning"},
+        {"possible-neurotoxicity": "critical"},
     ),
     (
         "MRI 20 days before the infusion, day +12: no baseline",
@@ -252,7 +252,7 @@ SYNDROMES: list[Row] = [
         "CAR-T day 45: delayed neurotoxicity, not ICANS",
         [administration("Carvykti", -45), note("new parkinsonism with bradykinesia", -1)],
         [],
-        {"possible-neurotoxicity": "warning", "interval-imaging": "info"},
+        {"possible-neurotoxicity": "warning"},
     ),
 ]
 

@@ -8,11 +8,12 @@ from clinical.cards.baseline import DETAIL_FIELDS as BASELINE_DETAIL
 from clinical.cards.baseline import SUMMARY_FIELDS as BASELINE_SUMMARY
 from clinical.cards.baseline import baseline_card
 from clinical.cards.common import SUMMARY_LIMIT, CardContext, CommonParts, placeholders
-from clinical.cards.interval import IRECIST_FIELDS, WINDOW_FIELDS, interval_card
+from clinical.cards.interval import IRECIST_FIELDS, WINDOW_FIELDS, folded_window_sentence, interval_card
+from clinical.cards.neurotoxicity import DECISION_GUIDANCE_KEYS, neurotoxicity_card
 from clinical.cards.neurotoxicity import DETAIL_FIELDS as NEUROTOXICITY_DETAIL
 from clinical.cards.neurotoxicity import REASON_FIELDS as NEUROTOXICITY_REASON
+from clinical.cards.neurotoxicity import STALE_SUMMARY_FIELDS as NEUROTOXICITY_STALE_SUMMARY
 from clinical.cards.neurotoxicity import SUMMARY_FIELDS as NEUROTOXICITY_SUMMARY
-from clinical.cards.neurotoxicity import neurotoxicity_card
 from clinical.knowledge import CardTexts, KnowledgeError
 from clinical.knowledge.schema import TimingFile
 from clinical.rules import Advice, BaselineAdvice, NeurotoxicityAdvice
@@ -31,7 +32,18 @@ class CardRenderer:
 
     def render(self, advice: Advice, context: CardContext) -> dict[str, Any]:
         if isinstance(advice, NeurotoxicityAdvice):
-            return neurotoxicity_card(advice, self.texts.neurotoxicity, self.common, context)
+            windows = [
+                folded_window_sentence(hit, self.texts.interval, self.common) for hit in advice.risk_windows
+            ]
+            hours = self.timing.possible_neurotoxicity.critical_while_recent_hours
+            return neurotoxicity_card(
+                advice,
+                self.texts.neurotoxicity,
+                self.common,
+                context,
+                risk_windows=windows,
+                recent_hours=hours,
+            )
         if isinstance(advice, BaselineAdvice):
             window = self.timing.baseline_brain_mri.baseline_mri_window_days
             return baseline_card(advice, self.texts.baseline, self.common, context, window)
@@ -56,6 +68,9 @@ PHRASE_FIELDS: dict[str, set[str]] = {
     "domain_code": {"grade"},
     "also_work_up": {"kind", "detail"},
     "brain_mri_since": {"date", "study", "state"},
+    "brain_mri_ordered_since": {"date", "study"},
+    "brain_mri_being_ordered": {"study"},
+    "stale_evidence": {"finding", "date", "hours"},
     "therapies_sentence": {"therapies", "start"},
     "planned_start": {"date"},
     "last_brain_mri": {"date", "study"},
@@ -84,6 +99,10 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
         "baseline-brain-mri.yaml suggestion.reason": (BASELINE_SUMMARY, texts.baseline.suggestion.reason),
         "possible-neurotoxicity.yaml summary": (NEUROTOXICITY_SUMMARY, texts.neurotoxicity.summary),
         "possible-neurotoxicity.yaml detail": (NEUROTOXICITY_DETAIL, texts.neurotoxicity.detail),
+        "possible-neurotoxicity.yaml summary_stale": (
+            NEUROTOXICITY_STALE_SUMMARY,
+            texts.neurotoxicity.summary_stale,
+        ),
         "possible-neurotoxicity.yaml suggestion_warning.reason": (
             NEUROTOXICITY_REASON,
             texts.neurotoxicity.suggestion_warning.reason,
@@ -101,6 +120,7 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
     for window_id, wording in texts.interval.windows.items():
         expected[f"interval-imaging.yaml windows.{window_id}.summary"] = (WINDOW_FIELDS, wording.summary)
         expected[f"interval-imaging.yaml windows.{window_id}.detail"] = (WINDOW_FIELDS, wording.detail)
+        expected[f"interval-imaging.yaml windows.{window_id}.folded"] = (WINDOW_FIELDS, wording.folded)
     for name, (fields, template) in expected.items():
         unknown = placeholders(template) - fields
         if unknown:
@@ -112,20 +132,42 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
         raise KnowledgeError(
             f"knowledge/timing.yaml windows without wording in cards/interval-imaging.yaml: {missing}"
         )
+    unfolded = [
+        w.id
+        for w in timing.interval_imaging.windows
+        if w.folds_into_neurotoxicity and not texts.interval.windows[w.id].folded
+    ]
+    if unfolded:
+        raise KnowledgeError(
+            "knowledge/timing.yaml risk windows without a `folded` sentence in "
+            f"cards/interval-imaging.yaml: {unfolded}"
+        )
     cited = [
         *timing.baseline_brain_mri.evidence,
         *(source for window in timing.interval_imaging.windows for source in window.evidence),
         *timing.interval_imaging.irecist_confirmation.evidence,
         *timing.possible_neurotoxicity.evidence,
+        *(
+            source
+            for guidance in texts.neurotoxicity.decision_guidance.values()
+            for source in guidance.evidence
+        ),
     ]
     unknown_evidence = sorted({source for source in cited if source not in texts.common.evidence})
     if unknown_evidence:
         raise KnowledgeError(
-            f"knowledge/timing.yaml cites evidence missing from cards/common.yaml: {unknown_evidence}"
+            "knowledge/timing.yaml or cards/possible-neurotoxicity.yaml cites evidence missing from "
+            f"cards/common.yaml: {unknown_evidence}"
         )
     for note in ("icans", "capd_range", "ice_not_valid", "delayed-car-t", "irae", "neuro-ae"):
         if note not in texts.neurotoxicity.grading_note:
             raise KnowledgeError(f"cards/possible-neurotoxicity.yaml grading_note needs {note!r}")
+    unknown_guidance = sorted(set(texts.neurotoxicity.decision_guidance) - set(DECISION_GUIDANCE_KEYS))
+    if unknown_guidance:
+        raise KnowledgeError(
+            f"cards/possible-neurotoxicity.yaml decision_guidance has unknown keys {unknown_guidance} "
+            f"(allowed: {list(DECISION_GUIDANCE_KEYS)})"
+        )
     missing_work_up = sorted({"central", "spinal", "neuromuscular"} - set(texts.neurotoxicity.work_up))
     if missing_work_up:
         raise KnowledgeError(f"cards/possible-neurotoxicity.yaml work_up needs {missing_work_up}")

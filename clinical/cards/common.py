@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from clinical.knowledge.schema import CommonCardsFile, Indicator, Suggestion, TherapyClass, Topic
+from clinical.labels import shorten
 from clinical.rules import Course
 from clinical.timeline import TherapyEvent
 
@@ -32,10 +33,8 @@ def placeholders(template: str) -> set[str]:
 
 
 def fit_summary(text: str) -> str:
-    text = " ".join(text.split())
-    if len(text) < SUMMARY_LIMIT:
-        return text
-    return text[: SUMMARY_LIMIT - 2].rstrip() + "…"
+    """Under the CDS Hooks limit (< 140 characters), cut at a word boundary with an ellipsis."""
+    return shorten(text, SUMMARY_LIMIT - 1)
 
 
 def tidy_markdown(text: str) -> str:

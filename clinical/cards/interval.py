@@ -77,3 +77,8 @@ def interval_card(
     return common.card(
         texts.topic, summaries[0], "\n\n".join(details), advice.indicator, advice.evidence, None
     )
+
+
+def folded_window_sentence(hit: WindowHit, texts: IntervalCardsFile, common: CommonParts) -> str:
+    """The sentence a neurotoxicity card says for a risk window folded into it (rules.episodes)."""
+    return fill(texts.windows[hit.window.id].folded, _window_values(hit, common))

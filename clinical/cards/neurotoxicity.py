@@ -3,16 +3,29 @@ findings in plain words, and the work-up that fits (brain MRI only for central s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from clinical.cards.common import CardContext, CommonParts, day_text, fill, joined
+from clinical.cards.common import SUMMARY_LIMIT, CardContext, CommonParts, day_text, fill, joined
 from clinical.knowledge.schema import NeurotoxicityCardsFile, NeurotoxicityPhrases
+from clinical.labels import shorten
 from clinical.rules import IcansGrade, NeurotoxicityAdvice
 from clinical.rules.grading import Domain
 from clinical.timeline import TherapyEvent
 
 SUMMARY_FIELDS = {"headline", "agents", "action"}
+STALE_SUMMARY_FIELDS = {"headline", "agents", "finding", "date"}
+# The grade bands guidance is written for (cards/possible-neurotoxicity.yaml decision_guidance).
+DECISION_GUIDANCE_KEYS = (
+    "icans_ungraded",
+    "icans_grade_1",
+    "icans_grade_2",
+    "icans_grade_3_or_more",
+    "irae",
+    "delayed-car-t",
+    "neuro-ae",
+)
 DETAIL_FIELDS = {
     "headline",
     "context_sentence",
@@ -22,6 +35,9 @@ DETAIL_FIELDS = {
     "eeg",
     "brain_mri_since",
     "therapy",
+    "stale",
+    "decision",
+    "risk_window",
 }
 REASON_FIELDS = {"headline", "agents"}
 
@@ -126,8 +142,99 @@ def _therapy_lines(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, c
     return "\n".join([phrases.therapy_heading, *(common.therapy_line(event) for event in events)])
 
 
+def _in_sentence(display: str) -> str:
+    """ "Seizure" inside a sentence is "seizure"; an acronym ("ICANS", "PRES") stays as it is."""
+    if len(display) > 1 and display[0].isupper() and display[1].islower():
+        return display[0].lower() + display[1:]
+    return display
+
+
+def _latest_evidence(advice: NeurotoxicityAdvice) -> str:
+    """What was documented on the day of the latest evidence, in words ("ICE score 2/10")."""
+    latest = advice.latest_evidence_on
+    named = [
+        _in_sentence(finding.kind.display)
+        for finding in advice.findings
+        if max(finding.on, finding.recorded_on or finding.on) == latest
+    ]
+    named += [
+        f"{'ICE' if score.kind == 'ice' else 'CAPD'} score {score.score}/{score.maximum}"
+        for score in advice.scores
+        if score.on == latest
+    ]
+    return joined(list(dict.fromkeys(named)))
+
+
+def _stale_sentence(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, recent_hours: int) -> str:
+    if not advice.stale:
+        return ""
+    values = {
+        "finding": _latest_evidence(advice),
+        "date": day_text(advice.latest_evidence_on),
+        "hours": recent_hours,
+    }
+    return fill(phrases.stale_evidence, values)
+
+
+def _stale_summary(advice: NeurotoxicityAdvice, template: str, title: str, agents: str) -> str:
+    """The stale summary keeps its end ("no assessment since") within the limit: a long list of
+    findings is what gets shortened, at a word boundary."""
+    finding = _latest_evidence(advice)
+    values = {
+        "headline": title,
+        "agents": agents,
+        "finding": finding,
+        "date": day_text(advice.latest_evidence_on),
+    }
+    summary = fill(template, values)
+    excess = len(summary) - (SUMMARY_LIMIT - 1)
+    if excess > 0:
+        values["finding"] = shorten(finding, max(len(finding) - excess, 12))
+        summary = fill(template, values)
+    return summary
+
+
+def decision_guidance_key(advice: NeurotoxicityAdvice) -> str:
+    """Which grade band's guidance applies: by the ASTCT grade for ICANS, else by the syndrome."""
+    if advice.syndrome != "icans":
+        return advice.syndrome
+    grade = advice.grade
+    if grade is None or grade.grade is None or (grade.grade == 1 and grade.capd_grade_1_or_2):
+        return "icans_ungraded"  # CAPD 1-8 alone is grade 1 or 2: the band is not known
+    if grade.grade >= 3:
+        return "icans_grade_3_or_more"
+    return f"icans_grade_{grade.grade}"
+
+
+def _decision(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> tuple[str, tuple[str, ...]]:
+    """The decision the grade usually drives, as guidance, and the sources it cites."""
+    guidance = texts.decision_guidance.get(decision_guidance_key(advice))
+    if guidance is None:
+        return "", ()
+    return f"{texts.phrases.decision_heading} {guidance.text}", tuple(guidance.evidence)
+
+
+def _brain_mri_line(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases) -> str:
+    """ "On record" only for a study done; an order is "ordered", this request's draft "being ordered"."""
+    since = advice.brain_mri_since
+    if since is None:
+        return phrases.no_brain_mri_since
+    if since.draft_order:
+        return fill(phrases.brain_mri_being_ordered, {"study": since.label})
+    if since.state == "ordered":
+        return fill(phrases.brain_mri_ordered_since, {"date": day_text(since.on), "study": since.label})
+    values = {"date": day_text(since.on), "study": since.label, "state": since.state}
+    return fill(phrases.brain_mri_since, values)
+
+
 def neurotoxicity_card(
-    advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile, common: CommonParts, context: CardContext
+    advice: NeurotoxicityAdvice,
+    texts: NeurotoxicityCardsFile,
+    common: CommonParts,
+    context: CardContext,
+    *,
+    risk_windows: Sequence[str] = (),
+    recent_hours: int = 72,
 ) -> dict[str, Any]:
     phrases = texts.phrases
     title = headline(advice, phrases)
@@ -143,13 +250,9 @@ def neurotoxicity_card(
         for kind in advice.work_up[1:]
     ]
     since = advice.brain_mri_since
-    if not central:
-        brain_mri = ""
-    elif since is not None:
-        values = {"date": day_text(since.on), "study": since.label, "state": since.state}
-        brain_mri = fill(phrases.brain_mri_since, values)
-    else:
-        brain_mri = phrases.no_brain_mri_since
+    brain_mri = _brain_mri_line(advice, phrases) if central else ""
+    decision, decision_evidence = _decision(advice, texts)
+    risk_window = "\n".join([phrases.risk_window_heading, *risk_windows]) if risk_windows else ""
     detail = fill(
         texts.detail,
         {
@@ -161,14 +264,20 @@ def neurotoxicity_card(
             "eeg": texts.eeg_note if advice.eeg and central else "",
             "brain_mri_since": brain_mri,
             "therapy": _therapy_lines(advice, phrases, common),
+            "stale": _stale_sentence(advice, phrases, recent_hours),
+            "decision": decision,
+            "risk_window": risk_window,
         },
     )
     wording = texts.work_up[lead]
     action = wording.summary_action if advice.indicator == "critical" else wording.summary_action_warning
     summary = fill(texts.summary, {"headline": title, "agents": agents, "action": action})
+    if advice.stale:
+        summary = _stale_summary(advice, texts.summary_stale, title, agents)
     suggestion = None
     if lead == "central" and since is None:
         wanted = texts.suggestion if advice.indicator == "critical" else texts.suggestion_warning
         reason = fill(wanted.reason, {"headline": title, "agents": agents})
         suggestion = common.mri_suggestion(wanted, reason, context)
-    return common.card(texts.topic, summary, detail, advice.indicator, advice.evidence, suggestion)
+    evidence = tuple(dict.fromkeys([*advice.evidence, *decision_evidence]))
+    return common.card(texts.topic, summary, detail, advice.indicator, evidence, suggestion)

@@ -443,6 +443,9 @@ class Window(Strict):
     # Only for CAR-T products whose response is assessed by imaging (therapies.yaml).
     requires_imaging_response: bool = False
     evidence: list[str]
+    # A risk window (low threshold for brain MRI with new neurological signs): when a neurotoxicity card
+    # shows, the window folds into it instead of showing as an interval card beside it (issue 16, 7).
+    folds_into_neurotoxicity: bool = False
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
@@ -476,12 +479,23 @@ class NeurotoxicityTiming(Strict):
     eeg_finding_ids: list[str]
     eeg_from_score_grade: int = Field(ge=1, le=5)
     evidence: list[str]
+    # The card is critical only while its latest evidence is at most this old (and unresolved); after
+    # that it is a warning that names the last documented finding (issue 16, section 7).
+    critical_while_recent_hours: int = Field(default=72, ge=24)
+
+
+class AcknowledgementTiming(Strict):
+    # An overridden card (same topic and evidence key) stays quiet this many days.
+    quiet_days: int = Field(default=7, ge=0)
+    # A critical card, once overridden, returns only on new evidence (a new key), not when quiet_days end.
+    critical_returns_on_new_evidence_only: bool = True
 
 
 class TimingFile(Strict):
     baseline_brain_mri: BaselineTiming
     interval_imaging: IntervalTiming
     possible_neurotoxicity: NeurotoxicityTiming
+    acknowledgements: AcknowledgementTiming = Field(default_factory=AcknowledgementTiming)
 
 
 # --- cards/ --------------------------------------------------------------------------------------------
@@ -555,6 +569,8 @@ class BaselineCardsFile(Strict):
 class WindowTexts(Strict):
     summary: str
     detail: str
+    # The sentence the neurotoxicity card says for a window folded into it (risk windows only).
+    folded: str = ""
 
 
 class IrecistTexts(Strict):
@@ -608,11 +624,28 @@ class NeurotoxicityPhrases(Strict):
     brain_mri_since: str
     no_brain_mri_since: str
     therapy_heading: str
+    # A brain MRI ordered (not done) since the latest finding; one being ordered in this request.
+    brain_mri_ordered_since: str
+    brain_mri_being_ordered: str
+    # The card is no longer critical: its latest evidence is older than critical_while_recent_hours.
+    stale_evidence: str
+    # Heading of the folded risk window(s) and of the decision the grade usually drives.
+    risk_window_heading: str
+    decision_heading: str
+
+
+class DecisionGuidance(Strict):
+    """What guidelines usually do at this grade: guidance for the treating team, never an order."""
+
+    text: str
+    evidence: list[str]
 
 
 class NeurotoxicityCardsFile(Strict):
     topic: Topic
     summary: str
+    # The summary once the card is no longer critical because its evidence is old (issue 16, 7).
+    summary_stale: str
     detail: str
     grading_note: dict[str, str]
     work_up: dict[Syndrome, WorkUp]
@@ -621,3 +654,5 @@ class NeurotoxicityCardsFile(Strict):
     suggestion: Suggestion
     suggestion_warning: Suggestion
     phrases: NeurotoxicityPhrases
+    # Keys: icans_grade_1, icans_grade_2, icans_grade_3_or_more, icans_ungraded, irae (see the file).
+    decision_guidance: dict[str, DecisionGuidance] = Field(default_factory=dict)

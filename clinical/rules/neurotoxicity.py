@@ -12,6 +12,7 @@ from typing import Literal
 from clinical.knowledge.schema import Indicator, NeurotoxicityTiming, Syndrome, TherapyClass
 from clinical.rules.courses import Course
 from clinical.rules.grading import IcansGrade, grade_icans, latest_abnormal_scores
+from clinical.rules.interval import WindowHit
 from clinical.timeline import (
     ImagingEvent,
     ImpliedExposure,
@@ -44,6 +45,14 @@ class NeurotoxicityAdvice:
     eeg: bool
     brain_mri_since: ImagingEvent | None
     evidence: tuple[str, ...]
+    # The day of the latest evidence the indicator rests on (a finding's date or the day it was written,
+    # a score's date): for a critical card, the latest evidence that makes it critical.
+    latest_evidence_on: date | None = None
+    # Critical by its findings, but the latest evidence is older than critical_while_recent_hours with no
+    # assessment since: shown as a warning that names the last documented finding (issue 16, 7).
+    stale: bool = False
+    # CAR-T / T-cell engager risk windows the patient is in, folded into this card (rules.episodes).
+    risk_windows: tuple[WindowHit, ...] = ()
     # v3: the diagnoses that imply the therapy when none is recorded here (T80.82-, D89.83-)
     implied_by: tuple[str, ...] = ()
 
@@ -187,6 +196,46 @@ def _attributed_scores(
     return scores
 
 
+def _evidence_day(finding: NeurologicalFinding) -> date:
+    """A diagnosis written today about an onset last week is today's evidence."""
+    return max(finding.on, finding.recorded_on or finding.on)
+
+
+def _critical_evidence_days(
+    findings: list[NeurologicalFinding],
+    scores: list[ScoreReading],
+    grade: IcansGrade | None,
+    rules: NeurotoxicityTiming,
+) -> list[date]:
+    """The days of the evidence that makes the card critical (as `_indicator` decides): an affirmed
+    finding of a critical kind, or a score, finding or code at or above the critical ICANS grade. A
+    suspicion charted today does not renew a seizure of last week."""
+    threshold = rules.critical_from_icans_grade
+    days = []
+    for finding in findings:
+        if finding.uncertain:
+            continue
+        graded_icans = finding.kind.id == ICANS and finding.coded_grade is not None
+        critical_kind = finding.kind.severity == "critical" and not graded_icans
+        graded = grade is not None and (
+            (finding.kind.icans_grade or 0) >= threshold or (finding.coded_grade or 0) >= threshold
+        )
+        if critical_kind or graded:
+            days.append(_evidence_day(finding))
+    if grade is not None:
+        days += [
+            score.on
+            for score in scores
+            if (score.grade or 0) >= threshold and not (score.kind == "ice" and grade.ice_not_valid_for_age)
+        ]
+    return days
+
+
+def _stale(latest: date, today: date, rules: NeurotoxicityTiming) -> bool:
+    # Findings and scores are dated by day: 72 h keeps the day of the evidence and the three after it.
+    return (today - latest).days * 24 > rules.critical_while_recent_hours
+
+
 def _needs_eeg(
     findings: list[NeurologicalFinding], grade: IcansGrade | None, rules: NeurotoxicityTiming
 ) -> bool:
@@ -218,9 +267,13 @@ def possible_neurotoxicity(
         if any(f.kind.syndrome == kind for f in findings) or (kind == "central" and scores)
     ]
     latest = max([f.on for f in findings] + [s.on for s in scores])
+    indicator = _indicator(findings, grade, rules)
+    critical_days = _critical_evidence_days(findings, scores, grade, rules) if indicator == "critical" else []
+    latest_evidence = max(critical_days or [_evidence_day(f) for f in findings] + [s.on for s in scores])
+    stale = bool(critical_days) and _stale(latest_evidence, today, rules)
     car_t = courses.get("car_t")
     return NeurotoxicityAdvice(
-        indicator=_indicator(findings, grade, rules),
+        indicator="warning" if stale else indicator,
         syndrome=syndrome,
         courses=tuple(dict.fromkeys(involved)),
         therapy_not_recorded=(syndrome == "icans" and not attributions.get("icans")) or not involved,
@@ -232,5 +285,7 @@ def possible_neurotoxicity(
         eeg=_needs_eeg(findings, grade, rules),
         brain_mri_since=_brain_mri_since(timeline, latest, today),
         evidence=tuple(rules.evidence),
+        latest_evidence_on=latest_evidence,
+        stale=stale,
         implied_by=tuple(implied_by) if not involved or not attributions.get("icans") else (),
     )

@@ -23,6 +23,7 @@ from clinical.fhir_data import (
 )
 from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher, remembered
 from clinical.knowledge.schema import BrainImagingFile, ProgressionTerms, TextMatchingFile
+from clinical.labels import shorten
 from clinical.patient_record import PatientRecord
 
 ImagingKind = Literal["brain-mri", "cross-sectional", "other-imaging"]
@@ -327,7 +328,7 @@ def _events_of(
         state,
         on,
         resource_type,
-        label[:120],
+        shorten(label, 120),
         draft_order=draft,
         recorded_on=recorded,
         brain_only=vocabulary.brain_only(kind, texts),

@@ -1,9 +1,11 @@
 """Alert burden: for every patient of an export and every day of a range, the cards patient-view would
-answer that day, through the service's own evaluation (see `clinical_adapter`).
+answer that day, through the service's own evaluation (see `clinical_adapter`), from what the chart held
+that day (`as_of`: no look-ahead).
 
-Facts are computed once per patient and the rules once per day. Patients are spread over worker
-processes (fork: the export read once in the parent is shared, not copied through pipes); each
-worker writes its patients' timeline pages itself and hands back only the card rows.
+Facts are computed per patient each day something new entered the chart, and the rules once per day.
+Patients are spread over worker processes (fork: the export read once in the parent is shared, not
+copied through pipes); each worker writes its patients' timeline pages itself and hands back only the
+card rows.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from service.workbench import clinical_adapter as clinical
+from service.workbench.as_of import ChartHistory
 from service.workbench.export import Cohort, safe_file_stem
 from service.workbench.timeline import timeline_page
 from service.workbench.view import CardDay
@@ -60,6 +63,7 @@ class PatientOutcome:
     page: str  # relative to the output folder
     rows: list[CardRow] = field(default_factory=list)
     error: str | None = None  # the evaluation failed (the exception's type): counted, never hidden
+    undated: int = 0  # clinical resources with no chart-entry date: seen from the first day
 
 
 def patient_page_path(patient_id: str) -> str:
@@ -75,10 +79,17 @@ def evaluate_patient(
 ) -> PatientOutcome:
     outcome = PatientOutcome(patient_id, patient_page_path(patient_id))
     try:
-        record = clinical.build_record(patient_id, resources, medications)
-        facts = clinical.patient_facts(evaluator, record, [], plan.first_day)
+        history = ChartHistory(resources)
+        outcome.undated = history.undated
+        facts: clinical.Facts | None = None
         card_days: list[CardDay] = []
-        for day in plan.days():
+        for state in history.replay(plan.days()):
+            day = state.day
+            if state.changed or facts is None:
+                # As of that day: only what had entered the chart by then (no look-ahead). The
+                # timeline is rebuilt only on the days something new entered it.
+                record = clinical.build_record(patient_id, state.resources, medications)
+                facts = clinical.patient_facts(evaluator, record, [], day)
             cards = clinical.cards_on_day(
                 evaluator,
                 facts,
@@ -93,6 +104,9 @@ def evaluate_patient(
                 summary, detail = str(card.get("summary", "")), str(card.get("detail", ""))
                 outcome.rows.append(CardRow(patient_id, day.isoformat(), topic, indicator, summary))
                 card_days.append(CardDay(day, topic, indicator, summary, detail))
+        if facts is None:  # an empty range: the chart as of its first day
+            record = clinical.build_record(patient_id, history.on(plan.first_day), medications)
+            facts = clinical.patient_facts(evaluator, record, [], plan.first_day)
         view = clinical.timeline_view(
             evaluator,
             facts,

@@ -33,6 +33,7 @@ class BurdenSummary:
     pages: dict[str, str] = field(default_factory=dict)  # patient -> timeline page
     errors: Counter[str] = field(default_factory=Counter)  # exception type -> patients
     failed_patients: list[str] = field(default_factory=list)
+    undated_resources: int = 0  # no chart-entry date: counted from the first day (as_of.py)
 
     @property
     def days(self) -> int:
@@ -49,6 +50,7 @@ class BurdenSummary:
             self.errors[outcome.error] += 1
             self.failed_patients.append(outcome.patient_id)
         self.per_patient[outcome.patient_id] = len(outcome.rows)
+        self.undated_resources += outcome.undated
         for row in outcome.rows:
             self.cards += 1
             self.by_topic[row.topic] += 1
@@ -66,10 +68,13 @@ class BurdenSummary:
 
     def as_dict(self) -> dict[str, Any]:
         topics = self.topics()
-        quality = self.quality.as_dict()
+        quality = {**self.quality.as_dict(), "undated": self.undated_resources}
         return {
             "source": self.source,
             "hook": "patient-view",
+            # Each day sees only the resources that had entered the chart by then; statuses are as
+            # exported (a later stop or entered-in-error is already visible: an export has no history).
+            "evaluation": "as-of",
             "from": self.plan.first_day.isoformat(),
             "to": self.plan.last_day.isoformat(),
             "days": self.days,
