@@ -270,6 +270,7 @@ V3_CONTEXT = [
     ("Mother with seizures", []),
     ("patient reports his mother had seizures", []),
     ("Maternal report of a seizure overnight", ["seizure"]),
+    ("seizure in mother's arms", ["seizure"]),
     # A flare of a known disease is a new event; a stable one is history.
     ("exacerbation of pre-existing myasthenia gravis", ["myasthenia-gravis"]),
     ("pre-existing myasthenia gravis with acute exacerbation", ["myasthenia-gravis"]),
