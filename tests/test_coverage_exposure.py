@@ -324,6 +324,22 @@ def test_exposure_is_read_from_every_element_an_ehr_uses(
     assert {(event.agent.id, event.kind) for event in timeline(resources, drafts).therapy} == expected
 
 
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def _crs_row(**fields: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": "crs-row",
+        "status": "final",
+        "code": {"text": "ASTCT CRS grade"},
+        "subject": SUBJECT,
+        "effectiveDateTime": day(-4),
+    }
+    row.update(fields)
+    return row
+
+
 IMPLIED = [
     ("Condition-T80.82XA", [condition(-4, code="T80.82XA")], "warning"),
     ("Condition-T80.82XS-sequela", [condition(-4, code="T80.82XS")], "warning"),
@@ -332,6 +348,20 @@ IMPLIED = [
     ("Condition-CRS-text", [condition(-4, text="Cytokine release syndrome, grade 1")], "warning"),
     ("Condition-T80.82-text", [condition(-4, text="Complication of CAR-T cell therapy")], "warning"),
     ("Condition-no-CRS", [condition(-4, text="No cytokine release syndrome")], None),
+    ("Observation-CRS-grade-row", [_crs_row(valueInteger=2)], "warning"),
+    ("Observation-CRS-grade-text", [_crs_row(valueString="Grade 1")], "warning"),
+    ("Observation-CRS-grade-0", [_crs_row(valueInteger=0)], None),
+    ("Observation-CRS-none", [_crs_row(valueString="None")], None),
+    (
+        "Observation-coded-value-D89.833",
+        [
+            _crs_row(
+                code={"text": "Problem"},
+                valueCodeableConcept={"coding": [{"system": ICD10, "code": "D89.833"}]},
+            )
+        ],
+        "warning",
+    ),
     ("Condition-CRS-acronym-only", [condition(-4, text="CRS, chronic rhinosinusitis")], None),
 ]
 

@@ -1,23 +1,30 @@
 """Diagnoses that say immune effector cell therapy was given even when no therapy record is here: a
 complication of immune effector cellular therapy (ICD-10-CM T80.82-) or cytokine release syndrome
-(D89.83-), coded or named (knowledge/therapies.yaml, `implied_exposure`). A neurological finding near
+(D89.83-), coded or named (knowledge/therapies.yaml, `implied_exposure`), in a Condition or as a graded
+flowsheet row ("CRS grade": 2; grade 0 or "No" is none). A neurological finding near
 such a diagnosis is attributed to that therapy like one after a recorded CAR-T ("therapy not recorded
 here"). A resolved diagnosis still says the therapy happened; a refuted one says nothing."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from clinical.fhir_data import codes_of, codings, concept_texts, first_date
+from clinical.fhir_data import as_dict, as_str, codes_of, codings, concept_texts, first_date
 from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher
 from clinical.knowledge.schema import ImpliedExposureEntry, TherapiesFile
 from clinical.patient_record import PatientRecord
 
 _EXCLUDED_VERIFICATION = frozenset(("refuted", "entered-in-error"))
 _DATES = ("onsetDateTime", "onsetPeriod.start", "recordedDate")
+_OBSERVATION_DATES = ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
+_OBSERVATION_EXCLUDED = frozenset(("entered-in-error", "cancelled"))
+# A graded row's value: 1-5, "Grade 2", "G3"; "yes" / "present" (0, "No", "None" is no CRS).
+_GRADE_VALUE = re.compile(r"^\s*(?:grade|gr\.?|g)?\s*([1-5])\s*$", re.IGNORECASE)
+_PRESENT_VALUES = frozenset(("yes", "present", "positive", "true"))
 
 
 @dataclass(frozen=True)
@@ -79,10 +86,50 @@ def _of_conditions(record: PatientRecord, vocabulary: ImpliedExposureVocabulary)
         )
 
 
+def _graded_value(observation: dict[str, Any]) -> bool:
+    """The row says the syndrome is present: a grade 1-5, a yes-answer, or a coded value."""
+    if observation.get("valueBoolean") is True:
+        return True
+    value: Any = observation.get("valueInteger")
+    quantity = as_dict(observation.get("valueQuantity"))
+    if value is None and quantity is not None:
+        value = quantity.get("value")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return 1 <= value <= 5
+    concept = as_dict(observation.get("valueCodeableConcept"))
+    text = as_str(observation.get("valueString")) or next(concept_texts(concept), None)
+    if text is None:
+        return False
+    return _GRADE_VALUE.match(text) is not None or text.strip().casefold() in _PRESENT_VALUES
+
+
+def _of_observations(
+    record: PatientRecord, vocabulary: ImpliedExposureVocabulary
+) -> Iterator[ImpliedExposure]:
+    for observation in record.of_type("Observation"):
+        status = observation.get("status")
+        if isinstance(status, str) and status in _OBSERVATION_EXCLUDED:
+            continue
+        value = as_dict(observation.get("valueCodeableConcept"))
+        coded_value = vocabulary.in_concept(value) if value is not None and list(codings(value)) else None
+        found = coded_value or (
+            vocabulary.in_concept(observation.get("code")) if _graded_value(observation) else None
+        )
+        if found is None:
+            continue
+        entry, detail = found
+        yield ImpliedExposure(
+            first_date(observation, _OBSERVATION_DATES),
+            entry.when == "always",
+            detail,
+            vocabulary.lookback_days,
+        )
+
+
 def find_implied_exposures(
     record: PatientRecord, vocabulary: ImpliedExposureVocabulary
 ) -> list[ImpliedExposure]:
-    return list(_of_conditions(record, vocabulary))
+    return [*_of_conditions(record, vocabulary), *_of_observations(record, vocabulary)]
 
 
 __all__ = ["ImpliedExposure", "ImpliedExposureVocabulary", "find_implied_exposures"]
