@@ -289,6 +289,8 @@ V3_CONTEXT = [
     ("encephalopathy due to CRS vs sepsis", ["encephalopathy"]),
     ("seizure with grade 2 CRS", ["seizure"]),
     ("confusion due to sepsis", []),
+    ("confusion due to sepsis vs CRS", ["altered-mental-status"]),
+    ("seizure prophylaxis after CAR-T", []),
     # Chemotherapy neuropathy and alcohol withdrawal, with their stated cause: no finding.
     ("vincristine-induced neuropathy", []),
     ("vincristine neuropathy", []),

@@ -309,6 +309,7 @@ class PhraseReader:
         )
         self._after_window = rules.qualifier_after_max_chars
         self._cause_window = causes.max_chars_to_cause if causes else 0
+        self._connectors = tuple(normalise_name(c) for c in (causes.connectors if causes else []))
         self._lists = lists
         self._answer: re.Pattern[str] | None = None
         self._absent_answers: frozenset[str] = frozenset()
@@ -362,7 +363,11 @@ class PhraseReader:
         if read.after_uncertain.any_starting_between(end, window_end):
             return "uncertain"
         qualifier = read.after.first_starting_between(end, window_end)
-        if qualifier is not None and not read.extra["blocker"].any_starting_between(end, qualifier[0]):
+        if (
+            qualifier is not None
+            and not read.extra["blocker"].any_starting_between(end, qualifier[0])
+            and not self._cause_disputed(read, qualifier, phrase_end)
+        ):
             return "negated"  # "seizure prophylaxis"; not "seizure despite prophylaxis"
         if read.extra["adjacent"].any_starting_between(end, min(phrase_end, end + _ADJACENT_CHARS + 1)):
             return "negated"  # "ICANS monitoring", "ICANS education"
@@ -432,6 +437,14 @@ class PhraseReader:
         flare = extra["flare"].first_starting_between(start, phrase_end)  # also in the name: "MG flare"
         # "chronic myasthenia without exacerbation": a negated flare is none.
         return flare is not None and not read.before["negated"].any_between(end, flare[0])
+
+    def _cause_disputed(self, read: ReadText, qualifier: tuple[int, int], phrase_end: int) -> bool:
+        """A cause qualifier ("due to sepsis") with CRS or ICANS named in the rest of the phrase
+        ("confusion due to sepsis vs CRS"): ICANS is not excluded."""
+        words = normalise_name(read.text[qualifier[0] : qualifier[1]])
+        if not any(words.startswith(connector + " ") for connector in self._connectors):
+            return False
+        return read.extra["not_cause"].any_starting_between(qualifier[1], phrase_end)
 
     def _explained_after(self, read: ReadText, end: int, window_end: int, phrase_end: int) -> bool:
         """A connector ("due to", "secondary to") right after the name, then a named alternative cause,
