@@ -1,7 +1,12 @@
 # Immunotherapy neuroimaging CDS Hooks service.
 #   docker build -t immuno-cds:0.1.0 .
-#   docker run --rm -p 8000:8000 immuno-cds:0.1.0
-# Runtime settings are CDS_* environment variables (docs/operations.md).
+#   docker run --rm -p 8000:8000 -e CDS_WORKERS=1 \
+#     -e CDS_DATABASE_URL=sqlite+aiosqlite:////tmp/cds/cds-feedback.sqlite3 \
+#     -e CDS_TRUSTED_CLIENTS_FILE=/etc/immuno-cds/trusted-clients.yaml \
+#     -v "$PWD/trusted-clients.yaml:/etc/immuno-cds/trusted-clients.yaml:ro" immuno-cds:0.1.0
+# (production refuses to start without trusted clients and an explicit database; SQLite is for one
+# worker process only: with PostgreSQL in CDS_DATABASE_URL, keep the image's 2 workers.)
+# Runtime settings are CDS_* environment variables (docs/reference.md, docs/deployment.md).
 
 # ---- builder: a virtual environment with the dependencies and the service wheel -------------------
 FROM python:3.11.14-slim-bookworm AS builder
@@ -43,6 +48,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     CDS_WORKERS=2 \
     CDS_KNOWLEDGE_DIR=/app/knowledge \
     CDS_CARDS_DIR=/app/cards \
+    CDS_DATA_DIR=/tmp/cds \
     CDS_SQLITE_PATH=/tmp/cds/cds-feedback.sqlite3 \
     PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus-multiproc
 

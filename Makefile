@@ -2,9 +2,11 @@
 # use. Dependencies come from the lock (requirements/test.txt, exported from uv.lock: exact versions,
 # hashes checked); they are reinstalled when the lock or pyproject.toml changes.
 #
-#   make run         the service on http://127.0.0.1:8000 (development profile, unauthenticated calls allowed)
+#   make run         the service on http://127.0.0.1:8000 (development profile, unauthenticated calls allowed);
+#                    installs the runtime dependencies only
 #   make test        the test suite
-#   make lint        ruff (lint and format check), mypy --strict, import-linter, and lock-check
+#   make lint        ruff (lint and format check), mypy --strict, import-linter, the knowledge check, the link
+#                    and reference check (tools/check_references.py), and lock-check
 #   make lock        after changing dependencies in pyproject.toml: re-resolve uv.lock, export requirements/
 #   make lock-check  fail when uv.lock or requirements/*.txt is not current with pyproject.toml
 #
@@ -14,6 +16,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-lock
+RUNTIME_STAMP := $(VENV)/.installed-runtime-from-lock
 UV := $(BIN)/uv
 LOCKED_RUNTIME := requirements/runtime.txt
 LOCKED_TEST := requirements/test.txt
@@ -32,11 +35,14 @@ PYTEST_ARGS ?=
 .PHONY: help install run test lint bench lock lock-check
 
 help:
-	@echo "make run    start the service on http://$(HOST):$(PORT) (CDS_PROFILE=$(CDS_PROFILE))"
-	@echo "make test   run the tests"
-	@echo "make lint   ruff check, ruff format --check, mypy --strict, import-linter (clinical core layering), lock-check"
-	@echo "make lock   re-resolve uv.lock and export requirements/*.txt after a dependency change in pyproject.toml"
-	@echo "make bench  the performance benchmark (about 2 minutes; writes docs/performance.md)"
+	@echo "make run         start the service on http://$(HOST):$(PORT) (CDS_PROFILE=$(CDS_PROFILE)); runtime dependencies only"
+	@echo "make install     the virtual environment .venv with the runtime and development dependencies"
+	@echo "make test        run the tests"
+	@echo "make lint        ruff check, ruff format --check, mypy --strict, import-linter (clinical core layering),"
+	@echo "                 the knowledge check, the link and reference check, lock-check"
+	@echo "make lock        re-resolve uv.lock and export requirements/*.txt after a dependency change in pyproject.toml"
+	@echo "make lock-check  fail when uv.lock or requirements/*.txt is not current with pyproject.toml"
+	@echo "make bench       the performance benchmark (about 2 minutes; writes docs/performance.md)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; $(PYTHON) is " + sys.version.split()[0])'
@@ -48,9 +54,16 @@ $(STAMP): pyproject.toml $(LOCKED_TEST) | $(BIN)/python
 	$(BIN)/python -m pip install --no-deps --editable .
 	@touch $@
 
+# `make run` needs only what the service runs with: the runtime lock, then the project. A later
+# `make install` / `make test` adds the development tools on top.
+$(RUNTIME_STAMP): pyproject.toml $(LOCKED_RUNTIME) | $(BIN)/python
+	$(BIN)/python -m pip install --require-hashes --no-deps --requirement $(LOCKED_RUNTIME)
+	$(BIN)/python -m pip install --no-deps --editable .
+	@touch $@
+
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(RUNTIME_STAMP)
 	CDS_PROFILE=$(CDS_PROFILE) CDS_ALLOW_UNAUTHENTICATED=$(CDS_ALLOW_UNAUTHENTICATED) \
 		$(if $(CDS_TRUSTED_CLIENTS_FILE),CDS_TRUSTED_CLIENTS_FILE=$(CDS_TRUSTED_CLIENTS_FILE)) \
 		$(BIN)/uvicorn service.app:app --host $(HOST) --port $(PORT)
@@ -67,6 +80,7 @@ lint: $(STAMP) lock-check
 	$(BIN)/mypy --strict service clinical
 	$(BIN)/lint-imports
 	$(BIN)/immuno-cds check-knowledge
+	$(BIN)/python tools/check_references.py
 
 # Re-resolves only what pyproject.toml changed (uv keeps the other pins); `uv lock --upgrade` moves all.
 lock: $(STAMP)

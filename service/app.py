@@ -14,8 +14,10 @@ from starlette.middleware.cors import CORSMiddleware
 
 from clinical.evaluation import Evaluator
 from clinical.knowledge import KnowledgeError
+from service.api_docs import install_api_docs
 from service.audit import AuditMiddleware
 from service.authentication import Authenticator
+from service.configuration import ConfigurationError, check_service_start, read_settings
 from service.database import DatabaseStatus, create_engine, create_schema
 from service.errors import install_error_handlers
 from service.feedback import FeedbackRateLimiter
@@ -98,6 +100,24 @@ async def migrate_schema(settings: Settings) -> None:
         await engine.dispose()
 
 
+def database_description(url: str) -> str:
+    """The database URL for logs: driver, host, port and name, never the password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def checked_settings() -> Settings:
+    """The environment's settings for a real start (`uvicorn service.app:app`, `immuno-cds serve`'s
+    workers): every configuration error is one line naming the setting, and the process stops."""
+    try:
+        settings = read_settings()
+        check_service_start(settings)
+    except ConfigurationError as error:
+        raise SystemExit(f"immuno-cds: error: {error}") from None
+    return settings
+
+
 def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or Settings()
     if settings.fixed_now is not None and clock is system_clock:
@@ -136,7 +156,14 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             max_workers=settings.evaluation_threads, thread_name_prefix="evaluation"
         )
         app.state.authenticator = Authenticator(settings, engine=engine, http=http, replays=replays)
-        log.info("service_started", profile=settings.profile)
+        log.info(
+            "service_started",
+            profile=settings.profile,
+            database=database_description(settings.effective_database_url),
+            trusted_clients=app.state.authenticator.trusted_client_count,
+            card_language="en",
+            workers=settings.workers,
+        )
         freeze_startup_heap()
         try:
             yield
@@ -155,8 +182,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         version="0.1.0",
         description="CDS Hooks 2.0 service for brain MRI advice around ICI, CAR-T and T-cell engagers.",
         lifespan=lifespan,
-        # The document only where enabled (off in production by default); no Swagger UI or ReDoc page,
-        # whose scripts come from a CDN (service/openapi.py).
+        # The document only where enabled (off in production by default); FastAPI's own Swagger UI and
+        # ReDoc pages load their scripts from a CDN: ours (service/api_docs.py) serves packaged assets.
         openapi_url="/openapi.json" if settings.api_docs_served else None,
         docs_url=None,
         redoc_url=None,
@@ -185,6 +212,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     install_metrics(app, settings.metrics_enabled)
     app.include_router(router)
     install_openapi(app)
+    if settings.api_docs_served:
+        install_api_docs(app, "/openapi.json")
     return app
 
 
@@ -193,7 +222,7 @@ def __getattr__(name: str) -> FastAPI:
     # tests does not read the environment or the knowledge files twice.
     if name == "app":
         try:
-            application = create_app()
+            application = create_app(checked_settings())
         except KnowledgeError as error:
             # A reviewer's typo in knowledge/ or cards/ stops the service with the file, key path and
             # allowed values, not a traceback (and never a 500 in front of a clinician later).

@@ -208,6 +208,10 @@ class Authenticator:
         self._replays = replays if replays is not None else ReplayStore(engine)
         self._announce()
 
+    @property
+    def trusted_client_count(self) -> int:
+        return len(self._clients)
+
     def _announce(self) -> None:
         settings = self._settings
         if settings.allow_unauthenticated and not settings.is_development:

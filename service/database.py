@@ -78,7 +78,7 @@ seen_jtis = Table(
 )
 
 
-# Defaults of the pool settings (service/settings.py); see the README's deployment section for the sizing.
+# Defaults of the pool settings (service/settings.py); see docs/deployment.md for the sizing.
 DEFAULT_POOL_SIZE = 5
 DEFAULT_MAX_OVERFLOW = 2
 DEFAULT_TIMEOUT_SECONDS = 2.0

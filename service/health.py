@@ -14,7 +14,7 @@ need it (cards are computed from the request and the FHIR server; replay protect
 each worker's memory, issued cards are buffered). Taking every pod out of service when the shared
 database goes away would turn an analytics outage into a clinical-decision-support outage for the
 whole hospital. Feedback answers 503 with Retry-After meanwhile (service/feedback.py), and alerting
-watches ``cds_database_available`` (README, "Monitoring").
+watches ``cds_database_available`` (docs/deployment.md, "Monitoring").
 
 Outbound FHIR access *is* a reason: a FHIR connection pool holding slots that none of our requests owns
 (the state a cancelled request can leave, encode/httpcore#1093, which once made every FHIR query fail

@@ -3,9 +3,11 @@ body: callers log only service ids, hook instances, counts, codes of card topics
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -68,3 +70,41 @@ def configure_logging(level: str = "INFO", log_format: str = "json") -> None:
 
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
+
+
+class JsonLineFormatter(logging.Formatter):
+    """uvicorn's own lines (start, stop, errors, access lines when asked) as JSON objects shaped like
+    ours, so that a production log is JSON throughout and a log shipper parses every line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "event": record.getMessage(),
+            "logger": record.name,
+            "level": record.levelname.lower(),
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def uvicorn_log_config(log_format: str, level: str) -> dict[str, Any]:
+    """logging.dictConfig for uvicorn's loggers: JSON lines in the json format, uvicorn's own plain
+    lines in the console format (for a developer's terminal)."""
+    formatter: dict[str, Any] = (
+        {"()": f"{__name__}.JsonLineFormatter"}
+        if log_format == "json"
+        else {"format": "%(levelname)s: %(message)s"}
+    )
+    handler = {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"line": formatter},
+        "handlers": {"line": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["line"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"level": level.upper()},
+            "uvicorn.access": {"handlers": ["line"], "level": level.upper(), "propagate": False},
+        },
+    }

@@ -7,12 +7,11 @@ FastAPI's generated document is corrected in three ways:
   request bodies as schemas under ``components``; FastAPI's 422 is removed, since request validation
   errors are answered 400 (service/errors.py);
 - the CDS Hooks 2.0 bearer JWT is declared as a security scheme and required by the CDS routes;
-- health and metrics are left out (operators' endpoints, documented in the README).
+- health and metrics are left out (operators' endpoints, documented in docs/deployment.md).
 
 The document is served at ``/openapi.json`` only where ``CDS_API_DOCS_ENABLED`` (default: on in the
-development profile, off in production). No Swagger UI or ReDoc page is served: FastAPI's pages load
-their scripts from a CDN, which a hospital network may block and which we do not vet. Open the JSON
-in any OpenAPI viewer instead (README, "Configuration").
+development profile, off in production), with the Swagger UI page at ``/docs`` (service/api_docs.py:
+packaged assets, never FastAPI's CDN-loading pages; docs/reference.md, "Endpoints").
 """
 
 from __future__ import annotations
@@ -23,8 +22,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.discovery import SERVICES
 from service.feedback import FeedbackRequest
-from service.protocol import HookRequest
+from service.protocol import HookRequest, OrderSelectContext, OrderSignContext, PatientViewContext
 
 SECURITY_SCHEME = "cdsHooksJwt"
 FHIR_JSON = "application/fhir+json"
@@ -126,6 +126,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     412: "The FHIR data the rules need could not be had (prefetch incomplete and the FHIR server "
     "failed or is not allowed to be queried).",
     413: "The request body is larger than the service accepts (CDS_MAX_BODY_BYTES).",
+    405: "The method is not served on this path.",
     415: "The request body is not declared as JSON, or carries a Content-Encoding (bodies are read as sent).",
     429: "Feedback over this client's rate; send it again after Retry-After seconds. Nothing was stored.",
     503: "Feedback: it could not be stored now (the database is unreachable); send it again after "
@@ -133,12 +134,28 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     "CDS_EVALUATION_DEADLINE_SECONDS (issue code too-costly).",
 }
 
+# Where a status means something else on one operation than ERROR_DESCRIPTIONS says in general.
+OPERATION_DESCRIPTIONS: dict[tuple[tuple[str, str], int], str] = {
+    (("post", "/cds-services/{service_id}"), 503): "The record was too costly to evaluate within "
+    "CDS_EVALUATION_DEADLINE_SECONDS, or the evaluation queue is full (issue code too-costly); the same "
+    "record will be as costly on a retry.",
+    (("post", "/cds-services/{service_id}/feedback"), 503): "The feedback could not be stored now (the "
+    "database is unreachable); send it again after Retry-After seconds. Nothing was stored.",
+    (("post", "/cds-services/{service_id}/feedback"), 400): "The feedback is malformed, or names a card "
+    "this service never issued to this client, or an override reason the card did not offer.",
+    (("post", "/cds-services/{service_id}/feedback"), 404): "No CDS service with this id.",
+    (("get", "/cds-services"), 405): "Only GET (and the CORS preflight) is served here.",
+    (("post", "/cds-services/{service_id}"), 405): "Only POST (and the CORS preflight) is served here.",
+    (("post", "/cds-services/{service_id}/feedback"), 405): "Only POST (and the CORS preflight) is served "
+    "here.",
+}
+
 # The statuses each operation answers with. tests/test_openapi.py provokes every one of them and
 # fails when the service answers a status that is not listed here, or a listed one cannot be observed.
 OPERATION_RESPONSES: dict[tuple[str, str], tuple[int, ...]] = {
-    DISCOVERY: (200, 401),
-    HOOK: (200, 400, 401, 403, 404, 412, 413, 415, 503),
-    FEEDBACK: (200, 400, 401, 404, 413, 415, 429, 503),
+    DISCOVERY: (200, 401, 405),
+    HOOK: (200, 400, 401, 403, 404, 405, 412, 413, 415, 503),
+    FEEDBACK: (200, 400, 401, 404, 405, 413, 415, 429, 503),
 }
 
 _SUCCESS: dict[tuple[str, str], dict[str, Any]] = {
@@ -154,21 +171,84 @@ _SUCCESS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 _REQUEST_BODIES: dict[tuple[str, str], str] = {HOOK: "HookRequest", FEEDBACK: "FeedbackRequest"}
+# The media types request bodies may be declared as (service/json_body.py accepts both).
+REQUEST_MEDIA_TYPES = ("application/json", FHIR_JSON)
+CONTEXT_SCHEMAS: dict[str, type[BaseModel]] = {
+    "patient-view": PatientViewContext,
+    "order-select": OrderSelectContext,
+    "order-sign": OrderSignContext,
+}
+_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
+    HOOK: {
+        "patient-view": {
+            "summary": "patient-view, the record read from the EHR's FHIR server",
+            "value": {
+                "hook": "patient-view",
+                "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+                "fhirServer": "https://ehr.example.org/fhir/r4",
+                "fhirAuthorization": {
+                    "access_token": "ACCESS-TOKEN",
+                    "token_type": "Bearer",
+                    "expires_in": 300,
+                    "scope": "patient/*.read",
+                    "subject": "immunotherapy-cds",
+                },
+                "context": {"userId": "Practitioner/123", "patientId": "1288992"},
+            },
+        },
+    },
+    FEEDBACK: {
+        "override": {
+            "summary": "a card overridden with one of the reasons it offered",
+            "value": {
+                "feedback": [
+                    {
+                        "card": "f8b2a7e0-5b1c-4f0e-9a51-5a2d3f0c8e11",
+                        "outcome": "overridden",
+                        "overrideReason": {
+                            "reason": {
+                                "code": "done-elsewhere",
+                                "system": "urn:immunotherapy-neuroimaging-cds:override-reason",
+                            },
+                            "userComment": "MRI done at the referring hospital last week",
+                        },
+                        "outcomeTimestamp": "2026-11-21T10:00:00Z",
+                    }
+                ]
+            },
+        }
+    },
+}
 
 
 def _schemas() -> dict[str, Any]:
     """JSON Schemas of the models, with nested models as components (not `#/$defs`)."""
     schemas: dict[str, Any] = {}
-    for model in (CardsResponse, DiscoveryResponse, OperationOutcome, HookRequest, FeedbackRequest):
+    models: tuple[type[BaseModel], ...] = (
+        CardsResponse,
+        DiscoveryResponse,
+        OperationOutcome,
+        HookRequest,
+        FeedbackRequest,
+        *CONTEXT_SCHEMAS.values(),
+    )
+    for model in models:
         schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
+    # The context a hook carries depends on the hook (CDS Hooks 2.0: patient-view, order-select,
+    # order-sign): one of the three, told apart by the request's `hook`.
+    schemas["HookRequest"]["properties"]["context"] = {
+        "oneOf": [{"$ref": f"#/components/schemas/{model.__name__}"} for model in CONTEXT_SCHEMAS.values()],
+        "description": "patient-view: PatientViewContext; order-select: OrderSelectContext (draftOrders and "
+        "selections); order-sign: OrderSignContext (draftOrders).",
+    }
     return schemas
 
 
 def _error_response(status: int, operation: tuple[str, str]) -> dict[str, Any]:
     response: dict[str, Any] = {
-        "description": ERROR_DESCRIPTIONS[status],
+        "description": OPERATION_DESCRIPTIONS.get((operation, status), ERROR_DESCRIPTIONS[status]),
         "content": {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}},
     }
     if status == 401:
@@ -222,10 +302,17 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
             }
             if key in _REQUEST_BODIES:
                 reference = f"#/components/schemas/{_REQUEST_BODIES[key]}"
+                body: dict[str, Any] = {"schema": {"$ref": reference}}
+                if key in _EXAMPLES:
+                    body["examples"] = _EXAMPLES[key]
                 operation["requestBody"] = {
                     "required": True,
-                    "content": {"application/json": {"schema": {"$ref": reference}}},
+                    "content": {media_type: body for media_type in REQUEST_MEDIA_TYPES},
                 }
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") == "service_id":
+                    parameter["schema"] = {"type": "string", "enum": sorted(SERVICES)}
+                    parameter["description"] = "One of the services the discovery document lists."
     return document
 
 

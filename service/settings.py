@@ -1,12 +1,14 @@
 """Service settings, read from environment variables prefixed ``CDS_``.
 
-Every setting is documented in the README. Two profiles exist: ``production`` (the default: nothing is
+Every setting is documented in docs/reference.md. Two profiles exist: ``production`` (the default: nothing is
 trusted, no open FHIR servers) and ``development`` (for the CDS Hooks Sandbox: open FHIR servers allowed,
 loopback ``http`` allowed, and optionally unauthenticated calls).
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -17,25 +19,35 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# The placeholder the deployment templates ship in secrets (deploy/kubernetes/secret.yaml).
+PLACEHOLDER_SECRET = "CHANGE-ME"  # noqa: S105 - the placeholder we look for, not a password
+SUPPORTED_DATABASE_DRIVERS = ("postgresql+asyncpg", "sqlite+aiosqlite")
+
 # The CDS Hooks Sandbox's default FHIR server; allowed by default in the development profile only.
 SANDBOX_FHIR_SERVER = "https://launch.smarthealthit.org/v/r4/fhir"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CDS_", extra="ignore")
+    # An empty variable is an unset one (`make run CDS_TRUSTED_CLIENTS_FILE=` means "no file").
+    model_config = SettingsConfigDict(env_prefix="CDS_", extra="ignore", env_ignore_empty=True)
 
     profile: Literal["production", "development"] = "production"
 
     # Storage: SQLite file by default; a SQLAlchemy async URL (postgresql+asyncpg://...) in production.
     database_url: str | None = None
-    sqlite_path: Path = Path("var/cds-feedback.sqlite3")
+    # Where the service and every command keep their files (the SQLite database by default): one
+    # absolute directory, so `serve`, `migrate` and `feedback-report` agree from any working directory.
+    data_dir: Path = PROJECT_ROOT / "var"
+    # The SQLite file when no database URL is set; a relative path is taken inside data_dir.
+    sqlite_path: Path = Path("cds-feedback.sqlite3")
     # PostgreSQL connections per worker process: pool_size kept open, up to max_overflow more under
     # load. replicas x workers x (pool_size + max_overflow) must stay below the server's
-    # max_connections (README, "Deployment").
+    # max_connections (docs/deployment.md, "Kubernetes").
     database_pool_size: int = Field(default=5, ge=1)
     database_max_overflow: int = Field(default=2, ge=0)
     # Bound on connecting, on waiting for a pooled connection and on each statement; past it the
-    # database counts as unreachable and the service runs without it (README, "When the database is away").
+    # database counts as unreachable and the service runs without it
+    # (docs/deployment.md, "When the database is unreachable").
     database_timeout_seconds: float = Field(default=2.0, gt=0)
     # Longest wait between two attempts to reach the database again (exponential backoff up to this).
     database_retry_max_seconds: float = Field(default=30.0, gt=0)
@@ -110,7 +122,8 @@ class Settings(BaseSettings):
     workers: int = 1
     # uvicorn's HTTP parser. h11 enforces `http_max_header_bytes` (431/400 beyond it); httptools is a
     # little faster but accepts request heads of any size (20 MB was read in a test). Header read
-    # timeouts exist in neither: the reverse proxy in front provides them (README, Deployment).
+    # timeouts exist in neither: the reverse proxy in front provides them
+    # (docs/deployment.md, "Configuration for production").
     http_parser: Literal["h11", "httptools"] = "h11"
     http_max_header_bytes: int = 32 * 1024
     http_keep_alive_timeout_seconds: int = 5
@@ -130,6 +143,31 @@ class Settings(BaseSettings):
         if info.data.get("profile") != "development":
             raise ValueError("pins the service's clock: allowed with CDS_PROFILE=development only")
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        if not value.is_absolute():
+            raise ValueError(f"must be an absolute path, not {str(value)!r}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            driver = make_url(value).drivername
+        except ArgumentError:
+            raise ValueError("is not a database URL (postgresql+asyncpg://USER:PASSWORD@HOST/NAME)") from None
+        if driver not in SUPPORTED_DATABASE_DRIVERS:
+            raise ValueError(
+                f"names the driver {driver!r}; use one of {', '.join(SUPPORTED_DATABASE_DRIVERS)}"
+            )
+        return value
 
     @field_validator("outbound_https_proxy")
     @classmethod
@@ -169,7 +207,45 @@ class Settings(BaseSettings):
         return self.is_development
 
     @property
+    def effective_sqlite_path(self) -> Path:
+        return self.sqlite_path if self.sqlite_path.is_absolute() else self.data_dir / self.sqlite_path
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.sqlite_path}"
+        return f"sqlite+aiosqlite:///{self.effective_sqlite_path}"
+
+    def production_problems(self) -> list[str]:
+        """What stops a production start from being truthful: a service nobody can call, a database
+        chosen by default, a placeholder secret. Empty outside the production profile."""
+        if self.is_development:
+            return []
+        problems = []
+        if self.trusted_clients_file is None:
+            problems.append(
+                "CDS_TRUSTED_CLIENTS_FILE: not set; in production every call would be refused (401)"
+            )
+        if self.database_url is None:
+            problems.append(
+                "CDS_DATABASE_URL: not set; production needs an explicit database "
+                "(postgresql+asyncpg://..., or sqlite+aiosqlite:////ABSOLUTE/PATH to choose SQLite)"
+            )
+        for name, value in self.model_dump().items():
+            if isinstance(value, str) and PLACEHOLDER_SECRET in value:
+                problems.append(f"CDS_{name.upper()}: still holds the placeholder {PLACEHOLDER_SECRET}")
+        return problems
+
+
+def unknown_settings(environment: Mapping[str, str]) -> list[str]:
+    """One message per CDS_* variable that names no setting, with the closest known name: a typo such
+    as CDS_PROFLE would otherwise leave the default (production) in force without a word."""
+    known = [f"CDS_{name.upper()}" for name in Settings.model_fields]
+    messages = []
+    for name in sorted(environment):
+        if not name.startswith("CDS_") or name in known:
+            continue
+        closest = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {closest[0]}?" if closest else ""
+        messages.append(f"{name}: no such setting{hint}")
+    return messages

@@ -462,6 +462,8 @@ def uvicorn_calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[
     import uvicorn
 
     monkeypatch.setenv("CDS_SQLITE_PATH", str(tmp_path / "serve" / "cds.sqlite3"))
+    # Production refuses to start without trusted clients and a database URL (tests/test_configuration.py).
+    monkeypatch.setenv("CDS_PROFILE", "development")
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append({"app": app, **kwargs}))
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
@@ -512,6 +514,7 @@ def test_serve_creates_the_tables_before_several_workers_start(
 
     database = tmp_path / "db" / "cds.sqlite3"
     monkeypatch.setenv("CDS_SQLITE_PATH", str(database))
+    monkeypatch.setenv("CDS_PROFILE", "development")
     tables_when_workers_start: list[set[str]] = []
     monkeypatch.setattr(
         uvicorn, "run", lambda app, **kwargs: tables_when_workers_start.append(_tables(database))

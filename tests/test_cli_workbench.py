@@ -7,7 +7,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -311,16 +311,31 @@ def test_evaluate_requires_a_choice_among_several_patients(
 # --- request and the pinned clock -------------------------------------------------------------------
 
 
+# A day far from every scenario's own: moving a scenario there must keep every card.
+MOVED_TO = date(2027, 9, 14)
+
+
+def _moved_now(scenario: dict[str, Any]) -> str:
+    moment = datetime.fromisoformat(str(scenario["now"]))
+    return datetime.combine(MOVED_TO, moment.timetz()).isoformat()
+
+
+@pytest.mark.parametrize("on_date", ["scenario", MOVED_TO.isoformat()], ids=["as-dated", "moved"])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["name"] for s in SCENARIOS])
 def test_request_gives_each_scenario_its_expected_cards_on_a_service_with_a_pinned_clock(
-    scenario: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
+    scenario: dict[str, Any], on_date: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    status, out, err = run(capsys, "request", scenario["name"])
+    status, out, err = run(capsys, "request", scenario["name"], "--on-date", on_date)
     assert status == 0, err
     body = json.loads(out)
     assert body["hook"] == scenario["hook"]
-    assert f"CDS_FIXED_NOW={scenario['now']}" in err
-    settings = settings_for(tmp_path / "db.sqlite3", fixed_now=scenario["now"])
+    if on_date == "scenario":
+        assert f"CDS_FIXED_NOW={scenario['now']}" in err
+        clock = scenario["now"]
+    else:
+        assert f"falls on {on_date}" in err
+        clock = _moved_now(scenario)
+    settings = settings_for(tmp_path / "db.sqlite3", fixed_now=clock)
     service = re.search(r"/cds-services/(\S+?);", err)
     assert service is not None
     with TestClient(create_app(settings)) as client:

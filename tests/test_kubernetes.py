@@ -30,6 +30,8 @@ EXPECTED_KINDS = {
     "Service": "v1",
     "HorizontalPodAutoscaler": "autoscaling/v2",
     "PodDisruptionBudget": "policy/v1",
+    "Job": "batch/v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
 }
 NON_SETTING_ENV = {"PROMETHEUS_MULTIPROC_DIR"}
 DOCKERFILE_USER = re.compile(r"^USER\s+(\d+)(?::(\d+))?\s*$", re.MULTILINE)
@@ -290,3 +292,34 @@ def test_the_largest_deployment_stays_under_postgresqls_default_connection_limit
     assert connections == 72  # the arithmetic in docs/deployment.md, "Kubernetes"
     available = POSTGRES_DEFAULT_MAX_CONNECTIONS - POSTGRES_RESERVED_CONNECTIONS
     assert connections + CONNECTION_HEADROOM <= available
+
+
+def test_the_migration_job_runs_migrate_with_the_services_image_and_database() -> None:
+    job = one("Job")["spec"]
+    spec = job["template"]["spec"]
+    (migrate,) = spec["containers"]
+    assert migrate["command"] == ["immuno-cds", "migrate"]
+    assert migrate["image"] == container()["image"]
+    assert migrate["envFrom"] == container()["envFrom"]
+    assert [e for e in migrate["env"] if e["name"] == "CDS_DATABASE_URL"] == [
+        e for e in container()["env"] if e["name"] == "CDS_DATABASE_URL"
+    ]
+    assert spec["restartPolicy"] == "Never"
+    assert job["ttlSecondsAfterFinished"] > 0  # so that the next release's apply can create it again
+    hardened = migrate["securityContext"]
+    assert hardened["readOnlyRootFilesystem"] is True
+    assert hardened["allowPrivilegeEscalation"] is False
+    assert hardened["capabilities"]["drop"] == ["ALL"]
+
+
+def test_the_network_policy_limits_egress_to_dns_the_database_and_https() -> None:
+    policy = one("NetworkPolicy")["spec"]
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+    (selector,) = policy["podSelector"]["matchExpressions"]
+    assert pod_spec() is not None
+    assert "immuno-cds" in selector["values"]
+    assert "immuno-cds-migrate" in selector["values"]
+    ports = sorted({port["port"] for rule in policy["egress"] for port in rule["ports"]})
+    assert ports == [53, 443, 5432]
+    for rule in policy["egress"]:
+        assert rule.get("to"), "an egress rule without `to` would open that port to everywhere"

@@ -4,6 +4,7 @@ the document and docs pages only where enabled, with nothing loaded from a CDN."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,15 @@ from jsonschema import Draft202012Validator
 from ops_support import free_port
 from starlette.testclient import TestClient
 
-from service.openapi import DISCOVERY, FEEDBACK, HOOK, OPERATION_RESPONSES, SECURITY_SCHEME
+from service.discovery import SERVICES
+from service.openapi import (
+    CONTEXT_SCHEMAS,
+    DISCOVERY,
+    FEEDBACK,
+    HOOK,
+    OPERATION_RESPONSES,
+    SECURITY_SCHEME,
+)
 
 ORDER_SIGN = service_id("order-sign")
 HOOK_PATH = f"/cds-services/{ORDER_SIGN}"
@@ -51,6 +60,9 @@ TOO_LARGE = b'{"padding": "' + b"x" * MAX_BODY_BYTES + b'"}'
 CASES: dict[tuple[tuple[str, str], int], Call] = {
     (DISCOVERY, 200): lambda c: c.get("/cds-services"),
     (DISCOVERY, 401): lambda c: c.get("/cds-services", headers=NOT_A_TOKEN),
+    (DISCOVERY, 405): lambda c: c.post("/cds-services", json={}),
+    (HOOK, 405): lambda c: c.get(HOOK_PATH),
+    (FEEDBACK, 405): lambda c: c.get(FEEDBACK_PATH),
     (HOOK, 200): lambda c: c.post(HOOK_PATH, json=pembrolizumab_order_sign()),
     (HOOK, 400): lambda c: c.post(HOOK_PATH, content=b"{not json", headers=JSON),
     (HOOK, 401): lambda c: c.post(HOOK_PATH, json=pembrolizumab_order_sign(), headers=NOT_A_TOKEN),
@@ -184,9 +196,72 @@ def test_the_document_is_served_only_where_enabled(
     assert client.get("/openapi.json").status_code == (200 if served else 404)
 
 
-@pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
-def test_no_docs_page_loads_scripts_from_a_cdn(make_client: ClientFactory, path: str) -> None:
+@pytest.mark.parametrize("path", ["/redoc", "/docs/oauth2-redirect"])
+def test_no_other_docs_page_is_served(make_client: ClientFactory, path: str) -> None:
     client = make_client(profile="development", api_docs_enabled=True)
     response = client.get(path)
     assert response.status_code == 404
     assert "cdn" not in response.text.lower()
+
+
+def test_the_docs_page_loads_only_the_services_own_assets(make_client: ClientFactory) -> None:
+    client = make_client(profile="development", api_docs_enabled=True)
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower()
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources, "the page names its script and stylesheet"
+    for source in sources:
+        assert source.startswith("/docs/assets/"), source
+        asset = client.get(source)
+        assert asset.status_code == 200, source
+        assert len(asset.content) > 1000
+    assert "/openapi.json" in page.text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "served"),
+    [({"profile": "production"}, False), ({"profile": "development"}, True)],
+)
+def test_the_docs_page_follows_the_document(
+    make_client: ClientFactory, overrides: dict[str, Any], served: bool
+) -> None:
+    client = make_client(**overrides)
+    assert client.get("/docs").status_code == (200 if served else 404)
+    assert client.get("/docs/assets/swagger-ui.css").status_code == (200 if served else 404)
+
+
+def test_the_service_id_is_one_of_the_discovered_services(document: dict[str, Any]) -> None:
+    for method, path in (HOOK, FEEDBACK):
+        (parameter,) = [p for p in document["paths"][path][method]["parameters"] if p["name"] == "service_id"]
+        assert parameter["schema"]["enum"] == sorted(SERVICES)
+
+
+@pytest.mark.parametrize("hook", ["patient-view", "order-select", "order-sign"])
+def test_each_hooks_context_is_described(document: dict[str, Any], hook: str) -> None:
+    schemas = document["components"]["schemas"]
+    context = schemas["HookRequest"]["properties"]["context"]
+    names = [option["$ref"].rsplit("/", 1)[-1] for option in context["oneOf"]]
+    model = CONTEXT_SCHEMAS[hook].__name__
+    assert model in names
+    required = set(schemas[model]["required"])
+    assert {"userId", "patientId"} <= required
+    assert ("draftOrders" in required) == (hook != "patient-view")
+    assert ("selections" in required) == (hook == "order-select")
+
+
+def test_request_bodies_declare_both_json_media_types_with_valid_examples(document: dict[str, Any]) -> None:
+    for method, path in (HOOK, FEEDBACK):
+        content = document["paths"][path][method]["requestBody"]["content"]
+        assert sorted(content) == ["application/fhir+json", "application/json"]
+        for example in content["application/json"]["examples"].values():
+            validate(document, content["application/json"]["schema"], example["value"])
+
+
+def test_the_hook_503_speaks_of_the_evaluation_and_the_feedback_503_of_storage(
+    document: dict[str, Any],
+) -> None:
+    hook = documented_response(document, HOOK, 503)["description"]
+    feedback = documented_response(document, FEEDBACK, 503)["description"]
+    assert "too costly" in hook and "feedback" not in hook.lower()
+    assert "stored" in feedback

@@ -7,6 +7,9 @@
     immuno-cds feedback-report  acceptance and override rates by card topic
     immuno-cds check-knowledge  validate knowledge/ and cards/ as the service does at start-up
     immuno-cds migrate          bring the database schema to the newest revision
+    immuno-cds --version        the installed version
+
+`python -m service` and `python -m service.cli` are the same command.
 
 Settings come from the same CDS_* environment variables as the service; flags override them. A user
 error prints one line to stderr and exits with status 2. Command modules are imported only when their
@@ -23,6 +26,7 @@ from typing import Any, NoReturn
 
 from service.cli.common import PROG, USAGE_ERROR, CliError
 
+DISTRIBUTION = "immunotherapy-neuroimaging-cds"
 # command -> (module, one-line help); each module has configure(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("service.cli.serve", "run the HTTP service under uvicorn"),
@@ -58,8 +62,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
 
 
+def installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Immunotherapy neuroimaging CDS Hooks service.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (module_name, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)

@@ -20,18 +20,13 @@ class CliError(Exception):
 
 
 def load_settings() -> Settings:
-    from pydantic import ValidationError
-
-    from service.settings import Settings
+    """The CDS_* settings, or one line naming the setting and what is wrong with it."""
+    from service.configuration import ConfigurationError, read_settings
 
     try:
-        return Settings()
-    except ValidationError as error:
-        first = error.errors()[0]
-        location = [str(part) for part in first["loc"]]
-        name = "CDS_" + "_".join(location).upper() if location else "CDS_*"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise CliError(f"invalid setting {name}: {message}") from None
+        return read_settings()
+    except ConfigurationError as error:
+        raise CliError(str(error)) from None
 
 
 def read_json_file(path: Path, what: str) -> Any:

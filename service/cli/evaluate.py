@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from service.cli.common import HOOKS, PROG, CliError, load_settings, parse_now, read_bundle
-from service.cli.inputs import choose_patient, read_input
+from service.cli.inputs import SCENARIOS_FILE, choose_patient, find_scenario, read_input, scenario_moment
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from service.workbench.export import Cohort
 
 INDICATOR_STYLES = {"critical": "red", "warning": "yellow", "info": "blue"}
+# A record whose newest date is older than this, evaluated with no card, gets a hint about --now.
+STALE_RECORD_DAYS = 90
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -25,14 +27,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "input",
         metavar="INPUT",
         help=(
-            "the patient's data: a FHIR Bundle (.json), an NDJSON file (.ndjson) or a Bulk Data export folder"
+            "the patient's data: a FHIR Bundle (.json), an NDJSON file (.ndjson), a Bulk Data export "
+            "folder, or the name of a scenario in fhir_fixtures/scenarios.yaml"
         ),
     )
     parser.add_argument("--draft-orders", metavar="FILE", help="a FHIR Bundle of draft orders")
     parser.add_argument(
         "--hook", choices=HOOKS, help="default: order-sign with --draft-orders, else patient-view"
     )
-    parser.add_argument("--now", help="evaluation time, ISO 8601 date or date-time (default: now)")
+    parser.add_argument(
+        "--now",
+        help="evaluation time, ISO 8601 date or date-time (default: a scenario's own moment, else now)",
+    )
     parser.add_argument("--patient-id", help="default: the input's only patient")
     parser.add_argument("--user-id", default="Practitioner/cli", help="the user the cards are for")
     parser.add_argument("--encounter-id", help="the encounter in context, if any")
@@ -51,13 +57,17 @@ def run(args: argparse.Namespace) -> int:
     from clinical.fhir_data import bundle_resources
     from service.workbench import clinical_adapter as clinical
 
-    cohort = read_input(Path(args.input))
-    draft_orders = (
-        bundle_resources(read_bundle(Path(args.draft_orders), "draft orders")) if args.draft_orders else []
-    )
-    hook = choose_hook(args.hook, bool(args.draft_orders))
+    scenario = find_scenario(args.input)
+    path = SCENARIOS_FILE.parent / scenario["file"] if scenario else Path(args.input)
+    cohort = read_input(path)
+    if args.draft_orders:
+        draft_orders = bundle_resources(read_bundle(Path(args.draft_orders), "draft orders"))
+    else:
+        draft_orders = list(scenario.get("draft_orders") or []) if scenario else []
+    hook = choose_hook(args.hook or (scenario["hook"] if scenario else None), bool(draft_orders))
     patient_id = choose_patient(cohort, args.patient_id)
-    now = parse_now(args.now)
+    # A scenario is dated relative to its own moment: evaluated today it would mostly say nothing.
+    now = scenario_moment(scenario) if scenario and args.now is None else parse_now(args.now)
     settings = load_settings()
     record = clinical.build_record(patient_id, cohort.patients[patient_id], cohort.medications)
     evaluator = clinical.load_evaluator(settings.knowledge_dir, settings.cards_dir)
@@ -85,7 +95,25 @@ def run(args: argparse.Namespace) -> int:
         console = Console()
         print_header(console, cohort, patient_id, hook, now)
         print_cards(cards, console, cohort.quality.skipped_total)
+        if not cards:
+            hint = stale_record_hint(cohort.patients[patient_id], now)
+            if hint:
+                console.print(hint, soft_wrap=True, markup=False, highlight=False)
     return 0
+
+
+def stale_record_hint(resources: list[dict[str, Any]], now: datetime) -> str | None:
+    """When the record ends long before the evaluation date, the silence is most likely the clock:
+    say so, with the option that moves it."""
+    from service.workbench.date_shift import latest_date
+
+    latest = latest_date(resources)
+    if latest is None or (now.date() - latest).days <= STALE_RECORD_DAYS:
+        return None
+    return (
+        f"The record's latest date is {latest.isoformat()}, {(now.date() - latest).days} days before "
+        f"{now.date().isoformat()}: to see the cards of that time, pass --now {latest.isoformat()}."
+    )
 
 
 def write_timeline(

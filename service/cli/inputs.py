@@ -3,15 +3,53 @@ choosing the patient, with errors a user can act on."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from service.cli.common import CliError, read_bundle
+from service.cli.common import CliError, parse_day, read_bundle
 
 if TYPE_CHECKING:
     from service.workbench.export import Cohort
 
 MAX_LISTED_PATIENTS = 5
+SCENARIOS_FILE = Path(__file__).resolve().parents[2] / "fhir_fixtures" / "scenarios.yaml"
+
+
+def find_scenario(fixture: str) -> dict[str, Any] | None:
+    """The scenarios.yaml entry named `fixture` or whose file is `fixture`."""
+    import yaml
+
+    try:
+        scenarios = yaml.safe_load(SCENARIOS_FILE.read_text(encoding="utf-8"))["scenarios"]
+    except (OSError, KeyError, TypeError):
+        return None
+    target = Path(fixture).resolve()
+    for scenario in scenarios:
+        if scenario.get("name") == fixture or (SCENARIOS_FILE.parent / scenario["file"]).resolve() == target:
+            found: dict[str, Any] = scenario
+            return found
+    return None
+
+
+def scenario_moment(scenario: dict[str, Any]) -> datetime:
+    """The moment a scenario is dated for (`now` in scenarios.yaml), in UTC when it names no zone."""
+    value = scenario["now"]
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def scenario_day_shift(scenario: dict[str, Any] | None, on_date: str) -> int:
+    """Whole days to move a scenario's dates so that its moment falls on `on_date` ('today', a date,
+    or 'scenario' for none)."""
+    if on_date == "scenario":
+        return 0
+    target = date.today() if on_date == "today" else parse_day(on_date, "--on-date")
+    if scenario is None or not scenario.get("now"):
+        if on_date == "today":
+            return 0  # a plain file has no moment of its own: its dates stay as they are
+        raise CliError("--on-date moves a scenario of fhir_fixtures/scenarios.yaml; this input is not one")
+    return (target - scenario_moment(scenario).date()).days
 
 
 def read_input(path: Path) -> Cohort:

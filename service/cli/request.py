@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from service.cli.common import HOOKS, CliError, read_bundle
-from service.cli.inputs import choose_patient, read_input
-
-SCENARIOS_FILE = Path(__file__).resolve().parents[2] / "fhir_fixtures" / "scenarios.yaml"
+from service.cli.inputs import (
+    SCENARIOS_FILE,
+    choose_patient,
+    find_scenario,
+    read_input,
+    scenario_day_shift,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,22 +30,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--draft-orders", metavar="FILE", help="a Bundle of draft orders (default: the scenario's)"
     )
-
-
-def find_scenario(fixture: str) -> dict[str, Any] | None:
-    """The scenarios.yaml entry named `fixture` or whose file is `fixture`."""
-    import yaml
-
-    try:
-        scenarios = yaml.safe_load(SCENARIOS_FILE.read_text(encoding="utf-8"))["scenarios"]
-    except (OSError, KeyError, TypeError):
-        return None
-    target = Path(fixture).resolve()
-    for scenario in scenarios:
-        if scenario.get("name") == fixture or (SCENARIOS_FILE.parent / scenario["file"]).resolve() == target:
-            found: dict[str, Any] = scenario
-            return found
-    return None
+    parser.add_argument(
+        "--on-date",
+        metavar="DATE",
+        default="today",
+        help=(
+            "for a scenario: move its dates so that its moment falls on DATE (YYYY-MM-DD, or 'today', "
+            "the default: the cards of a running service on its real clock); 'scenario' keeps them"
+        ),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,12 +52,21 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{args.fixture}: no such file, and no scenario of that name in {SCENARIOS_FILE.name}")
     cohort = read_input(path)
     patient_id = choose_patient(cohort, args.patient_id)
+    shift = scenario_day_shift(scenario, args.on_date)
+    if shift:
+        from service.workbench.date_shift import shift_dates
+
+        cohort.patients[patient_id] = shift_dates(cohort.patients[patient_id], shift)
     if args.draft_orders:
         from clinical.fhir_data import bundle_resources
 
         draft_orders = bundle_resources(read_bundle(Path(args.draft_orders), "draft orders"))
     else:
         draft_orders = list(scenario.get("draft_orders") or []) if scenario else []
+        if shift:
+            from service.workbench.date_shift import shift_dates
+
+            draft_orders = shift_dates(draft_orders, shift)
     hook: str = args.hook or (
         scenario["hook"] if scenario else "order-sign" if draft_orders else "patient-view"
     )
@@ -79,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
     service = service_id_for(hook)
     note = f"POST it to /cds-services/{service}"
-    if scenario and scenario.get("now"):
+    if scenario and scenario.get("now") and args.on_date == "scenario":
         note += f"; this scenario is dated for CDS_FIXED_NOW={scenario['now']} (CDS_PROFILE=development)"
+    elif scenario and scenario.get("now"):
+        note += f"; its dates moved {shift:+d} days so that the scenario's moment falls on {args.on_date}"
     print(f"immuno-cds: {note}", file=sys.stderr)
     return 0

@@ -14,6 +14,8 @@ from service.cli.common import PROG, CliError, load_settings
 if TYPE_CHECKING:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from service.settings import Settings
+
 APP_IMPORT = "service.app:app"
 # Below Kubernetes' default 30 s termination grace period: in-flight hook calls finish, then we exit.
 GRACEFUL_SHUTDOWN_SECONDS = 20
@@ -102,10 +104,22 @@ def prepare_database(database_url: str) -> None:
         )
 
 
+def refuse_untruthful_start(settings: Settings) -> None:
+    from service.configuration import ConfigurationError, check_service_start
+
+    try:
+        check_service_start(settings)
+    except ConfigurationError as error:
+        raise CliError(str(error)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from service.logs import uvicorn_log_config
+
     settings = load_settings()
+    refuse_untruthful_start(settings)
     host: str = args.host if args.host is not None else settings.host
     port: int = args.port if args.port is not None else settings.port
     workers: int = args.workers if args.workers is not None else settings.workers
@@ -130,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         port=port,
         workers=workers,
         log_level=log_level,
+        log_config=uvicorn_log_config(settings.log_format, log_level),
         access_log=bool(args.access_log),
         server_header=False,
         http=settings.http_parser,
