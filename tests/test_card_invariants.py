@@ -562,3 +562,27 @@ def test_a_stale_critical_becomes_a_warning(case: Case, finding: dict[str, Any])
     for item in advice(record, case.drafts, today=later):
         if isinstance(item, NeurotoxicityAdvice) and item.stale:
             assert card is not None and "no assessment since" in card["summary"]
+
+
+# v3 (issue 16 section 2): another person's condition and a finding with its own stated cause are no
+# event of this patient: adding one changes no card, whatever the record around it.
+OTHER_PEOPLE_AND_STATED_CAUSES = [
+    "Family history: mother had seizures",
+    "FHx: stroke in father, seizures in brother",
+    "patient reports his mother had seizures",
+    "Sister: seizure disorder",
+    "vincristine-induced peripheral neuropathy",
+    "neuropathy due to oxaliplatin",
+    "CIPN grade 1, stable",
+    "alcohol withdrawal delirium",
+    "delirium tremens",
+    "history of myasthenia, stable",
+    "generalized weakness",
+]
+
+
+@BUDGET
+@given(cases(), st.sampled_from(OTHER_PEOPLE_AND_STATED_CAUSES), st.integers(min_value=0, max_value=20))
+def test_family_history_and_stated_other_causes_change_no_card(case: Case, text: str, ago: int) -> None:
+    before = without_uuids(evaluated(case))
+    assert without_uuids(cards([*case.resources, note(text, -ago)], case.drafts)) == before
