@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from clinical.evaluation import Evaluator
 from clinical.knowledge import KnowledgeError
+from service.acknowledgements import PatientKeys
 from service.api_docs import install_api_docs
 from service.audit import AuditMiddleware
 from service.authentication import Authenticator
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.patient_keys = PatientKeys.from_settings(settings)
     app.state.feedback_limiter = FeedbackRateLimiter(
         settings.feedback_rate_per_minute, settings.feedback_burst
     )

@@ -38,17 +38,18 @@ import jwt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.audit import note_auth_failure, note_caller
+from service.database import JTI_LENGTH
 from service.exceptions import Unauthenticated
 from service.jwks import MAX_KID_LENGTH, Jwk, JwksCache, KeyMismatch, verification_key
 from service.logs import get_logger
-from service.replay_store import ReplayStore
+from service.replay_store import ReplayStore, UnrecordableJti, is_well_formed_jti
 from service.settings import Settings
 from service.trusted_clients import TrustedClient, load_trusted_clients
 
 log = get_logger("service.authentication")
 
 MAX_TOKEN_LENGTH = 16 * 1024
-MAX_JTI_LENGTH = 256
+MAX_JTI_LENGTH = JTI_LENGTH
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti")
 
 
@@ -150,9 +151,15 @@ def _check_header(header: Mapping[str, Any], client: TrustedClient) -> tuple[str
 
 
 def _jti(claims: Mapping[str, Any]) -> str:
+    """A jti the replay store can record as it is: a printable string (no NUL or other control
+    character, no lone surrogate) of at most 256 characters. Anything else would fail the database
+    write of every call batched with it (issue 17 item 2), so it is refused here."""
     jti = claims["jti"]
-    if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
-        raise Unauthenticated("malformed_token", "jti is not a string of at most 256 characters")
+    if not is_well_formed_jti(jti):
+        raise Unauthenticated(
+            "malformed_token", f"jti is not a printable string of at most {MAX_JTI_LENGTH} characters"
+        )
+    assert isinstance(jti, str)
     return jti
 
 
@@ -327,7 +334,13 @@ class Authenticator:
 
     async def _check_replay(self, issuer: str, jti: str, expires_at: float) -> None:
         # Kept until the token could no longer pass the exp check (exp + leeway).
-        if not await self._replays.remember(issuer, jti, datetime.fromtimestamp(expires_at, UTC)):
+        try:
+            accepted = await self._replays.remember(issuer, jti, datetime.fromtimestamp(expires_at, UTC))
+        except UnrecordableJti:
+            raise Unauthenticated(
+                "malformed_token", "the jti could not be recorded for replay protection"
+            ) from None
+        if not accepted:
             raise Unauthenticated("replayed_jti", "this jti was already used by this issuer")
 
     def _fhir_allowlist(self, client: TrustedClient) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from service.logs import get_logger
@@ -39,40 +40,68 @@ log = get_logger("service.database")
 
 metadata = MetaData()
 
+# Column lengths, in one place: the request models (service/feedback.py, the JWT checks in
+# service/authentication.py) take their limits from here, so a value the model accepts always fits.
+SERVICE_ID_LENGTH = 128
+CARD_UUID_LENGTH = 64
+TOPIC_LENGTH = 64
+INDICATOR_LENGTH = 16
+OUTCOME_LENGTH = 16
+REASON_SYSTEM_LENGTH = 256
+REASON_CODE_LENGTH = 128
+REASON_DISPLAY_LENGTH = 512
+# user_comment is TEXT; the bound is the model's, kept here with the others.
+USER_COMMENT_LENGTH = 4000
+CLIENT_LENGTH = 512
+JTI_LENGTH = 256
+# Hex digests: an HMAC-SHA256 of the patient (64), an evidence fingerprint (32, room to grow).
+PATIENT_KEY_LENGTH = 64
+EVIDENCE_KEY_LENGTH = 64
+# The issuing client of a card issued to an unauthenticated (development) caller.
+UNAUTHENTICATED_CLIENT = "unauthenticated"
+
 feedback = Table(
     "feedback",
     metadata,
     # SQLite only autoincrements INTEGER primary keys; PostgreSQL gets a BIGINT identity.
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("service_id", String(128), nullable=False),
-    Column("card_uuid", String(64), nullable=False),
-    Column("outcome", String(16), nullable=False),
+    Column("service_id", String(SERVICE_ID_LENGTH), nullable=False),
+    Column("card_uuid", String(CARD_UUID_LENGTH), nullable=False),
+    Column("outcome", String(OUTCOME_LENGTH), nullable=False),
     Column("accepted_suggestions", JSON, nullable=True),
-    Column("override_reason_system", String(256), nullable=True),
-    Column("override_reason_code", String(128), nullable=True),
-    Column("override_reason_display", String(512), nullable=True),
+    Column("override_reason_system", String(REASON_SYSTEM_LENGTH), nullable=True),
+    Column("override_reason_code", String(REASON_CODE_LENGTH), nullable=True),
+    Column("override_reason_display", String(REASON_DISPLAY_LENGTH), nullable=True),
     Column("user_comment", Text, nullable=True),
     Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("client_iss", String(512), nullable=True),
+    Column("client_iss", String(CLIENT_LENGTH), nullable=True),
     Index("ix_feedback_card_uuid", "card_uuid"),
 )
 
 issued_cards = Table(
     "issued_cards",
     metadata,
-    Column("card_uuid", String(64), primary_key=True),
-    Column("service_id", String(128), nullable=False),
-    Column("topic", String(64), nullable=False),
-    Column("indicator", String(16), nullable=False),
+    Column("card_uuid", String(CARD_UUID_LENGTH), primary_key=True),
+    Column("service_id", String(SERVICE_ID_LENGTH), nullable=False),
+    Column("topic", String(TOPIC_LENGTH), nullable=False),
+    Column("indicator", String(INDICATOR_LENGTH), nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False),
+    # Revision 0002: who the card was issued to (feedback from another client is refused), the override
+    # reasons it offered (feedback may name only those), and for feedback-aware cards a keyed hash of
+    # the patient (never the id) and the card's evidence key.
+    Column("client", String(CLIENT_LENGTH), nullable=False, server_default=UNAUTHENTICATED_CLIENT),
+    Column("offered_override_reasons", JSON, nullable=True),
+    Column("patient_key", String(PATIENT_KEY_LENGTH), nullable=True),
+    Column("evidence_key", String(EVIDENCE_KEY_LENGTH), nullable=True),
+    Index("ix_issued_cards_patient_key_issued_at", "patient_key", "issued_at"),
 )
 
 seen_jtis = Table(
     "seen_jtis",
     metadata,
-    Column("issuer", String(512), primary_key=True),
-    Column("jti", String(256), primary_key=True),
+    Column("issuer", String(CLIENT_LENGTH), primary_key=True),
+    Column("jti", String(JTI_LENGTH), primary_key=True),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("ix_seen_jtis_expires_at", "expires_at"),
 )
@@ -152,15 +181,53 @@ async def check_database(engine: AsyncEngine) -> None:
         await connection.execute(text("SELECT 1"))
 
 
+# SQLSTATE classes of errors about the values sent, not the database: 22 data exception (a NUL byte,
+# invalid UTF-8, a string too long for its column), 23 integrity constraint violation.
+_VALUE_REFUSED_SQLSTATE_CLASSES = ("22", "23")
+
+
+def is_value_refused(error: BaseException) -> bool:
+    """True when the database (or the driver, before sending) refused a value of the statement: the
+    request's fault, never an outage. PostgreSQL (asyncpg) reports a NUL character as 22021, a value
+    longer than its column as 22001, a lone surrogate as 22000 (it cannot be encoded); SQLite's driver
+    raises UnicodeEncodeError for a lone surrogate, unwrapped."""
+    if isinstance(error, UnicodeError | IntegrityError | DataError):
+        return True
+    if isinstance(error, DBAPIError):
+        sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate[:2] in _VALUE_REFUSED_SQLSTATE_CLASSES:
+            return True
+        cause = error.orig.__cause__ if error.orig is not None else None
+        return isinstance(cause, UnicodeError) or isinstance(error.orig, UnicodeError)
+    return False
+
+
 def is_database_unavailable(error: BaseException) -> bool:
     """True for errors that say the database could not be reached or did not answer in time.
 
-    An integrity error is an answer (a duplicate key), not an outage; everything else the driver or
-    the pool raises (refused, reset, timed out, pool exhausted) is treated as the database being away.
+    A refused value (`is_value_refused`: a duplicate key, a NUL character, a string too long for its
+    column) is an answer about the request, not an outage: marking the database away for it would let
+    one client's bad input turn away every other client's feedback. Everything else the driver or the
+    pool raises (refused, reset, timed out, pool exhausted) is treated as the database being away.
     """
-    if isinstance(error, IntegrityError):
+    if is_value_refused(error):
         return False
     return isinstance(error, SQLAlchemyError | OSError | TimeoutError | ConnectionError)
+
+
+def clean_text(value: str) -> str:
+    """`value` as every backend can store it: NUL characters dropped (PostgreSQL text cannot hold
+    them) and surrogate code points replaced by U+FFFD. A Python string decoded from JSON holds a
+    surrogate only when it was lone (a pair becomes one character), and a lone one cannot be encoded
+    as UTF-8 (SQLite's driver raises, PostgreSQL's refuses)."""
+    return _SURROGATE.sub("\ufffd", value.replace("\x00", ""))
+
+
+def has_lone_surrogate(value: str) -> bool:
+    return _SURROGATE.search(value) is not None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 RETRY_FIRST_DELAY_SECONDS = 0.2

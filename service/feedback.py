@@ -1,8 +1,15 @@
 """CDS Hooks feedback: validation of what the EHR reports, a per-client rate limit, and durable storage.
 
-Feedback must name cards this service issued (the `issued_cards` table, written for every card a hook
-call returns): a batch naming any card that this service id never issued (a made-up id, or another of our
-services' card) is refused whole with 400 and stored nowhere, so reports count only real cards.
+Feedback must name cards this service issued to the same client (the `issued_cards` table, written for
+every card a hook call returns, with the client it went to and the override reasons it offered): a batch
+naming any card that this service id never issued to this client (a made-up id, another of our services'
+card, another client's card) is refused whole with 400 and stored nowhere, so reports count only real
+cards and one client cannot write on another's. An override reason must be one the card offered, and a
+request holds at most MAX_FEEDBACK_ITEMS items.
+
+Text is stored cleaned (NUL characters dropped, lone surrogates replaced) and bounded by the lengths of
+the columns it goes to (service/database.py): a value the database would refuse never reaches it, and
+should one still be refused, the answer is 400, never an outage (service/database.py, is_value_refused).
 
 The EHR gets 200 only once every item of its request is committed to the database. While the database
 is unreachable the answer is 503 with `Retry-After` (an OperationOutcome, `transient`), never 500, and
@@ -25,6 +32,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -35,13 +43,42 @@ from pydantic import (
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.database import DatabaseStatus, is_database_unavailable, issued_cards
+from service.database import (
+    CARD_UUID_LENGTH,
+    REASON_CODE_LENGTH,
+    REASON_DISPLAY_LENGTH,
+    REASON_SYSTEM_LENGTH,
+    UNAUTHENTICATED_CLIENT,
+    USER_COMMENT_LENGTH,
+    DatabaseStatus,
+    clean_text,
+    is_database_unavailable,
+    is_value_refused,
+    issued_cards,
+)
 from service.database import feedback as feedback_table
 from service.exceptions import InvalidRequest, StorageUnavailable
 from service.metrics import count_feedback_unavailable
 from service.protocol import describe_validation_error
 
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+def _cleaned(value: Any) -> Any:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+# String fields that always fit their columns (service/database.py): cleaned first (NUL characters
+# dropped, lone surrogates replaced: clean_text), then bounded by the column's length.
+_Cleaned = BeforeValidator(_cleaned)
+CardId = Annotated[str, StringConstraints(min_length=1, max_length=CARD_UUID_LENGTH), _Cleaned]
+SuggestionId = Annotated[str, StringConstraints(min_length=1, max_length=256), _Cleaned]
+ReasonCode = Annotated[str, StringConstraints(min_length=1, max_length=REASON_CODE_LENGTH), _Cleaned]
+ReasonSystem = Annotated[str, StringConstraints(max_length=REASON_SYSTEM_LENGTH), _Cleaned]
+ReasonDisplay = Annotated[str, StringConstraints(max_length=REASON_DISPLAY_LENGTH), _Cleaned]
+UserComment = Annotated[str, StringConstraints(max_length=USER_COMMENT_LENGTH), _Cleaned]
+
+# Items in one feedback request. An EHR reports the cards of one hook call (a few) at a time; the
+# bound keeps one request from writing thousands of rows (README, "Feedback").
+MAX_FEEDBACK_ITEMS = 100
 
 
 class _Lenient(BaseModel):
@@ -49,22 +86,22 @@ class _Lenient(BaseModel):
 
 
 class Coding(_Lenient):
-    system: str | None = Field(default=None, max_length=256)
-    code: ShortText
-    display: str | None = Field(default=None, max_length=512)
+    system: ReasonSystem | None = None
+    code: ReasonCode
+    display: ReasonDisplay | None = None
 
 
 class OverrideReason(_Lenient):
     reason: Coding | None = None
-    user_comment: str | None = Field(default=None, alias="userComment", max_length=4000)
+    user_comment: UserComment | None = Field(default=None, alias="userComment")
 
 
 class AcceptedSuggestion(_Lenient):
-    id: ShortText
+    id: SuggestionId
 
 
 class FeedbackItem(_Lenient):
-    card: ShortText
+    card: CardId
     outcome: Literal["accepted", "overridden"]
     accepted_suggestions: list[AcceptedSuggestion] | None = Field(default=None, alias="acceptedSuggestions")
     override_reason: OverrideReason | None = Field(default=None, alias="overrideReason")
@@ -91,7 +128,7 @@ class FeedbackItem(_Lenient):
 
 
 class FeedbackRequest(_Lenient):
-    feedback: Annotated[list[FeedbackItem], Field(min_length=1, max_length=1000)]
+    feedback: Annotated[list[FeedbackItem], Field(min_length=1, max_length=MAX_FEEDBACK_ITEMS)]
 
 
 def parse_feedback(body: dict[str, Any]) -> FeedbackRequest:
@@ -151,40 +188,97 @@ async def _feedback_database(database: AsyncEngine | DatabaseStatus) -> AsyncIte
 
 
 async def store_feedback(
-    database: AsyncEngine | DatabaseStatus, service_id: str, request: FeedbackRequest, client_iss: str | None
+    database: AsyncEngine | DatabaseStatus,
+    service_id: str,
+    request: FeedbackRequest,
+    client_iss: str | None,
+    *,
+    received_at: datetime | None = None,
 ) -> int:
-    """Commit every item, or raise StorageUnavailable (503, Retry-After) when the database is away."""
-    received_at = datetime.now(UTC)
-    rows = [_row(service_id, item, received_at, client_iss) for item in request.feedback]
-    # One transaction: the EHR gets 200 only when every item is durable.
-    async with _feedback_database(database) as engine, engine.begin() as connection:
-        await connection.execute(insert(feedback_table), rows)
+    """Commit every item, or raise StorageUnavailable (503, Retry-After) when the database is away, or
+    InvalidRequest (400) when the database refuses a value (the model's cleaning and limits should
+    leave none: this is the backstop that keeps a refused value from reading as an outage)."""
+    # The service's clock (the app passes its own): an override counts from the day it was received.
+    received = received_at or datetime.now(UTC)
+    rows = [_row(service_id, item, received, client_iss) for item in request.feedback]
+    try:
+        # One transaction: the EHR gets 200 only when every item is durable.
+        async with _feedback_database(database) as engine, engine.begin() as connection:
+            await connection.execute(insert(feedback_table), rows)
+    except Exception as error:
+        if not is_value_refused(error):
+            raise
+        raise InvalidRequest(
+            f"the database refused a value of this feedback ({type(error).__name__}); nothing was stored",
+            expression="feedback",
+        ) from None
     return len(rows)
 
 
-async def cards_not_issued(
-    database: AsyncEngine | DatabaseStatus, service_id: str, request: FeedbackRequest
-) -> list[int]:
-    """Indexes of the items naming a card this service id did not issue. Raises StorageUnavailable
-    (503, Retry-After) while the database is away: unverifiable feedback is not accepted."""
-    wanted = {item.card for item in request.feedback}
+@dataclass(frozen=True)
+class _IssuedCard:
+    client: str
+    offered_override_reasons: list[dict[str, Any]]
+
+
+async def _issued(
+    database: AsyncEngine | DatabaseStatus, service_id: str, cards: set[str]
+) -> dict[str, _IssuedCard]:
     async with _feedback_database(database) as engine, engine.connect() as connection:
         result = await connection.execute(
-            select(issued_cards.c.card_uuid).where(
-                issued_cards.c.service_id == service_id, issued_cards.c.card_uuid.in_(wanted)
-            )
+            select(
+                issued_cards.c.card_uuid, issued_cards.c.client, issued_cards.c.offered_override_reasons
+            ).where(issued_cards.c.service_id == service_id, issued_cards.c.card_uuid.in_(cards))
         )
-        issued = {row[0] for row in result}
-    return [index for index, item in enumerate(request.feedback) if item.card not in issued]
+        return {
+            row.card_uuid: _IssuedCard(row.client, _reasons(row.offered_override_reasons)) for row in result
+        }
 
 
-def refuse_cards_not_issued(indexes: list[int]) -> None:
-    if indexes:
-        first = indexes[0]
+def _reasons(stored: Any) -> list[dict[str, Any]]:
+    return [reason for reason in stored if isinstance(reason, dict)] if isinstance(stored, list) else []
+
+
+def _offered(reason: Coding, offered: list[dict[str, Any]]) -> bool:
+    """The reason names one the card offered: the same code, and the same system when it gives one."""
+    return any(
+        reason.code == choice.get("code") and reason.system in (None, choice.get("system"))
+        for choice in offered
+    )
+
+
+def client_key(client_iss: str | None) -> str:
+    """Who a card is issued to: the verified client's issuer, or "unauthenticated" (development)."""
+    return client_iss if client_iss is not None else UNAUTHENTICATED_CLIENT
+
+
+async def refuse_feedback_on_cards_not_ours(
+    database: AsyncEngine | DatabaseStatus, service_id: str, request: FeedbackRequest, client_iss: str | None
+) -> None:
+    """InvalidRequest (400) unless every item names a card this service id issued to this client, and
+    every override reason is one that card offered; nothing of the request is stored then. A card
+    issued to another client is answered exactly like a card never issued: the answer must not tell
+    a client which card ids exist. StorageUnavailable (503, Retry-After) while the database is away:
+    unverifiable feedback is not accepted."""
+    issued = await _issued(database, service_id, {item.card for item in request.feedback})
+    caller = client_key(client_iss)
+    foreign = [
+        index
+        for index, item in enumerate(request.feedback)
+        if item.card not in issued or issued[item.card].client != caller
+    ]
+    if foreign:
         raise InvalidRequest(
-            f"{len(indexes)} feedback item(s) name a card this service did not issue; nothing was stored",
-            expression=f"feedback[{first}].card",
+            f"{len(foreign)} feedback item(s) name a card this service did not issue; nothing was stored",
+            expression=f"feedback[{foreign[0]}].card",
         )
+    for index, item in enumerate(request.feedback):
+        reason = item.override_reason.reason if item.override_reason else None
+        if reason is not None and not _offered(reason, issued[item.card].offered_override_reasons):
+            raise InvalidRequest(
+                "the override reason is not one the card offered; nothing was stored",
+                expression=f"feedback[{index}].overrideReason.reason",
+            )
 
 
 @dataclass
@@ -235,9 +329,10 @@ class FeedbackRateLimiter:
 
 
 __all__ = [
+    "MAX_FEEDBACK_ITEMS",
     "FeedbackRateLimiter",
-    "cards_not_issued",
+    "client_key",
     "parse_feedback",
-    "refuse_cards_not_issued",
+    "refuse_feedback_on_cards_not_ours",
     "store_feedback",
 ]

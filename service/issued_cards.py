@@ -15,32 +15,65 @@ and written when the database is back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.database import DatabaseStatus, is_database_unavailable, issued_cards
+from clinical.acknowledgements import RenderedCard
+from service.database import (
+    UNAUTHENTICATED_CLIENT,
+    DatabaseStatus,
+    clean_text,
+    is_database_unavailable,
+    is_value_refused,
+    issued_cards,
+)
 from service.logs import get_logger
 from service.metrics import count_dropped_issued_cards
 
 log = get_logger("service.issued_cards")
 
 
+IssuedCard = RenderedCard | dict[str, Any]
+
+
+def _offered_override_reasons(card: dict[str, Any]) -> list[dict[str, str]] | None:
+    reasons = card.get("overrideReasons")
+    if not reasons:
+        return None
+    return [{"system": reason.get("system"), "code": reason["code"]} for reason in reasons]
+
+
 def issued_card_rows(
-    service_id: str, cards: list[dict[str, Any]], issued_at: datetime
+    service_id: str,
+    cards: Sequence[IssuedCard],
+    issued_at: datetime,
+    *,
+    client: str = UNAUTHENTICATED_CLIENT,
+    patient_key: str | None = None,
 ) -> list[dict[str, Any]]:
-    return [
-        {
-            "card_uuid": card["uuid"],
-            "service_id": service_id,
-            "topic": card["source"]["topic"]["code"],
-            "indicator": card["indicator"],
-            "issued_at": issued_at,
-        }
-        for card in cards
-    ]
+    """One row a card: who it was issued to, the override reasons it offered, and (for a rendered card,
+    which has one) its evidence key, with the patient key it was issued for."""
+    rows = []
+    for issued in cards:
+        card = issued.card if isinstance(issued, RenderedCard) else issued
+        rows.append(
+            {
+                "card_uuid": card["uuid"],
+                "service_id": service_id,
+                "topic": card["source"]["topic"]["code"],
+                "indicator": card["indicator"],
+                "issued_at": issued_at,
+                "client": clean_text(client),
+                "offered_override_reasons": _offered_override_reasons(card),
+                "patient_key": patient_key,
+                "evidence_key": issued.evidence_key if isinstance(issued, RenderedCard) else None,
+            }
+        )
+    return rows
 
 
 class IssuedCardsRecorder:
@@ -69,11 +102,21 @@ class IssuedCardsRecorder:
         """Rows handed over and not yet taken by the writer."""
         return len(self._waiting_rows)
 
-    async def record(self, service_id: str, cards: list[dict[str, Any]], issued_at: datetime) -> None:
+    async def record(
+        self,
+        service_id: str,
+        cards: Sequence[IssuedCard],
+        issued_at: datetime,
+        *,
+        client: str = UNAUTHENTICATED_CLIENT,
+        patient_key: str | None = None,
+    ) -> None:
         """Queue these cards for the writer; wait for it only when too many rows are waiting."""
         if not cards:
             return
-        self._waiting_rows.extend(issued_card_rows(service_id, cards, issued_at))
+        self._waiting_rows.extend(
+            issued_card_rows(service_id, cards, issued_at, client=client, patient_key=patient_key)
+        )
         if self._database_away:
             self._bound_buffer()
             return
@@ -146,17 +189,37 @@ class IssuedCardsRecorder:
     async def _write(self, rows: list[dict[str, Any]]) -> bool:
         """Write the rows; False when the database is away and they should be kept for later."""
         try:
-            async with asyncio.timeout(self._status.timeout_seconds * 5 if self._status else 60.0):
-                async with self._engine.begin() as connection:
-                    await connection.execute(self._insert(), rows)
+            await self._execute(rows)
         except Exception as error:
             if self._status is not None and is_database_unavailable(error):
                 self._status.report_failure(error, during="issued_cards")
                 return False
+            if len(rows) > 1 and is_value_refused(error):
+                # One row the database refuses must not take the others with it: each on its own.
+                return await self._write_one_by_one(rows)
             # The EHR already has its cards: losing analytics rows must not fail calls or stop the
             # writer. Logged by type only; the message could quote the statement's parameters.
             log.warning("issued_cards_not_recorded", error_type=type(error).__name__, cards=len(rows))
+            count_dropped_issued_cards(len(rows), reason="value_refused")
+        return True
+
+    async def _execute(self, rows: list[dict[str, Any]]) -> None:
+        async with asyncio.timeout(self._status.timeout_seconds * 5 if self._status else 60.0):
+            async with self._engine.begin() as connection:
+                await connection.execute(self._insert(), rows)
+
+    async def _write_one_by_one(self, rows: list[dict[str, Any]]) -> bool:
+        for row in rows:
+            try:
+                await self._execute([row])
+            except Exception as error:
+                if self._status is not None and is_database_unavailable(error):
+                    self._status.report_failure(error, during="issued_cards")
+                    # All kept for when the database is back: those written already are skipped then.
+                    return False
+                log.warning("issued_cards_not_recorded", error_type=type(error).__name__, cards=1)
+                count_dropped_issued_cards(1, reason="value_refused")
         return True
 
 
-__all__ = ["IssuedCardsRecorder", "issued_card_rows"]
+__all__ = ["IssuedCard", "IssuedCardsRecorder", "issued_card_rows"]

@@ -70,7 +70,14 @@ REPLAY_CHECKS_DEGRADED = Counter(
 )
 ISSUED_CARDS_DROPPED = Counter(
     "cds_issued_cards_dropped_total",
-    "Issued-card rows dropped, by reason (buffer_full: the rows kept during a database outage)",
+    "Issued-card rows dropped, by reason (buffer_full: the rows kept during a database outage; "
+    "value_refused: a row the database refused)",
+    ["reason"],
+)
+ACKNOWLEDGEMENTS_UNREAD = Counter(
+    "cds_acknowledgements_unread_total",
+    "Hook calls answered without reading the patient's acknowledged (overridden) cards, by reason: "
+    "their cards are all shown",
     ["reason"],
 )
 FEEDBACK_REFUSED = Counter(
@@ -105,8 +112,12 @@ def count_degraded_replay_check(reason: str) -> None:
     REPLAY_CHECKS_DEGRADED.labels(reason=reason).inc()
 
 
-def count_dropped_issued_cards(rows: int) -> None:
-    ISSUED_CARDS_DROPPED.labels(reason="buffer_full").inc(rows)
+def count_dropped_issued_cards(rows: int, reason: str = "buffer_full") -> None:
+    ISSUED_CARDS_DROPPED.labels(reason=reason).inc(rows)
+
+
+def count_acknowledgements_unread(reason: str) -> None:
+    ACKNOWLEDGEMENTS_UNREAD.labels(reason=reason).inc()
 
 
 def count_feedback_unavailable() -> None:

@@ -30,13 +30,27 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
+# An access token goes into an HTTP header as it is: visible ASCII only (RFC 6750's b64token is a subset).
+# Anything else could not be sent (the request to the FHIR server could not even be built).
+_ACCESS_TOKEN = re.compile(r"[\x21-\x7e]+")
+AccessToken = Annotated[str, StringConstraints(min_length=1, max_length=16 * 1024)]
+
+
 class FhirAuthorization(_Lenient):
-    access_token: Annotated[str, StringConstraints(min_length=1)]
+    access_token: AccessToken
     token_type: str = "Bearer"  # noqa: S105 (a token type, not a secret)
     expires_in: int | None = None
     scope: str | None = None
     subject: str | None = None
     patient: str | None = None
+
+    @field_validator("access_token")
+    @classmethod
+    def _sendable(cls, value: str) -> str:
+        # The message never quotes the token.
+        if _ACCESS_TOKEN.fullmatch(value) is None:
+            raise ValueError("access_token must be visible ASCII characters only (RFC 6750 bearer token)")
+        return value
 
     @field_validator("token_type")
     @classmethod

@@ -19,6 +19,14 @@ then per worker: a token replayed to another worker or replica during the outage
 A log line and the `cds_replay_checks_degraded_total` metric say so. The pairs accepted meanwhile
 (bounded) are written once the database is back, so replays after recovery are refused everywhere.
 Expired rows are purged by the writer now and then, so the table holds about one token lifetime of ids.
+
+A pair the database would refuse must never reach a batch: `remember` refuses (UnrecordableJti) a jti
+that is not a printable string of at most JTI_LENGTH characters (a NUL, a lone surrogate), and should
+the database still refuse a value, the batch is written again row by row, so that only the offending
+call is refused and every other call of the batch is decided by the database as usual. A refused
+value is never taken for an outage (service/database.py, is_value_refused): if it were, one client's
+token would switch replay protection to per-worker memory for every client. The backlog written after
+an outage goes the same way: a row the database refuses is dropped (logged), the others are written.
 """
 
 from __future__ import annotations
@@ -35,7 +43,14 @@ from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.database import DatabaseStatus, is_database_unavailable, seen_jtis
+from service.database import (
+    CLIENT_LENGTH,
+    JTI_LENGTH,
+    DatabaseStatus,
+    is_database_unavailable,
+    is_value_refused,
+    seen_jtis,
+)
 from service.logs import get_logger
 from service.metrics import count_degraded_replay_check
 
@@ -52,6 +67,16 @@ Pair = tuple[str, str]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def is_well_formed_jti(jti: object) -> bool:
+    """A non-empty printable string (no NUL or other control character, no lone surrogate) that fits
+    the column: what every backend stores as it is."""
+    return isinstance(jti, str) and 0 < len(jti) <= JTI_LENGTH and jti.isprintable()
+
+
+class UnrecordableJti(Exception):
+    """The pair cannot be recorded (malformed, or refused by the database): the call is refused."""
 
 
 @dataclass
@@ -150,6 +175,8 @@ class ReplayStore:
 
     async def remember(self, issuer: str, jti: str, expires_at: datetime) -> bool:
         """Record the pair; False when it was already recorded and has not expired (a replay)."""
+        if not is_well_formed_jti(jti) or not (0 < len(issuer) <= CLIENT_LENGTH and issuer.isprintable()):
+            raise UnrecordableJti("the jti or issuer is not a printable string that fits its column")
         now = self._clock()
         pair = (issuer, jti)
         if self._local.seen(pair, now):
@@ -169,6 +196,8 @@ class ReplayStore:
             return self._accept_degraded(pair, expires_at, "timeout")
         except _DatabaseAway:
             return self._accept_degraded(pair, expires_at, "database_unavailable")
+        except _Refused:
+            raise UnrecordableJti("the database refused this jti") from None
 
     def _accept_degraded(self, pair: Pair, expires_at: datetime, reason: str) -> bool:
         count_degraded_replay_check(reason)
@@ -184,21 +213,47 @@ class ReplayStore:
         return True
 
     async def write_backlog(self) -> None:
-        """Write the pairs accepted during an outage (called when the database is back)."""
+        """Write the pairs accepted during an outage (called when the database is back). A row the
+        database refuses is dropped on its own; should the database go away again, what is left is
+        kept for the next time it is back."""
         self._degraded_logged = False
         now = self._clock()
         backlog, self._backlog = self._backlog, {}
+        pending = [(pair, expires_at) for pair, expires_at in backlog.items() if expires_at >= now]
         rows = [
-            {"issuer": issuer, "jti": jti, "expires_at": expires_at}
-            for (issuer, jti), expires_at in backlog.items()
-            if expires_at >= now
+            {"issuer": issuer, "jti": jti, "expires_at": expires_at} for (issuer, jti), expires_at in pending
         ]
-        dialect = self._engine.dialect.name
+        written = 0
         for start in range(0, len(rows), MAX_BATCH_ROWS):
+            chunk = rows[start : start + MAX_BATCH_ROWS]
+            try:
+                written += await self._keep(chunk)
+            except Exception as error:
+                if not is_database_unavailable(error):
+                    raise
+                for pair, expires_at in pending[start:]:
+                    self._backlog.setdefault(pair, expires_at)
+                if self._status is not None:
+                    self._status.report_failure(error, during="replay_backlog")
+                break
+        if written:
+            log.info("replay_backlog_written", pairs=written)
+
+    async def _keep(self, rows: list[dict[str, Any]]) -> int:
+        """Insert the rows (present ones are kept as they are); row by row when the database refuses a
+        value of the batch. The rows written (or found present)."""
+        dialect = self._engine.dialect.name
+        try:
             async with self._engine.begin() as connection:
-                await connection.execute(_keep_statement(dialect, rows[start : start + MAX_BATCH_ROWS]))
-        if rows:
-            log.info("replay_backlog_written", pairs=len(rows))
+                await connection.execute(_keep_statement(dialect, rows))
+            return len(rows)
+        except Exception as error:
+            if not is_value_refused(error):
+                raise
+            if len(rows) == 1:
+                log.warning("replay_backlog_row_refused", error_type=type(error).__name__)
+                return 0
+        return sum([await self._keep([row]) for row in rows])
 
     async def purge_expired(self) -> int:
         async with self._engine.begin() as connection:
@@ -225,30 +280,68 @@ class ReplayStore:
             {"issuer": issuer, "jti": jti, "expires_at": expires_at}
             for (issuer, jti), expires_at in unique.items()
         ]
+        refused: set[Pair] = set()
         try:
-            async with asyncio.timeout(self._status.timeout_seconds if self._status else 10.0):
-                async with self._engine.begin() as connection:
-                    result = await connection.execute(
-                        _claim_statement(self._engine.dialect.name, rows, self._clock())
-                    )
-                    claimed = {(row.issuer, row.jti) for row in result}
+            claimed = await self._claim_rows(rows)
         except Exception as error:
-            if self._status is not None and is_database_unavailable(error):
-                self._status.report_failure(error, during="replay_check")
-            else:
-                log.warning("replay_check_failed", error_type=type(error).__name__)
-            for item in batch:
-                if not item.accepted.done():
-                    item.accepted.set_exception(_DatabaseAway())
-                    # Retrieved here: callers that timed out no longer await it.
-                    item.accepted.exception()
-            return
+            if not is_value_refused(error):
+                self._fail(batch, error)
+                return
+            # One poisoned row must not take the others with it: each pair on its own.
+            try:
+                claimed, refused = await self._claim_one_by_one(rows)
+            except Exception as again:
+                self._fail(batch, again)
+                return
         for item in batch:
             if not item.accepted.done():
                 pair = (item.issuer, item.jti)
+                if pair in refused:
+                    item.accepted.set_exception(_Refused())
+                    item.accepted.exception()
+                    continue
                 item.accepted.set_result(pair in claimed)
                 # A second call with the same pair in this batch is a replay of the first.
                 claimed.discard(pair)
+
+    async def _claim_rows(self, rows: list[dict[str, Any]]) -> set[Pair]:
+        async with asyncio.timeout(self._status.timeout_seconds if self._status else 10.0):
+            async with self._engine.begin() as connection:
+                result = await connection.execute(
+                    _claim_statement(self._engine.dialect.name, rows, self._clock())
+                )
+                return {(row.issuer, row.jti) for row in result}
+
+    async def _claim_one_by_one(self, rows: list[dict[str, Any]]) -> tuple[set[Pair], set[Pair]]:
+        """(claimed, refused). A database that goes away meanwhile fails what is left (the callers
+        fall back to this worker's memory, as for any outage)."""
+        claimed: set[Pair] = set()
+        refused: set[Pair] = set()
+        for row in rows:
+            pair = (row["issuer"], row["jti"])
+            try:
+                claimed |= await self._claim_rows([row])
+            except Exception as error:
+                if not is_value_refused(error):
+                    raise
+                log.warning(
+                    "replay_check_refused",
+                    reason="the database refused the jti",
+                    error_type=type(error).__name__,
+                )
+                refused.add(pair)
+        return claimed, refused
+
+    def _fail(self, batch: list[_Pending], error: BaseException) -> None:
+        if self._status is not None and is_database_unavailable(error):
+            self._status.report_failure(error, during="replay_check")
+        else:
+            log.warning("replay_check_failed", error_type=type(error).__name__)
+        for item in batch:
+            if not item.accepted.done():
+                item.accepted.set_exception(_DatabaseAway())
+                # Retrieved here: callers that timed out no longer await it.
+                item.accepted.exception()
 
     async def _purge_if_due(self) -> None:
         now = self._monotonic()
@@ -266,3 +359,7 @@ class ReplayStore:
 
 class _DatabaseAway(Exception):
     """The batch could not be written: the callers fall back to this worker's memory."""
+
+
+class _Refused(Exception):
+    """The database refused this pair's values: its call is refused."""

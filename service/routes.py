@@ -6,6 +6,7 @@ import asyncio
 import functools
 import math
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,9 @@ import orjson
 from fastapi import APIRouter, BackgroundTasks, Request
 from starlette.responses import Response
 
+from clinical.acknowledgements import Acknowledgement, RenderedCard
 from clinical.patient_record import PatientRecord
+from service.acknowledgements import read_acknowledgements
 from service.authentication import Caller
 from service.discovery import SERVICES, ServiceDefinition, discovery_document
 from service.errors import outcome_response
@@ -26,9 +29,9 @@ from service.exceptions import (
 )
 from service.feedback import (
     FeedbackRequest,
-    cards_not_issued,
+    client_key,
     parse_feedback,
-    refuse_cards_not_issued,
+    refuse_feedback_on_cards_not_ours,
     store_feedback,
 )
 from service.fhir_client import FhirEndpoint
@@ -148,8 +151,15 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
     except TimeoutError:
         raise DataUnavailable("the FHIR data could not be had within the hook deadline") from None
     now = request.app.state.clock()
-    cards = await _evaluate(request, record, context, now)
-    if cards is None:
+    # Feedback-aware cards: this patient's recent overrides, read before evaluating (never fails the call).
+    patient_key = request.app.state.patient_keys.key(
+        normalised_base(hook_request.fhir_server) if hook_request.fhir_server else None, context.patient_id
+    )
+    acknowledgements = await read_acknowledgements(
+        request.app.state.database, patient_key, now, settings.acknowledgement_lookback_days
+    )
+    rendered = await _evaluate(request, record, context, now, acknowledgements)
+    if rendered is None:
         return outcome_response(
             503,
             {
@@ -163,8 +173,18 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
                 ],
             },
         )
+    cards = [item.card for item in rendered]
     count_cards(cards)
-    background.add_task(request.app.state.issued_cards.record, service.id, cards, now)
+    background.add_task(
+        functools.partial(
+            request.app.state.issued_cards.record,
+            service.id,
+            rendered,
+            now,
+            client=client_key(caller.issuer),
+            patient_key=patient_key,
+        )
+    )
     audit_log.info(
         "hook_call",
         service_id=service.id,
@@ -182,8 +202,12 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
 
 
 async def _evaluate(
-    request: Request, record: PatientRecord, context: HookContext, now: datetime
-) -> list[dict[str, Any]] | None:
+    request: Request,
+    record: PatientRecord,
+    context: HookContext,
+    now: datetime,
+    acknowledgements: Sequence[Acknowledgement] = (),
+) -> list[RenderedCard] | None:
     """The cards; None when a large record's evaluation overran its deadline.
 
     A typical record is evaluated here, on the event loop (a few milliseconds). A record above
@@ -195,17 +219,18 @@ async def _evaluate(
     """
     settings: Settings = request.app.state.settings
     evaluate = functools.partial(
-        request.app.state.evaluator.cards_for,
+        request.app.state.evaluator.rendered_cards_for,
         record,
         draft_order_resources(context),
         now=now,
         patient_id=context.patient_id,
         user_id=context.user_id,
         encounter_id=context.encounter_id,
+        acknowledgements=acknowledgements,
     )
     resources = record.resource_count()
     if resources < settings.evaluation_thread_min_resources:
-        cards: list[dict[str, Any]] = evaluate()
+        cards: list[RenderedCard] = evaluate()
         return cards
     loop = asyncio.get_running_loop()
     try:
@@ -249,8 +274,10 @@ async def feedback(service_id: str, request: Request) -> Response:
     # Rows of the cards just issued may still be on their way to the database: let them land first.
     await request.app.state.issued_cards.settle()
     database = request.app.state.database
-    refuse_cards_not_issued(await cards_not_issued(database, service.id, parsed))
-    stored = await store_feedback(database, service.id, parsed, caller.issuer)
+    await refuse_feedback_on_cards_not_ours(database, service.id, parsed, caller.issuer)
+    stored = await store_feedback(
+        database, service.id, parsed, caller.issuer, received_at=request.app.state.clock()
+    )
     for item in parsed.feedback:
         count_feedback(item.outcome)
     audit_log.info("feedback", service_id=service.id, client_iss=caller.issuer, items=stored)

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, FilePath, ValidationInfo, field_validator
+from pydantic import Field, FilePath, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     # is unreachable), and issued-card rows kept while it is unreachable.
     replay_window_max_entries: int = Field(default=100_000, ge=1)
     issued_cards_max_buffered_rows: int = Field(default=10_000, ge=0)
+    # Feedback-aware cards (service/acknowledgements.py): issued cards carry a keyed hash of the FHIR
+    # server and patient id, never the id. The key: this secret, the same on every replica (from a
+    # Kubernetes Secret); unset, it is derived from the database URL, which every replica of a
+    # deployment shares (a warning is logged outside development: an SQLite path is no secret).
+    patient_key_secret: SecretStr | None = None
+    # How far back overrides are read on each hook call; at least the quiet period of an overridden
+    # card (knowledge/timing.yaml, 7 days by default), or overrides would be forgotten too early.
+    acknowledgement_lookback_days: int = Field(default=30, ge=1, le=366)
 
     # Public URL the EHR calls us at (behind a proxy); used for JWT `aud` checks.
     public_base_url: str | None = None
@@ -232,6 +240,8 @@ class Settings(BaseSettings):
                 "(postgresql+asyncpg://..., or sqlite+aiosqlite:////ABSOLUTE/PATH to choose SQLite)"
             )
         for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
             if isinstance(value, str) and PLACEHOLDER_SECRET in value:
                 problems.append(f"CDS_{name.upper()}: still holds the placeholder {PLACEHOLDER_SECRET}")
         return problems

@@ -210,6 +210,16 @@ ATTACKS: list[AttackCase] = [
     ("missing iat", lambda k: bearer(mint(k.es384, claims(iat=None))), "missing_claim"),
     ("missing jti", lambda k: bearer(mint(k.es384, claims(jti=None))), "missing_claim"),
     ("jti not a string", lambda k: bearer(mint(k.es384, claims(jti=12345))), "malformed_token"),
+    # Issue 17 item 2: a jti the database cannot store would fail every call batched with it.
+    ("jti with a NUL", lambda k: bearer(mint(k.es384, claims(jti="a\x00b"))), "malformed_token"),
+    ("jti with a lone surrogate", lambda k: bearer(mint(k.es384, claims(jti="a\ud800b"))), "malformed_token"),
+    (
+        "jti with a control character",
+        lambda k: bearer(mint(k.es384, claims(jti="a\x1bb"))),
+        "malformed_token",
+    ),
+    ("jti empty", lambda k: bearer(mint(k.es384, claims(jti=""))), "malformed_token"),
+    ("jti over 256 characters", lambda k: bearer(mint(k.es384, claims(jti="j" * 257))), "malformed_token"),
     ("missing kid", lambda k: bearer(mint(k.es384, claims(), kid=None)), "missing_claim"),
     ("unknown kid", lambda k: bearer(mint(k.es384, claims(), kid="no-such-kid")), "unknown_kid"),
     (
@@ -495,13 +505,74 @@ async def test_http_aud_must_be_the_route_called(tmp_path: Path, keys: Keys) -> 
     body = {"feedback": [{"card": "c1", "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}]}
     feedback_path = "/cds-services/immunotherapy-brain-mri-patient-view/feedback"
     async with running_app(settings) as client:
-        await record_issued(settings.effective_database_url, "immunotherapy-brain-mri-patient-view", ["c1"])
+        await record_issued(
+            settings.effective_database_url, "immunotherapy-brain-mri-patient-view", ["c1"], client=ISSUER
+        )
         for_service = mint(keys.es384, claims(audience=SERVICE_URL))
         wrong = await client.post(feedback_path, json=body, headers={"Authorization": bearer(for_service)})
         right_token = mint(keys.es384, claims(audience=f"http://testserver{feedback_path}"))
         right = await client.post(feedback_path, json=body, headers={"Authorization": bearer(right_token)})
     assert wrong.status_code == 401
     assert right.status_code == 200
+
+
+async def test_http_a_malformed_jti_is_401_with_its_reason_in_the_log_never_the_token(
+    tmp_path: Path, keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_for(tmp_path, trusted_clients_file=write_clients(tmp_path, *_clients(keys)))
+    token = mint(keys.es384, claims(audience=DISCOVERY_URL, jti="poison\x00jti"))
+    capsys.readouterr()
+    async with running_app(settings) as client:
+        response = await client.get("/cds-services", headers={"Authorization": bearer(token)})
+    log = capsys.readouterr().err
+
+    assert response.status_code == 401
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert '"reason": "malformed_token"' in log
+    assert "jti is not a printable string" in log
+    assert token not in log and token.split(".")[1] not in log
+
+
+async def test_http_feedback_from_another_client_is_refused_like_a_card_never_issued(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """Issue 17 item 6: client B could store feedback on client A's card."""
+    settings = settings_for(tmp_path, trusted_clients_file=write_clients(tmp_path, *_clients(keys)))
+    service = "immunotherapy-brain-mri-patient-view"
+    path = f"/cds-services/{service}/feedback"
+    audience = f"http://testserver{path}"
+
+    def body(card: str) -> dict[str, Any]:
+        return {
+            "feedback": [{"card": card, "outcome": "accepted", "outcomeTimestamp": "2026-01-01T00:00:00Z"}]
+        }
+
+    async with running_app(settings) as client:
+        await record_issued(settings.effective_database_url, service, ["card-of-a"], client=ISSUER)
+        other = await client.post(
+            path,
+            json=body("card-of-a"),
+            headers={
+                "Authorization": bearer(mint(keys.other, claims(audience=audience, issuer=OTHER_ISSUER)))
+            },
+        )
+        never_issued = await client.post(
+            path,
+            json=body("card-never-issued"),
+            headers={
+                "Authorization": bearer(mint(keys.other, claims(audience=audience, issuer=OTHER_ISSUER)))
+            },
+        )
+        owner = await client.post(
+            path,
+            json=body("card-of-a"),
+            headers={"Authorization": bearer(mint(keys.es384, claims(audience=audience)))},
+        )
+
+    assert other.status_code == 400
+    assert other.json() == never_issued.json()
+    assert "did not issue" in other.json()["issue"][0]["diagnostics"]
+    assert owner.status_code == 200
 
 
 async def test_http_aud_uses_public_base_url_behind_a_proxy(tmp_path: Path, keys: Keys) -> None:

@@ -41,8 +41,16 @@ def clients_file(tmp_path: Path) -> Path:
             {"trusted_clients_file": "CLIENTS", "database_url": POSTGRES_URL.replace("s3cret", "CHANGE-ME")},
             "CDS_DATABASE_URL: still holds the placeholder CHANGE-ME",
         ),
+        (
+            {
+                "trusted_clients_file": "CLIENTS",
+                "database_url": POSTGRES_URL,
+                "patient_key_secret": "CHANGE-ME-to-a-random-string-of-at-least-32-bytes",
+            },
+            "CDS_PATIENT_KEY_SECRET: still holds the placeholder CHANGE-ME",
+        ),
     ],
-    ids=["no-trusted-clients", "no-database-url", "placeholder-password"],
+    ids=["no-trusted-clients", "no-database-url", "placeholder-password", "placeholder-secret"],
 )
 def test_production_names_each_missing_piece(
     overrides: dict[str, str], problem: str, clients_file: Path

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from conftest import SettingsFactory
+from conftest import POSTGRES_URL, SettingsFactory, _postgres_problem
 from hook_requests import service_id
 from issued_support import record_issued_via
 from sqlalchemy import delete, select
@@ -79,14 +79,14 @@ INVALID_FEEDBACK: dict[str, tuple[Any, str]] = {
     "feedback-empty": ({"feedback": []}, "feedback: List should have at least 1 item"),
     "feedback-not-a-list": ({"feedback": _accepted(CARD)}, "feedback: Input should be a valid list"),
     "too-many-items": (
-        {"feedback": [_accepted(CARD)] * 1001},
-        "feedback: List should have at most 1000 items",
+        {"feedback": [_accepted(CARD)] * 101},
+        "feedback: List should have at most 100 items",
     ),
     "card-missing": ({"feedback": [{"outcome": "accepted", "outcomeTimestamp": WHEN}]}, "feedback.0.card"),
     "card-empty": ({"feedback": [_accepted("")]}, "feedback.0.card: String should have at least 1"),
     "card-too-long": (
-        {"feedback": [_accepted("c" * 257)]},
-        "feedback.0.card: String should have at most 256",
+        {"feedback": [_accepted("c" * 65)]},
+        "feedback.0.card: String should have at most 64",
     ),
     "outcome-missing": (
         {"feedback": [{"card": CARD, "outcomeTimestamp": WHEN}]},
@@ -347,3 +347,145 @@ async def test_repeated_feedback_for_a_card_is_kept(store_engine: AsyncEngine) -
         await store_feedback(store_engine, SERVICE, parse_feedback({"feedback": [outcome]}), None)
 
     assert [row.outcome for row in await _rows(store_engine, [card])] == ["accepted", "overridden"]
+
+
+# -- hostile values through the app, on both backends (issue 17 item 1) ---------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_settings(request: pytest.FixtureRequest, make_settings: SettingsFactory) -> Any:
+    if request.param == "sqlite":
+        return make_settings()
+    return make_settings(database_url=request.getfixturevalue("postgres_url"))
+
+
+def test_an_honest_override_with_a_nul_in_its_comment_is_stored_cleaned_over_http(
+    backend_settings: Any, postgres_cards_any: list[str]
+) -> None:
+    card = _card()
+    postgres_cards_any.append(card)
+    reason = dict(OVERRIDE_REASON, userComment="MRI\x00 done elsewhere")
+    with TestClient(create_app(backend_settings)) as client:
+        record_issued_via(client, SERVICE, [card])
+        response = client.post(PATH, json={"feedback": [_overridden(card, reason)]})
+        (row,) = _stored(client, [card])
+        assert client.app.state.database.available  # type: ignore[attr-defined]
+
+    assert response.status_code == 200, response.text
+    assert row.user_comment == "MRI done elsewhere"
+
+
+def test_a_value_longer_than_its_column_is_400_and_other_feedback_is_still_stored(
+    backend_settings: Any, postgres_cards_any: list[str]
+) -> None:
+    hostile, innocent = _card(), _card()
+    postgres_cards_any.extend([hostile, innocent])
+    reason = {"reason": {"system": "https://example.org/cds/override-reasons", "code": "c" * 200}}
+    with TestClient(create_app(backend_settings)) as client:
+        record_issued_via(client, SERVICE, [hostile, innocent])
+        refused = [client.post(PATH, json={"feedback": [_overridden(hostile, reason)]}) for _ in range(5)]
+        stored = client.post(PATH, json={"feedback": [_overridden(innocent)]})
+        assert client.app.state.database.available  # type: ignore[attr-defined]
+
+    assert {response.status_code for response in refused} == {400}
+    assert "at most 128 characters" in refused[0].json()["issue"][0]["diagnostics"]
+    assert stored.status_code == 200
+
+
+@pytest.fixture
+def postgres_cards_any() -> Iterator[list[str]]:
+    """Card uuids a test used; deleted afterwards from the test PostgreSQL when it is reachable."""
+    cards: list[str] = []
+    yield cards
+    if cards and _postgres_problem(POSTGRES_URL) is None:
+
+        async def cleanup() -> None:
+            engine = create_engine(POSTGRES_URL)
+            try:
+                async with engine.begin() as connection:
+                    await connection.execute(
+                        delete(feedback_table).where(feedback_table.c.card_uuid.in_(cards))
+                    )
+                    await connection.execute(delete(issued_cards).where(issued_cards.c.card_uuid.in_(cards)))
+            except Exception:
+                return
+            finally:
+                await engine.dispose()
+
+        asyncio.run(cleanup())
+
+
+# -- feedback tied to the card as issued (issue 17 item 6) ----------------------------------------
+
+
+def test_an_override_reason_the_card_did_not_offer_is_refused(shared_client: TestClient) -> None:
+    card = _card()
+    record_issued_via(shared_client, SERVICE, [card])
+    made_up = {"reason": {"system": "https://example.org/cds/override-reasons", "code": "made-up"}}
+
+    response = shared_client.post(PATH, json={"feedback": [_overridden(card, made_up)]})
+
+    assert response.status_code == 400
+    outcome = response.json()
+    assert "not one the card offered" in outcome["issue"][0]["diagnostics"]
+    assert outcome["issue"][0]["expression"] == ["feedback[0].overrideReason.reason"]
+    assert _stored(shared_client, [card]) == []
+
+
+def test_a_reason_offered_without_its_system_in_the_feedback_is_accepted(shared_client: TestClient) -> None:
+    card = _card()
+    record_issued_via(shared_client, SERVICE, [card])
+
+    response = shared_client.post(
+        PATH, json={"feedback": [_overridden(card, {"reason": {"code": "recent-mri"}})]}
+    )
+
+    assert response.status_code == 200
+
+
+def test_a_reason_with_the_right_code_under_another_system_is_refused(shared_client: TestClient) -> None:
+    card = _card()
+    record_issued_via(shared_client, SERVICE, [card])
+    elsewhere = {"reason": {"system": "https://attacker.example/codes", "code": "recent-mri"}}
+
+    response = shared_client.post(PATH, json={"feedback": [_overridden(card, elsewhere)]})
+
+    assert response.status_code == 400
+
+
+def test_a_real_cards_offered_reasons_are_the_ones_feedback_may_name(shared_client: TestClient) -> None:
+    from hook_requests import complete_prefetch, draft_orders, hook_request
+
+    body = hook_request("order-sign", prefetch=complete_prefetch())
+    body["context"]["draftOrders"] = draft_orders(
+        {
+            "resourceType": "MedicationRequest",
+            "id": "draft-teclistamab",
+            "status": "draft",
+            "intent": "order",
+            "subject": {"reference": f"Patient/{body['context']['patientId']}"},
+            "medicationCodeableConcept": {"text": "teclistamab 1.5 mg/kg SC weekly"},
+        }
+    )
+    cards = shared_client.post(f"/cds-services/{SERVICE}", json=body).json()["cards"]
+    card = next(card for card in cards if card.get("overrideReasons"))
+    offered = card["overrideReasons"][0]
+
+    made_up = shared_client.post(
+        PATH, json={"feedback": [_overridden(card["uuid"], {"reason": dict(offered, code="made-up")})]}
+    )
+    real = shared_client.post(PATH, json={"feedback": [_overridden(card["uuid"], {"reason": offered})]})
+
+    assert (made_up.status_code, real.status_code) == (400, 200)
+
+
+def test_a_request_holds_at_most_100_items(shared_client: TestClient) -> None:
+    cards = [_card() for _ in range(101)]
+    record_issued_via(shared_client, SERVICE, cards)
+
+    too_many = shared_client.post(PATH, json={"feedback": [_accepted(card) for card in cards]})
+    enough = shared_client.post(PATH, json={"feedback": [_accepted(card) for card in cards[:100]]})
+
+    assert too_many.status_code == 400
+    assert enough.status_code == 200
+    assert _stored(shared_client, cards[100:]) == []

@@ -303,7 +303,7 @@ class Scenario:
 
     async def run_under_uvicorn(self, app: FastAPI, base: str) -> None:
         class Exploding:
-            def cards_for(self, *args: Any, **kwargs: Any) -> Any:
+            def rendered_cards_for(self, *args: Any, **kwargs: Any) -> Any:
                 raise ValueError(f"cannot read {GIVEN} {FAMILY} {MRN} {NOTE} {ACCESS_TOKEN}")
 
         async with httpx.AsyncClient(base_url=base) as client:

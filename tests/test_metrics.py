@@ -23,6 +23,7 @@ from ops_support import base_environment, free_port, metric_value, running_servi
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.testclient import TestClient
 
+from clinical.acknowledgements import RenderedCard
 from service.cli import prepare_multiprocess_dir
 
 FEEDBACK_SERVICE = service_id("order-sign")
@@ -36,8 +37,8 @@ CARD: dict[str, Any] = {
 
 
 class OneCardEvaluator:
-    def cards_for(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        return [copy.deepcopy(CARD)]
+    def rendered_cards_for(self, *args: Any, **kwargs: Any) -> list[RenderedCard]:
+        return [RenderedCard(copy.deepcopy(CARD), "metrics-test-topic", "evidence-key")]
 
 
 def scrape(client: TestClient) -> str:
@@ -61,7 +62,9 @@ def feedback_body(*outcomes: str) -> dict[str, Any]:
             "outcomeTimestamp": "2026-11-21T10:00:00Z",
         }
         if outcome == "overridden":
-            item["overrideReason"] = {"reason": {"code": "not-indicated", "system": "urn:test"}}
+            # One of the reasons the recorded cards offer (issued_support.OFFERED_OVERRIDE_REASONS).
+            reason = {"code": "not-indicated", "system": "urn:immunotherapy-neuroimaging-cds:override-reason"}
+            item["overrideReason"] = {"reason": reason}
         items.append(item)
     return {"feedback": items}
 
@@ -148,7 +151,7 @@ def test_health_and_metrics_requests_are_not_counted(client: TestClient) -> None
 
 def test_a_request_that_raises_is_counted_as_500(client: TestClient) -> None:
     class Exploding:
-        def cards_for(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        def rendered_cards_for(self, *args: Any, **kwargs: Any) -> list[RenderedCard]:
             raise RuntimeError("rule failure")
 
     client.app.state.evaluator = Exploding()  # type: ignore[attr-defined]

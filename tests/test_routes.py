@@ -647,3 +647,27 @@ def test_access_token_never_reaches_logs_or_storage(
     stored = b"".join(path.read_bytes() for path in tmp_path.glob("cds-feedback.sqlite3*"))
     assert b"accepted" in stored, "the feedback is not in the file: this test would prove nothing"
     assert TOKEN.encode() not in stored
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("t\u00f6ken-\u00e4\u00f6\u00fc", id="latin-1"),
+        pytest.param("token-\U0001f600", id="emoji"),
+        pytest.param("token with spaces", id="space"),
+        pytest.param("token\r\nX-Injected: 1", id="header-injection"),
+        pytest.param("token\x00nul", id="nul"),
+    ],
+)
+def test_an_access_token_that_cannot_be_sent_is_400_and_the_fhir_server_is_never_called(
+    service: TestClient, fhir_server: FhirTestServer, token: str
+) -> None:
+    """Issue 17 item 5: a non-ASCII access token gave 500 (the FHIR request could not even be built)."""
+    response = service.post(
+        PV, json=hook_request("patient-view", fhir_server=fhir_server.base_url, access_token=token)
+    )
+
+    outcome = _assert_outcome(response, 400, "fhirAuthorization.access_token")
+    assert "visible ASCII" in outcome["issue"][0]["diagnostics"]
+    assert token not in response.text
+    assert fhir_server.requests == []
