@@ -671,3 +671,27 @@ def test_resolution_never_raises_the_neurotoxicity_indicator(case: Case, how: st
     before = _neurotoxicity_rank(evaluated(case))
     after = _neurotoxicity_rank(cards(_resolved(case.resources, how), case.drafts))
     assert after <= before
+
+
+# v3 (issue 16 section 2): another person's condition and a finding with its own stated cause are no
+# event of this patient: adding one changes no card, whatever the record around it.
+OTHER_PEOPLE_AND_STATED_CAUSES = [
+    "Family history: mother had seizures",
+    "FHx: stroke in father, seizures in brother",
+    "patient reports his mother had seizures",
+    "Sister: seizure disorder",
+    "vincristine-induced peripheral neuropathy",
+    "neuropathy due to oxaliplatin",
+    "CIPN grade 1, stable",
+    "alcohol withdrawal delirium",
+    "delirium tremens",
+    "history of myasthenia, stable",
+    "generalized weakness",
+]
+
+
+@BUDGET
+@given(cases(), st.sampled_from(OTHER_PEOPLE_AND_STATED_CAUSES), st.integers(min_value=0, max_value=20))
+def test_family_history_and_stated_other_causes_change_no_card(case: Case, text: str, ago: int) -> None:
+    before = without_uuids(evaluated(case))
+    assert without_uuids(cards([*case.resources, note(text, -ago)], case.drafts)) == before

@@ -550,3 +550,98 @@ def test_the_t_cell_engager_window_says_what_dates_day_0(records: list[dict[str,
     (card,) = cards(records)
     assert f"day 0: {words}" in card["detail"]
     assert "first dose on" not in card["detail"]
+
+
+# --- v3 (issue 16 section 2): therapy labels name what is given; only where a bridge leads is not -----------
+
+THERAPY_LABELS = [
+    ("bridging therapy: glofitamab", {"glofitamab"}),
+    ("Bridging therapy with teclistamab", {"teclistamab"}),
+    ("bridging: talquetamab step-up dose 1", {"talquetamab"}),
+    ("bridging therapy (epcoritamab) before CAR-T", {"epcoritamab"}),
+    ("salvage: pembrolizumab", {"pembrolizumab"}),
+    ("Salvage therapy - nivolumab", {"nivolumab"}),
+    ("consolidation with durvalumab", {"durvalumab"}),
+    ("maintenance: atezolizumab", {"atezolizumab"}),
+    ("second-line: nivolumab", {"nivolumab"}),
+    ("third-line: Tecvayli", {"teclistamab"}),
+    # where the bridge leads is not given by this record
+    ("bridging chemotherapy before CAR-T infusion", set()),
+    ("bridging radiotherapy prior to axicabtagene ciloleucel", set()),
+    ("Bridging therapy prior to Yescarta", set()),
+    ("bridging to Carvykti", set()),
+    ("polatuzumab as bridge to Yescarta", set()),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), THERAPY_LABELS, ids=[row[0] for row in THERAPY_LABELS])
+def test_v3_therapy_labels_name_the_therapy_given(text: str, expected: set[str]) -> None:
+    assert matched(text) == expected
+
+
+def test_v3_a_bridging_label_order_is_exposure_with_its_status() -> None:
+    given = administration("Bridging therapy: glofitamab 2.5 mg IV", -2)
+    planned = order("Bridging therapy: glofitamab 2.5 mg IV", 0, status="draft")
+    kinds = {(event.agent.id, event.kind) for event in timeline([given, planned]).therapy}
+    assert kinds == {("glofitamab", "given"), ("glofitamab", "planned")}
+
+
+# --- v3 (issue 16 section 3): agents approved outside the US and EU --------------------------------------
+
+OUTSIDE_US_EU = [
+    ("sintilimab 200 mg IV q3w", {"sintilimab"}),
+    ("Tyvyt 200 mg", {"sintilimab"}),
+    ("camrelizumab", {"camrelizumab"}),
+    ("toripalimab (Tuoyi) 240 mg", {"toripalimab"}),
+    ("tislelizumab", {"tislelizumab"}),
+    ("penpulimab", {"penpulimab"}),
+    ("zimberelimab", {"zimberelimab"}),
+    ("envafolimab 150 mg SC", {"envafolimab"}),
+    ("serplulimab", {"serplulimab"}),
+    ("sugemalimab", {"sugemalimab"}),
+    ("adebrelimab", {"adebrelimab"}),
+    ("socazolimab", {"socazolimab"}),
+    ("pucotenlimab", {"pucotenlimab"}),
+    ("finotonlimab", {"finotonlimab"}),
+    ("tagitanlimab", {"tagitanlimab"}),
+    ("benmelstobart", {"benmelstobart"}),
+    ("cadonilimab (AK104)", {"cadonilimab"}),
+    ("ivonescimab", {"ivonescimab"}),
+    ("relmacabtagene autoleucel", {"relmacabtagene-autoleucel"}),
+    ("relma-cel infusion", {"relmacabtagene-autoleucel"}),
+    ("Carteyva", {"relmacabtagene-autoleucel"}),
+    ("Fucaso (equecabtagene autoleucel)", {"equecabtagene-autoleucel"}),
+    ("eque-cel", {"equecabtagene-autoleucel"}),
+    ("zevor-cel", {"zevorcabtagene-autoleucel"}),
+    ("inaticabtagene autoleucel (CNCT19)", {"inaticabtagene-autoleucel"}),
+    ("NexCAR19 infusion", {"actalycabtagene-autoleucel"}),
+    ("ARI-0001", {"ari-0001"}),
+    ("Tecelra infusion", {"afamitresgene-autoleucel"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), OUTSIDE_US_EU, ids=[row[0] for row in OUTSIDE_US_EU])
+def test_v3_agents_approved_outside_the_us_and_eu_are_exposure(text: str, expected: set[str]) -> None:
+    assert matched(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("agent_id", "therapy_class"),
+    [
+        ("cadonilimab", "ici"),
+        ("ivonescimab", "ici"),
+        ("equecabtagene-autoleucel", "car_t"),
+        ("afamitresgene-autoleucel", "car_t"),
+    ],
+)
+def test_v3_class_of_the_new_agents(agent_id: str, therapy_class: str) -> None:
+    agents = {agent.id: agent for agent in evaluator().vocabularies.catalog.agents}
+    assert agents[agent_id].therapy_class == therapy_class
+
+
+def test_v3_myeloma_and_b_all_cellular_products_get_no_day_28_imaging_window() -> None:
+    agents = {agent.id: agent for agent in evaluator().vocabularies.catalog.agents}
+    assert not agents["equecabtagene-autoleucel"].response_by_imaging
+    assert not agents["zevorcabtagene-autoleucel"].response_by_imaging
+    assert not agents["inaticabtagene-autoleucel"].response_by_imaging
+    assert agents["relmacabtagene-autoleucel"].response_by_imaging

@@ -473,3 +473,68 @@ def test_a_score_stated_in_a_free_text_value_is_read(text: str, expected: list[S
 def test_plain_wordings_of_ice_items_and_pseudo_negations(text: str, expected: list[str]) -> None:
     built = timeline([observation("Neurological examination", valueString=text)])
     assert [finding.kind.id for finding in built.findings] == expected
+
+
+# --- v3 (issue 16 sections 2, 3 and 8): codes and names of the myasthenia pattern, focal weakness,
+# alternative causes named in a coded Condition's own text, obtundation severity -------------------------
+
+V3_CODED = [
+    row("diplopia H53.2 is the myasthenia pattern", icd10("H53.2"), [("myasthenia-pattern", None, False)]),
+    row("unspecified ptosis H02.40- family", icd10("H02.402"), [("myasthenia-pattern", None, False)]),
+    row("mechanical ptosis H02.41- is not", icd10("H02.411"), []),
+    row(
+        "G62.0 alone stays a neuropathy",
+        icd10("G62.0", "Drug-induced polyneuropathy"),
+        [("neuropathy", None, False)],
+    ),
+    row(
+        "G62.0 whose text names vincristine", icd10("G62.0", "Vincristine-induced peripheral neuropathy"), []
+    ),
+    row("G62.0 labelled CIPN", icd10("G62.0", "CIPN"), []),
+    row("R56.9 labelled alcohol withdrawal seizure", icd10("R56.9", "Alcohol withdrawal seizure"), []),
+    row(
+        "F10.231 alcohol withdrawal delirium",
+        icd10("F10.231", "Alcohol dependence with withdrawal delirium"),
+        [],
+    ),
+    row("F10.921 intoxication delirium", icd10("F10.921", "delirium"), []),
+    row(
+        "R41.82 with a headache beside it stays",
+        icd10("R41.82", "Headache and confusion"),
+        [("altered-mental-status", None, False)],
+    ),
+    row("G70.01 MG with exacerbation", icd10("G70.01"), [("myasthenia-gravis", None, False)]),
+]
+
+
+@pytest.mark.parametrize(("resource", "expected"), V3_CODED)
+def test_v3_coded_findings(resource: dict[str, Any], expected: list[Found]) -> None:
+    assert findings(resource) == expected
+
+
+V3_NAMED = [
+    ("fatigable ptosis", ["myasthenia-pattern"]),
+    ("new ptosis and diplopia since Monday", ["myasthenia-pattern"]),
+    ("double vision", ["myasthenia-pattern"]),
+    ("dysphagia with weakness", ["myasthenia-pattern"]),
+    ("dysphagia", []),  # mucositis, oesophagitis: only with weakness
+    ("breast ptosis", []),
+    ("left-sided weakness", ["focal-motor-weakness"]),
+    ("right arm weakness", ["focal-motor-weakness"]),
+    ("LUE weakness", ["focal-motor-weakness"]),
+    ("hemiparesis", ["focal-motor-weakness"]),
+    ("motor weakness", []),  # issue 16 section 8: plain motor weakness is not grade 4
+    ("generalized weakness", []),
+    ("weakness", []),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), V3_NAMED)
+def test_v3_findings_by_their_signs(text: str, expected: list[str]) -> None:
+    assert [f[0] for f in findings(named(text))] == expected
+
+
+def test_v3_obtundation_is_critical_and_somnolence_stays_a_warning() -> None:
+    records = [named("obtunded"), {**named("somnolent"), "id": "c2"}]
+    kinds = {f.kind.id: f.kind.severity for f in timeline(records).findings}
+    assert kinds == {"obtundation": "critical", "somnolence": "warning"}

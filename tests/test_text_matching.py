@@ -218,3 +218,104 @@ V3_TABLE = [
 @pytest.mark.parametrize(("text", "name", "expected"), V3_TABLE, ids=[row[0] for row in V3_TABLE])
 def test_v3_phrase_classes(text: str, name: str, expected: str) -> None:
     assert v3_certainty(text, name) == expected
+
+
+# --- v3 context words (issue 16 section 2), read wherever the words are: Condition text, a note's value,
+# an observation's coded value text. Each row is a finding kind list per place. -------------------------
+
+from clinical_support import note as _note  # noqa: E402
+from clinical_support import timeline as _timeline  # noqa: E402
+
+
+def _in_every_place(text: str) -> list[list[str]]:
+    places: list[dict[str, object]] = [
+        {
+            "resourceType": "Condition",
+            "id": "c1",
+            "code": {"text": text},
+            "onsetDateTime": "2026-06-14",
+        },
+        _note(text, -1),
+        {
+            "resourceType": "Observation",
+            "id": "o2",
+            "status": "final",
+            "code": {"text": "Nursing assessment"},
+            "valueCodeableConcept": {"text": text},
+            "effectiveDateTime": "2026-06-14",
+        },
+    ]
+    return [sorted({f.kind.id for f in _timeline([place]).findings}) for place in places]
+
+
+V3_CONTEXT = [
+    # A relative or witness reporting the patient's event: the patient's finding.
+    ("wife witnessed his seizure", ["seizure"]),
+    ("per his daughter he was confused last night", ["altered-mental-status"]),
+    ("son reports she was disoriented", ["altered-mental-status"]),
+    ("witnessed by husband: generalized seizure", ["seizure"]),
+    ("mother states he had a seizure", ["seizure"]),
+    ("mother has noticed that he is confused", ["altered-mental-status"]),
+    ("daughter has seen him have a seizure", ["seizure"]),
+    ("brought in by daughter with confusion", ["altered-mental-status"]),
+    ("Mother: reports he had a seizure", ["seizure"]),
+    ("son has noticed word finding difficulty", ["aphasia"]),
+    # Family history: the relative's own condition.
+    ("mother had a seizure", []),
+    ("FHx: seizures in brother", []),
+    ("family history of stroke", []),
+    ("seizures in his mother", []),
+    ("Sister: seizure disorder", []),
+    ("seizures - maternal aunt", []),
+    ("Mother with seizures", []),
+    ("patient reports his mother had seizures", []),
+    ("Maternal report of a seizure overnight", ["seizure"]),
+    ("seizure in mother's arms", ["seizure"]),
+    # A flare of a known disease is a new event; a stable one is history.
+    ("exacerbation of pre-existing myasthenia gravis", ["myasthenia-gravis"]),
+    ("pre-existing myasthenia gravis with acute exacerbation", ["myasthenia-gravis"]),
+    ("MG flare", ["myasthenia-gravis"]),
+    ("pre-existing MG flare", ["myasthenia-gravis"]),
+    ("worsening of chronic CIDP", ["cidp"]),
+    ("acute on chronic CIDP", ["cidp"]),
+    ("MS relapse", ["cns-demyelination"]),
+    ("history of myasthenia, stable", []),
+    ("chronic myasthenia without exacerbation", []),
+    ("history of myasthenia gravis with exacerbation", []),
+    # CRS is no alternative cause; a named cause is.
+    ("confusion in the setting of CRS", ["altered-mental-status"]),
+    ("encephalopathy secondary to CRS", ["encephalopathy"]),
+    ("confusion in the setting of CRS with hypotension", ["altered-mental-status"]),
+    ("encephalopathy due to CRS vs sepsis", ["encephalopathy"]),
+    ("seizure with grade 2 CRS", ["seizure"]),
+    ("confusion due to sepsis", []),
+    ("confusion due to sepsis vs CRS", ["altered-mental-status"]),
+    ("seizure prophylaxis after CAR-T", []),
+    # Chemotherapy neuropathy and alcohol withdrawal, with their stated cause: no finding.
+    ("vincristine-induced neuropathy", []),
+    ("vincristine neuropathy", []),
+    ("neuropathy due to oxaliplatin", []),
+    ("carboplatin-related peripheral neuropathy", []),
+    ("neuropathy due to chemotherapy", []),
+    ("CIPN", []),
+    ("alcohol withdrawal delirium", []),
+    ("delirium tremens", []),
+    ("alcohol withdrawal seizure", []),
+    # Without a stated cause they stay findings.
+    ("peripheral neuropathy", ["neuropathy"]),
+    ("Drug-induced polyneuropathy", ["neuropathy"]),
+    ("medication-induced neuropathy", ["neuropathy"]),
+    ("aphasia after chemotherapy and CAR-T infusion", ["aphasia"]),
+    ("confusion, likely alcohol withdrawal", ["altered-mental-status"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), V3_CONTEXT)
+def test_v3_context_words_are_read_the_same_in_every_place(text: str, expected: list[str]) -> None:
+    assert _in_every_place(text) == [expected, expected, expected], text
+
+
+def test_a_person_cue_is_cancelled_only_by_a_reporting_word_before_the_finding() -> None:
+    read = READER.read("mother had a seizure witnessed by her family")
+    hit = next(iter(NAMES.find("mother had a seizure witnessed by her family")))
+    assert READER.certainty(read, hit.start, hit.end) == "history"

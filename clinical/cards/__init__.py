@@ -74,6 +74,7 @@ PHRASE_FIELDS: dict[str, set[str]] = {
     "therapies_sentence": {"therapies", "start"},
     "planned_start": {"date"},
     "last_brain_mri": {"date", "study"},
+    "exposure_implied_not_recorded": {"implied"},
 }
 
 

@@ -121,6 +121,8 @@ def _grading(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> str:
 def _context_sentence(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, common: CommonParts) -> str:
     if advice.therapy_not_recorded:
         documented = advice.grade is not None and advice.grade.documented
+        if not documented and advice.implied_by:
+            return fill(phrases.exposure_implied_not_recorded, {"implied": "; ".join(advice.implied_by)})
         return phrases.icans_not_recorded if documented else phrases.ice_not_recorded
     return fill(phrases.after_therapies, {"therapies": common.therapies(advice.courses)})
 

@@ -91,6 +91,16 @@ class ExcludedAgent(Strict):
     codes: list[TherapyCode] = []
 
 
+class BridgingContext(Strict):
+    """A therapy label ("bridging therapy: glofitamab") names what is given; only the therapy the
+    bridge leads to ("bridging chemotherapy before CAR-T infusion") is not given by the record: a
+    label, then a destination word, then the name, in one phrase."""
+
+    labels: list[str]
+    destinations: list[str]
+    source: str
+
+
 class NotExposureContext(Strict):
     """Words in the phrase of a therapy name that make the record not an exposure to it ("CAR-T
     evaluation", "referral for CAR-T cell therapy", "ipilimumab-naive", "pembrolizumab declined")."""
@@ -98,6 +108,36 @@ class NotExposureContext(Strict):
     before: list[str]
     after: list[str]
     after_max_chars: int = Field(ge=0, le=200)
+    source: str
+    bridging: BridgingContext | None = None
+
+
+class ImpliedExposureCode(Strict):
+    system: str
+    code: Code
+    verification: Verification
+    source: str
+    match: CodeMatch = "exact"
+
+
+class ImpliedExposureEntry(Strict):
+    """A diagnosis that says immune effector cell therapy (CAR-T or a T-cell engager) was given: a
+    complication of immune effector cellular therapy (T80.82-), cytokine release syndrome (D89.83-)."""
+
+    id: str
+    display: str
+    # always: it attributes a neurological finding like a recorded CAR-T does (T80.82-);
+    # unexplained: only a finding no recorded therapy explains (CRS also follows transplant).
+    when: Literal["always", "unexplained"]
+    names: list[str] = []
+    codes: list[ImpliedExposureCode] = []
+    reason: str
+
+
+class ImpliedExposure(Strict):
+    # A finding up to this many days before the diagnosis counts too: the therapy came before it.
+    lookback_days: int = Field(ge=0, le=365)
+    entries: list[ImpliedExposureEntry]
     source: str
 
 
@@ -108,6 +148,7 @@ class TherapiesFile(Strict):
     excluded: list[ExcludedAgent] = []
     look_alikes: list[str] = []
     not_exposure_context: NotExposureContext | None = None
+    implied_exposure: ImpliedExposure | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> TherapiesFile:
@@ -198,6 +239,9 @@ class NotFinding(Strict):
     names: list[str] = []
     codes: list[NotFindingCode] = []
     reason: str
+    # A documented alternative cause (hepatic encephalopathy, CIPN, alcohol withdrawal): named in the
+    # text of a coded Condition, it explains the coded finding too ("G62.0: vincristine neuropathy").
+    alternative_cause: bool = False
 
 
 class ProlongedSeizure(Strict):
@@ -368,6 +412,9 @@ class AlternativeCauseAfter(Strict):
     connectors: list[str]
     causes: list[str]
     max_chars_to_cause: int = Field(ge=0, le=200)
+    # Named after the connector before any listed cause, one of these is no alternative cause: ICANS
+    # follows or accompanies CRS ("confusion in the setting of CRS with hypotension" stays a finding).
+    not_causes: list[str] = []
 
 
 class NegatedLists(Strict):
@@ -380,6 +427,28 @@ class NegatedLists(Strict):
     # The name itself must end its item or be followed by one of these ("confusion or seizure"):
     # "seizure at 3 am" is a statement, not a list item.
     joiners: list[str] = []
+
+
+class ReportedByOthers(Strict):
+    """A relative or witness reporting the patient's event is not family history: a history cue that
+    names another person ("mother has", "daughter with") is that person's own condition only when no
+    reporting word stands in the phrase before the name ("mother has noticed he is confused")."""
+
+    persons: list[str]  # the first word of a history cue that names another person ("mother")
+    reporting: list[str]  # between the person and the finding: a reporter ("mother has noticed ...")
+    # right before the person: a reporter ("brought in by daughter with confusion", "per mother")
+    reporter_prepositions: list[str] = []
+    source: str
+
+
+class FlareOfKnownDisease(Strict):
+    """An exacerbation, flare or worsening of a pre-existing disease is a new event: a flare word in
+    the phrase cancels a chronicity cue anywhere in it ("pre-existing myasthenia with acute
+    exacerbation") and any history cue it precedes ("exacerbation of previously stable myasthenia")."""
+
+    words: list[str]
+    chronicity_cues: list[str]  # history cues that say "known / long-standing", not "in the past"
+    source: str
 
 
 class TextMatchingFile(Strict):
@@ -401,6 +470,8 @@ class TextMatchingFile(Strict):
     answer_after: AnswerAfter | None = None
     alternative_cause_after: AlternativeCauseAfter | None = None
     negated_lists: NegatedLists | None = None
+    reported_by_others: ReportedByOthers | None = None
+    flare_of_known_disease: FlareOfKnownDisease | None = None
     absent_values: list[str]
     progression: ProgressionTerms
 
@@ -599,6 +670,11 @@ class NeurotoxicityPhrases(Strict):
     after_therapies: str
     icans_not_recorded: str
     ice_not_recorded: str
+    # v3: a diagnosis implies the therapy (T80.82-, D89.83-): "{implied}" names it.
+    exposure_implied_not_recorded: str = (
+        "{implied} is documented, so immune effector cell therapy (CAR-T or T-cell engager) was given, "
+        "but it is not recorded here: it was perhaps given at another hospital."
+    )
     finding_line: str
     suspected_finding_line: str
     # v3 (facts): the date of a finding from an undated active diagnosis, in the finding line.

@@ -216,6 +216,13 @@ class _CueTrack:
             return self.starts[index], self.ends[index]
         return None
 
+    def last_between(self, lower: int, upper: int) -> tuple[int, int] | None:
+        """The last cue lying wholly inside [lower, upper), as (start, end)."""
+        index = bisect_right(self.ends, upper) - 1
+        if index >= 0 and self.starts[index] >= lower:
+            return self.starts[index], self.ends[index]
+        return None
+
     def last_end_between(self, lower: int, upper: int) -> int | None:
         """The end of the last cue lying wholly inside [lower, upper)."""
         index = bisect_right(self.ends, upper) - 1
@@ -251,6 +258,8 @@ class PhraseReader:
         roles: dict[str, set[str]] = {}
         causes = rules.alternative_cause_after
         lists = rules.negated_lists
+        reported = rules.reported_by_others
+        flare = rules.flare_of_known_disease
         for role, cues in (
             ("negated", rules.negation_before),
             ("adjacent_before", rules.alternative_cause_before),
@@ -267,6 +276,11 @@ class PhraseReader:
             ("reset", lists.resets if lists else []),
             ("joiner", lists.joiners if lists else []),
             ("blocker", rules.qualifier_after_blockers),
+            ("not_cause", causes.not_causes if causes else []),
+            ("reporting", reported.reporting if reported else []),
+            ("reporter_before", reported.reporter_prepositions if reported else []),
+            ("flare", flare.words if flare else []),
+            ("chronic", flare.chronicity_cues if flare else []),
             # A pseudo-negation is matched only so that, being longer, it hides the negation word it
             # starts with ("no improvement" over "no"); nothing reads its own role.
             ("pseudo", rules.pseudo_negations),
@@ -274,6 +288,13 @@ class PhraseReader:
             for cue in cues:
                 if cue != "?":
                     roles.setdefault(cue, set()).add(role)
+        # A history cue that names another person ("mother has", "sister:"): that person's condition,
+        # unless the person reports the patient's event.
+        persons = frozenset(normalise_name(person) for person in (reported.persons if reported else []))
+        for cue in rules.history_before:
+            first = _WORD_RUN.search(cue)
+            if first is not None and normalise_name(first.group(0)) in persons:
+                roles.setdefault(cue, set()).add("person")
         self._cues: TextMatcher[frozenset[str]] = TextMatcher(
             (cue, frozenset(cue_roles)) for cue, cue_roles in roles.items()
         )
@@ -288,6 +309,7 @@ class PhraseReader:
         )
         self._after_window = rules.qualifier_after_max_chars
         self._cause_window = causes.max_chars_to_cause if causes else 0
+        self._connectors = tuple(normalise_name(c) for c in (causes.connectors if causes else []))
         self._lists = lists
         self._answer: re.Pattern[str] | None = None
         self._absent_answers: frozenset[str] = frozenset()
@@ -341,7 +363,11 @@ class PhraseReader:
         if read.after_uncertain.any_starting_between(end, window_end):
             return "uncertain"
         qualifier = read.after.first_starting_between(end, window_end)
-        if qualifier is not None and not read.extra["blocker"].any_starting_between(end, qualifier[0]):
+        if (
+            qualifier is not None
+            and not read.extra["blocker"].any_starting_between(end, qualifier[0])
+            and not self._cause_disputed(read, qualifier, phrase_end)
+        ):
             return "negated"  # "seizure prophylaxis"; not "seizure despite prophylaxis"
         if read.extra["adjacent"].any_starting_between(end, min(phrase_end, end + _ADJACENT_CHARS + 1)):
             return "negated"  # "ICANS monitoring", "ICANS education"
@@ -355,12 +381,14 @@ class PhraseReader:
         if read.extra["pseudo"].covers(start):
             # The pseudo-negation runs into the name: "no change in mental status" says it is unchanged.
             return "negated"
-        history_end = read.before["history"].last_end_between(phrase_start, start)
+        history = read.before["history"].last_between(phrase_start, start)
         # The scope ends at a word of the present that does not follow the cue at once ("history of
         # seizure in 2019 and new seizure today"; "history of new-onset seizures" stays history).
         scope_ends = read.extra["history_end"]
-        if history_end is not None and not scope_ends.any_starting_between(
-            history_end + _ADJACENT_CHARS, start
+        if (
+            history is not None
+            and not scope_ends.any_starting_between(history[1] + _ADJACENT_CHARS, start)
+            and not self._history_cancelled(read, history, phrase_start, start, end, phrase_end)
         ):
             return "history"
         if read.before["uncertain"].any_between(phrase_start, start):
@@ -369,13 +397,66 @@ class PhraseReader:
             return "negated"
         return "affirmed"
 
+    def phrase_start(self, read: ReadText, start: int) -> int:
+        """Where the phrase holding the name that starts at `start` begins."""
+        index = bisect_right(read.break_ends, start) - 1
+        return read.break_ends[index] if index >= 0 else 0
+
+    def explained(self, read: ReadText, start: int, end: int) -> bool:
+        """The name is explained by a named alternative cause: a cause adjective right before it
+        ("vincristine-induced neuropathy") or a connector and a cause after it ("neuropathy due to
+        oxaliplatin"). A coded Condition whose own text says so is explained too."""
+        index = bisect_right(read.break_ends, start) - 1
+        phrase_start = read.break_ends[index] if index >= 0 else 0
+        following = bisect_left(read.break_starts, end)
+        phrase_end = read.break_starts[following] if following < len(read.break_starts) else len(read.text)
+        cause_end = read.extra["adjacent_before"].last_end_between(phrase_start, start)
+        if cause_end is not None and start - cause_end <= _ADJACENT_CHARS:
+            return True
+        window_end = min(phrase_end, end + self._after_window + 1)
+        return self._explained_after(read, end, window_end, phrase_end)
+
+    def _history_cancelled(
+        self, read: ReadText, cue: tuple[int, int], phrase_start: int, start: int, end: int, phrase_end: int
+    ) -> bool:
+        """The history cue does not make the name another time's or another person's: a person cue
+        ("mother has") with a reporting word before the name ("mother has noticed he is confused",
+        "witnessed by mother with ..."), or a flare of a known disease ("exacerbation of previously
+        stable myasthenia", "pre-existing myasthenia with acute exacerbation")."""
+        extra = read.extra
+        if extra["person"].any_between(cue[0], cue[1]):
+            # "mother has noticed he is confused"; not "patient reports his mother had seizures".
+            if extra["reporting"].any_starting_between(cue[1], start):
+                return True
+            preposition_end = extra["reporter_before"].last_end_between(phrase_start, cue[0])
+            return preposition_end is not None and cue[0] - preposition_end <= _REPORTER_GAP_CHARS
+        if extra["flare"].any_starting_between(phrase_start, cue[0]):
+            return True  # the flare heads the phrase: "worsening of chronic CIDP"
+        if not extra["chronic"].any_between(cue[0], cue[1]):
+            return False  # "history of myasthenia gravis with exacerbation" stays the past
+        flare = extra["flare"].first_starting_between(start, phrase_end)  # also in the name: "MG flare"
+        # "chronic myasthenia without exacerbation": a negated flare is none.
+        return flare is not None and not read.before["negated"].any_between(end, flare[0])
+
+    def _cause_disputed(self, read: ReadText, qualifier: tuple[int, int], phrase_end: int) -> bool:
+        """A cause qualifier ("due to sepsis") with CRS or ICANS named in the rest of the phrase
+        ("confusion due to sepsis vs CRS"): ICANS is not excluded."""
+        words = normalise_name(read.text[qualifier[0] : qualifier[1]])
+        if not any(words.startswith(connector + " ") for connector in self._connectors):
+            return False
+        return read.extra["not_cause"].any_starting_between(qualifier[1], phrase_end)
+
     def _explained_after(self, read: ReadText, end: int, window_end: int, phrase_end: int) -> bool:
-        """A connector ("due to", "secondary to") right after the name, then a named alternative cause."""
+        """A connector ("due to", "secondary to") right after the name, then a named alternative cause,
+        and no immune-effector cause in the rest of the phrase: ICANS follows or accompanies CRS, so
+        "confusion in the setting of CRS with hypotension" stays a finding."""
         connector = read.extra["connector"].first_starting_between(end, window_end)
         if connector is None:
             return False
         cause_end = min(phrase_end, connector[1] + self._cause_window + 1)
-        return read.extra["cause"].any_starting_between(connector[1], cause_end)
+        if not read.extra["cause"].any_starting_between(connector[1], cause_end):
+            return False
+        return not read.extra["not_cause"].any_starting_between(connector[1], phrase_end)
 
     def _short_item(self, read: ReadText, lower: int, upper: int) -> bool:
         """A list item: at most `max_words` words and no word that starts a new statement."""
@@ -445,6 +526,7 @@ class PhraseReader:
 _QUERY = re.compile(r"\?")
 _NO_CUES = _CueTrack([], [])  # shared by every role without a cue in a text (read-only)
 _WORD_RUN = re.compile(r"\w+")
+_REPORTER_GAP_CHARS = 6  # "by daughter", "per his mother": a possessive at most between
 _ADJACENT_CHARS = 2  # "ICANS monitoring", "ICANS-education": only a space or hyphen between
 _MAX_LIST_ITEMS = 8  # a negated list is followed back over at most this many commas
 _EXTRA_ROLES = (
@@ -459,6 +541,12 @@ _EXTRA_ROLES = (
     "joiner",
     "blocker",
     "pseudo",
+    "not_cause",
+    "reporting",
+    "flare",
+    "chronic",
+    "person",
+    "reporter_before",
 )
 
 

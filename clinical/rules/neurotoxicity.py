@@ -13,7 +13,13 @@ from clinical.knowledge.schema import Indicator, NeurotoxicityTiming, Syndrome, 
 from clinical.rules.courses import Course
 from clinical.rules.grading import IcansGrade, grade_icans, latest_abnormal_scores
 from clinical.rules.interval import WindowHit
-from clinical.timeline import ImagingEvent, NeurologicalFinding, PatientTimeline, ScoreReading
+from clinical.timeline import (
+    ImagingEvent,
+    ImpliedExposure,
+    NeurologicalFinding,
+    PatientTimeline,
+    ScoreReading,
+)
 from clinical.timeline.findings import ICANS, age_in_years
 
 # icans: central findings after a T-cell engager or CAR-T up to day 30, or ICANS documented;
@@ -47,6 +53,8 @@ class NeurotoxicityAdvice:
     stale: bool = False
     # CAR-T / T-cell engager risk windows the patient is in, folded into this card (rules.episodes).
     risk_windows: tuple[WindowHit, ...] = ()
+    # v3: the diagnoses that imply the therapy when none is recorded here (T80.82-, D89.83-)
+    implied_by: tuple[str, ...] = ()
 
 
 def _attribution(
@@ -115,12 +123,38 @@ def _indicator(
     return "warning"
 
 
+def _implied_attribution(
+    finding: NeurologicalFinding,
+    found: list[tuple[Attribution, Course | None]],
+    timeline: PatientTimeline,
+    rules: NeurotoxicityTiming,
+) -> tuple[list[tuple[Attribution, Course | None]], list[ImpliedExposure]]:
+    """A diagnosis implying immune effector cell therapy (T80.82-, D89.83-) near the finding attributes
+    it like a recorded CAR-T, unless a recorded immune effector therapy already does; CRS (which also
+    follows transplant) only when no recorded therapy explains the finding. The implying diagnoses,
+    T80.82- first."""
+    if any(course is not None and course.therapy_class in _IMMUNE_EFFECTOR for _, course in found):
+        return [], []
+    horizon = rules.horizon_after_last_exposure_days.of("car_t")
+    implying = [
+        implied
+        for implied in timeline.implied_exposures
+        if implied.covers(finding.on, horizon) and (implied.always or not found)
+    ]
+    if not implying:
+        return [], []
+    label: Attribution = "icans" if finding.kind.syndrome == "central" else "neuro-ae"
+    return [(label, None)], sorted(implying, key=lambda implied: not implied.always)
+
+
 def _attributed_findings(
     timeline: PatientTimeline, courses: dict[TherapyClass, Course], today: date, rules: NeurotoxicityTiming
-) -> tuple[list[NeurologicalFinding], dict[Attribution, list[Course]]]:
-    """The new findings some therapy explains, and which therapies explain them, by syndrome."""
+) -> tuple[list[NeurologicalFinding], dict[Attribution, list[Course]], list[str]]:
+    """The new findings some therapy explains, which therapies explain them, by syndrome, and the
+    diagnoses that implied a therapy not recorded here."""
     kept: list[NeurologicalFinding] = []
     attributions: dict[Attribution, list[Course]] = {}
+    implied_by: list[str] = []
     for finding in _new_findings(timeline, today, rules):
         found = _attribution(finding.on, courses, rules)
         if finding.kind.id == ICANS:
@@ -131,6 +165,10 @@ def _attributed_findings(
             # Myelitis, neuropathy, myasthenia, myositis, GBS: not ICANS (a CNS syndrome). With a
             # checkpoint inhibitor too, the irAE leads (_LEAD_ORDER).
             found = [("neuro-ae" if label == "icans" else label, course) for label, course in found]
+        if finding.kind.id != ICANS:
+            implied_found, implying = _implied_attribution(finding, found, timeline, rules)
+            found += implied_found
+            implied_by.extend(i.detail for i in implying if i.detail not in implied_by)
         if not found:
             continue
         kept.append(finding)
@@ -138,7 +176,7 @@ def _attributed_findings(
             explained_by = attributions.setdefault(label, [])
             if course is not None and course not in explained_by:
                 explained_by.append(course)
-    return kept, attributions
+    return kept, attributions, implied_by
 
 
 def _attributed_scores(
@@ -153,7 +191,8 @@ def _attributed_scores(
     used in paediatric intensive care generally) counts only after immune effector cell therapy."""
     scores = latest_abnormal_scores(timeline.scores, today, rules.new_finding_days, age)
     effector = [c for c in courses.values() if c.therapy_class in _IMMUNE_EFFECTOR and c.exposed]
-    scores = [score for score in scores if score.kind == "ice" or effector]
+    implied = bool(timeline.implied_exposures)  # v3: CAR-T implied by T80.82- / D89.83- counts too
+    scores = [score for score in scores if score.kind == "ice" or effector or implied]
     if scores:
         explained_by = attributions.setdefault("icans", [])
         explained_by.extend(course for course in effector if course not in explained_by)
@@ -216,7 +255,7 @@ def _needs_eeg(
 def possible_neurotoxicity(
     timeline: PatientTimeline, courses: dict[TherapyClass, Course], today: date, rules: NeurotoxicityTiming
 ) -> NeurotoxicityAdvice | None:
-    findings, attributions = _attributed_findings(timeline, courses, today, rules)
+    findings, attributions, implied_by = _attributed_findings(timeline, courses, today, rules)
     age = age_in_years(timeline.birth_date, today) if timeline.birth_date else None
     scores = _attributed_scores(timeline, courses, today, age, rules, attributions)
     if not findings and not scores:
@@ -243,7 +282,7 @@ def possible_neurotoxicity(
         indicator="warning" if stale else indicator,
         syndrome=syndrome,
         courses=tuple(dict.fromkeys(involved)),
-        therapy_not_recorded=syndrome == "icans" and not attributions.get("icans"),
+        therapy_not_recorded=(syndrome == "icans" and not attributions.get("icans")) or not involved,
         car_t_day=car_t.day(latest) if car_t is not None and syndrome == "delayed-car-t" else None,
         findings=tuple(sorted(findings, key=lambda finding: finding.on)),
         scores=tuple(scores),
@@ -254,4 +293,5 @@ def possible_neurotoxicity(
         evidence=tuple(rules.evidence),
         latest_evidence_on=latest_evidence,
         stale=stale,
+        implied_by=tuple(implied_by) if not involved or not attributions.get("icans") else (),
     )

@@ -32,6 +32,7 @@ from clinical.timeline.imaging import (
     find_imaging,
     find_progression_reports,
 )
+from clinical.timeline.implied import ImpliedExposure, ImpliedExposureVocabulary, find_implied_exposures
 from clinical.timeline.therapies import TherapyCatalog
 
 
@@ -60,6 +61,8 @@ class PatientTimeline:
     scores: tuple[ScoreReading, ...]
     progression: tuple[ProgressionReport, ...]
     birth_date: date | None
+    # v3: diagnoses that say immune effector cell therapy was given (T80.82-, D89.83-)
+    implied_exposures: tuple[ImpliedExposure, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class Vocabularies:
     imaging: ImagingVocabulary
     findings: FindingVocabulary
     treatments: TreatmentVocabulary
+    implied: ImpliedExposureVocabulary | None = None
 
     @classmethod
     def from_knowledge(cls, knowledge: Knowledge) -> Vocabularies:
@@ -81,6 +85,7 @@ class Vocabularies:
             treatments=TreatmentVocabulary(
                 knowledge.findings.treatment_evidence, knowledge.findings.treatment_conditional_words
             ),
+            implied=ImpliedExposureVocabulary(knowledge.therapies, reader, knowledge.systems),
         )
 
 
@@ -119,12 +124,16 @@ def build_timeline(
             scores=_in_order(scores),
             progression=_in_order(find_progression_reports(record, vocabularies.imaging)),
             birth_date=birth_date(record),
+            implied_exposures=_in_order(
+                find_implied_exposures(record, vocabularies.implied) if vocabularies.implied else []
+            ),
         )
 
 
 __all__ = [
     "DATE_ELEMENTS",
     "ImagingEvent",
+    "ImpliedExposure",
     "NeurologicalFinding",
     "PatientTimeline",
     "ProgressionReport",

@@ -177,6 +177,12 @@ class FindingVocabulary:
                 self._codes.add(not_code.system, not_code.code, _Coded(None, None), not_code.match)
             names.extend((name, None) for name in excluded.names)
         self._names: TextMatcher[FindingKind | None] = TextMatcher(names)
+        self._causes_named: TextMatcher[str] = TextMatcher(
+            (name, excluded.id)
+            for excluded in data.not_findings
+            if excluded.alternative_cause
+            for name in excluded.names
+        )
         ice, capd = data.ice_score, data.capd_score
         self.ice = _Score("ice", ice.maximum, ice.grades)
         self.capd = _Score("capd", capd.maximum, capd.grades)
@@ -225,6 +231,21 @@ class FindingVocabulary:
             if found is not None:
                 return found, code
         return None
+
+    def explained_in(self, concept: Any) -> bool:
+        """The concept's own text states another cause: it names an alternative cause ("CIPN",
+        "alcohol withdrawal delirium") or a finding explained by one ("vincristine-induced
+        neuropathy"). Then its code is explained too: a G62.0 labelled "vincristine neuropathy"."""
+        for text in concept_texts(concept):
+            text = self._reader.clip(text)
+            if self._causes_named.first(text) is not None:
+                return True
+            hits = [hit for hit in self._names.find(text) if hit.value is not None]
+            if hits:
+                read = self._reader.read(text)
+                if any(self._reader.explained(read, hit.start, hit.end) for hit in hits):
+                    return True
+        return False
 
     def named(self, text: str) -> Iterator[tuple[FindingKind, str, bool]]:
         """(kind, the words matched, uncertain) for every affirmed or uncertain finding name; for ICANS
@@ -372,7 +393,7 @@ def concept_findings(
     coded = vocabulary.coded(concept)
     if coded is not None:
         entry, code = coded
-        if entry.kind is not None:
+        if entry.kind is not None and not vocabulary.explained_in(concept):
             yield entry.kind, entry.grade, f"code {code}", False
         return  # a listed alternative cause: its text is not read as a finding either
     for text in concept_texts(concept):

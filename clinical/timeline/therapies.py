@@ -3,6 +3,7 @@ medication's or procedure's codes and names against them."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +87,13 @@ class TherapyCatalog:
                 self._codes.add(code.system, code.code, _CodeEntry(agent, verified), code.match)
         self._names = TextMatcher(names)
         self._context = _context_reader(data, text_rules)
+        bridging = data.not_exposure_context.bridging if data.not_exposure_context else None
+        self._bridge_labels: TextMatcher[bool] = TextMatcher(
+            (label, True) for label in (bridging.labels if bridging else [])
+        )
+        self._bridge_destinations: TextMatcher[bool] = TextMatcher(
+            (word, True) for word in (bridging.destinations if bridging else [])
+        )
         self.look_alikes = tuple(data.look_alikes)
         self.excluded_names = tuple(name for entry in data.excluded for name in entry.names)
 
@@ -99,11 +107,17 @@ class TherapyCatalog:
         read = context.read(context.clip(text)) if context is not None else None
         named: list[tuple[Agent, str]] = []
         not_given: set[str] = set()
+        labels = [(m.start, m.end) for m in self._bridge_labels.find(text)]
+        destinations = [m.start for m in self._bridge_destinations.find(text)] if labels else []
         for hit in hits:
             if (
                 context is not None
                 and read is not None
                 and context.certainty(read, hit.start, hit.end) != "affirmed"
+            ) or (
+                context is not None
+                and read is not None
+                and _bridged_to(labels, destinations, context.phrase_start(read, hit.start), hit.start)
             ):
                 not_given.add(hit.value.id)
             else:
@@ -142,6 +156,20 @@ class TherapyCatalog:
             if agent_id in by_name:
                 matches[agent_id] = found
         return _drop_generic(list(matches.values()))
+
+
+def _bridged_to(
+    labels: list[tuple[int, int]], destinations: list[int], phrase_start: int, start: int
+) -> bool:
+    """The name is where a bridge leads: a bridging label, then a destination word ("before",
+    "prior to", "to"), then the name, in one phrase ("bridging chemotherapy before CAR-T infusion").
+    "bridging therapy: glofitamab" names the bridge itself: given."""
+    index = bisect_left(labels, (start, start)) - 1
+    if index < 0 or labels[index][0] < phrase_start:
+        return False
+    label_end = labels[index][1]
+    found = bisect_left(destinations, label_end)
+    return found < len(destinations) and destinations[found] < start
 
 
 def _drop_generic(matches: list[AgentMatch]) -> list[AgentMatch]:
