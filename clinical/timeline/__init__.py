@@ -30,6 +30,12 @@ from clinical.timeline.imaging import (
     find_progression_reports,
 )
 from clinical.timeline.therapies import TherapyCatalog
+from clinical.timeline.treatment_changes import (
+    IciStop,
+    OtherAnticancerTherapy,
+    TreatmentChangeVocabulary,
+    find_treatment_changes,
+)
 
 
 def _date_elements() -> dict[str, tuple[str, ...]]:
@@ -55,6 +61,10 @@ class PatientTimeline:
     scores: tuple[ScoreReading, ...]
     progression: tuple[ProgressionReport, ...]
     birth_date: date | None
+    # iRECIST context (issue 16 section 6): checkpoint inhibitor stops and their reasons, and systemic
+    # anticancer therapy other than a checkpoint inhibitor (a possible new line).
+    ici_stops: tuple[IciStop, ...] = ()
+    other_anticancer_therapy: tuple[OtherAnticancerTherapy, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,7 @@ class Vocabularies:
     catalog: TherapyCatalog
     imaging: ImagingVocabulary
     findings: FindingVocabulary
+    treatment: TreatmentChangeVocabulary | None = None
 
     @classmethod
     def from_knowledge(cls, knowledge: Knowledge) -> Vocabularies:
@@ -72,6 +83,9 @@ class Vocabularies:
                 knowledge.imaging, knowledge.text.progression, reader, knowledge.systems, knowledge.text
             ),
             findings=FindingVocabulary(knowledge.findings, reader, knowledge.systems),
+            treatment=TreatmentChangeVocabulary(
+                knowledge.imaging, knowledge.text.progression, reader, knowledge.systems
+            ),
         )
 
 
@@ -96,6 +110,11 @@ def build_timeline(
     with remembering_texts():
         findings, scores = find_neurological_facts(record, vocabularies.findings)
         orders = record.without(draft_orders)
+        stops, others = (
+            find_treatment_changes(orders, draft_orders, vocabularies.catalog, vocabularies.treatment, today)
+            if vocabularies.treatment is not None
+            else ([], [])
+        )
         return PatientTimeline(
             therapy=_in_order(find_therapy_events(orders, draft_orders, vocabularies.catalog, today)),
             imaging=_in_order(find_imaging(orders, draft_orders, vocabularies.imaging, today)),
@@ -103,13 +122,23 @@ def build_timeline(
             scores=_in_order(scores),
             progression=_in_order(find_progression_reports(record, vocabularies.imaging)),
             birth_date=birth_date(record),
+            ici_stops=_in_order_of_start(stops),
+            other_anticancer_therapy=_in_order(others),
         )
+
+
+def _in_order_of_start(stops: list[IciStop]) -> tuple[IciStop, ...]:
+    return tuple(
+        sorted(stops, key=lambda stop: (stop.started or date.min, stop.ended or date.min, repr(stop)))
+    )
 
 
 __all__ = [
     "DATE_ELEMENTS",
+    "IciStop",
     "ImagingEvent",
     "NeurologicalFinding",
+    "OtherAnticancerTherapy",
     "PatientTimeline",
     "ProgressionReport",
     "ScoreReading",
