@@ -532,6 +532,9 @@ class IrecistTexts(Strict):
     planned: WindowTexts
     due: WindowTexts
     overdue: WindowTexts
+    # v3 (issue 16 section 8): appended to the detail when the ICI had stopped for toxicity before the
+    # iUPD and no other therapy followed.
+    stopped_for_toxicity: str = ""
 
 
 class IntervalCardsFile(Strict):

@@ -213,7 +213,14 @@ class ImagingVocabulary:
     def text_is_not_brain_mri(self, text: str) -> bool:
         """An MR angiogram / venogram or a soft-tissue head-and-neck, orbit or face study, unless the text
         also names the brain MRI itself ("MRI brain and MRA head")."""
-        return self._not_brain_mri.first(text) is not None and self._brain_mri_phrases.first(text) is None
+        excluded = list(self._not_brain_mri.find(text))
+        if not excluded:
+            return False
+        # "MRI head and neck": the phrase "MRI head" is part of the soft-tissue study's name.
+        return not any(
+            all(phrase.end <= hit.start or hit.end <= phrase.start for hit in excluded)
+            for phrase in self._brain_mri_phrases.find(text)
+        )
 
     def text_names_brain(self, text: str) -> bool:
         return self._brain_terms.first(text) is not None
