@@ -457,7 +457,7 @@ def test_the_detail_names_the_study_its_date_and_the_sites() -> None:
     ]
     assert f"{CT_CAP} on {day(-40)}" in card["detail"]
     assert "new 12 mm liver lesion" in card["detail"]
-    assert "Chest and Abdomen" in card["detail"]
+    assert "sites imaged: Chest, Abdomen" in card["detail"]
     assert "ImagingStudy/" not in card["detail"]
 
 

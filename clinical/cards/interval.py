@@ -57,7 +57,7 @@ def _statement(hit: IrecistHit) -> str:
     said = progression.statement.rstrip(" .;:,")
     text = f'"{said}"' if said else "iUPD"
     if progression.sites:
-        text += f" (sites imaged: {joined(list(progression.sites))})"
+        text += f" (sites imaged: {', '.join(progression.sites)})"
     return text
 
 

@@ -583,7 +583,7 @@ def _sites(group: list[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(list(names)[:4])
 
 
-_SENTENCE_END = re.compile(r"(?<=[.;!?])\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def _statement_text(found: _Statement, limit: int = 200) -> str:
