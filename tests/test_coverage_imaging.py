@@ -147,6 +147,18 @@ BRAIN_IMAGING: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], bool]
         [],
         True,
     ),
+    (
+        "brain protocol with a TOF MRA series",
+        [
+            study(
+                -5,
+                description="MRI brain w/wo contrast",
+                series=mr_series(description="3D TOF MRA circle of Willis", bodySite=HEAD),
+            )
+        ],
+        [],
+        True,
+    ),
     # Not a brain MRI (issue 16 section 8, the reviewer's answer): the baseline card stays.
     ("DiagnosticReport text MRA head", [report(-5, title="MRA Head WO contrast")], [], False),
     ("DiagnosticReport text MR angiography brain", [report(-5, title="MR angiography brain")], [], False),

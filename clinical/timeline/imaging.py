@@ -242,9 +242,11 @@ class ImagingVocabulary:
         if False in verdicts:
             return False
         texts = [text for concept in concepts for text in concept_texts(concept)] + list(extra_texts)
-        if any(self.text_is_not_brain_mri(text) for text in texts):
-            return False
-        return True if any(self.text_says_brain_mri(text) for text in texts) else None
+        # A brain protocol often holds an MRA or orbit series ("3D TOF MRA"): one text naming the brain
+        # MRI is enough; only a record whose texts name a look-alike and never the brain MRI is one.
+        if any(self.text_says_brain_mri(text) for text in texts):
+            return True
+        return False if any(self.text_is_not_brain_mri(text) for text in texts) else None
 
     def is_mri_modality(self, value: Any) -> bool:
         return any(self._mri_modality.lookup(system, code) for system, code in codings(value))
@@ -586,12 +588,12 @@ def _sites(group: list[dict[str, Any]]) -> tuple[str, ...]:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
-def _statement_text(found: _Statement, limit: int = 200) -> str:
+def _statement_text(found: _Statement, limit: int = 200, *, with_previous: bool = True) -> str:
     """The sentence stating the response and the one before it (where the sites usually are)."""
     text = found.text
     starts = [0] + [match.end() for match in _SENTENCE_END.finditer(text)]
     index = max(i for i, start in enumerate(starts) if start <= found.start)
-    begin = starts[max(index - 1, 0)]
+    begin = starts[max(index - 1, 0)] if with_previous else starts[index]
     following = [start for start in starts if start > found.start]
     end = following[0] if following else len(text)
     return _clipped(text[begin:end], limit)
@@ -623,6 +625,9 @@ def find_progression_reports(record: PatientRecord, vocabulary: ImagingVocabular
         reading = vocabulary.report_reading([text for resource in members for text in _texts_of(resource)])
         if reading is None:
             continue
+        # An attached report body may open with a header naming the patient: only the sentence stating
+        # the response is quoted from it.
+        attached = {text for resource in members for text in _attachment_texts(resource)}
         found.append(
             ProgressionReport(
                 reading.kind,
@@ -631,7 +636,7 @@ def find_progression_reports(record: PatientRecord, vocabulary: ImagingVocabular
                 reading.uncertain,
                 any(_on_brain_only_study(resource, vocabulary) for resource in members),
                 study=_study_name(group),
-                statement=_statement_text(reading),
+                statement=_statement_text(reading, with_previous=reading.text not in attached),
                 sites=_sites(group),
             )
         )
