@@ -431,6 +431,11 @@ RESPONSE: list[tuple[str, list[dict[str, Any]], bool]] = [
         True,
     ),
     (
+        "docetaxel begun after the last ICI dose, before the iUPD",
+        [IUPD, administration("docetaxel 75 mg/m2 IV", -50)],
+        False,
+    ),
+    (
         "dexamethasone since (not anticancer therapy)",
         [IUPD, administration("dexamethasone 4 mg PO", -12)],
         True,

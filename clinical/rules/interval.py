@@ -117,7 +117,7 @@ def _irecist_hit(
     age = (today - latest.on).days
     if age > rules.overdue_stop_days or _closed(timeline, latest, today):
         return None
-    if _new_line_since(timeline, latest, today):
+    if _new_line_since(timeline, latest, course, today):
         return None
     stop = _current_stop(timeline, course, today)
     toxicity_stop: IciStop | None = None
@@ -149,10 +149,13 @@ def _irecist_hit(
     )
 
 
-def _new_line_since(timeline: PatientTimeline, suspected: ProgressionReport, today: date) -> bool:
+def _new_line_since(
+    timeline: PatientTimeline, suspected: ProgressionReport, course: Course, today: date
+) -> bool:
     """Systemic anticancer therapy other than a checkpoint inhibitor first given or ordered on or after
-    the iUPD: a new line of therapy. An agent already recorded before the iUPD (pemetrexed maintenance
-    beside pembrolizumab) is the same line."""
+    the iUPD, or after the last checkpoint-inhibitor exposure (the ICI was followed by another therapy):
+    a new line of therapy. An agent already recorded beside the ICI (pemetrexed maintenance beside
+    pembrolizumab) is the same line."""
     first_by_agent: dict[str, date] = {}
     for therapy in timeline.other_anticancer_therapy:
         if therapy.on > today or (therapy.recorded_on is not None and therapy.recorded_on > today):
@@ -160,7 +163,11 @@ def _new_line_since(timeline: PatientTimeline, suspected: ProgressionReport, tod
         known = first_by_agent.get(therapy.name)
         if known is None or therapy.on < known:
             first_by_agent[therapy.name] = therapy.on
-    return any(first >= suspected.on for first in first_by_agent.values())
+    last_ici = course.last_exposure if not course.ongoing else None
+    return any(
+        first >= suspected.on or (last_ici is not None and first > last_ici)
+        for first in first_by_agent.values()
+    )
 
 
 def _stop_day(stop: IciStop, course: Course, today: date) -> date:
