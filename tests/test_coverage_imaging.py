@@ -284,6 +284,33 @@ RESPONSE: list[tuple[str, list[dict[str, Any]], bool]] = [
         [response_observation(-40, valueString="Unconfirmed progressive disease")],
         True,
     ),
+    (
+        "Observation.component overall response",
+        [
+            response_observation(
+                -40,
+                code={"text": "iRECIST assessment"},
+                component=[
+                    {"code": {"text": "Target lesions response"}, "valueCodeableConcept": {"text": "iSD"}},
+                    {"code": {"text": "New lesions"}, "valueString": "present (liver)"},
+                    {"code": {"text": "Overall response"}, "valueCodeableConcept": {"text": "iUPD"}},
+                ],
+            )
+        ],
+        True,
+    ),
+    (
+        "Observation.component overall iSD after the iUPD",
+        [
+            IUPD,
+            response_observation(
+                -5,
+                code={"text": "iRECIST assessment"},
+                component=[{"code": {"text": "Overall response"}, "valueCodeableConcept": {"text": "iSD"}}],
+            ),
+        ],
+        False,
+    ),
     # The whole report is one statement (issue 16 section 6).
     (
         "conclusion compares with the iUPD study and states iSD",

@@ -330,6 +330,9 @@ class ProgressionTerms(Strict):
     stop_for_toxicity: list[str] = []
     # Words on a medication record naming a new line of therapy ("second-line", "next line").
     new_line_terms: list[str] = []
+    # Observation.component codes naming a lesion-level assessment (target lesions, new lesions): not the
+    # overall response, so their values are not read as the report's response.
+    lesion_level_components: list[str] = []
 
 
 class AnswerAfter(Strict):

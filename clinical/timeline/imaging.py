@@ -167,6 +167,7 @@ class ImagingVocabulary:
         self._comparison_before = TextMatcher((cue, cue) for cue in progression.comparison_before)
         self._comparison_after = TextMatcher((cue, cue) for cue in progression.comparison_after)
         self._comparison_window = text_rules.qualifier_after_max_chars if text_rules is not None else 24
+        self._lesion_level = TextMatcher((term, term) for term in progression.lesion_level_components)
         self._not_brain_mri = TextMatcher((term, term) for term in data.text.not_brain_mri_terms)
         self._brain_mri_phrases = TextMatcher((term, term) for term in data.text.brain_mri_phrases)
         self._reader = reader
@@ -309,6 +310,10 @@ class ImagingVocabulary:
         return after is not None and any(
             cue.start == after.end() for cue in self._comparison_after.find(text[: after.end() + 40])
         )
+
+    def is_lesion_level(self, concept: Any) -> bool:
+        """An Observation.component code naming a lesion-level assessment, not the overall response."""
+        return any(self._lesion_level.first(text) is not None for text in concept_texts(concept))
 
     def report_reading(self, texts: Sequence[str]) -> _Statement | None:
         """The texts of one report (conclusion, conclusion codes, attached text, the study's description,
@@ -553,11 +558,23 @@ def _report_groups(record: PatientRecord) -> list[list[dict[str, Any]]]:
     return report_groups + loose
 
 
-def _texts_of(resource: dict[str, Any]) -> list[str]:
+def _texts_of(resource: dict[str, Any], vocabulary: ImagingVocabulary) -> list[str]:
     resource_type = str(resource.get("resourceType"))
     if resource_type == "ImagingStudy":
         return _study_texts(resource, resource_type)
-    return list(_progression_texts(resource))
+    texts = list(_progression_texts(resource))
+    for component in as_list(resource.get("component")):
+        # An iRECIST form: the overall response component counts, lesion-level components do not.
+        if isinstance(component, dict) and not vocabulary.is_lesion_level(component.get("code")):
+            texts.extend(_component_texts(component))
+    return texts
+
+
+def _component_texts(component: dict[str, Any]) -> Iterator[str]:
+    yield from concept_texts(component.get("valueCodeableConcept"))
+    text = as_str(component.get("valueString"))
+    if text:
+        yield text
 
 
 def _study_name(group: list[dict[str, Any]]) -> str:
@@ -622,7 +639,9 @@ def find_progression_reports(record: PatientRecord, vocabulary: ImagingVocabular
         on = first_date(head, _PROGRESSION_DATES[str(head.get("resourceType"))])
         if on is None:
             continue
-        reading = vocabulary.report_reading([text for resource in members for text in _texts_of(resource)])
+        reading = vocabulary.report_reading(
+            [text for resource in members for text in _texts_of(resource, vocabulary)]
+        )
         if reading is None:
             continue
         # An attached report body may open with a header naming the patient: only the sentence stating
