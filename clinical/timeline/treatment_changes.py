@@ -8,6 +8,7 @@ confirm. Where a stop happened and what followed is decided per day in `rules/in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -56,6 +57,8 @@ _NOT_GIVEN = frozenset(
     ("entered-in-error", "cancelled", "not-taken", "not-done", "draft", "intended", "preparation", "declined")
 )
 _PLANNING_INTENTS = frozenset(("plan", "proposal"))
+_HYPHENATED_BEFORE = re.compile(r"\w-$")
+_HYPHENATED_AFTER = re.compile(r"-\w")
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,10 @@ class TreatmentChangeVocabulary:
                 continue
             read = self._reader.read(clipped)
             for hit in hits:
+                if _HYPHENATED_BEFORE.search(clipped, 0, hit.start) or _HYPHENATED_AFTER.match(
+                    clipped, hit.end
+                ):
+                    continue  # part of a longer name: "PD-L1 TPS 80%", "anti-PD-1", "progression-free"
                 if self._reader.certainty(read, hit.start, hit.end) in ("negated", "history"):
                     continue
                 found.setdefault(hit.value, " ".join(clipped.split())[:80])
