@@ -323,17 +323,33 @@ RESPONSE: list[tuple[str, list[dict[str, Any]], bool]] = [
         False,
     ),
     ("no longer meets iUPD", [IUPD, ct_report(-5, "No longer meets iUPD criteria.")], False),
+    # One report whose own words alone would read as a suspicion: the response lives in a linked
+    # resource of the same date (no later restaging closes anything here).
     (
-        "report iUPD wording, linked result Observation iSD",
+        "pseudoprogression in the conclusion, iSD in the linked result Observation",
         [
-            IUPD,
             {
-                **ct_report(-5, "Compared with the iUPD study of 6 weeks ago."),
-                "result": [{"reference": "Observation/resp-5-1"}],
+                **ct_report(-40, "Enlarging axillary nodes, pseudoprogression."),
+                "result": [{"reference": "Observation/resp-40-1"}],
             },
-            response_observation(-5, valueCodeableConcept={"text": "iSD"}),
+            response_observation(-40, valueCodeableConcept={"text": "iSD"}),
         ],
         False,
+    ),
+    (
+        "pseudoprogression in the conclusion, iPR in an Observation derivedFrom the report",
+        [
+            {**ct_report(-40, "Enlarging axillary nodes, pseudoprogression."), "id": "dr-pseudo"},
+            response_observation(
+                -40, valueString="iPR", derivedFrom=[{"reference": "DiagnosticReport/dr-pseudo"}]
+            ),
+        ],
+        False,
+    ),
+    (
+        "pseudoprogression alone (the same report without its linked response)",
+        [ct_report(-40, "Enlarging axillary nodes, pseudoprogression.")],
+        True,
     ),
     (
         "pseudoprogression in conclusionCode, iPR in presentedForm",
