@@ -695,3 +695,40 @@ OTHER_PEOPLE_AND_STATED_CAUSES = [
 def test_family_history_and_stated_other_causes_change_no_card(case: Case, text: str, ago: int) -> None:
     before = without_uuids(evaluated(case))
     assert without_uuids(cards([*case.resources, note(text, -ago)], case.drafts)) == before
+
+
+# --- iRECIST reading (v3, issue 16 section 6; docs/clinical-rules-v2.md section 4) -----------------------
+
+RESPONSE_REPORTS = [
+    "Compared with the iUPD study, the nodules are smaller. Overall response: iSD.",
+    "Findings consistent with pseudoprogression; response: iSD.",
+    "No longer meets iUPD criteria; iPR.",
+]
+
+
+@BUDGET
+@given(cases(), st.sampled_from(RESPONSE_REPORTS), st.integers(min_value=-60, max_value=0))
+def test_a_report_stating_a_response_never_adds_a_card(case: Case, conclusion: str, offset: int) -> None:
+    """A report that states a response (with comparison wording or "pseudoprogression") is a response:
+    it never starts an iUPD, so it adds no card (it may close one)."""
+    before = set(topics(evaluated(case)))
+    restaging = report(offset, title="CT chest abdomen pelvis with IV contrast", conclusion=conclusion)
+    assert set(topics(cards([*case.resources, restaging], case.drafts))) <= before
+
+
+@BUDGET
+@given(cases(classes=("ici",)), st.integers(min_value=-30, max_value=0))
+def test_a_new_line_of_therapy_never_adds_an_interval_card(case: Case, offset: int) -> None:
+    """Docetaxel given after the checkpoint inhibitor is a new line: it may end an iRECIST question,
+    never open one."""
+    docetaxel = {
+        "resourceType": "MedicationAdministration",
+        "id": "inv-docetaxel",
+        "status": "completed",
+        "medicationCodeableConcept": {"text": "docetaxel 75 mg/m2 IV"},
+        "subject": {"reference": "Patient/pt-1"},
+        "effectiveDateTime": day(offset),
+    }
+    before = topics(evaluated(case))
+    after = topics(cards([*case.resources, docetaxel], case.drafts))
+    assert "interval-imaging" not in after or "interval-imaging" in before

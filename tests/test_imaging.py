@@ -349,6 +349,62 @@ PROGRESSION: list[tuple[str, dict[str, Any], list[Reading]]] = [
     ("entered in error", report("iUPD", status="entered-in-error"), []),
     ("registered report", report("iUPD", status="registered"), []),
     ("undated", report("iUPD", effectiveDateTime=None), []),
+    # v3 (issue 16 section 6): the report is one statement; comparison wording is not a new suspicion.
+    (
+        "compared with the iUPD study, response iSD",
+        report("Compared with the iUPD study of 2026-04-20 the nodule is smaller. Overall response: iSD."),
+        [("not-progression", False)],
+    ),
+    (
+        "pseudoprogression with a response",
+        report("Consistent with pseudoprogression; response: stable disease"),
+        [("not-progression", False)],
+    ),
+    ("no longer meets iUPD", report("No longer meets iUPD criteria."), []),
+    ("iUPD criteria no longer met", report("iUPD criteria no longer met"), []),
+    ("to confirm iUPD (purpose)", report("Restaging to confirm iUPD: further decrease."), []),
+    (
+        "target lesions SD, overall iUPD stays a suspicion",
+        report("Target lesions: stable disease. New liver lesions: overall iUPD."),
+        [("suspected", False)],
+    ),
+    (
+        "comparison cue far from the term stays a suspicion",
+        report("Compared with prior study new liver lesions consistent with iUPD"),
+        [("suspected", False)],
+    ),
+    ("iUPD on this scan", report("iUPD on this scan"), [("suspected", False)]),
+    (
+        "pseudoprogression in a code, iPR in the attached text",
+        res(
+            "DiagnosticReport",
+            status="final",
+            conclusionCode=[{"text": "Pseudoprogression"}],
+            presentedForm=[{"contentType": "text/plain", "data": "T3ZlcmFsbDogaVBSLg=="}],
+            effectiveDateTime="2026-06-01",
+        ),
+        [("not-progression", False)],
+    ),
+    (
+        "presentedForm alone",
+        res(
+            "DiagnosticReport",
+            status="final",
+            presentedForm=[{"contentType": "text/plain; charset=utf-8", "data": "SU1QUkVTU0lPTjogaVVQRC4="}],
+            effectiveDateTime="2026-06-01",
+        ),
+        [("suspected", False)],
+    ),
+    (
+        "a PDF attachment is not read",
+        res(
+            "DiagnosticReport",
+            status="final",
+            presentedForm=[{"contentType": "application/pdf", "data": "SU1QUkVTU0lPTjogaVVQRC4="}],
+            effectiveDateTime="2026-06-01",
+        ),
+        [],
+    ),
 ]
 
 

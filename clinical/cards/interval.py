@@ -23,6 +23,10 @@ WINDOW_FIELDS = {
 IRECIST_FIELDS = {
     "progression_date",
     "progression_record",
+    "progression_study",
+    "progression_statement",
+    "stop_date",
+    "stop_reason",
     "agents",
     "confirm_from",
     "confirm_to",
@@ -46,10 +50,26 @@ def _window_values(hit: WindowHit, common: CommonParts) -> dict[str, object]:
     }
 
 
+def _statement(hit: IrecistHit) -> str:
+    """What the report said, quoted, with the body sites its series name: so that the clinician can
+    order the confirmation of the same sites."""
+    progression = hit.progression
+    said = progression.statement.rstrip(" .;:,")
+    text = f'"{said}"' if said else "iUPD"
+    if progression.sites:
+        text += f" (sites imaged: {', '.join(progression.sites)})"
+    return text
+
+
 def _irecist_values(hit: IrecistHit, common: CommonParts, today: date) -> dict[str, object]:
+    stop = hit.stopped_for_toxicity
     return {
         "progression_date": day_text(hit.progression.on),
         "progression_record": common.record_label(hit.progression.resource_type),
+        "progression_study": hit.progression.study or "the response assessment",
+        "progression_statement": _statement(hit),
+        "stop_date": day_text(stop.ended or stop.started) if stop is not None else "",
+        "stop_reason": stop.reason_text if stop is not None else "",
         "agents": joined(hit.course.agents()),
         "confirm_from": day_text(hit.confirm_from),
         "confirm_to": day_text(hit.confirm_to),
@@ -73,7 +93,10 @@ def interval_card(
             summaries.insert(0, fill(phase.summary, values))
         else:
             summaries.append(fill(phase.summary, values))
-        details.append(fill(phase.detail, values))
+        detail = fill(phase.detail, values)
+        if advice.irecist.stopped_for_toxicity is not None and texts.irecist.stopped_for_toxicity:
+            detail += " " + fill(texts.irecist.stopped_for_toxicity, values)
+        details.append(detail)
     return common.card(
         texts.topic, summaries[0], "\n\n".join(details), advice.indicator, advice.evidence, None
     )

@@ -367,6 +367,30 @@ class ImagingText(Strict):
     # Body regions named by restaging studies: a study naming the brain and none of these is a brain-only
     # study, which does not restage body disease (and a body study does not restage brain disease).
     body_terms: list[str] = []
+    # v3 (issue 16 section 8): MR angiography / venography and soft-tissue head-and-neck, orbit or face
+    # MRI are not a brain MRI. A text naming one of these counts only when it also names the brain MRI
+    # itself with one of brain_mri_phrases ("MRI brain and MRA head" is a brain MRI; "MRA brain" is not).
+    not_brain_mri_terms: list[str] = []
+    brain_mri_phrases: list[str] = []
+
+
+class AnticancerCode(Strict):
+    system: str
+    code: Code
+    display: str
+    verification: Verification
+    source: str
+    match: CodeMatch = "exact"
+
+
+class SystemicAnticancerTherapy(Strict):
+    """Systemic anticancer therapy other than a checkpoint inhibitor: started after an iUPD, it is a
+    new line of therapy and iRECIST confirmation no longer applies (issue 16 section 6)."""
+
+    codes: list[AnticancerCode]
+    # Codes inside those families that are checkpoint inhibitors themselves (ATC L01FF PD-1/PD-L1).
+    checkpoint_inhibitor_codes: list[AnticancerCode] = []
+    names: list[str]
 
 
 class SuggestedCode(Strict):
@@ -383,6 +407,7 @@ class BrainImagingFile(Strict):
     brain_body_site_codes: list[ImagingCode]
     text: ImagingText
     suggested_order: dict[str, SuggestedCode]
+    systemic_anticancer_therapy: SystemicAnticancerTherapy | None = None
 
 
 # --- text-matching.yaml --------------------------------------------------------------------------------
@@ -396,6 +421,26 @@ class ProgressionTerms(Strict):
     negated_after: list[str] = []
     # A restaging that found no progression (iSD, iPR, iCR): it closes an open iUPD confirmation.
     not_progression: list[str] = []
+    # v3 (issue 16 section 6). Before / right after a suspected term, same phrase: the term names the
+    # earlier study compared against or the purpose of this one ("compared with the iUPD study",
+    # "iUPD confirmation"): not a new suspicion.
+    comparison_before: list[str] = []
+    comparison_after: list[str] = []
+    # An overall response category stated in the report (iSD, iPR, iCR): the report is a response, and
+    # no suspected term in the same report starts a new iUPD.
+    stated_response: list[str] = []
+    # Suspected terms that yield to any response statement in the same report ("consistent with
+    # pseudoprogression; stable disease").
+    yields_to_response: list[str] = []
+    # Why a checkpoint inhibitor was stopped (MedicationRequest / MedicationStatement statusReason,
+    # note): progression ends the iRECIST question; toxicity keeps it open (issue 16 section 8).
+    stop_for_progression: list[str] = []
+    stop_for_toxicity: list[str] = []
+    # Words on a medication record naming a new line of therapy ("second-line", "next line").
+    new_line_terms: list[str] = []
+    # Observation.component codes naming a lesion-level assessment (target lesions, new lesions): not the
+    # overall response, so their values are not read as the report's response.
+    lesion_level_components: list[str] = []
 
 
 class AnswerAfter(Strict):
@@ -641,6 +686,9 @@ class IrecistTexts(Strict):
     planned: WindowTexts
     due: WindowTexts
     overdue: WindowTexts
+    # v3 (issue 16 section 8): appended to the detail when the ICI had stopped for toxicity before the
+    # iUPD and no other therapy followed.
+    stopped_for_toxicity: str = ""
 
 
 class IntervalCardsFile(Strict):

@@ -11,7 +11,7 @@ from typing import Literal
 from clinical.knowledge.schema import Indicator, IntervalTiming, IrecistTiming, TherapyClass, Window
 from clinical.rules.courses import Course
 from clinical.rules.indicators import strongest
-from clinical.timeline import PatientTimeline, ProgressionReport
+from clinical.timeline import IciStop, PatientTimeline, ProgressionReport
 
 IrecistPhase = Literal["planned", "due", "overdue"]
 
@@ -34,6 +34,9 @@ class IrecistHit:
     confirm_from: date
     confirm_to: date
     indicator: Indicator
+    # The checkpoint inhibitor stopped before the iUPD for toxicity, no other therapy since (issue 16
+    # section 8): the card says so.
+    stopped_for_toxicity: IciStop | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,19 @@ def _irecist_hit(
     age = (today - latest.on).days
     if age > rules.overdue_stop_days or _closed(timeline, latest, today):
         return None
+    if _new_line_since(timeline, latest, course, today):
+        return None
+    stop = _current_stop(timeline, course, today)
+    toxicity_stop: IciStop | None = None
+    if stop is not None:
+        if stop.reason == "progression":
+            return None  # stopped for progression: nothing left to confirm (Seymour et al. 2017)
+        if _stop_day(stop, course, today) < latest.on:
+            # The iUPD came after the ICI had stopped: followed up only when it stopped for toxicity and
+            # no other therapy followed (the reviewer's answer, issue 16 section 8).
+            if stop.reason != "toxicity":
+                return None
+            toxicity_stop = stop
     phase: IrecistPhase = (
         "planned" if age < rules.from_days else ("due" if age <= rules.to_days else "overdue")
     )
@@ -129,7 +145,62 @@ def _irecist_hit(
         latest.on + timedelta(days=rules.from_days),
         latest.on + timedelta(days=rules.to_days),
         indicator,
+        toxicity_stop,
     )
+
+
+def _new_line_since(
+    timeline: PatientTimeline, suspected: ProgressionReport, course: Course, today: date
+) -> bool:
+    """Systemic anticancer therapy other than a checkpoint inhibitor first given or ordered on or after
+    the iUPD, or after the last checkpoint-inhibitor exposure (the ICI was followed by another therapy):
+    a new line of therapy. An agent already recorded beside the ICI (pemetrexed maintenance beside
+    pembrolizumab) is the same line."""
+    first_by_agent: dict[str, date] = {}
+    for therapy in timeline.other_anticancer_therapy:
+        if therapy.on > today or (therapy.recorded_on is not None and therapy.recorded_on > today):
+            continue
+        known = first_by_agent.get(therapy.name)
+        if known is None or therapy.on < known:
+            first_by_agent[therapy.name] = therapy.on
+    last_ici = course.last_exposure if not course.ongoing else None
+    return any(
+        first >= suspected.on or (last_ici is not None and first > last_ici)
+        for first in first_by_agent.values()
+    )
+
+
+def _stop_day(stop: IciStop, course: Course, today: date) -> date:
+    """When the checkpoint inhibitor stopped: the end the record states, else its last recorded dose
+    (or the record's own date when no dose is recorded)."""
+    if stop.ended is not None and stop.ended <= today:
+        return stop.ended
+    doses = [
+        event.on
+        for event in course.exposures
+        if event.kind == "given" and event.on is not None and event.on <= today
+    ]
+    candidates = [day for day in [*doses, stop.started] if day is not None]
+    return max(candidates) if candidates else today
+
+
+def _current_stop(timeline: PatientTimeline, course: Course, today: date) -> IciStop | None:
+    """The latest stop of the checkpoint inhibitor that still holds on the day: none while an order or
+    statement is active (the ICI goes on), and a stop followed by a later dose was a pause."""
+    if course.ongoing:
+        return None
+    # A stopped order's period end may be the end once planned (stopped early): then the day it stopped
+    # is read from its last dose.
+    stops = [stop for stop in timeline.ici_stops if stop.started is None or stop.started <= today]
+    if not stops:
+        return None
+    latest = max(stops, key=lambda stop: _stop_day(stop, course, today))
+    day = _stop_day(latest, course, today)
+    resumed = any(
+        event.kind == "given" and event.on is not None and day < event.on <= today
+        for event in course.exposures
+    )
+    return None if resumed else latest
 
 
 def interval_imaging(

@@ -34,6 +34,12 @@ from clinical.timeline.imaging import (
 )
 from clinical.timeline.implied import ImpliedExposure, ImpliedExposureVocabulary, find_implied_exposures
 from clinical.timeline.therapies import TherapyCatalog
+from clinical.timeline.treatment_changes import (
+    IciStop,
+    OtherAnticancerTherapy,
+    TreatmentChangeVocabulary,
+    find_treatment_changes,
+)
 
 
 def _date_elements() -> dict[str, tuple[str, ...]]:
@@ -63,6 +69,10 @@ class PatientTimeline:
     birth_date: date | None
     # v3: diagnoses that say immune effector cell therapy was given (T80.82-, D89.83-)
     implied_exposures: tuple[ImpliedExposure, ...] = ()
+    # iRECIST context (issue 16 section 6): checkpoint inhibitor stops and their reasons, and systemic
+    # anticancer therapy other than a checkpoint inhibitor (a possible new line).
+    ici_stops: tuple[IciStop, ...] = ()
+    other_anticancer_therapy: tuple[OtherAnticancerTherapy, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ class Vocabularies:
     findings: FindingVocabulary
     treatments: TreatmentVocabulary
     implied: ImpliedExposureVocabulary | None = None
+    treatment_changes: TreatmentChangeVocabulary | None = None
 
     @classmethod
     def from_knowledge(cls, knowledge: Knowledge) -> Vocabularies:
@@ -86,6 +97,9 @@ class Vocabularies:
                 knowledge.findings.treatment_evidence, knowledge.findings.treatment_conditional_words
             ),
             implied=ImpliedExposureVocabulary(knowledge.therapies, reader, knowledge.systems),
+            treatment_changes=TreatmentChangeVocabulary(
+                knowledge.imaging, knowledge.text.progression, reader, knowledge.systems
+            ),
         )
 
 
@@ -117,6 +131,13 @@ def build_timeline(
         scores += report_scores
         findings = end_by_normal_readings(findings, normals + report_normals, vocabularies.findings)
         orders = record.without(draft_orders)
+        stops, others = (
+            find_treatment_changes(
+                orders, draft_orders, vocabularies.catalog, vocabularies.treatment_changes, today
+            )
+            if vocabularies.treatment_changes is not None
+            else ([], [])
+        )
         return PatientTimeline(
             therapy=_in_order(find_therapy_events(orders, draft_orders, vocabularies.catalog, today)),
             imaging=_in_order(find_imaging(orders, draft_orders, vocabularies.imaging, today)),
@@ -127,14 +148,24 @@ def build_timeline(
             implied_exposures=_in_order(
                 find_implied_exposures(record, vocabularies.implied) if vocabularies.implied else []
             ),
+            ici_stops=_in_order_of_start(stops),
+            other_anticancer_therapy=_in_order(others),
         )
+
+
+def _in_order_of_start(stops: list[IciStop]) -> tuple[IciStop, ...]:
+    return tuple(
+        sorted(stops, key=lambda stop: (stop.started or date.min, stop.ended or date.min, repr(stop)))
+    )
 
 
 __all__ = [
     "DATE_ELEMENTS",
+    "IciStop",
     "ImagingEvent",
     "ImpliedExposure",
     "NeurologicalFinding",
+    "OtherAnticancerTherapy",
     "PatientTimeline",
     "ProgressionReport",
     "ScoreReading",

@@ -6,12 +6,16 @@ neurological findings ("no evidence of pseudoprogression" is not a suspicion).""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
 from clinical.fhir_data import (
+    as_dict,
     as_list,
     as_str,
     codeable_reference_concept,
@@ -98,6 +102,26 @@ class ProgressionReport:
     resource_type: str
     uncertain: bool = False
     brain_only: bool = False  # stated on a brain-only study: only brain imaging confirms it
+    # For the card (issue 16 section 6): the study's own name ("CT chest abdomen pelvis with contrast"),
+    # the sentence(s) of the report that state the response ("New liver lesions: iUPD"), and the body
+    # sites the study's series name. Plain text from the record, never a reference.
+    study: str = ""
+    statement: str = ""
+    sites: tuple[str, ...] = ()
+
+
+# (kind, tier): "strong" an overall iRECIST response category (iSD / iPR / iCR), "weak" a suspected term
+# that yields to any response in the same report (pseudoprogression), "plain" the others.
+_Tier = Literal["strong", "weak", "plain"]
+
+
+@dataclass(frozen=True)
+class _Statement:
+    kind: ProgressionKind
+    uncertain: bool
+    tier: _Tier
+    text: str
+    start: int
 
 
 class ImagingVocabulary:
@@ -132,11 +156,21 @@ class ImagingVocabulary:
             [(term, True) for term in data.text.cross_sectional_terms]
             + [(term, False) for term in data.text.not_cross_sectional_terms]
         )
-        self._progression: TextMatcher[ProgressionKind] = TextMatcher(
-            [(name, "suspected") for name in progression.suspected]
-            + [(name, "confirmed") for name in progression.confirmed]
-            + [(name, "not-progression") for name in progression.not_progression]
-        )
+        # The first entry of a name wins: the tiered lists go first.
+        terms: list[tuple[str, tuple[ProgressionKind, _Tier]]] = [
+            (name, ("not-progression", "strong")) for name in progression.stated_response
+        ]
+        terms += [(name, ("suspected", "weak")) for name in progression.yields_to_response]
+        terms += [(name, ("suspected", "plain")) for name in progression.suspected]
+        terms += [(name, ("confirmed", "plain")) for name in progression.confirmed]
+        terms += [(name, ("not-progression", "plain")) for name in progression.not_progression]
+        self._progression: TextMatcher[tuple[ProgressionKind, _Tier]] = TextMatcher(terms)
+        self._comparison_before = TextMatcher((cue, cue) for cue in progression.comparison_before)
+        self._comparison_after = TextMatcher((cue, cue) for cue in progression.comparison_after)
+        self._comparison_window = text_rules.qualifier_after_max_chars if text_rules is not None else 24
+        self._lesion_level = TextMatcher((term, term) for term in progression.lesion_level_components)
+        self._not_brain_mri = TextMatcher((term, term) for term in data.text.not_brain_mri_terms)
+        self._brain_mri_phrases = TextMatcher((term, term) for term in data.text.brain_mri_phrases)
         self._reader = reader
         # "iUPD criteria not met": denials specific to response statements, read after the term with
         # the shared phrase rules.
@@ -172,7 +206,23 @@ class ImagingVocabulary:
         return verdict
 
     def text_says_brain_mri(self, text: str) -> bool:
-        return self._mri_terms.first(text) is not None and self._brain_terms.first(text) is not None
+        return (
+            self._mri_terms.first(text) is not None
+            and self._brain_terms.first(text) is not None
+            and not self.text_is_not_brain_mri(text)
+        )
+
+    def text_is_not_brain_mri(self, text: str) -> bool:
+        """An MR angiogram / venogram or a soft-tissue head-and-neck, orbit or face study, unless the text
+        also names the brain MRI itself ("MRI brain and MRA head")."""
+        excluded = list(self._not_brain_mri.find(text))
+        if not excluded:
+            return False
+        # "MRI head and neck": the phrase "MRI head" is part of the soft-tissue study's name.
+        return not any(
+            all(phrase.end <= hit.start or hit.end <= phrase.start for hit in excluded)
+            for phrase in self._brain_mri_phrases.find(text)
+        )
 
     def text_names_brain(self, text: str) -> bool:
         return self._brain_terms.first(text) is not None
@@ -183,13 +233,22 @@ class ImagingVocabulary:
         return names_brain and not any(self._body_terms.first(text) is not None for text in texts)
 
     def concepts_say_brain_mri(self, concepts: list[Any], extra_texts: Sequence[str] = ()) -> bool:
+        return self.concepts_verdict(concepts, extra_texts) is True
+
+    def concepts_verdict(self, concepts: list[Any], extra_texts: Sequence[str] = ()) -> bool | None:
+        """True: a brain MRI; False: a look-alike that is not one (CT head, MRA head, MRI orbits);
+        None: the codes and texts do not say."""
         verdicts = [self.code_verdict(concept) for concept in concepts]
         if True in verdicts:
             return True
         if False in verdicts:
             return False
         texts = [text for concept in concepts for text in concept_texts(concept)] + list(extra_texts)
-        return any(self.text_says_brain_mri(text) for text in texts)
+        # A brain protocol often holds an MRA or orbit series ("3D TOF MRA"): one text naming the brain
+        # MRI is enough; only a record whose texts name a look-alike and never the brain MRI is one.
+        if any(self.text_says_brain_mri(text) for text in texts):
+            return True
+        return False if any(self.text_is_not_brain_mri(text) for text in texts) else None
 
     def is_mri_modality(self, value: Any) -> bool:
         return any(self._mri_modality.lookup(system, code) for system, code in codings(value))
@@ -209,18 +268,24 @@ class ImagingVocabulary:
 
     def progression_in(self, text: str) -> tuple[ProgressionKind, bool] | None:
         """The strongest affirmed or uncertain response statement in the text: (kind, uncertain)."""
-        return remembered(self, text, self._progression_in)
+        found = _strongest(self.statements_in(text))
+        return (found.kind, found.uncertain) if found is not None else None
 
-    def _progression_in(self, text: str) -> tuple[ProgressionKind, bool] | None:
+    def statements_in(self, text: str) -> tuple[_Statement, ...]:
+        """Every affirmed or uncertain response statement in one text element."""
+        return remembered(self, text, self._statements_in)
+
+    def _statements_in(self, text: str) -> tuple[_Statement, ...]:
         text = self._reader.clip(text)
         hits = list(self._progression.find(text))
         if not hits:
-            return None
+            return ()
         read = self._reader.read(text)
         denials = self._progression_denials
         read_denials = denials.read(text) if denials is not None else None
-        best: tuple[ProgressionKind, bool] | None = None
+        found: list[_Statement] = []
         for hit in hits:
+            kind, tier = hit.value
             certainty = self._reader.certainty(read, hit.start, hit.end)
             if certainty in ("negated", "history"):
                 continue
@@ -230,10 +295,54 @@ class ImagingVocabulary:
                 and denials.certainty(read_denials, hit.start, hit.end) == "negated"
             ):
                 continue
-            found = (hit.value, certainty == "uncertain")
-            if best is None or _KIND_RANK[found[0]] > _KIND_RANK[best[0]]:
-                best = found
-        return best
+            if kind == "suspected" and self._names_compared_study(text, hit.start, hit.end):
+                continue
+            found.append(_Statement(kind, certainty == "uncertain", tier, text, hit.start))
+        return tuple(found)
+
+    def _names_compared_study(self, text: str, start: int, end: int) -> bool:
+        """ "compared with the prior iUPD study", "to confirm iUPD", "the iUPD scan of 09-01": the term
+        names the earlier study or this study's purpose, not a new suspicion."""
+        for cue in self._comparison_before.find(text[:start]):
+            gap = text[cue.end : start]
+            if len(gap) <= self._comparison_window and not _PHRASE_BREAK.search(gap):
+                return True
+        after = _ADJACENT.match(text, end)
+        return after is not None and any(
+            cue.start == after.end() for cue in self._comparison_after.find(text[: after.end() + 40])
+        )
+
+    def is_lesion_level(self, concept: Any) -> bool:
+        """An Observation.component code naming a lesion-level assessment, not the overall response."""
+        return any(self._lesion_level.first(text) is not None for text in concept_texts(concept))
+
+    def report_reading(self, texts: Sequence[str]) -> _Statement | None:
+        """The texts of one report (conclusion, conclusion codes, attached text, the study's description,
+        its result observations) read as one statement. A stated overall response (iSD, iPR, iCR) makes
+        the report a response: no suspected term in it starts a new iUPD; "pseudoprogression" yields to
+        any response ("consistent with pseudoprogression; stable disease"). Confirmed progression
+        (iCPD) stays the strongest."""
+        statements = [found for text in texts for found in self.statements_in(text)]
+        responses = [found for found in statements if found.kind == "not-progression"]
+        stated = any(found.tier == "strong" for found in responses)
+        kept = [
+            found
+            for found in statements
+            if found.kind != "suspected" or not (stated or (responses and found.tier == "weak"))
+        ]
+        return _strongest(kept)
+
+
+_PHRASE_BREAK = re.compile(r"[.;,\n]")
+_ADJACENT = re.compile(r"[\s\-)]*")
+
+
+def _strongest(statements: Sequence[_Statement]) -> _Statement | None:
+    best: _Statement | None = None
+    for found in statements:
+        if best is None or _KIND_RANK[found.kind] > _KIND_RANK[best.kind]:
+            best = found
+    return best
 
 
 def _series(study: dict[str, Any]) -> list[dict[str, Any]]:
@@ -250,8 +359,10 @@ def _imaging_study_is_brain_mri(study: dict[str, Any], vocabulary: ImagingVocabu
     descriptions = [text for text in [as_str(study.get("description"))] if text]
     series = _series(study)
     descriptions += [text for item in series if (text := as_str(item.get("description")))]
-    if vocabulary.concepts_say_brain_mri(procedures, descriptions):
-        return True
+    verdict = vocabulary.concepts_verdict(procedures, descriptions)
+    if verdict is not None:
+        # An MRA head or an MRI of the orbits is not a brain MRI, whatever its modality and body site.
+        return verdict
     if not any(vocabulary.is_mri_modality(modality) for modality in _modalities(study)):
         return False
     sites = [codeable_reference_concept(item.get("bodySite")) for item in series]
@@ -348,6 +459,28 @@ def find_imaging(
     return events
 
 
+def _attachment_texts(resource: dict[str, Any]) -> Iterator[str]:
+    """The text of a report's presentedForm: plain-text attachments (base64 `data`) and their titles."""
+    for attachment in as_list(resource.get("presentedForm")):
+        if not isinstance(attachment, dict):
+            continue
+        title = as_str(attachment.get("title"))
+        if title:
+            yield title
+        content_type = as_str(attachment.get("contentType")) or "text/plain"
+        data = as_str(attachment.get("data"))
+        if data is None or not content_type.lower().startswith("text/"):
+            continue
+        try:
+            # At most 20,000 characters are read from any text element (text-matching.yaml).
+            yield base64.b64decode(data[:_MAX_ATTACHMENT_BASE64], validate=False).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            continue
+
+
+_MAX_ATTACHMENT_BASE64 = 27_000  # about 20,000 decoded characters
+
+
 def _progression_texts(resource: dict[str, Any]) -> Iterator[str]:
     yield from concept_texts(resource.get("valueCodeableConcept"))
     for field_name in ("valueString", "conclusion"):
@@ -356,6 +489,7 @@ def _progression_texts(resource: dict[str, Any]) -> Iterator[str]:
             yield text
     for concept in as_list(resource.get("conclusionCode")):
         yield from concept_texts(codeable_reference_concept(concept))
+    yield from _attachment_texts(resource)
 
 
 def _on_brain_only_study(resource: dict[str, Any], vocabulary: ImagingVocabulary) -> bool:
@@ -372,29 +506,158 @@ _PROGRESSION_DATES: dict[str, tuple[str, ...]] = {
     "DiagnosticReport": ("effectiveDateTime", "effectivePeriod.start", "issued"),
     "ImagingStudy": ("started",),
 }
+_NOT_A_STATEMENT = frozenset(("entered-in-error", "cancelled", "registered"))
+_REPORT_LINKS = (("imagingStudy", "ImagingStudy"), ("result", "Observation"))
+
+
+def _reference_key(value: Any) -> str | None:
+    """ "ImagingStudy/ct-1" from a reference (relative, absolute or versioned)."""
+    holder = as_dict(value)
+    target = as_str(holder.get("reference")) if holder is not None else None
+    if target is None:
+        return None
+    parts = target.split("/_history/")[0].rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 else None
+
+
+def _report_groups(record: PatientRecord) -> list[list[dict[str, Any]]]:
+    """Each DiagnosticReport with the ImagingStudy and result Observations it references (one report,
+    read as one statement), an Observation derived from a report joining it; then every resource no
+    report took, alone."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for resource_type in _PROGRESSION_DATES:
+        for resource in record.of_type(resource_type):
+            if isinstance(resource.get("id"), str):
+                by_key[f"{resource_type}/{resource['id']}"] = resource
+    taken: set[int] = set()
+    report_groups: list[list[dict[str, Any]]] = []
+    by_report: dict[str, list[dict[str, Any]]] = {}
+    for report in record.of_type("DiagnosticReport"):
+        group = [report]
+        taken.add(id(report))
+        for field_name, linked_type in _REPORT_LINKS:
+            for link in as_list(report.get(field_name)):
+                key = _reference_key(link)
+                linked = by_key.get(key) if key and key.startswith(linked_type + "/") else None
+                if linked is not None and id(linked) not in taken:
+                    group.append(linked)
+                    taken.add(id(linked))
+        report_groups.append(group)
+        if isinstance(report.get("id"), str):
+            by_report.setdefault(f"DiagnosticReport/{report['id']}", group)
+    loose: list[list[dict[str, Any]]] = []
+    for resource_type in ("ImagingStudy", "Observation"):
+        for resource in record.of_type(resource_type):
+            if id(resource) in taken:
+                continue
+            sources = [_reference_key(link) for link in as_list(resource.get("derivedFrom"))]
+            joined = next((by_report[key] for key in sources if key in by_report), None)
+            if joined is not None and resource_type == "Observation":
+                joined.append(resource)
+            else:
+                loose.append([resource])
+    return report_groups + loose
+
+
+def _texts_of(resource: dict[str, Any], vocabulary: ImagingVocabulary) -> list[str]:
+    resource_type = str(resource.get("resourceType"))
+    if resource_type == "ImagingStudy":
+        return _study_texts(resource, resource_type)
+    texts = list(_progression_texts(resource))
+    for component in as_list(resource.get("component")):
+        # An iRECIST form: the overall response component counts, lesion-level components do not.
+        if isinstance(component, dict) and not vocabulary.is_lesion_level(component.get("code")):
+            texts.extend(_component_texts(component))
+    return texts
+
+
+def _component_texts(component: dict[str, Any]) -> Iterator[str]:
+    yield from concept_texts(component.get("valueCodeableConcept"))
+    text = as_str(component.get("valueString"))
+    if text:
+        yield text
+
+
+def _study_name(group: list[dict[str, Any]]) -> str:
+    for resource in group:
+        resource_type = str(resource.get("resourceType"))
+        names = (
+            _study_texts(resource, resource_type)
+            if resource_type == "ImagingStudy"
+            else list(concept_texts(codeable_reference_concept(resource.get("code"))))
+        )
+        if names:
+            return _clipped(names[0], 80)
+    return ""
+
+
+def _sites(group: list[dict[str, Any]]) -> tuple[str, ...]:
+    names: dict[str, None] = {}
+    for resource in group:
+        if resource.get("resourceType") != "ImagingStudy":
+            continue
+        for item in _series(resource):
+            for text in concept_texts(codeable_reference_concept(item.get("bodySite"))):
+                names.setdefault(text, None)
+                break
+    return tuple(list(names)[:4])
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _statement_text(found: _Statement, limit: int = 200, *, with_previous: bool = True) -> str:
+    """The sentence stating the response and the one before it (where the sites usually are)."""
+    text = found.text
+    starts = [0] + [match.end() for match in _SENTENCE_END.finditer(text)]
+    index = max(i for i, start in enumerate(starts) if start <= found.start)
+    begin = starts[max(index - 1, 0)] if with_previous else starts[index]
+    following = [start for start in starts if start > found.start]
+    end = following[0] if following else len(text)
+    return _clipped(text[begin:end], limit)
+
+
+def _clipped(text: str, limit: int) -> str:
+    """Whitespace folded, cut at a word boundary (never mid-word) with an ellipsis."""
+    folded = " ".join(text.split())
+    if len(folded) <= limit:
+        return folded
+    cut = folded[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "..."
 
 
 def find_progression_reports(record: PatientRecord, vocabulary: ImagingVocabulary) -> list[ProgressionReport]:
-    """Response statements in report conclusions, observation values and imaging study descriptions
-    ("CT CAP - iUPD per iRECIST"): the strongest per resource (iCPD over iUPD over iSD/iPR/iCR)."""
+    """Response statements in report conclusions, conclusion codes, attached report text, observation
+    values and imaging study descriptions ("CT CAP - iUPD per iRECIST"). A report, the study and the
+    result observations it references are one statement (`ImagingVocabulary.report_reading`): one
+    reading per report, the strongest (iCPD over iUPD over iSD/iPR/iCR)."""
     found: list[ProgressionReport] = []
-    for resource_type, date_paths in _PROGRESSION_DATES.items():
-        for resource in record.of_type(resource_type):
-            if status_of(resource) in ("entered-in-error", "cancelled", "registered"):
-                continue
-            on = first_date(resource, date_paths)
-            if on is None:
-                continue
-            texts = (
-                _study_texts(resource, resource_type)
-                if resource_type == "ImagingStudy"
-                else list(_progression_texts(resource))
+    for group in _report_groups(record):
+        members = [resource for resource in group if status_of(resource) not in _NOT_A_STATEMENT]
+        if not members or members[0] is not group[0]:
+            continue
+        head = group[0]
+        on = first_date(head, _PROGRESSION_DATES[str(head.get("resourceType"))])
+        if on is None:
+            continue
+        reading = vocabulary.report_reading(
+            [text for resource in members for text in _texts_of(resource, vocabulary)]
+        )
+        if reading is None:
+            continue
+        # An attached report body may open with a header naming the patient: only the sentence stating
+        # the response is quoted from it.
+        attached = {text for resource in members for text in _attachment_texts(resource)}
+        found.append(
+            ProgressionReport(
+                reading.kind,
+                on,
+                str(head.get("resourceType")),
+                reading.uncertain,
+                any(_on_brain_only_study(resource, vocabulary) for resource in members),
+                study=_study_name(group),
+                statement=_statement_text(reading, with_previous=reading.text not in attached),
+                sites=_sites(group),
             )
-            statements = [vocabulary.progression_in(text) for text in texts]
-            readings = [statement for statement in statements if statement is not None]
-            if not readings:
-                continue
-            kind, uncertain = max(readings, key=lambda reading: _KIND_RANK[reading[0]])
-            brain_only = _on_brain_only_study(resource, vocabulary)
-            found.append(ProgressionReport(kind, on, resource_type, uncertain, brain_only))
+        )
     return found
