@@ -59,7 +59,7 @@ def test_each_finding_names_its_syndrome_and_severity(finding_id: str, syndrome:
 
 def test_every_finding_has_the_v2_fields() -> None:
     for entry in FINDINGS["findings"]:
-        assert entry["syndrome"] in ("central", "spinal", "neuromuscular"), entry["id"]
+        assert entry["syndrome"] in ("central", "spinal", "neuromuscular", "pituitary"), entry["id"]
         assert entry["icans_grade"] in (None, 1, 2, 3, 4), entry["id"]
         assert entry["severity"] in ("critical", "warning"), entry["id"]
 

@@ -12,6 +12,7 @@ from typing import Literal
 from clinical.knowledge.schema import Indicator, NeurotoxicityTiming, Syndrome, TherapyClass
 from clinical.rules.courses import Course
 from clinical.rules.grading import IcansGrade, grade_icans, latest_abnormal_scores
+from clinical.rules.mri_safety import MriCaution
 from clinical.timeline import ImagingEvent, NeurologicalFinding, PatientTimeline, ScoreReading
 from clinical.timeline.findings import ICANS, age_in_years
 
@@ -20,7 +21,9 @@ from clinical.timeline.findings import ICANS, age_in_years
 # neuromuscular event after immune effector cell therapy (ICANS is a CNS syndrome, Lee 2019: not ICANS).
 Attribution = Literal["icans", "delayed-car-t", "irae", "neuro-ae"]
 _LEAD_ORDER: tuple[Attribution, ...] = ("icans", "delayed-car-t", "irae", "neuro-ae")
-_WORK_UP_ORDER: tuple[Syndrome, ...] = ("central", "spinal", "neuromuscular")
+_WORK_UP_ORDER: tuple[Syndrome, ...] = ("central", "spinal", "neuromuscular", "pituitary")
+# The lead classes whose card suggests an MRI of the head: brain, or brain with a pituitary protocol.
+_SUGGESTS_MRI: frozenset[Syndrome] = frozenset(("central", "pituitary"))
 _IMMUNE_EFFECTOR: frozenset[TherapyClass] = frozenset(("car_t", "t_cell_engager"))
 
 
@@ -38,6 +41,13 @@ class NeurotoxicityAdvice:
     eeg: bool
     brain_mri_since: ImagingEvent | None
     evidence: tuple[str, ...]
+    lumbar_puncture: bool = False  # encephalitis / meningitis: CSF analysis (ASCO irAE guideline)
+    mri_caution: MriCaution | None = None  # set by `evaluate` when MRI is contraindicated
+
+    @property
+    def suggests_brain_mri(self) -> bool:
+        """The card's own MRI (brain, or pituitary protocol) replaces a baseline brain MRI card."""
+        return (bool(self.work_up) and self.work_up[0] in _SUGGESTS_MRI) or "central" in self.work_up
 
 
 def _attribution(
@@ -176,7 +186,8 @@ def possible_neurotoxicity(
     work_up = [
         kind
         for kind in _WORK_UP_ORDER
-        if any(f.kind.syndrome == kind for f in findings) or (kind == "central" and scores)
+        if any(f.kind.syndrome == kind or kind in f.kind.also_work_up for f in findings)
+        or (kind == "central" and scores)
     ]
     latest = max([f.on for f in findings] + [s.on for s in scores])
     car_t = courses.get("car_t")
@@ -191,6 +202,10 @@ def possible_neurotoxicity(
         grade=grade,
         work_up=tuple(work_up),
         eeg=_needs_eeg(findings, grade, rules),
+        lumbar_puncture=any(
+            finding.kind.id in rules.lumbar_puncture_finding_ids and not finding.uncertain
+            for finding in findings
+        ),
         brain_mri_since=_brain_mri_since(timeline, latest, today),
         evidence=tuple(rules.evidence),
     )

@@ -5,15 +5,25 @@ response assessments) and no judgement of "today": the rules decide, per day, wh
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol, TypeVar
 
 from clinical.knowledge import Knowledge, PhraseReader, remembering_texts
 from clinical.patient_record import PatientRecord
+from clinical.timeline import contraindications as contraindications_module
 from clinical.timeline import exposures as exposures_module
 from clinical.timeline import findings as findings_module
 from clinical.timeline import imaging as imaging_module
+from clinical.timeline.contraindications import (
+    EgfrReading,
+    MriContraindication,
+    MriSafetyFacts,
+    MriSafetyVocabulary,
+    deceased_on,
+    find_mri_safety,
+)
+from clinical.timeline.diagnoses import CancerDiagnosis, DiagnosisVocabulary, find_diagnoses
 from clinical.timeline.exposures import TherapyEvent, find_therapy_events
 from clinical.timeline.findings import (
     FindingVocabulary,
@@ -37,7 +47,11 @@ def _date_elements() -> dict[str, tuple[str, ...]]:
         "Condition": findings_module.CONDITION_DATES,
         "Observation": findings_module.OBSERVATION_DATES,
     }
-    for paths in (exposures_module.DATE_PATHS, imaging_module.DATE_PATHS):
+    for paths in (
+        exposures_module.DATE_PATHS,
+        imaging_module.DATE_PATHS,
+        contraindications_module.DATE_PATHS,
+    ):
         for resource_type, elements in paths.items():
             merged[resource_type] = tuple(dict.fromkeys((*merged.get(resource_type, ()), *elements)))
     return merged
@@ -55,6 +69,11 @@ class PatientTimeline:
     scores: tuple[ScoreReading, ...]
     progression: tuple[ProgressionReport, ...]
     birth_date: date | None
+    # Issue 16 section 4: what makes an MRI order wrong, the cancer treated (day +28 response by
+    # diagnosis), and the day the patient died (date.min: deceased, date unknown).
+    mri_safety: MriSafetyFacts = field(default_factory=lambda: MriSafetyFacts((), (), ()))
+    diagnoses: tuple[CancerDiagnosis, ...] = ()
+    deceased_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,8 @@ class Vocabularies:
     catalog: TherapyCatalog
     imaging: ImagingVocabulary
     findings: FindingVocabulary
+    mri_safety: MriSafetyVocabulary
+    diagnoses: DiagnosisVocabulary
 
     @classmethod
     def from_knowledge(cls, knowledge: Knowledge) -> Vocabularies:
@@ -72,6 +93,8 @@ class Vocabularies:
                 knowledge.imaging, knowledge.text.progression, reader, knowledge.systems, knowledge.text
             ),
             findings=FindingVocabulary(knowledge.findings, reader, knowledge.systems),
+            mri_safety=MriSafetyVocabulary(knowledge.context.mri_safety, reader, knowledge.systems),
+            diagnoses=DiagnosisVocabulary(knowledge.context.diagnoses, reader, knowledge.systems),
         )
 
 
@@ -103,12 +126,19 @@ def build_timeline(
             scores=_in_order(scores),
             progression=_in_order(find_progression_reports(record, vocabularies.imaging)),
             birth_date=birth_date(record),
+            mri_safety=find_mri_safety(record, vocabularies.mri_safety),
+            diagnoses=_in_order(find_diagnoses(record, vocabularies.diagnoses)),
+            deceased_on=deceased_on(record),
         )
 
 
 __all__ = [
     "DATE_ELEMENTS",
+    "CancerDiagnosis",
+    "EgfrReading",
     "ImagingEvent",
+    "MriContraindication",
+    "MriSafetyFacts",
     "NeurologicalFinding",
     "PatientTimeline",
     "ProgressionReport",
