@@ -17,7 +17,7 @@ from typing import Any
 
 from clinical.knowledge.schema import CommonCardsFile, Indicator, Suggestion, TherapyClass, Topic
 from clinical.rules import Course, MriCaution
-from clinical.timeline import TherapyEvent
+from clinical.timeline import MriContraindication, TherapyEvent
 
 SUMMARY_LIMIT = 140
 _FORMATTER = string.Formatter()
@@ -139,6 +139,21 @@ class CommonParts:
             card["links"] = links
         return card
 
+    def _reasons(self, items: tuple[MriContraindication, ...]) -> str:
+        """One line per thing ("cardiac pacemaker (device record, diagnosis)"), however many records."""
+        records: dict[str, list[str]] = {}
+        for item in items:
+            label = self.record_label(item.resource_type)
+            if label not in records.setdefault(item.what, []):
+                records[item.what].append(label)
+        reason_line = self.texts.mri_caution.reason_line
+        return joined(
+            [
+                fill(reason_line, {"what": what, "record": ", ".join(labels)})
+                for what, labels in records.items()
+            ]
+        )
+
     def mri_caution_text(self, caution: MriCaution | None) -> str:
         """Why the card carries no MRI order and what to do instead; the MR conditions of an
         MR-conditional device when the order stays. Empty when nothing stands in the way."""
@@ -147,15 +162,8 @@ class CommonParts:
         texts = self.texts.mri_caution
         parts = []
         if caution.implants:
-            reasons = [
-                fill(texts.reason_line, {"what": item.what, "record": self.record_label(item.resource_type)})
-                for item in caution.implants
-            ]
-            parts.append(fill(texts.implant, {"reasons": joined(list(dict.fromkeys(reasons)))}))
-        contrast = [
-            fill(texts.reason_line, {"what": item.what, "record": self.record_label(item.resource_type)})
-            for item in caution.contrast
-        ]
+            parts.append(fill(texts.implant, {"reasons": self._reasons(caution.implants)}))
+        contrast = [self._reasons(caution.contrast)] if caution.contrast else []
         if caution.low_egfr is not None:
             reading = caution.low_egfr
             values = {

@@ -172,9 +172,11 @@ def neurotoxicity_card(
     )
     wording = texts.work_up[lead]
     action = wording.summary_action if advice.indicator == "critical" else wording.summary_action_warning
+    caution = advice.mri_caution
+    if caution is not None and caution.implants and lead in ("central", "spinal", "pituitary"):
+        action = texts.summary_action_mri_contraindicated
     summary = fill(texts.summary, {"headline": title, "agents": agents, "action": action})
     suggestion = None
-    caution = advice.mri_caution
     blocked = caution is not None and caution.blocks_order
     if lead == "central" and since is None and not blocked:
         wanted = texts.suggestion if advice.indicator == "critical" else texts.suggestion_warning

@@ -566,6 +566,7 @@ class NeurotoxicityCardsFile(Strict):
     lumbar_puncture_note: str
     suggestion_pituitary: Suggestion
     suggestion_pituitary_order_text: str
+    summary_action_mri_contraindicated: str
 
 
 # --- patient-context.yaml (issue 16 section 4) -----------------------------------------------------------
