@@ -472,4 +472,3 @@ RESPONSE_BY_DIAGNOSIS = [
 def test_day_28_response_imaging_follows_the_diagnosis(records: list[dict[str, Any]], imaging: bool) -> None:
     card = by_topic(cards([*DAY_28, *records]))["interval-imaging"]
     assert ("Day +28 response assessment" in card["detail"]) == imaging
-
