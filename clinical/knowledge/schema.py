@@ -603,6 +603,8 @@ class EgfrThreshold(Strict):
 
 class MriSafety(Strict):
     devices: list[ImplantKind]
+    # Words near a device name that say it is not in the patient (explanted) or not yet (evaluation).
+    not_present_words: list[str] = []
     conditional_codes: list[ContextCode] = []
     conditional_names: list[str] = []
     unsafe_codes: list[ContextCode] = []

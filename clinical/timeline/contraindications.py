@@ -25,6 +25,7 @@ _RESOLVED_CONDITION = frozenset(("resolved", "inactive", "remission"))
 _EXCLUDED_VERIFICATION = frozenset(("refuted", "entered-in-error"))
 _NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)(?![\w.])")
 _CONDITIONAL = "conditional"
+_NEAR_CHARS = 40  # how far from a device's name "removed", "evaluation" ... still speak of it
 _UNSAFE = "unsafe"
 DATE_PATHS: dict[str, tuple[str, ...]] = {
     "Flag": ("period.start",),
@@ -80,6 +81,7 @@ class MriSafetyVocabulary:
                 self._device_codes.add(code.system, code.code, device, code.match)
             names.extend((name, device) for name in entry.names)
         self._device_names: TextMatcher[ImplantDevice] = TextMatcher(names)
+        self._not_present: TextMatcher[bool] = TextMatcher((word, True) for word in data.not_present_words)
         self._safety_codes: CodeIndex[str] = CodeIndex(systems)
         for code in data.conditional_codes:
             self._safety_codes.add(code.system, code.code, _CONDITIONAL, code.match)
@@ -96,8 +98,12 @@ class MriSafetyVocabulary:
         self._egfr_names: TextMatcher[bool] = TextMatcher((name, True) for name in data.egfr.names)
 
     def _affirmed(self, text: str, start: int, end: int) -> bool:
+        """Said of the patient now: not negated or history, and not explanted or only considered."""
         read = self._reader.read(text)
-        return self._reader.certainty(read, start, end) == "affirmed"
+        if self._reader.certainty(read, start, end) != "affirmed":
+            return False
+        nearby = text[max(0, start - _NEAR_CHARS) : end + _NEAR_CHARS]
+        return self._not_present.first(nearby) is None
 
     def devices_in(self, concepts: list[Any], affirmed_only: bool) -> set[ImplantDevice]:
         found: set[ImplantDevice] = set()
@@ -198,7 +204,7 @@ def _implants(
             continue
         concept = flag.get("code")
         safety = vocabulary.safety_in([concept])
-        kinds = vocabulary.devices_in([concept], affirmed_only=False)
+        kinds = vocabulary.devices_in([concept], affirmed_only=True)
         on = first_date(flag, DATE_PATHS["Flag"])
         if not kinds and _UNSAFE in safety:
             yield None, safety, "Flag", on
