@@ -62,6 +62,9 @@ PREFETCH_KEYS: dict[str, str] = {
     "diagnosticReports": "DiagnosticReport",
     "procedures": "Procedure",
     "serviceRequests": "ServiceRequest",
+    "devices": "Device",
+    "flags": "Flag",
+    "allergyIntolerances": "AllergyIntolerance",
 }
 
 

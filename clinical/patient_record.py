@@ -27,6 +27,10 @@ RECORD_TYPES = frozenset(
         "DiagnosticReport",
         "Procedure",
         "ServiceRequest",
+        # MRI safety (issue 16 section 4): implants, MRI-unsafe flags, gadolinium allergy.
+        "Device",
+        "Flag",
+        "AllergyIntolerance",
     )
 )
 _PATIENT_FIELDS = ("subject", "patient")

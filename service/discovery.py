@@ -29,12 +29,18 @@ PREFETCH_TEMPLATES: dict[str, tuple[str, str]] = {
     "diagnosticReports": ("DiagnosticReport", "DiagnosticReport?patient={{context.patientId}}"),
     "procedures": ("Procedure", "Procedure?patient={{context.patientId}}"),
     "serviceRequests": ("ServiceRequest", "ServiceRequest?patient={{context.patientId}}"),
+    # MRI safety (issue 16 section 4): implants (Device.safety MR-conditional / unsafe), chart alerts
+    # ("MRI unsafe"), gadolinium contrast allergy. eGFR comes with the observations above.
+    "devices": ("Device", "Device?patient={{context.patientId}}"),
+    "flags": ("Flag", "Flag?patient={{context.patientId}}"),
+    "allergyIntolerances": ("AllergyIntolerance", "AllergyIntolerance?patient={{context.patientId}}"),
 }
 
 USAGE_REQUIREMENTS = (
     "Needs the patient's medication orders, administrations, statements and dispenses (with their "
-    "Medications), conditions, observations, imaging studies, diagnostic reports, procedures and "
-    "service requests: by prefetch, or by FHIR access with patient-level read scopes for those types."
+    "Medications), conditions, observations, imaging studies, diagnostic reports, procedures, "
+    "service requests, devices, flags and allergies (MRI safety): by prefetch, or by FHIR access with "
+    "patient-level read scopes for those types."
 )
 
 

@@ -537,3 +537,82 @@ __all__ = [
     "recent_car_t_cases",
     "recent_exposure_cases",
 ]
+
+
+# --- issue 16 section 4 (workup): deceased patients and MRI contraindications --------------------------
+
+_NCIT = "urn:oid:2.16.840.1.113883.3.26.1.1"
+# The patient has died: on or before today (any hook, any record: no cards at all).
+DECEASED = [
+    {"deceasedBoolean": True},
+    {"deceasedDateTime": day(0)},
+    {"deceasedDateTime": day(-1) + "T23:10:00Z"},
+    {"deceasedDateTime": day(-30)},
+]
+
+
+def _device(text: str, safety: dict[str, Any] | None = None) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Device",
+        "id": f"dev-{text[:6].replace(' ', '-').lower()}",
+        "status": "active",
+        "type": {"text": text},
+        "patient": SUBJECT,
+    }
+    if safety is not None:
+        resource["safety"] = [safety]
+    return resource
+
+
+def _egfr(value: float, offset: int) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": f"egfr-{offset}",
+        "status": "final",
+        "code": {
+            "coding": [{"system": "http://loinc.org", "code": "98979-8"}],
+            "text": "eGFR (CKD-EPI 2021)",
+        },
+        "subject": SUBJECT,
+        "effectiveDateTime": day(offset),
+        "valueQuantity": {"value": value, "unit": "mL/min/{1.73_m2}"},
+    }
+
+
+# Each makes any MRI order suggestion wrong (knowledge/patient-context.yaml `mri_safety`).
+MRI_CONTRAINDICATIONS = [
+    [condition(-900, code="Z95.0", text="Presence of cardiac pacemaker")],
+    [condition(-400, code="Z95.810")],
+    [condition(-2000, text="Cochlear implant, left ear")],
+    [_device("Permanent pacemaker")],
+    [_device("Implantable cardioverter defibrillator")],
+    [_device("Spinal cord stimulator", {"coding": [{"system": _NCIT, "code": "C106047"}]})],
+    [_device("Aneurysm clip", {"text": "MR Unsafe"})],
+    [
+        {
+            "resourceType": "Flag",
+            "id": "flag-mri",
+            "status": "active",
+            "code": {"text": "MRI UNSAFE - retained shrapnel"},
+            "subject": SUBJECT,
+        }
+    ],
+    [
+        {
+            "resourceType": "AllergyIntolerance",
+            "id": "allergy-gad",
+            "clinicalStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                        "code": "active",
+                    }
+                ]
+            },
+            "code": {"text": "Gadolinium-based contrast agents"},
+            "patient": SUBJECT,
+        }
+    ],
+    [_egfr(24, -2)],
+    [_egfr(55, -40), _egfr(18, -1)],
+]

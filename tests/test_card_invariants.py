@@ -30,6 +30,7 @@ from clinical_support import (
     cards,
     condition,
     day,
+    evaluator,
     note,
     report,
     score,
@@ -40,6 +41,8 @@ from hypothesis import note as hypothesis_note
 from hypothesis import strategies as st
 from invariant_support import (
     AFFIRMED,
+    DECEASED,
+    MRI_CONTRAINDICATIONS,
     NEGATED,
     UNCERTAIN,
     Case,
@@ -150,7 +153,10 @@ def test_no_car_t_baseline_after_a_car_t_infusion_within_a_year(case: Case) -> N
     offsets = case.car_t_infusion_offsets()
     dated = [offset for offset in offsets if offset is not None and offset <= 0]
     # An infusion whose date cannot be read, and no dated one: it may have been yesterday.
-    if any(-365 <= offset <= 0 for offset in dated) or (None in offsets and not dated):
+    # v3 (issue 16 section 4): a second CAR-T after the first course's late-effect window is a new
+    # course with its own baseline: the window is `car_t_retreatment_days` (90 days, was 365).
+    window = evaluator().knowledge.timing.baseline_brain_mri.car_t_retreatment_days
+    if any(-window <= offset <= 0 for offset in dated) or (None in offsets and not dated):
         card = by_topic(evaluated(case)).get("baseline-brain-mri")
         assert card is None or "(CAR-T)" not in card["summary"]
         for item in advice(case.resources, case.drafts):
@@ -732,3 +738,37 @@ def test_a_new_line_of_therapy_never_adds_an_interval_card(case: Case, offset: i
     before = topics(evaluated(case))
     after = topics(cards([*case.resources, docetaxel], case.drafts))
     assert "interval-imaging" not in after or "interval-imaging" in before
+
+
+# --- issue 16 section 4 (workup): deceased patients, MRI contraindications --------------------------------
+
+
+@BUDGET
+@given(cases(min_therapies=1), st.sampled_from(DECEASED))
+def test_a_deceased_patient_has_no_cards(case: Case, deceased: dict[str, Any]) -> None:
+    """Patient.deceasedBoolean true, or deceasedDateTime on or before today: no card on any hook."""
+    for resource in case.resources:
+        if resource.get("resourceType") == "Patient":
+            resource.update(deceased)
+    assert evaluated(case) == []
+
+
+@BUDGET
+@given(
+    st.one_of(cases(), recent_car_t_cases(), recent_exposure_cases(), planned_car_t_cases()),
+    st.sampled_from(MRI_CONTRAINDICATIONS),
+)
+def test_no_mri_order_suggestion_where_mri_is_contraindicated(
+    case: Case, contraindication: list[dict[str, Any]]
+) -> None:
+    """A pacemaker / defibrillator / cochlear implant not documented MR-conditional, an MR-unsafe implant
+    or alert, a gadolinium allergy or a recent eGFR below 30: no card carries an MRI order, and a card
+    that would have carried one says why."""
+    plain = evaluated(case)
+    case.resources.extend(copy.deepcopy(contraindication))
+    found = evaluated(case)
+    assert sum(mri_suggestions(card) for card in found) == 0
+    suggested_before = {card["source"]["topic"]["code"] for card in plain if mri_suggestions(card)}
+    for card in found:
+        if card["source"]["topic"]["code"] in suggested_before:
+            assert "not suggested" in card["detail"], card["detail"]

@@ -364,7 +364,8 @@ V3_BY_CODE = [
     row("R47.02 dysphasia", icd10("R47.02"), [("aphasia", None, False)]),
     row("R29.810 facial weakness", icd10("R29.810"), [("cranial-nerve-palsy", None, False)]),
     row("G83.21 monoplegia upper limb", icd10("G83.21"), [("focal-motor-weakness", None, False)]),
-    row("G04.90 encephalitis", icd10("G04.90"), [("encephalitis", None, False)]),
+    # Issue 16 section 4: G04.90 names encephalomyelitis too: brain and spine work-up.
+    row("G04.90 encephalomyelitis", icd10("G04.90"), [("encephalomyelitis", None, False)]),
     row("G04.91 myelitis", icd10("G04.91"), [("transverse-myelitis", None, False)]),
     row("G92.9 toxic encephalopathy", icd10("G92.9"), [("toxic-encephalopathy", None, False)]),
     row("G62.9 polyneuropathy", icd10("G62.9"), [("neuropathy", None, False)]),

@@ -54,6 +54,8 @@ RAW_REFERENCE = re.compile(r"\b[A-Z][A-Za-z]+/[A-Za-z0-9\-.]+")
 # Fields only R5 defines on medication-use resources (R4 has medication[x] and effective[x]).
 R5_ONLY_FIELDS = {"medication", "occurenceDateTime", "occurencePeriod", "occurenceTiming"}
 NO_SUBJECT_TYPES = {"Patient", "Medication"}
+# R4 resources that name their patient in `patient`, not `subject` (MRI safety records, issue 16).
+PATIENT_ELEMENT = {"Device": "patient", "AllergyIntolerance": "patient"}
 MINIMUM_SCENARIOS = 60
 
 
@@ -265,7 +267,8 @@ def test_every_resource_subject_references_the_scenario_patient(entry: dict[str,
     wrong = [
         f"{r['resourceType']}/{r['id']}: {r.get('subject')}"
         for r in records
-        if r["resourceType"] not in NO_SUBJECT_TYPES and r.get("subject") != expected
+        if r["resourceType"] not in NO_SUBJECT_TYPES
+        and r.get(PATIENT_ELEMENT.get(r["resourceType"], "subject")) != expected
     ]
 
     assert wrong == []

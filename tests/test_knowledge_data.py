@@ -12,6 +12,7 @@ from clinical.knowledge import load_yaml, normalise_name
 
 FINDINGS = load_yaml(KNOWLEDGE_DIR / "neurological-findings.yaml")
 THERAPIES = load_yaml(KNOWLEDGE_DIR / "therapies.yaml")
+PATIENT_CONTEXT = load_yaml(KNOWLEDGE_DIR / "patient-context.yaml")
 FINDING_BY_ID = {entry["id"]: entry for entry in FINDINGS["findings"]}
 AGENT_BY_ID = {entry["id"]: entry for entry in THERAPIES["agents"]}
 
@@ -50,6 +51,10 @@ def test_each_finding_implies_its_astct_grade(finding_id: str, icans_grade: int 
         ("pres", "central", "critical"),
         ("ischemic-stroke", "central", "critical"),
         ("optic-neuritis", "central", "warning"),
+        # Issue 16 sections 3-4 (workup): pituitary work-up; encephalomyelitis is central plus spinal.
+        ("hypophysitis", "pituitary", "warning"),
+        ("chiasmal-visual-field-loss", "pituitary", "critical"),
+        ("encephalomyelitis", "central", "critical"),
     ],
 )
 def test_each_finding_names_its_syndrome_and_severity(finding_id: str, syndrome: str, severity: str) -> None:
@@ -59,7 +64,7 @@ def test_each_finding_names_its_syndrome_and_severity(finding_id: str, syndrome:
 
 def test_every_finding_has_the_v2_fields() -> None:
     for entry in FINDINGS["findings"]:
-        assert entry["syndrome"] in ("central", "spinal", "neuromuscular"), entry["id"]
+        assert entry["syndrome"] in ("central", "spinal", "neuromuscular", "pituitary"), entry["id"]
         assert entry["icans_grade"] in (None, 1, 2, 3, 4), entry["id"]
         assert entry["severity"] in ("critical", "warning"), entry["id"]
 
@@ -73,8 +78,18 @@ def _codes(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     [
         (FINDINGS, [*FINDINGS["findings"], *FINDINGS["not_findings"]]),
         (THERAPIES, THERAPIES["agents"]),
+        (
+            PATIENT_CONTEXT,
+            [
+                *PATIENT_CONTEXT["mri_safety"]["devices"],
+                *PATIENT_CONTEXT["diagnoses"],
+                {"codes": PATIENT_CONTEXT["mri_safety"]["conditional_codes"]},
+                {"codes": PATIENT_CONTEXT["mri_safety"]["unsafe_codes"]},
+                {"codes": PATIENT_CONTEXT["mri_safety"]["egfr"]["codes"]},
+            ],
+        ),
     ],
-    ids=["findings", "therapies"],
+    ids=["findings", "therapies", "patient-context"],
 )
 def test_every_code_is_sourced_and_marked(data: dict[str, Any], entries: list[dict[str, Any]]) -> None:
     for code in _codes(entries):
@@ -119,3 +134,18 @@ def test_ice_and_capd_scores_apply_by_age() -> None:
     assert (ice["applies_from_age_years"], ice["unarousable_grade"]) == (12, 4)
     assert (capd["applies_below_age_years"], capd["maximum"]) == (12, 32)
     assert [(g["min"], g["max"], g["grade"]) for g in capd["grades"]] == [(1, 8, 1), (9, 32, 3)]
+
+
+def test_encephalomyelitis_codes_work_up_the_spine_too() -> None:
+    """Issue 16 section 4: G04 codes that name encephalomyelitis get the brain and the spine work-up;
+    G04.89 / G04.91 (myelitis only) stay spinal."""
+    entry = FINDING_BY_ID["encephalomyelitis"]
+    assert entry["also_work_up"] == ["spinal"]
+    codes = {code["code"] for code in entry["codes"]}
+    assert {"G04.81", "G04.90", "G04.9", "G04.0"} <= codes
+    myelitis = {code["code"] for code in FINDING_BY_ID["transverse-myelitis"]["codes"]}
+    assert {"G04.89", "G04.91"} <= myelitis
+
+
+def test_the_contrast_threshold_is_the_acr_one() -> None:
+    assert PATIENT_CONTEXT["mri_safety"]["egfr"]["below"] == 30

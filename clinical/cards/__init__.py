@@ -111,6 +111,15 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
             NEUROTOXICITY_REASON,
             texts.neurotoxicity.suggestion.reason,
         ),
+        "possible-neurotoxicity.yaml suggestion_pituitary.reason": (
+            NEUROTOXICITY_REASON,
+            texts.neurotoxicity.suggestion_pituitary.reason,
+        ),
+        "common.yaml mri_caution.implant": ({"reasons"}, texts.common.mri_caution.implant),
+        "common.yaml mri_caution.contrast": ({"reasons"}, texts.common.mri_caution.contrast),
+        "common.yaml mri_caution.reason_line": ({"what", "record"}, texts.common.mri_caution.reason_line),
+        "common.yaml mri_caution.egfr": ({"value", "date", "below"}, texts.common.mri_caution.egfr),
+        "common.yaml mri_caution.conditional": ({"devices"}, texts.common.mri_caution.conditional),
     }
     expected.update(_phrase_templates(texts))
     for phase in ("planned", "due", "overdue"):
@@ -168,7 +177,9 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
             f"cards/possible-neurotoxicity.yaml decision_guidance has unknown keys {unknown_guidance} "
             f"(allowed: {list(DECISION_GUIDANCE_KEYS)})"
         )
-    missing_work_up = sorted({"central", "spinal", "neuromuscular"} - set(texts.neurotoxicity.work_up))
+    missing_work_up = sorted(
+        {"central", "spinal", "neuromuscular", "pituitary"} - set(texts.neurotoxicity.work_up)
+    )
     if missing_work_up:
         raise KnowledgeError(f"cards/possible-neurotoxicity.yaml work_up needs {missing_work_up}")
     for label in ("car_t_given", "given", "ongoing", "stopped", "planned", "draft"):

@@ -58,7 +58,10 @@ def baseline_card(
         texts.summary if advice.suggest_order else texts.summary_consider, {"therapies": therapies}
     )
     suggestion = None
-    if advice.suggest_order:
+    caution = advice.mri_caution
+    if advice.suggest_order and not (caution is not None and caution.blocks_order):
         reason = fill(texts.suggestion.reason, {"therapies": therapies})
         suggestion = common.mri_suggestion(texts.suggestion, reason, context)
+    caution_text = common.mri_caution_text(caution)
+    detail = f"{detail}\n\n{caution_text}" if caution_text else detail
     return common.card(texts.topic, summary, detail, advice.indicator, advice.evidence, suggestion)

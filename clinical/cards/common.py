@@ -17,8 +17,8 @@ from typing import Any
 
 from clinical.knowledge.schema import CommonCardsFile, Indicator, Suggestion, TherapyClass, Topic
 from clinical.labels import shorten
-from clinical.rules import Course
-from clinical.timeline import TherapyEvent
+from clinical.rules import Course, MriCaution
+from clinical.timeline import MriContraindication, TherapyEvent
 
 SUMMARY_LIMIT = 140
 _FORMATTER = string.Formatter()
@@ -138,7 +138,48 @@ class CommonParts:
             card["links"] = links
         return card
 
-    def mri_suggestion(self, texts: Suggestion, reason: str, context: CardContext) -> dict[str, Any]:
+    def _reasons(self, items: tuple[MriContraindication, ...]) -> str:
+        """One line per thing ("cardiac pacemaker (device record, diagnosis)"), however many records."""
+        records: dict[str, list[str]] = {}
+        for item in items:
+            label = self.record_label(item.resource_type)
+            if label not in records.setdefault(item.what, []):
+                records[item.what].append(label)
+        reason_line = self.texts.mri_caution.reason_line
+        return joined(
+            [
+                fill(reason_line, {"what": what, "record": ", ".join(labels)})
+                for what, labels in records.items()
+            ]
+        )
+
+    def mri_caution_text(self, caution: MriCaution | None) -> str:
+        """Why the card carries no MRI order and what to do instead; the MR conditions of an
+        MR-conditional device when the order stays. Empty when nothing stands in the way."""
+        if caution is None:
+            return ""
+        texts = self.texts.mri_caution
+        parts = []
+        if caution.implants:
+            parts.append(fill(texts.implant, {"reasons": self._reasons(caution.implants)}))
+        contrast = [self._reasons(caution.contrast)] if caution.contrast else []
+        if caution.low_egfr is not None:
+            reading = caution.low_egfr
+            values = {
+                "value": f"{reading.value:g}",
+                "date": day_text(reading.on),
+                "below": f"{caution.egfr_below:g}",
+            }
+            contrast.append(fill(texts.egfr, values))
+        if contrast:
+            parts.append(fill(texts.contrast, {"reasons": joined(list(dict.fromkeys(contrast)))}))
+        if caution.conditional_devices and not caution.implants:
+            parts.append(fill(texts.conditional, {"devices": joined(list(caution.conditional_devices))}))
+        return "\n\n".join(parts)
+
+    def mri_suggestion(
+        self, texts: Suggestion, reason: str, context: CardContext, order_text: str | None = None
+    ) -> dict[str, Any]:
         mri = self.texts.suggested_mri
         order: dict[str, Any] = {
             "resourceType": "ServiceRequest",
@@ -146,7 +187,10 @@ class CommonParts:
             "intent": "order",
             "priority": texts.priority,
             "category": [{"coding": [dict(mri.category)]}],
-            "code": {"coding": [dict(coding) for coding in self.suggested_order.values()], "text": mri.text},
+            "code": {
+                "coding": [dict(coding) for coding in self.suggested_order.values()],
+                "text": order_text or mri.text,
+            },
             "subject": {"reference": f"Patient/{context.patient_id}"},
             "authoredOn": context.now.isoformat(),
             "reasonCode": [{"text": reason}],

@@ -244,13 +244,15 @@ def neurotoxicity_card(
         agents = joined(sorted({agent for course in advice.courses for agent in course.agents()}))
     lead = advice.work_up[0] if advice.work_up else "central"
     central = "central" in advice.work_up or not advice.work_up
+    # The brain MRI line: central syndromes, and hypophysitis leading (a pituitary-protocol brain MRI).
+    head_mri = central or lead == "pituitary"
     work_up = [texts.work_up[lead].detail, texts.work_up[lead].lead_note]
     work_up += [
         fill(phrases.also_work_up, {"kind": kind, "detail": texts.work_up[kind].detail})
         for kind in advice.work_up[1:]
     ]
     since = advice.brain_mri_since
-    brain_mri = _brain_mri_line(advice, phrases) if central else ""
+    brain_mri = _brain_mri_line(advice, phrases) if head_mri else ""
     decision, decision_evidence = _decision(advice, texts)
     risk_window = "\n".join([phrases.risk_window_heading, *risk_windows]) if risk_windows else ""
     detail = fill(
@@ -261,7 +263,14 @@ def neurotoxicity_card(
             "findings": "\n".join(_finding_lines(advice, phrases, common)),
             "grading": _grading(advice, texts),
             "work_up": " ".join(part for part in work_up if part),
-            "eeg": texts.eeg_note if advice.eeg and central else "",
+            "eeg": " ".join(
+                note
+                for note in (
+                    texts.eeg_note if advice.eeg and central else "",
+                    texts.lumbar_puncture_note if advice.lumbar_puncture else "",
+                )
+                if note
+            ),
             "brain_mri_since": brain_mri,
             "therapy": _therapy_lines(advice, phrases, common),
             "stale": _stale_sentence(advice, phrases, recent_hours),
@@ -271,13 +280,24 @@ def neurotoxicity_card(
     )
     wording = texts.work_up[lead]
     action = wording.summary_action if advice.indicator == "critical" else wording.summary_action_warning
+    caution = advice.mri_caution
+    if caution is not None and caution.implants and lead in ("central", "spinal", "pituitary"):
+        action = texts.summary_action_mri_contraindicated
     summary = fill(texts.summary, {"headline": title, "agents": agents, "action": action})
     if advice.stale:
         summary = _stale_summary(advice, texts.summary_stale, title, agents)
     suggestion = None
-    if lead == "central" and since is None:
+    blocked = caution is not None and caution.blocks_order
+    if lead == "central" and since is None and not blocked:
         wanted = texts.suggestion if advice.indicator == "critical" else texts.suggestion_warning
         reason = fill(wanted.reason, {"headline": title, "agents": agents})
         suggestion = common.mri_suggestion(wanted, reason, context)
+    elif lead == "pituitary" and since is None and not blocked:
+        wanted = texts.suggestion_pituitary
+        reason = fill(wanted.reason, {"headline": title, "agents": agents})
+        suggestion = common.mri_suggestion(wanted, reason, context, texts.suggestion_pituitary_order_text)
+    if head_mri or "spinal" in advice.work_up:
+        caution_text = common.mri_caution_text(caution)
+        detail = f"{detail}\n\n{caution_text}" if caution_text else detail
     evidence = tuple(dict.fromkeys([*advice.evidence, *decision_evidence]))
     return common.card(texts.topic, summary, detail, advice.indicator, evidence, suggestion)

@@ -19,6 +19,7 @@ from clinical.knowledge.schema import (
     FindingsFile,
     IntervalCardsFile,
     NeurotoxicityCardsFile,
+    PatientContextFile,
     TextMatchingFile,
     TherapiesFile,
     TimingFile,
@@ -57,6 +58,7 @@ KNOWLEDGE_FILES: dict[str, type[BaseModel]] = {
     "brain-imaging.yaml": BrainImagingFile,
     "text-matching.yaml": TextMatchingFile,
     "timing.yaml": TimingFile,
+    "patient-context.yaml": PatientContextFile,
 }
 CARD_FILES: dict[str, type[BaseModel]] = {
     "common.yaml": CommonCardsFile,
@@ -74,6 +76,7 @@ class Knowledge:
     imaging: BrainImagingFile
     text: TextMatchingFile
     timing: TimingFile
+    context: PatientContextFile
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ def load_knowledge(knowledge_dir: Path) -> Knowledge:
         imaging=load_model(knowledge_dir / "brain-imaging.yaml", BrainImagingFile),
         text=load_model(knowledge_dir / "text-matching.yaml", TextMatchingFile),
         timing=load_model(knowledge_dir / "timing.yaml", TimingFile),
+        context=load_model(knowledge_dir / "patient-context.yaml", PatientContextFile),
     )
 
 

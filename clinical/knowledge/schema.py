@@ -17,7 +17,7 @@ THERAPY_CLASSES: tuple[TherapyClass, ...] = ("ici", "car_t", "t_cell_engager")
 Indicator = Literal["info", "warning", "critical"]
 Verification = Literal["verified", "secondary", "unverified"]
 Severity = Literal["warning", "critical"]
-Syndrome = Literal["central", "spinal", "neuromuscular"]
+Syndrome = Literal["central", "spinal", "neuromuscular", "pituitary"]
 CodeMatch = Literal["exact", "prefix"]
 
 
@@ -194,6 +194,8 @@ class FindingEntry(Strict):
     display: str
     severity: Severity
     syndrome: Syndrome
+    # Further work-up classes the finding needs beside its own (encephalomyelitis: the spine as well).
+    also_work_up: list[Syndrome] = []
     # The ASTCT ICANS grade this finding implies by itself (Lee 2019); null when it does not grade.
     icans_grade: int | None = Field(default=None, ge=1, le=5)
     names: list[str] = []
@@ -539,6 +541,8 @@ class BaselineTiming(Strict):
     plan_expiry_days: int = Field(ge=1)
     car_t_retreatment_days: int = Field(ge=0)
     indicator: dict[TherapyClass, Indicator]
+    # A T-cell engager restarted after a pause longer than this is a new course: baseline and day 0 again.
+    t_cell_engager_new_course_gap_days: int = Field(default=90, ge=1)
     evidence: list[str]
 
 
@@ -591,6 +595,8 @@ class NeurotoxicityTiming(Strict):
     # The card is critical only while its latest evidence is at most this old (and unresolved); after
     # that it is a warning that names the last documented finding (issue 16, section 7).
     critical_while_recent_hours: int = Field(default=72, ge=24)
+    # Findings after which a lumbar puncture (CSF analysis) is advised: encephalitis, meningitis.
+    lumbar_puncture_finding_ids: list[str] = []
 
 
 class AcknowledgementTiming(Strict):
@@ -640,6 +646,16 @@ class SuggestedMri(Strict):
     category: dict[str, str]
 
 
+class MriCautionTexts(Strict):
+    """What a card says instead of an MRI order when MRI is contraindicated (issue 16 section 4)."""
+
+    implant: str
+    contrast: str
+    reason_line: str
+    egfr: str
+    conditional: str
+
+
 class CommonCardsFile(Strict):
     source: SourceLabel
     override_reasons: OverrideReasons
@@ -648,6 +664,7 @@ class CommonCardsFile(Strict):
     event_labels: dict[str, str]
     record_labels: dict[str, str]
     suggested_mri: SuggestedMri
+    mri_caution: MriCautionTexts
 
 
 class Suggestion(Strict):
@@ -770,3 +787,83 @@ class NeurotoxicityCardsFile(Strict):
     phrases: NeurotoxicityPhrases
     # Keys: icans_grade_1, icans_grade_2, icans_grade_3_or_more, icans_ungraded, irae (see the file).
     decision_guidance: dict[str, DecisionGuidance] = Field(default_factory=dict)
+    # Issue 16 section 4: the LP line (encephalitis, meningitis) and the pituitary-protocol MRI.
+    lumbar_puncture_note: str
+    suggestion_pituitary: Suggestion
+    suggestion_pituitary_order_text: str
+    summary_action_mri_contraindicated: str
+
+
+# --- patient-context.yaml (issue 16 section 4) -----------------------------------------------------------
+
+
+class ContextCode(Strict):
+    system: str
+    code: Code
+    verification: Verification
+    source: str
+    match: CodeMatch = "exact"
+
+
+class ImplantKind(Strict):
+    """An implanted device that rules out an MRI unless documented as MR-conditional or MR-safe."""
+
+    id: str
+    display: str
+    names: list[str] = []
+    codes: list[ContextCode] = []
+
+
+class GadoliniumAllergy(Strict):
+    names: list[str]
+    source: str
+
+
+class EgfrThreshold(Strict):
+    below: float = Field(gt=0)
+    recent_days: int = Field(ge=1)
+    codes: list[ContextCode]
+    names: list[str] = []
+
+
+class MriSafety(Strict):
+    devices: list[ImplantKind]
+    # Words near a device name that say it is not in the patient (explanted) or not yet (evaluation).
+    not_present_words: list[str] = []
+    conditional_codes: list[ContextCode] = []
+    conditional_names: list[str] = []
+    unsafe_codes: list[ContextCode] = []
+    unsafe_names: list[str] = []
+    gadolinium: GadoliniumAllergy
+    egfr: EgfrThreshold
+
+
+class ResponseDiagnosis(Strict):
+    id: str
+    display: str
+    # True: the day +28 response after CAR-T is assessed by imaging (PET-CT in lymphoma).
+    response_by_imaging: bool
+    names: list[str] = []
+    codes: list[ContextCode] = []
+
+
+class PatientContextFile(Strict):
+    sources: dict[str, Source]
+    mri_safety: MriSafety
+    diagnoses: list[ResponseDiagnosis]
+
+    @model_validator(mode="after")
+    def _sources_known(self) -> PatientContextFile:
+        safety = self.mri_safety
+        codes = [
+            *(code for device in safety.devices for code in device.codes),
+            *safety.conditional_codes,
+            *safety.unsafe_codes,
+            *safety.egfr.codes,
+            *(code for diagnosis in self.diagnoses for code in diagnosis.codes),
+        ]
+        named = [code.source for code in codes] + [safety.gadolinium.source]
+        unknown = sorted({source for source in named if source not in self.sources})
+        if unknown:
+            raise ValueError(f"patient-context.yaml names unknown sources {unknown}")
+        return self

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from clinical.knowledge.schema import BaselineTiming, Indicator, TherapyClass
 from clinical.rules.courses import Course
 from clinical.rules.indicators import strongest
+from clinical.rules.mri_safety import MriCaution
 from clinical.timeline import ImagingEvent, PatientTimeline, TherapyEvent
 
 _SUGGESTS_ORDER: frozenset[TherapyClass] = frozenset(("car_t", "t_cell_engager"))
@@ -25,6 +26,7 @@ class BaselineAdvice:
     last_brain_mri: ImagingEvent | None
     suggest_order: bool
     evidence: tuple[str, ...]
+    mri_caution: MriCaution | None = None  # set by `evaluate` when MRI is contraindicated
 
 
 def _due_plans(course: Course, today: date, rules: BaselineTiming) -> list[TherapyEvent]:
@@ -36,6 +38,8 @@ def _due_plans(course: Course, today: date, rules: BaselineTiming) -> list[Thera
         if started_undated or (day is not None and day <= rules.car_t_retreatment_days):
             return []  # after an infusion a baseline is no longer a baseline
         return list(course.plans)
+    if course.therapy_class == "t_cell_engager" and _restart_ahead(course, today, rules):
+        return list(course.plans)  # a new course after a long pause: a new baseline (issue 16 section 4)
     started_before_today = course.day_zero is not None and course.day_zero < today
     if started_before_today or started_undated:
         return []
@@ -48,6 +52,15 @@ def _due_plans(course: Course, today: date, rules: BaselineTiming) -> list[Thera
         # plan record: still "at the start of therapy", so the baseline is still a baseline.
         return [course.day_zero_event]
     return list(course.plans)
+
+
+def _restart_ahead(course: Course, today: date, rules: BaselineTiming) -> bool:
+    """A T-cell engager planned again after a pause longer than `t_cell_engager_new_course_gap_days`
+    since the last dated dose (none undated, no order still running): the new course needs a baseline."""
+    if course.ongoing or course.undated_exposure or not course.plans:
+        return False
+    dated = [event.on for event in course.exposures if event.on is not None]
+    return bool(dated) and (today - max(dated)).days > rules.t_cell_engager_new_course_gap_days
 
 
 def _planned_start(plans: list[TherapyEvent], today: date) -> date | None:

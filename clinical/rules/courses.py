@@ -106,13 +106,33 @@ def _as_of(event: TherapyEvent, today: date) -> TherapyEvent:
     return event
 
 
-def _day_zero_event(therapy_class: TherapyClass, exposures: list[TherapyEvent]) -> TherapyEvent | None:
+def after_last_gap(events: list[TherapyEvent], gap_days: int) -> list[TherapyEvent]:
+    """The dated events of the latest course: those after the last pause of more than `gap_days`
+    between two consecutive dated exposures (a T-cell engager restarted months later is a new course,
+    with step-up dosing and its ICANS risk again)."""
+    dated = sorted(
+        (event for event in events if event.on is not None), key=lambda event: event.on or date.min
+    )
+    start = 0
+    for index in range(1, len(dated)):
+        before, after = dated[index - 1].on, dated[index].on
+        if before is not None and after is not None and (after - before).days > gap_days:
+            start = index
+    return dated[start:]
+
+
+def _day_zero_event(
+    therapy_class: TherapyClass, exposures: list[TherapyEvent], new_course_gap_days: int | None = None
+) -> TherapyEvent | None:
     dated = [event for event in exposures if event.on is not None]
     if not dated:
         return None
     if therapy_class == "car_t":
         # The latest infusion: a re-infusion restarts the clock.
         return max(dated, key=lambda event: event.on or date.min)
+    if therapy_class == "t_cell_engager" and new_course_gap_days is not None:
+        # Restarted after a long pause: day 0 is the first dose of the new course (issue 16 section 4).
+        dated = after_last_gap(dated, new_course_gap_days)
     # T-cell engagers and ICI: the first dose given; without any recorded dose, the start of the
     # earliest order (outpatient records often hold the order and not the infusions).
     doses = [event for event in dated if event.kind == "given"]
@@ -142,7 +162,11 @@ def _live_plans(
 
 
 def course_on(
-    therapy_class: TherapyClass, events: list[TherapyEvent], today: date, plan_expiry_days: int
+    therapy_class: TherapyClass,
+    events: list[TherapyEvent],
+    today: date,
+    plan_expiry_days: int,
+    new_course_gap_days: int | None = None,
 ) -> Course:
     # Only what had been written by the day (a plan authored later did not exist yet).
     visible = [_as_of(e, today) for e in events if e.recorded_on is None or e.recorded_on <= today]
@@ -150,7 +174,7 @@ def course_on(
     plans = [e for e in visible if e.kind == "planned"]
     dates = [event.on for event in exposures if event.on is not None]
     ongoing = therapy_class != "car_t" and any(event.kind == "ongoing" for event in exposures)
-    day_zero_event = _day_zero_event(therapy_class, exposures)
+    day_zero_event = _day_zero_event(therapy_class, exposures, new_course_gap_days)
     return Course(
         therapy_class=therapy_class,
         exposures=tuple(exposures),
@@ -166,13 +190,17 @@ def course_on(
 
 
 def courses_on(
-    events: tuple[TherapyEvent, ...], today: date, plan_expiry_days: int
+    events: tuple[TherapyEvent, ...],
+    today: date,
+    plan_expiry_days: int,
+    new_course_gap_days: int | None = None,
 ) -> dict[TherapyClass, Course]:
+    """`new_course_gap_days`: a T-cell engager pause longer than this starts a new course (day 0 again)."""
     courses: dict[TherapyClass, Course] = {}
     for therapy_class in THERAPY_CLASSES:
         of_class = [event for event in events if event.agent.therapy_class == therapy_class]
         if of_class:
-            course = course_on(therapy_class, of_class, today, plan_expiry_days)
+            course = course_on(therapy_class, of_class, today, plan_expiry_days, new_course_gap_days)
             if course.exposures or course.plans:
                 courses[therapy_class] = course
     return courses

@@ -11,7 +11,7 @@ from typing import Literal
 from clinical.knowledge.schema import Indicator, IntervalTiming, IrecistTiming, TherapyClass, Window
 from clinical.rules.courses import Course
 from clinical.rules.indicators import strongest
-from clinical.timeline import IciStop, PatientTimeline, ProgressionReport
+from clinical.timeline import CancerDiagnosis, IciStop, PatientTimeline, ProgressionReport
 
 IrecistPhase = Literal["planned", "due", "overdue"]
 
@@ -47,21 +47,32 @@ class IntervalAdvice:
     evidence: tuple[str, ...]
 
 
-def _applies(window: Window, course: Course) -> bool:
+def _applies(window: Window, course: Course, diagnoses: tuple[CancerDiagnosis, ...], today: date) -> bool:
     if not window.requires_imaging_response:
         return True
     if course.day_zero_event is None:
         return False
-    # A generic infusion record (CPT 38228) takes its product from the named orders around it: a
-    # myeloma product (cilta-cel, ide-cel) is assessed by laboratory criteria, not day +28 imaging.
+    # The patient's diagnosis decides (issue 16 section 4): lymphoma -> PET-CT; B-ALL (marrow, MRD)
+    # and myeloma (IMWG) -> no imaging window. A lymphoma beside another listed disease keeps it.
+    known = {diagnosis.kind for diagnosis in diagnoses if diagnosis.known_on(today)}
+    if known:
+        return any(kind.response_by_imaging for kind in known)
+    # Fallback, no diagnosis recorded: the product's indication. A generic infusion record (CPT 38228)
+    # takes its product from the named orders around it: a myeloma product (cilta-cel, ide-cel) is
+    # assessed by laboratory criteria, not day +28 imaging.
     return all(agent.response_by_imaging for agent in course.day_zero_agents())
 
 
-def _window_hits(courses: dict[TherapyClass, Course], today: date, windows: list[Window]) -> list[WindowHit]:
+def _window_hits(
+    courses: dict[TherapyClass, Course],
+    today: date,
+    windows: list[Window],
+    diagnoses: tuple[CancerDiagnosis, ...] = (),
+) -> list[WindowHit]:
     hits = []
     for window in windows:
         course = courses.get(window.therapy_class)
-        if course is None or course.day_zero is None or not _applies(window, course):
+        if course is None or course.day_zero is None or not _applies(window, course, diagnoses, today):
             continue
         day = (today - course.day_zero).days
         if window.from_day <= day <= window.to_day:
@@ -206,7 +217,7 @@ def _current_stop(timeline: PatientTimeline, course: Course, today: date) -> Ici
 def interval_imaging(
     timeline: PatientTimeline, courses: dict[TherapyClass, Course], today: date, rules: IntervalTiming
 ) -> IntervalAdvice | None:
-    windows = _window_hits(courses, today, rules.windows)
+    windows = _window_hits(courses, today, rules.windows, timeline.diagnoses)
     irecist = _irecist_hit(timeline, courses.get("ici"), today, rules.irecist_confirmation)
     if not windows and irecist is None:
         return None

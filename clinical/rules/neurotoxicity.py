@@ -13,6 +13,7 @@ from clinical.knowledge.schema import Indicator, NeurotoxicityTiming, Syndrome, 
 from clinical.rules.courses import Course
 from clinical.rules.grading import IcansGrade, grade_icans, latest_abnormal_scores
 from clinical.rules.interval import WindowHit
+from clinical.rules.mri_safety import MriCaution
 from clinical.timeline import (
     ImagingEvent,
     ImpliedExposure,
@@ -27,7 +28,9 @@ from clinical.timeline.findings import ICANS, age_in_years
 # neuromuscular event after immune effector cell therapy (ICANS is a CNS syndrome, Lee 2019: not ICANS).
 Attribution = Literal["icans", "delayed-car-t", "irae", "neuro-ae"]
 _LEAD_ORDER: tuple[Attribution, ...] = ("icans", "delayed-car-t", "irae", "neuro-ae")
-_WORK_UP_ORDER: tuple[Syndrome, ...] = ("central", "spinal", "neuromuscular")
+_WORK_UP_ORDER: tuple[Syndrome, ...] = ("central", "spinal", "neuromuscular", "pituitary")
+# The lead classes whose card suggests an MRI of the head: brain, or brain with a pituitary protocol.
+_SUGGESTS_MRI: frozenset[Syndrome] = frozenset(("central", "pituitary"))
 _IMMUNE_EFFECTOR: frozenset[TherapyClass] = frozenset(("car_t", "t_cell_engager"))
 
 
@@ -55,6 +58,13 @@ class NeurotoxicityAdvice:
     risk_windows: tuple[WindowHit, ...] = ()
     # v3: the diagnoses that imply the therapy when none is recorded here (T80.82-, D89.83-)
     implied_by: tuple[str, ...] = ()
+    lumbar_puncture: bool = False  # encephalitis / meningitis: CSF analysis (ASCO irAE guideline)
+    mri_caution: MriCaution | None = None  # set by `evaluate` when MRI is contraindicated
+
+    @property
+    def suggests_brain_mri(self) -> bool:
+        """The card's own MRI (brain, or pituitary protocol) replaces a baseline brain MRI card."""
+        return (bool(self.work_up) and self.work_up[0] in _SUGGESTS_MRI) or "central" in self.work_up
 
 
 def _attribution(
@@ -268,7 +278,8 @@ def possible_neurotoxicity(
     work_up = [
         kind
         for kind in _WORK_UP_ORDER
-        if any(f.kind.syndrome == kind for f in findings) or (kind == "central" and scores)
+        if any(f.kind.syndrome == kind or kind in f.kind.also_work_up for f in findings)
+        or (kind == "central" and scores)
     ]
     latest = max([f.on for f in findings] + [s.on for s in scores])
     indicator = _indicator(findings, grade, rules)
@@ -289,6 +300,10 @@ def possible_neurotoxicity(
         grade=grade,
         work_up=tuple(work_up),
         eeg=_needs_eeg(findings, grade, rules),
+        lumbar_puncture=any(
+            finding.kind.id in rules.lumbar_puncture_finding_ids and not finding.uncertain
+            for finding in findings
+        ),
         brain_mri_since=_brain_mri_since(timeline, latest, today),
         evidence=tuple(rules.evidence),
         latest_evidence_on=latest_evidence,

@@ -5,16 +5,26 @@ response assessments) and no judgement of "today": the rules decide, per day, wh
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol, TypeVar
 
 from clinical.knowledge import Knowledge, PhraseReader, remembering_texts
 from clinical.patient_record import PatientRecord
+from clinical.timeline import contraindications as contraindications_module
 from clinical.timeline import exposures as exposures_module
 from clinical.timeline import finding_sources as finding_sources_module
 from clinical.timeline import findings as findings_module
 from clinical.timeline import imaging as imaging_module
+from clinical.timeline.contraindications import (
+    EgfrReading,
+    MriContraindication,
+    MriSafetyFacts,
+    MriSafetyVocabulary,
+    deceased_on,
+    find_mri_safety,
+)
+from clinical.timeline.diagnoses import CancerDiagnosis, DiagnosisVocabulary, find_diagnoses
 from clinical.timeline.exposures import TherapyEvent, find_therapy_events
 from clinical.timeline.finding_sources import TreatmentVocabulary, find_report_facts, find_treatment_findings
 from clinical.timeline.findings import (
@@ -49,7 +59,13 @@ def _date_elements() -> dict[str, tuple[str, ...]]:
     }
     report_paths = {"DiagnosticReport": finding_sources_module.REPORT_DATES}
     treatment_paths = finding_sources_module.TREATMENT_DATES
-    for paths in (exposures_module.DATE_PATHS, imaging_module.DATE_PATHS, report_paths, treatment_paths):
+    for paths in (
+        exposures_module.DATE_PATHS,
+        imaging_module.DATE_PATHS,
+        report_paths,
+        treatment_paths,
+        contraindications_module.DATE_PATHS,
+    ):
         for resource_type, elements in paths.items():
             merged[resource_type] = tuple(dict.fromkeys((*merged.get(resource_type, ()), *elements)))
     return merged
@@ -73,6 +89,11 @@ class PatientTimeline:
     # anticancer therapy other than a checkpoint inhibitor (a possible new line).
     ici_stops: tuple[IciStop, ...] = ()
     other_anticancer_therapy: tuple[OtherAnticancerTherapy, ...] = ()
+    # Issue 16 section 4: what makes an MRI order wrong, the cancer treated (day +28 response by
+    # diagnosis), and the day the patient died (date.min: deceased, date unknown).
+    mri_safety: MriSafetyFacts = field(default_factory=lambda: MriSafetyFacts((), (), ()))
+    diagnoses: tuple[CancerDiagnosis, ...] = ()
+    deceased_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +102,8 @@ class Vocabularies:
     imaging: ImagingVocabulary
     findings: FindingVocabulary
     treatments: TreatmentVocabulary
+    mri_safety: MriSafetyVocabulary
+    diagnoses: DiagnosisVocabulary
     implied: ImpliedExposureVocabulary | None = None
     treatment_changes: TreatmentChangeVocabulary | None = None
 
@@ -100,6 +123,8 @@ class Vocabularies:
             treatment_changes=TreatmentChangeVocabulary(
                 knowledge.imaging, knowledge.text.progression, reader, knowledge.systems
             ),
+            mri_safety=MriSafetyVocabulary(knowledge.context.mri_safety, reader, knowledge.systems),
+            diagnoses=DiagnosisVocabulary(knowledge.context.diagnoses, reader, knowledge.systems),
         )
 
 
@@ -150,6 +175,9 @@ def build_timeline(
             ),
             ici_stops=_in_order_of_start(stops),
             other_anticancer_therapy=_in_order(others),
+            mri_safety=find_mri_safety(record, vocabularies.mri_safety),
+            diagnoses=_in_order(find_diagnoses(record, vocabularies.diagnoses)),
+            deceased_on=deceased_on(record),
         )
 
 
@@ -161,9 +189,13 @@ def _in_order_of_start(stops: list[IciStop]) -> tuple[IciStop, ...]:
 
 __all__ = [
     "DATE_ELEMENTS",
+    "CancerDiagnosis",
+    "EgfrReading",
     "IciStop",
     "ImagingEvent",
     "ImpliedExposure",
+    "MriContraindication",
+    "MriSafetyFacts",
     "NeurologicalFinding",
     "OtherAnticancerTherapy",
     "PatientTimeline",

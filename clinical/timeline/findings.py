@@ -96,6 +96,7 @@ class FindingKind:
     severity: Severity
     syndrome: Syndrome
     icans_grade: int | None
+    also_work_up: tuple[Syndrome, ...] = ()  # encephalomyelitis: the spine as well as the brain
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,14 @@ class FindingVocabulary:
         names: list[tuple[str, FindingKind | None]] = []
         self.kinds: dict[str, FindingKind] = {}
         for entry in data.findings:
-            kind = FindingKind(entry.id, entry.display, entry.severity, entry.syndrome, entry.icans_grade)
+            kind = FindingKind(
+                entry.id,
+                entry.display,
+                entry.severity,
+                entry.syndrome,
+                entry.icans_grade,
+                tuple(entry.also_work_up),
+            )
             self.kinds[kind.id] = kind
             for code in entry.codes:
                 self._codes.add(code.system, code.code, _Coded(kind, code.grade), code.match)

@@ -138,7 +138,11 @@ def timeline_view(
     """The patient's therapies, imaging windows, findings and brain MRIs as of `last_day`."""
     timing = evaluator.knowledge.timing
     view = TimelineView(patient_id, first_day, last_day, card_days=list(card_days))
-    courses = courses_on(facts.therapy, last_day, timing.baseline_brain_mri.plan_expiry_days)
+    baseline = timing.baseline_brain_mri
+    # Day 0 as the rules see it: a T-cell engager restarted after a long pause is a new course.
+    courses = courses_on(
+        facts.therapy, last_day, baseline.plan_expiry_days, baseline.t_cell_engager_new_course_gap_days
+    )
     horizon = timing.possible_neurotoxicity.horizon_after_last_exposure_days
     for therapy_class, course in courses.items():
         events = [event for event in facts.therapy if event.agent.therapy_class == therapy_class]
