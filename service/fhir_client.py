@@ -96,6 +96,7 @@ class CallBudget:
         self.deadline = None if deadline_seconds is None else loop_time + deadline_seconds
         self.max_bytes = max_bytes
         self.bytes_read = 0
+        self.bytes_spent = False  # counted once per call, however many reads it stops
         self.followed: set[str] = set()
 
     def remaining(self) -> float | None:
@@ -381,7 +382,9 @@ class FhirClient:
             return await read_bounded(response, self._max_response_bytes, budget.bytes())
         except AllowanceSpent:
             count_fhir_query("refused_body")
-            count_fhir_call_budget("bytes")
+            if not budget.bytes_spent:
+                budget.bytes_spent = True
+                count_fhir_call_budget("bytes")
             raise FhirCallBudgetSpent(
                 f"the FHIR data for this call passed its byte budget ({budget.max_bytes} bytes) at {what}"
             ) from None

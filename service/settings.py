@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     fhir_max_medication_reads: int = Field(default=200, ge=0)
     # Bytes read from FHIR servers per hook call, across every search, page and Medication read (the
     # per-answer cap above bounds one answer; this bounds the call: docs/security.md, "Memory per call").
-    fhir_max_call_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
+    fhir_max_call_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     # Every evaluation runs in a worker thread (never on the event loop), bounded in time; at most
     # `evaluation_threads` run and `evaluation_max_queued` wait per process, later calls get 503.
     evaluation_deadline_seconds: float = 5.0
