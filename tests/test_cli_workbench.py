@@ -410,7 +410,15 @@ def test_burden_writes_one_page_per_patient_when_an_id_is_another_ids_old_page_n
         )
     export = write_ndjson(tmp_path / "cohort.ndjson", resources)
     status, _, err = run(
-        capsys, "burden", str(export), "--out", str(tmp_path / "out"), "--now", "2026-11-05", "--validate", "0"
+        capsys,
+        "burden",
+        str(export),
+        "--out",
+        str(tmp_path / "out"),
+        "--now",
+        "2026-11-05",
+        "--validate",
+        "0",
     )
     assert status == 0, err
     pages = sorted((tmp_path / "out" / "patients").glob("*.html"))
