@@ -178,9 +178,10 @@ def _error_response(status: int, operation: tuple[str, str]) -> dict[str, Any]:
         response["headers"] = {
             "WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}},
         }
-    # Retry-After where waiting helps: feedback throttled or not storable now, evaluation workers busy. A
-    # hook call too costly to evaluate gives none: the same record will be as costly on a retry.
-    if status in (429, 503):
+    # Retry-After where waiting helps: feedback throttled or not storable now. A hook call too costly to
+    # evaluate gives none: the same record will be as costly on a retry. (A hook call finding every
+    # evaluation worker busy does carry one; the description says so, the header is not always there.)
+    if status == 429 or (status == 503 and operation == FEEDBACK):
         response["headers"] = {
             "Retry-After": {
                 "description": "Seconds to wait before sending again",
