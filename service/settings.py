@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     # CPU budget per call (record and draft orders): resources, and characters of distinct text (each
     # element counted up to the text reader's cap). Over either: 503 too-costly, nothing evaluated.
     evaluation_max_resources: int = Field(default=30_000, ge=1)
-    evaluation_max_text_chars: int = Field(default=2_000_000, ge=1)
+    evaluation_max_text_chars: int = Field(default=1_000_000, ge=1)
     # FHIR base URLs any caller may name (authenticated clients add their own allowlist).
     fhir_server_allowlist: list[str] | None = None
     # Query a FHIR server without an access token when the EHR sent no fhirAuthorization.
