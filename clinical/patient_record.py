@@ -53,6 +53,12 @@ def _is_other_patient(resource: dict[str, Any], patient_id: str) -> bool:
     return reference.rsplit("/", 1)[-1] != patient_id
 
 
+def about_another_patient(resource: dict[str, Any], patient_id: str) -> bool:
+    """Whether the resource's subject (or patient) names a patient other than `patient_id`: such a
+    resource (a prefetched one, or a draft order) is skipped and counted, never read for this patient."""
+    return _is_other_patient(resource, patient_id)
+
+
 @dataclass
 class PatientRecord:
     patient_id: str
@@ -126,6 +132,12 @@ class PatientRecord:
     def medication_uses(self) -> Iterator[dict[str, Any]]:
         for resource_type in MEDICATION_USE_TYPES:
             yield from self.of_type(resource_type)
+
+    def all_resources(self) -> Iterator[dict[str, Any]]:
+        """Every resource the record holds, the referenced Medications included."""
+        for resources in self.by_type.values():
+            yield from resources
+        yield from self.medications.values()
 
     def resource_count(self) -> int:
         return sum(len(resources) for resources in self.by_type.values())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -21,6 +20,7 @@ from service.authentication import Authenticator
 from service.configuration import ConfigurationError, check_service_start, read_settings
 from service.database import DatabaseStatus, create_engine, create_schema
 from service.errors import install_error_handlers
+from service.evaluation_pool import EvaluationBudget, EvaluationPool
 from service.feedback import FeedbackRateLimiter
 from service.fhir_client import FhirClient
 from service.health import router as health_router
@@ -79,6 +79,7 @@ def _fhir_client(settings: Settings) -> FhirClient:
         max_concurrent_requests=settings.fhir_max_concurrent_requests,
         new_http=lambda: _http_client(settings, settings.fhir_max_connections_per_server),
         max_connections_per_server=settings.fhir_max_connections_per_server,
+        max_call_bytes=settings.fhir_max_call_bytes,
     )
 
 
@@ -153,8 +154,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         await database.start()
         app.state.http = http
         app.state.fhir_client = _fhir_client(settings)
-        app.state.evaluation_threads = ThreadPoolExecutor(
-            max_workers=settings.evaluation_threads, thread_name_prefix="evaluation"
+        app.state.evaluation_pool = EvaluationPool(
+            settings.evaluation_threads, settings.evaluation_max_queued
         )
         app.state.authenticator = Authenticator(settings, engine=engine, http=http, replays=replays)
         log.info(
@@ -172,7 +173,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             await app.state.issued_cards.aclose()
             await app.state.authenticator.aclose()
             await app.state.fhir_client.aclose()
-            app.state.evaluation_threads.shutdown(wait=False, cancel_futures=True)
+            app.state.evaluation_pool.shutdown()
             await replays.aclose()
             await database.aclose()
             await http.aclose()
@@ -197,6 +198,11 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     )
     # Loaded once at start-up: the catalog, code indexes and card templates are read-only after this.
     app.state.evaluator = Evaluator.load(settings.knowledge_dir, settings.cards_dir)
+    app.state.evaluation_budget = EvaluationBudget(
+        max_resources=settings.evaluation_max_resources,
+        max_text_chars=settings.evaluation_max_text_chars,
+        element_cap=app.state.evaluator.knowledge.text.max_text_chars,
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_allow_origins,

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from service.exceptions import ServiceError, StorageUnavailable, Unauthenticated
+from service.exceptions import EvaluationBusy, ServiceError, StorageUnavailable, Unauthenticated
 from service.logs import get_logger
 from service.metrics import count_auth_failure
 
@@ -44,7 +44,7 @@ async def _service_error(request: Request, error: Exception) -> Response:
         log.warning("authentication_failed", path=request.url.path, reason=error.reason, detail=error.detail)
         count_auth_failure(error.reason)
         headers = {"WWW-Authenticate": "Bearer"}
-    if isinstance(error, StorageUnavailable):
+    if isinstance(error, StorageUnavailable | EvaluationBusy):
         headers = {"Retry-After": str(error.retry_after_seconds)}
     return outcome_response(error.status_code, error.operation_outcome(), headers)
 

@@ -10,7 +10,11 @@ ServiceError
 │   └── UnsupportedMediaType        415
 ├── DataUnavailable                 412 the FHIR data the rules need could not be had
 │   └── FhirServerError             the FHIR server failed: timeout, 5xx, reset, non-JSON, too large
-└── StorageUnavailable              503 with Retry-After: feedback while the database is unreachable
+│       └── FhirCallBudgetSpent     412 too-costly: the call's FHIR data passed its byte budget
+├── StorageUnavailable              503 with Retry-After: feedback while the database is unreachable
+├── TooCostly                       503 too-costly: the record is over the evaluation budget
+│   └── EvaluationOverran           503 too-costly: the evaluation did not end within its deadline
+└── EvaluationBusy                  503 with Retry-After: every evaluation worker is busy
 """
 
 from __future__ import annotations
@@ -94,7 +98,33 @@ class FhirServerError(DataUnavailable):
     issue_code = "transient"
 
 
+class FhirCallBudgetSpent(FhirServerError):
+    """The FHIR data of one call passed its byte budget (CDS_FHIR_MAX_CALL_BYTES)."""
+
+    issue_code = "too-costly"
+
+
 class StorageUnavailable(ServiceError):
+    status_code = 503
+    issue_code = "transient"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class TooCostly(ServiceError):
+    """The call would cost more than one call may: answered without evaluating (or without waiting)."""
+
+    status_code = 503
+    issue_code = "too-costly"
+
+
+class EvaluationOverran(TooCostly):
+    pass
+
+
+class EvaluationBusy(ServiceError):
     status_code = 503
     issue_code = "transient"
 

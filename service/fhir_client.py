@@ -17,10 +17,10 @@ import httpx
 import orjson
 
 from clinical.fhir_data import bundle_resources
-from service.exceptions import FhirServerError
+from service.exceptions import FhirCallBudgetSpent, FhirServerError
 from service.logs import get_logger
-from service.metrics import count_fhir_query
-from service.outbound import BodyRefused, read_bounded
+from service.metrics import count_fhir_call_budget, count_fhir_query
+from service.outbound import AllowanceSpent, BodyRefused, ByteAllowance, read_bounded
 from service.url_policy import is_under_base
 
 FHIR_JSON = "application/fhir+json"
@@ -56,15 +56,23 @@ class SearchResult:
     truncated: bool
 
 
-def next_link(bundle: dict[str, Any]) -> str | None:
+def _link(bundle: dict[str, Any], relation: str) -> str | None:
     links = bundle.get("link")
     if not isinstance(links, list):
         return None
     for link in links:
-        if isinstance(link, dict) and link.get("relation") == "next":
+        if isinstance(link, dict) and link.get("relation") == relation:
             url = link.get("url")
             return url if isinstance(url, str) and url else None
     return None
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    return _link(bundle, "next")
+
+
+def self_link(bundle: dict[str, Any]) -> str | None:
+    return _link(bundle, "self")
 
 
 def with_page_size(query: str, page_size: int) -> str:
@@ -75,24 +83,54 @@ def with_page_size(query: str, page_size: int) -> str:
 
 
 class CallBudget:
-    """One hook call's share of FHIR access: at most `max_concurrent` requests at a time, and a deadline
-    (event-loop time) that every request's httpx timeouts are cut to."""
+    """One hook call's share of FHIR access: at most `max_concurrent` requests at a time, a deadline
+    (event-loop time) that every request's httpx timeouts are cut to, at most `max_bytes` of decoded
+    bodies across every search, page and read of the call, and the page links it has already followed
+    (a `next` seen before ends that search: a server looping its pages)."""
 
-    def __init__(self, max_concurrent: int, deadline_seconds: float | None) -> None:
+    def __init__(
+        self, max_concurrent: int, deadline_seconds: float | None, max_bytes: int | None = None
+    ) -> None:
         self._semaphore = asyncio.Semaphore(max_concurrent)
         loop_time = asyncio.get_running_loop().time()
         self.deadline = None if deadline_seconds is None else loop_time + deadline_seconds
+        self.max_bytes = max_bytes
+        self.bytes_read = 0
+        self.bytes_spent = False  # counted once per call, however many reads it stops
+        self.followed: set[str] = set()
 
     def remaining(self) -> float | None:
         if self.deadline is None:
             return None
         return max(MIN_REQUEST_SECONDS, self.deadline - asyncio.get_running_loop().time())
 
+    def bytes(self) -> ByteAllowance | None:
+        return None if self.max_bytes is None else _CallBytes(self)
+
+    def first_visit(self, url: str) -> bool:
+        """True the first time this call follows `url`; a link seen before is a loop."""
+        if url in self.followed:
+            return False
+        self.followed.add(url)
+        return True
+
     async def __aenter__(self) -> None:
         await self._semaphore.acquire()
 
     async def __aexit__(self, *exc: object) -> None:
         self._semaphore.release()
+
+
+@dataclass
+class _CallBytes:
+    budget: CallBudget
+
+    def remaining(self) -> int:
+        assert self.budget.max_bytes is not None
+        return max(0, self.budget.max_bytes - self.budget.bytes_read)
+
+    def spend(self, decoded_bytes: int) -> None:
+        self.budget.bytes_read += decoded_bytes
 
 
 @dataclass
@@ -168,6 +206,7 @@ class FhirClient:
         new_http: Callable[[], httpx.AsyncClient] | None = None,
         max_connections_per_server: int = 100,
         max_servers: int = 64,
+        max_call_bytes: int | None = None,
     ) -> None:
         if (http is None) == (new_http is None):
             raise ValueError("give either one shared httpx client or a factory of per-server clients")
@@ -181,13 +220,14 @@ class FhirClient:
         self._max_pages = max_pages
         self._max_response_bytes = max_response_bytes
         self._max_concurrent_requests = max_concurrent_requests
+        self._max_call_bytes = max_call_bytes
         # Sends and closes nobody waits for any more; referenced so they are not collected mid-flight.
         self._detached: set[asyncio.Task[Any]] = set()
         self.pools_replaced = 0
 
     def limiter(self, deadline_seconds: float | None = None) -> CallBudget:
-        """A per-hook-call bound on concurrent requests to one EHR, and on their time."""
-        return CallBudget(self._max_concurrent_requests, deadline_seconds)
+        """A per-hook-call bound on concurrent requests to one EHR, on their time and on their bytes."""
+        return CallBudget(self._max_concurrent_requests, deadline_seconds, self._max_call_bytes)
 
     def _pool(self, url: str) -> _Pool:
         if self._shared is not None:
@@ -339,7 +379,15 @@ class FhirClient:
             if response.status_code != 200:
                 count_fhir_query("http_error")
                 raise FhirServerError(f"FHIR server answered HTTP {response.status_code} for {what}")
-            return await read_bounded(response, self._max_response_bytes)
+            return await read_bounded(response, self._max_response_bytes, budget.bytes())
+        except AllowanceSpent:
+            count_fhir_query("refused_body")
+            if not budget.bytes_spent:
+                budget.bytes_spent = True
+                count_fhir_call_budget("bytes")
+            raise FhirCallBudgetSpent(
+                f"the FHIR data for this call passed its byte budget ({budget.max_bytes} bytes) at {what}"
+            ) from None
         except BodyRefused as refused:
             count_fhir_query("refused_body")
             raise FhirServerError(f"FHIR response for {what}: {refused}") from None
@@ -366,9 +414,9 @@ class FhirClient:
     async def search(
         self, endpoint: FhirEndpoint, query: str, limiter: CallBudget, what: str
     ) -> SearchResult:
-        first = await self.get_json(
-            endpoint, endpoint.url(with_page_size(query, self._page_size)), limiter, what
-        )
+        url = endpoint.url(with_page_size(query, self._page_size))
+        limiter.first_visit(url)
+        first = await self.get_json(endpoint, url, limiter, what)
         if first is None:
             return SearchResult([], 1, False)
         if first.get("resourceType") != "Bundle":
@@ -378,14 +426,21 @@ class FhirClient:
     async def follow_pages(
         self, endpoint: FhirEndpoint, bundle: dict[str, Any], limiter: CallBudget, what: str
     ) -> SearchResult:
-        """Collect a searchset's resources, following `next` links up to the page bound."""
+        """Collect a searchset's resources, following `next` links up to the page bound; a link this
+        call has followed already (a page pointing to itself or back) ends the search as truncated."""
         resources = bundle_resources(bundle)
         pages = 1
         link = next_link(bundle)
+        own = self_link(bundle)
+        if own is not None:
+            limiter.first_visit(self._absolute(endpoint, own))
         while link is not None:
-            if not link.startswith(("http://", "https://")):
-                link = endpoint.url(link)
+            link = self._absolute(endpoint, link)
             if pages >= self._max_pages:
+                return SearchResult(resources, pages, True)
+            if not limiter.first_visit(link):
+                count_fhir_call_budget("page_loop")
+                log.warning("fhir_page_loop", what=what, pages=pages)
                 return SearchResult(resources, pages, True)
             page = await self.get_json(endpoint, link, limiter, what)
             pages += 1
@@ -394,6 +449,10 @@ class FhirClient:
             resources.extend(bundle_resources(page))
             link = next_link(page)
         return SearchResult(resources, pages, False)
+
+    @staticmethod
+    def _absolute(endpoint: FhirEndpoint, link: str) -> str:
+        return link if link.startswith(("http://", "https://")) else endpoint.url(link)
 
     async def read(
         self, endpoint: FhirEndpoint, reference: str, limiter: CallBudget

@@ -85,6 +85,36 @@ FEEDBACK_REFUSED = Counter(
     "Feedback requests answered 503 with Retry-After, by reason",
     ["reason"],
 )
+# Issue 17: input left out of a hook call rather than failing it, and evaluations refused (503).
+SKIPPED_INPUTS = Counter(
+    "cds_skipped_inputs_total",
+    "Parts of a hook call's input left out, by reason (malformed_medication_reference, "
+    "medication_reads_over_limit, draft_order_other_patient)",
+    ["reason"],
+)
+EVALUATIONS_REFUSED = Counter(
+    "cds_evaluations_refused_total",
+    "Hook calls answered 503 instead of evaluated, by reason (too_costly: over the text or resource "
+    "budget; queue_full: every evaluation worker busy; overran: past the evaluation deadline)",
+    ["reason"],
+)
+FHIR_CALL_BUDGET = Counter(
+    "cds_fhir_call_budget_total",
+    "Hook calls whose FHIR reads hit a per-call bound, by bound (bytes, page_loop)",
+    ["bound"],
+)
+
+
+def count_skipped_input(reason: str, count: int = 1) -> None:
+    SKIPPED_INPUTS.labels(reason=reason).inc(count)
+
+
+def count_evaluation_refused(reason: str) -> None:
+    EVALUATIONS_REFUSED.labels(reason=reason).inc()
+
+
+def count_fhir_call_budget(bound: str) -> None:
+    FHIR_CALL_BUDGET.labels(bound=bound).inc()
 
 
 def count_cards(cards: Iterable[dict[str, Any]]) -> None:

@@ -124,14 +124,17 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     403: "fhirServer is not a FHIR server this client may name.",
     404: "No CDS service with this id.",
     412: "The FHIR data the rules need could not be had (prefetch incomplete and the FHIR server "
-    "failed or is not allowed to be queried).",
+    "failed or is not allowed to be queried, or its answers passed the call's byte budget "
+    "CDS_FHIR_MAX_CALL_BYTES: issue code too-costly).",
     413: "The request body is larger than the service accepts (CDS_MAX_BODY_BYTES).",
     405: "The method is not served on this path.",
     415: "The request body is not declared as JSON, or carries a Content-Encoding (bodies are read as sent).",
     429: "Feedback over this client's rate; send it again after Retry-After seconds. Nothing was stored.",
     503: "Feedback: it could not be stored now (the database is unreachable); send it again after "
-    "Retry-After seconds, nothing was stored. Hook calls: the record was too costly to evaluate within "
-    "CDS_EVALUATION_DEADLINE_SECONDS (issue code too-costly).",
+    "Retry-After seconds, nothing was stored. Hook calls: the record is over the evaluation budget "
+    "(CDS_EVALUATION_MAX_RESOURCES, CDS_EVALUATION_MAX_TEXT_CHARS) or could not be evaluated within "
+    "CDS_EVALUATION_DEADLINE_SECONDS (issue code too-costly, no Retry-After), or every evaluation worker "
+    "is busy (issue code transient, with Retry-After).",
 }
 
 # Where a status means something else on one operation than ERROR_DESCRIPTIONS says in general.
@@ -256,7 +259,8 @@ def _error_response(status: int, operation: tuple[str, str]) -> dict[str, Any]:
             "WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}},
         }
     # Retry-After where waiting helps: feedback throttled or not storable now. A hook call too costly to
-    # evaluate gives none: the same record will be as costly on a retry.
+    # evaluate gives none: the same record will be as costly on a retry. (A hook call finding every
+    # evaluation worker busy does carry one; the description says so, the header is not always there.)
     if status == 429 or (status == 503 and operation == FEEDBACK):
         response["headers"] = {
             "Retry-After": {

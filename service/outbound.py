@@ -15,7 +15,7 @@ import zlib
 from collections.abc import AsyncIterator, Sequence
 from http.cookiejar import Cookie, CookieJar, CookiePolicy
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import certifi
 import httpx
@@ -139,11 +139,28 @@ def content_coding(headers: httpx.Headers) -> str:
     return codings[0]
 
 
-async def read_bounded(response: httpx.Response, max_bytes: int) -> bytes:
-    """The decoded body, refused once the wire bytes or the decoded bytes pass `max_bytes`."""
+class ByteAllowance(Protocol):
+    """What is left of a larger budget (one hook call's) that every body read under it draws from."""
+
+    def remaining(self) -> int: ...
+
+    def spend(self, decoded_bytes: int) -> None: ...
+
+
+class AllowanceSpent(BodyRefused):
+    """The body would pass what is left of the larger budget (not this answer's own cap)."""
+
+
+async def read_bounded(
+    response: httpx.Response, max_bytes: int, allowance: ByteAllowance | None = None
+) -> bytes:
+    """The decoded body, refused once the wire bytes or the decoded bytes pass `max_bytes`, or once the
+    decoded bytes pass what `allowance` has left (AllowanceSpent; the bytes read are spent from it)."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise BodyRefused("the response body exceeds the size limit")
+    if declared.isdigit() and allowance is not None and int(declared) > allowance.remaining():
+        raise AllowanceSpent("the response body exceeds what is left of the call's byte budget")
     inflater = _Inflater(content_coding(response.headers))
     chunks: list[bytes] = []
     wire = decoded = 0
@@ -152,10 +169,16 @@ async def read_bounded(response: httpx.Response, max_bytes: int) -> bytes:
         wire += len(chunk)
         if wire > max_bytes:
             raise BodyRefused("the response body exceeds the size limit")
-        piece = inflater.feed(chunk, max_bytes - decoded)
+        left = allowance.remaining() if allowance is not None else max_bytes
+        room = min(max_bytes - decoded, left)
+        piece = inflater.feed(chunk, room)
+        if allowance is not None:
+            allowance.spend(len(piece))
         decoded += len(piece)
         if decoded > max_bytes:
             raise BodyRefused("the decoded response body exceeds the size limit")
+        if len(piece) > left:
+            raise AllowanceSpent("the response body exceeds what is left of the call's byte budget")
         chunks.append(piece)
     inflater.finish()
     return b"".join(chunks)
@@ -163,7 +186,9 @@ async def read_bounded(response: httpx.Response, max_bytes: int) -> bytes:
 
 __all__ = [
     "ACCEPT_ENCODING",
+    "AllowanceSpent",
     "BodyRefused",
+    "ByteAllowance",
     "content_coding",
     "cookieless_jar",
     "outbound_client",

@@ -11,6 +11,7 @@ When a query is needed and cannot be made, the call is answered 412.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,8 +27,11 @@ from service.fhir_client import (
     SearchResult,
     next_link,
 )
+from service.metrics import count_skipped_input
 
 T = TypeVar("T")
+# Distinct Medications read per hook call (CDS_FHIR_MAX_MEDICATION_READS).
+DEFAULT_MAX_MEDICATION_READS = 200
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ async def gather_patient_record(
     user_id: str,
     access: FhirAccess,
     deadline_seconds: float | None = None,
+    max_medication_reads: int = DEFAULT_MAX_MEDICATION_READS,
 ) -> PatientRecord:
     supplied = prefetch or {}
     limiter = access.client.limiter(deadline_seconds)
@@ -141,7 +146,7 @@ async def gather_patient_record(
     for result in results:
         record.add_all(result.resources)
         record.truncated = record.truncated or result.truncated
-    await resolve_medications(record, access, limiter)
+    await resolve_medications(record, access, limiter, max_medication_reads)
     return record
 
 
@@ -158,32 +163,83 @@ def medication_reference(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def _needs_read(reference: str, record: PatientRecord) -> str | None:
-    if reference.startswith("#"):
-        return None
-    relative = "Medication/" + reference.rsplit("Medication/", 1)[-1] if "Medication/" in reference else None
-    if relative is None or relative in record.medications:
+# A Medication read names one Medication on the call's FHIR server: `Medication/<id>`, optionally a
+# version (`/_history/<vid>`); ids as FHIR R4 defines them, never made of dots alone (a path step).
+_MEDICATION_PATH = re.compile(r"Medication/([A-Za-z0-9\-.]{1,64})(/_history/([A-Za-z0-9\-.]{1,64}))?")
+
+
+def _plain_id(value: str | None) -> bool:
+    return value is None or value.strip(".") != ""
+
+
+def medication_read_path(reference: str, base_url: str | None) -> str | None:
+    """The relative path to read for a Medication reference, or None when it names no Medication on the
+    call's FHIR server: `Medication/..`, `Medication/`, a search, another resource type, or an absolute URL
+    off the base (another server's Medication: reading ours by the same id would read another drug)."""
+    relative = reference
+    if reference.startswith(("http://", "https://")):
+        base = (base_url or "").rstrip("/") + "/"
+        if base_url is None or not reference.startswith(base):
+            return None
+        relative = reference[len(base) :]
+    match = _MEDICATION_PATH.fullmatch(relative)
+    if match is None or not _plain_id(match.group(1)) or not _plain_id(match.group(3)):
         return None
     return relative
 
 
-async def resolve_medications(record: PatientRecord, access: FhirAccess, limiter: CallBudget) -> None:
-    """Read referenced Medications the bundles did not include (contained ones need no read)."""
-    wanted = set()
+@dataclass
+class MedicationReads:
+    """The Medications one call reads: at most `limit`, in the order the record names them."""
+
+    wanted: list[str]
+    malformed: int
+    over_limit: int
+
+
+def medication_reads(record: PatientRecord, base_url: str | None, limit: int) -> MedicationReads:
+    wanted: dict[str, None] = {}
+    malformed = 0
     for resource_type in MEDICATION_USE_TYPES:
         for resource in record.of_type(resource_type):
             reference = medication_reference(resource)
-            if reference:
-                relative = _needs_read(reference, record)
-                if relative:
-                    wanted.add(relative)
-    if not wanted or access.endpoint is None:
+            if reference is None or reference.startswith("#"):
+                continue  # no reference, or a contained Medication: nothing to read
+            path = medication_read_path(reference, base_url)
+            if path is None:
+                malformed += 1
+            elif path not in record.medications:
+                wanted[path] = None
+    paths = list(wanted)
+    return MedicationReads(paths[:limit], malformed, max(0, len(paths) - limit))
+
+
+async def resolve_medications(
+    record: PatientRecord,
+    access: FhirAccess,
+    limiter: CallBudget,
+    max_reads: int = DEFAULT_MAX_MEDICATION_READS,
+) -> None:
+    """Read referenced Medications the bundles did not include (contained ones need no read).
+
+    A reference that names no Medication on the call's server is skipped and counted, like a malformed
+    resource; the Medication-use resource stays (the facts layer reads its display text). Past `max_reads`
+    distinct Medications the rest are left unread and the record is marked truncated."""
+    base_url = access.endpoint.base_url if access.endpoint is not None else None
+    reads = medication_reads(record, base_url, max_reads)
+    if reads.malformed:
+        record.skipped += reads.malformed
+        count_skipped_input("malformed_medication_reference", reads.malformed)
+    if not reads.wanted or access.endpoint is None:
         # Without FHIR access the facts layer falls back to the reference's display text.
         return
+    if reads.over_limit:
+        record.truncated = True
+        count_skipped_input("medication_reads_over_limit", reads.over_limit)
     endpoint = access.endpoint
-    reads = await all_or_first_error(
-        [access.client.read(endpoint, reference, limiter) for reference in sorted(wanted)]
+    found = await all_or_first_error(
+        [access.client.read(endpoint, reference, limiter) for reference in reads.wanted]
     )
-    for reference, medication in zip(sorted(wanted), reads, strict=True):
+    for reference, medication in zip(reads.wanted, found, strict=True):
         if isinstance(medication, dict) and medication.get("resourceType") == "Medication":
             record.medications[reference] = medication

@@ -6,24 +6,26 @@ import asyncio
 import functools
 import math
 import time
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Request
 from starlette.responses import Response
 
-from clinical.acknowledgements import Acknowledgement, RenderedCard
-from clinical.patient_record import PatientRecord
+from clinical.patient_record import PatientRecord, about_another_patient
 from service.acknowledgements import read_acknowledgements
 from service.authentication import Caller
 from service.discovery import SERVICES, ServiceDefinition, discovery_document
 from service.errors import outcome_response
+from service.evaluation_pool import EvaluationBudget, EvaluationPool
 from service.exceptions import (
     DataUnavailable,
+    EvaluationBusy,
+    EvaluationOverran,
     FhirServerNotAllowed,
     InvalidRequest,
+    TooCostly,
     UnknownService,
     UnsupportedMediaType,
 )
@@ -37,10 +39,9 @@ from service.feedback import (
 from service.fhir_client import FhirEndpoint
 from service.json_body import parse_json_object, read_limited_body, require_json_content_type
 from service.logs import get_logger
-from service.metrics import count_cards, count_feedback
+from service.metrics import count_cards, count_evaluation_refused, count_feedback, count_skipped_input
 from service.prefetch import FhirAccess, gather_patient_record
 from service.protocol import (
-    HookContext,
     HookRequest,
     draft_order_resources,
     parse_context,
@@ -52,6 +53,7 @@ from service.url_policy import normalised_base, outbound_allowed
 router = APIRouter()
 audit_log = get_logger("service.audit")
 log = get_logger("service.routes")
+T = TypeVar("T")
 
 
 def _json(content: Any, status_code: int = 200) -> Response:
@@ -147,10 +149,17 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
                 context.user_id,
                 access,
                 settings.hook_deadline_seconds,
+                settings.fhir_max_medication_reads,
             )
     except TimeoutError:
         raise DataUnavailable("the FHIR data could not be had within the hook deadline") from None
     now = request.app.state.clock()
+    drafts = draft_order_resources(context)
+    draft_orders = [draft for draft in drafts if not about_another_patient(draft, context.patient_id)]
+    other_patient_drafts = len(drafts) - len(draft_orders)
+    if other_patient_drafts:
+        # A draft order for someone else must not drive this patient's cards (issue 17, item 8).
+        count_skipped_input("draft_order_other_patient", other_patient_drafts)
     # Feedback-aware cards: this patient's recent overrides, read before evaluating (never fails the call).
     patient_key = request.app.state.patient_keys.key(
         normalised_base(hook_request.fhir_server) if hook_request.fhir_server else None, context.patient_id
@@ -158,21 +167,17 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
     acknowledgements = await read_acknowledgements(
         request.app.state.database, patient_key, now, settings.acknowledgement_lookback_days
     )
-    rendered = await _evaluate(request, record, context, now, acknowledgements)
-    if rendered is None:
-        return outcome_response(
-            503,
-            {
-                "resourceType": "OperationOutcome",
-                "issue": [
-                    {
-                        "severity": "error",
-                        "code": "too-costly",
-                        "diagnostics": "the record could not be evaluated within the evaluation deadline",
-                    }
-                ],
-            },
-        )
+    evaluate = functools.partial(
+        request.app.state.evaluator.rendered_cards_for,
+        record,
+        draft_orders,
+        now=now,
+        patient_id=context.patient_id,
+        user_id=context.user_id,
+        encounter_id=context.encounter_id,
+        acknowledgements=acknowledgements,
+    )
+    rendered = await _evaluate(request, record, draft_orders, evaluate)
     cards = [item.card for item in rendered]
     count_cards(cards)
     background.add_task(
@@ -195,6 +200,7 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
         card_topics=[card["source"]["topic"]["code"] for card in cards],
         resources=record.resource_count(),
         skipped_resources=record.skipped,
+        other_patient_draft_orders=other_patient_drafts,
         truncated=record.truncated,
         latency_ms=round((time.perf_counter() - started) * 1000, 1),
     )
@@ -202,44 +208,34 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
 
 
 async def _evaluate(
-    request: Request,
-    record: PatientRecord,
-    context: HookContext,
-    now: datetime,
-    acknowledgements: Sequence[Acknowledgement] = (),
-) -> list[RenderedCard] | None:
-    """The cards; None when a large record's evaluation overran its deadline.
-
-    A typical record is evaluated here, on the event loop (a few milliseconds). A record above
-    `evaluation_thread_min_resources` goes to the small evaluation thread pool under
-    `evaluation_deadline_seconds`, so liveness and other calls keep being answered meanwhile. A thread
-    cannot be stopped: an overrun evaluation finishes in the background and its cards are dropped; the
-    pool's size bounds how many can run at once (later ones queue, and are dropped unstarted if their
-    deadline passes first).
-    """
+    request: Request, record: PatientRecord, draft_orders: list[dict[str, Any]], evaluate: Callable[[], T]
+) -> T:
+    """`evaluate()` in the evaluation pool, once the record and draft orders are known to be within the
+    call's CPU budget (service/evaluation_pool.py); each refusal is a 503 counted by its reason."""
     settings: Settings = request.app.state.settings
-    evaluate = functools.partial(
-        request.app.state.evaluator.rendered_cards_for,
-        record,
-        draft_order_resources(context),
-        now=now,
-        patient_id=context.patient_id,
-        user_id=context.user_id,
-        encounter_id=context.encounter_id,
-        acknowledgements=acknowledgements,
-    )
-    resources = record.resource_count()
-    if resources < settings.evaluation_thread_min_resources:
-        cards: list[RenderedCard] = evaluate()
-        return cards
-    loop = asyncio.get_running_loop()
+    budget: EvaluationBudget = request.app.state.evaluation_budget
+    resources: list[object] = [*record.all_resources(), *draft_orders]
+
+    def within_budget() -> T:
+        # Measured on the worker thread: counting a large record's text is work for the pool too.
+        budget.check(resources)
+        return evaluate()
+
+    pool: EvaluationPool = request.app.state.evaluation_pool
     try:
-        async with asyncio.timeout(settings.evaluation_deadline_seconds):
-            cards = await loop.run_in_executor(request.app.state.evaluation_threads, evaluate)
-    except TimeoutError:
-        log.warning("evaluation_overran", resources=resources)
-        return None
-    return cards
+        return await pool.run(within_budget, settings.evaluation_deadline_seconds)
+    except EvaluationOverran:
+        count_evaluation_refused("overran")
+        log.warning("evaluation_overran", resources=len(resources))
+        raise
+    except TooCostly:
+        count_evaluation_refused("too_costly")
+        log.warning("evaluation_too_costly", resources=len(resources))
+        raise
+    except EvaluationBusy:
+        count_evaluation_refused("queue_full")
+        log.warning("evaluation_queue_full", admitted=pool.admitted)
+        raise
 
 
 def _too_many_requests(retry_after: float) -> Response:

@@ -83,10 +83,20 @@ class Settings(BaseSettings):
     fhir_max_concurrent_requests: int = 8
     # Connections per FHIR server (origin); each server gets its own pool, so one slow EHR fills only its own.
     fhir_max_connections_per_server: int = 64
-    # Records with more resources than this are evaluated in a worker thread, bounded in time.
-    evaluation_thread_min_resources: int = 2000
+    # Distinct Medications read per hook call; the rest stay unread (the record is marked truncated).
+    fhir_max_medication_reads: int = Field(default=200, ge=0)
+    # Bytes read from FHIR servers per hook call, across every search, page and Medication read (the
+    # per-answer cap above bounds one answer; this bounds the call: docs/security.md, "Memory per call").
+    fhir_max_call_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    # Every evaluation runs in a worker thread (never on the event loop), bounded in time; at most
+    # `evaluation_threads` run and `evaluation_max_queued` wait per process, later calls get 503.
     evaluation_deadline_seconds: float = 5.0
-    evaluation_threads: int = 2
+    evaluation_threads: int = Field(default=2, ge=1)
+    evaluation_max_queued: int = Field(default=8, ge=0)
+    # CPU budget per call (record and draft orders): resources, and characters of distinct text (each
+    # element counted up to the text reader's cap). Over either: 503 too-costly, nothing evaluated.
+    evaluation_max_resources: int = Field(default=30_000, ge=1)
+    evaluation_max_text_chars: int = Field(default=1_000_000, ge=1)
     # FHIR base URLs any caller may name (authenticated clients add their own allowlist).
     fhir_server_allowlist: list[str] | None = None
     # Query a FHIR server without an access token when the EHR sent no fhirAuthorization.

@@ -3,6 +3,7 @@ its header and --html page, `request` for every fixture scenario, and the develo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -401,3 +402,41 @@ def test_help_imports_nothing_heavy() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_burden_writes_one_page_per_patient_when_an_id_is_another_ids_old_page_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 17 item 9: "a b" is no file-safe id, so its page was once named patient-<hash of "a b">,
+    # which is itself a valid id: the second patient's page overwrote the first's.
+    unsafe = "a b"
+    look_alike = "patient-" + hashlib.sha256(unsafe.encode()).hexdigest()[:16]
+    resources: list[object] = []
+    for patient_id in (unsafe, look_alike):
+        resources.append({"resourceType": "Patient", "id": patient_id})
+        resources.append(
+            {
+                "resourceType": "Condition",
+                "id": f"c-{len(resources)}",
+                "subject": {"reference": f"Patient/{patient_id}"},
+                "code": {"text": "Diffuse large B-cell lymphoma"},
+                "onsetDateTime": "2026-01-02",
+            }
+        )
+    export = write_ndjson(tmp_path / "cohort.ndjson", resources)
+    status, _, err = run(
+        capsys,
+        "burden",
+        str(export),
+        "--out",
+        str(tmp_path / "out"),
+        "--now",
+        "2026-11-05",
+        "--validate",
+        "0",
+    )
+    assert status == 0, err
+    pages = sorted((tmp_path / "out" / "patients").glob("*.html"))
+    assert len(pages) == 2
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["patients"] == 2

@@ -97,7 +97,7 @@ def clients(make_module_client: ClientFactory) -> dict[str, TestClient]:
             database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/absent",
         ),
         "rate_limited": make_module_client(feedback_burst=1, feedback_rate_per_minute=0.01),
-        "no_time": make_module_client(evaluation_thread_min_resources=1, evaluation_deadline_seconds=1e-9),
+        "no_time": make_module_client(evaluation_deadline_seconds=1e-9),
     }
 
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from service.outbound import BodyRefused, read_bounded
+from service.outbound import AllowanceSpent, BodyRefused, read_bounded
 
 DOCUMENT = b'{"resourceType": "Patient", "id": "p1"}'
 CAP = 1024
@@ -101,3 +101,35 @@ async def test_a_bomb_is_inflated_only_up_to_the_cap() -> None:
         with pytest.raises(BodyRefused):
             await read_bounded(_response(gzip.compress(b" " * (1 << 24)), "gzip"), CAP)
     assert sum(produced) <= CAP + 1
+
+
+class _Allowance:
+    """What is left of one hook call's byte budget, shared by its reads."""
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+
+    def remaining(self) -> int:
+        return self.left
+
+    def spend(self, decoded_bytes: int) -> None:
+        self.left -= decoded_bytes
+
+
+@pytest.mark.parametrize("coding", [None, "gzip"])
+async def test_reads_sharing_an_allowance_stop_when_it_is_spent(coding: str | None) -> None:
+    # Issue 17 item 4: each answer under its own cap, together over the call's budget.
+    body = b" " * 600
+    encoded = gzip.compress(body) if coding == "gzip" else body
+    allowance = _Allowance(1000)
+    assert await read_bounded(_response(encoded, coding), CAP, allowance) == body
+    with pytest.raises(AllowanceSpent):
+        await read_bounded(_response(encoded, coding), CAP, allowance)
+    # Decoded no further than what was left (plus one chunk on the wire at most).
+    assert allowance.left >= -100
+
+
+async def test_a_declared_length_over_the_allowance_is_refused_before_reading() -> None:
+    response = httpx.Response(200, headers={"content-length": "600"}, stream=_Chunks(b" " * 600))
+    with pytest.raises(AllowanceSpent):
+        await read_bounded(response, CAP, _Allowance(500))

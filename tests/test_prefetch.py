@@ -405,6 +405,70 @@ async def test_queried_medication_requests_get_their_medications_read(
     assert "Medication/med1" in record.medications
 
 
+# Issue 17 item 7: a reference that names no Medication on the call's server once failed the call (412).
+MALFORMED_MEDICATION_REFERENCES = {
+    "a path step up": "Medication/..",
+    "a dot": "Medication/.",
+    "no id": "Medication/",
+    "a search": "Medication?code=1547545",
+    "absolute URL off the base": "https://elsewhere.example.org/fhir/Medication/med1",
+    "a traversal inside the base": f"{BASE}/Medication/../Patient/p1",
+    "another resource type": "Substance/s1",
+    "an id with a slash": "Medication/med1/extra",
+}
+
+
+@pytest.mark.parametrize(
+    "reference", MALFORMED_MEDICATION_REFERENCES.values(), ids=MALFORMED_MEDICATION_REFERENCES.keys()
+)
+async def test_a_malformed_medication_reference_is_skipped_and_counted(
+    ehr: respx.MockRouter, fhir_client: FhirClient, reference: str
+) -> None:
+    good = {**_request_for("Medication/med1"), "id": "mr2"}
+    read = ehr.get("/Medication/med1").respond(json=MEDICATION)
+
+    record = await _gather(
+        _prefetch(**{REQUESTS_KEY: searchset(_request_for(reference), good)}), _access(fhir_client)
+    )
+
+    assert read.call_count == 1
+    assert ehr.calls.call_count == 1
+    assert record.medications == {"Medication/med1": MEDICATION}
+    assert sorted(_ids(record, "MedicationRequest")) == ["mr1", "mr2"]
+    assert record.skipped == 1
+
+
+async def test_a_versioned_medication_reference_is_read_at_its_version(
+    ehr: respx.MockRouter, fhir_client: FhirClient
+) -> None:
+    read = ehr.get("/Medication/med1/_history/3").respond(json=MEDICATION)
+
+    record = await _gather(
+        _prefetch(**{REQUESTS_KEY: searchset(_request_for("Medication/med1/_history/3"))}),
+        _access(fhir_client),
+    )
+
+    assert read.call_count == 1
+    assert record.medications["Medication/med1/_history/3"] == MEDICATION
+
+
+async def test_medication_reads_per_call_are_bounded(ehr: respx.MockRouter, fhir_client: FhirClient) -> None:
+    read = ehr.get(url__regex=r"/Medication/m\d+$").respond(json=MEDICATION)
+    requests = [{**_request_for(f"Medication/m{index}"), "id": f"mr{index}"} for index in range(1000)]
+
+    record = await gather_patient_record(
+        _prefetch(**{REQUESTS_KEY: searchset(*requests)}),
+        PATIENT,
+        USER,
+        _access(fhir_client),
+        max_medication_reads=25,
+    )
+
+    assert read.call_count == 25
+    assert record.truncated
+    assert len(_ids(record, "MedicationRequest")) == 1000
+
+
 # -- what the record keeps ----------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@ with every unreadable resource counted by reason and every unparseable date coun
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,14 @@ from typing import Any
 import pytest
 from workbench_support import write_ndjson
 
-from service.workbench.export import ExportError, is_readable_date, read_export, safe_file_stem
+from service.workbench import export
+from service.workbench.export import (
+    ExportError,
+    colliding_file_stems,
+    is_readable_date,
+    read_export,
+    safe_file_stem,
+)
 
 PATIENT = {"resourceType": "Patient", "id": "p1"}
 CONDITION = {
@@ -156,10 +164,42 @@ def test_unreadable_inputs_raise_a_one_line_error(setup: str, message: str, tmp_
 
 
 @pytest.mark.parametrize(
-    ("patient_id", "safe"),
-    [("cohort-00001", True), ("a.b-C", True), ("../etc/passwd", False), ("a/b", False), ("..", False)],
+    ("patient_id", "prefix"),
+    [
+        ("cohort-00001", "cohort-00001"),
+        ("a.b-C", "a_b-C"),
+        ("../etc/passwd", "etc_passwd"),
+        ("a/b", "a_b"),
+        ("..", "patient"),
+    ],
 )
-def test_patient_page_names_never_leave_the_folder(patient_id: str, safe: bool) -> None:
+def test_patient_page_names_never_leave_the_folder(patient_id: str, prefix: str) -> None:
     stem = safe_file_stem(patient_id)
-    assert (stem == patient_id) is safe
-    assert "/" not in stem and stem not in (".", "..")
+    assert stem.startswith(prefix + "-")
+    assert "/" not in stem and "." not in stem
+
+
+def _old_hashed_stem(patient_id: str) -> str:
+    # The name an id that is not file-safe used to get: itself a valid FHIR id that another patient can have.
+    return "patient-" + hashlib.sha256(patient_id.encode()).hexdigest()[:16]
+
+
+# Issue 17 item 9: pairs of distinct patient ids that once shared one timeline file.
+COLLIDING_IDS = {
+    "an id that is another's hashed stem": ("../x", _old_hashed_stem("../x")),
+    "ids differing in case only (case-insensitive file systems)": ("Abc-1", "abc-1"),
+    "ids differing in a character the prefix replaces": ("a/b", "a_b"),
+    "a long id and its first 40 characters": ("p" * 64, "p" * 40),
+}
+
+
+@pytest.mark.parametrize("ids", COLLIDING_IDS.values(), ids=COLLIDING_IDS.keys())
+def test_two_patients_never_share_a_page_name(ids: tuple[str, str]) -> None:
+    first, second = ids
+    assert safe_file_stem(first).casefold() != safe_file_stem(second).casefold()
+    assert colliding_file_stems([first, second]) == []
+
+
+def test_a_page_name_collision_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(export, "safe_file_stem", lambda patient_id: "same")
+    assert export.colliding_file_stems(["p1", "p2", "p1"]) == ["p2"]

@@ -87,19 +87,23 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     prepare_out_dir(out_dir)
 
+    from service.workbench.export import ExportError
     from service.workbench.run import run_burden
 
-    result = run_burden(
-        cohort,
-        first_day=first,
-        last_day=last,
-        out_dir=out_dir,
-        workers=args.workers,
-        knowledge_dir=settings.knowledge_dir,
-        cards_dir=settings.cards_dir,
-        validation_sample=args.validate,
-        progress=sys.stderr.isatty(),
-    )
+    try:
+        result = run_burden(
+            cohort,
+            first_day=first,
+            last_day=last,
+            out_dir=out_dir,
+            workers=args.workers,
+            knowledge_dir=settings.knowledge_dir,
+            cards_dir=settings.cards_dir,
+            validation_sample=args.validate,
+            progress=sys.stderr.isatty(),
+        )
+    except ExportError as error:
+        raise CliError(str(error)) from None
     print(result.describe())
     if result.summary.errors:
         failed = sum(result.summary.errors.values())

@@ -19,7 +19,7 @@ from typing import Any
 
 from service.workbench import clinical_adapter as clinical
 from service.workbench.as_of import ChartHistory
-from service.workbench.export import Cohort, safe_file_stem
+from service.workbench.export import Cohort, ExportError, colliding_file_stems, safe_file_stem
 from service.workbench.timeline import timeline_page
 from service.workbench.view import CardDay
 
@@ -148,8 +148,11 @@ def evaluate_cohort(
     evaluator: clinical.Evaluator, cohort: Cohort, plan: BurdenPlan, workers: int
 ) -> Iterator[PatientOutcome]:
     """Outcomes as patients finish (in no fixed order when workers > 1)."""
-    (plan.out_dir / PATIENT_PAGES).mkdir(parents=True, exist_ok=True)
     patient_ids = cohort.patient_ids()
+    if colliding_file_stems(patient_ids):
+        # Never one page written over another's: a reviewer would read one patient's timeline as another's.
+        raise ExportError("two patients' timeline pages would have the same file name; report not written")
+    (plan.out_dir / PATIENT_PAGES).mkdir(parents=True, exist_ok=True)
     if workers <= 1 or len(patient_ids) < 2:
         for patient_id in patient_ids:
             yield evaluate_patient(

@@ -8,6 +8,7 @@ report can show what the export gets wrong.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -30,7 +31,10 @@ _FHIR_DATE_TIME = re.compile(
     r"(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?)?)?"
     r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)?)?)?"
 )
-_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+# Page file names: what of the id stays readable, and the hash that makes the name unique per id.
+_UNREADABLE = re.compile(r"[^A-Za-z0-9-]+")
+READABLE_PREFIX_CHARS = 40
+PAGE_HASH_HEX_DIGITS = 16
 
 # Why a resource was not read, as counted in summary.json (the keys) and shown in the report.
 SKIP_REASONS: dict[str, str] = {
@@ -266,9 +270,25 @@ def add_resources(resources: Iterable[object], source: Path) -> Cohort:
 
 
 def safe_file_stem(patient_id: str) -> str:
-    """A file name for a patient's page: the id itself when it is a valid FHIR id (no path parts)."""
-    if _FHIR_ID.fullmatch(patient_id) and patient_id not in (".", ".."):
-        return patient_id
-    import hashlib
+    """A file name for a patient's page, unique per patient id: a readable prefix (the id's letters,
+    digits and hyphens, at most 40) and a hash of the whole id.
 
-    return "patient-" + hashlib.sha256(patient_id.encode()).hexdigest()[:16]
+    The id alone is not enough: `patient-<hash>` (once the name given to ids that are not file-safe) is
+    itself a valid FHIR id, and file systems that ignore case would merge `A1` and `a1`. The prefix has
+    no dots or separators, so the name never leaves the folder."""
+    readable = _UNREADABLE.sub("_", patient_id)[:READABLE_PREFIX_CHARS].strip("_") or "patient"
+    digest = hashlib.sha256(patient_id.encode("utf-8", "surrogatepass")).hexdigest()[:PAGE_HASH_HEX_DIGITS]
+    return f"{readable}-{digest}"
+
+
+def colliding_file_stems(patient_ids: Iterable[str]) -> list[str]:
+    """The patient ids whose page name another patient's page already has (case ignored, as some file
+    systems do): empty unless the hash collides, which a report must refuse rather than overwrite."""
+    seen: dict[str, str] = {}
+    colliding: list[str] = []
+    for patient_id in patient_ids:
+        stem = safe_file_stem(patient_id).casefold()
+        if stem in seen and seen[stem] != patient_id:
+            colliding.append(patient_id)
+        seen.setdefault(stem, patient_id)
+    return colliding
