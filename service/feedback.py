@@ -77,7 +77,7 @@ ReasonDisplay = Annotated[str, StringConstraints(max_length=REASON_DISPLAY_LENGT
 UserComment = Annotated[str, StringConstraints(max_length=USER_COMMENT_LENGTH), _Cleaned]
 
 # Items in one feedback request. An EHR reports the cards of one hook call (a few) at a time; the
-# bound keeps one request from writing thousands of rows (README, "Feedback").
+# bound keeps one request from writing thousands of rows (docs/reference.md, "Endpoints").
 MAX_FEEDBACK_ITEMS = 100
 
 

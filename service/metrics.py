@@ -104,6 +104,17 @@ FHIR_CALL_BUDGET = Counter(
     ["bound"],
 )
 
+PATIENTS_NOT_FOUND = Counter(
+    "cds_patients_not_found_total",
+    "Hook calls whose patient the EHR does not know (the FHIR server answered 404/410 for the Patient, "
+    "or the prefetch gave null for it): a wrongly mapped patient id answers no cards",
+    ["source"],
+)
+
+
+def count_patient_not_found(source: str) -> None:
+    PATIENTS_NOT_FOUND.labels(source=source).inc()
+
 
 def count_skipped_input(reason: str, count: int = 1) -> None:
     SKIPPED_INPUTS.labels(reason=reason).inc(count)

@@ -27,11 +27,14 @@ from service.fhir_client import (
     SearchResult,
     next_link,
 )
-from service.metrics import count_skipped_input
+from service.logs import get_logger
+from service.metrics import count_patient_not_found, count_skipped_input
 
 T = TypeVar("T")
 # Distinct Medications read per hook call (CDS_FHIR_MAX_MEDICATION_READS).
 DEFAULT_MAX_MEDICATION_READS = 200
+
+log = get_logger("service.prefetch")
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,13 @@ def _classify(key: str, value: Any, resource_type: str) -> str:
     )
 
 
+def _patient_not_found(source: str) -> None:
+    """Cards are still answered from whatever else the record holds, but an EHR that maps patient ids
+    wrongly must see it: a warning (never the id) and a metric."""
+    log.warning("patient_not_found", source=source)
+    count_patient_not_found(source)
+
+
 async def _resolve_key(
     key: str,
     resource_type: str,
@@ -93,6 +103,8 @@ async def _resolve_key(
 ) -> SearchResult:
     state = _classify(key, value, resource_type) if present else "query"
     if state == "empty":
+        if resource_type == "Patient":
+            _patient_not_found("prefetch")
         return SearchResult([], 0, False)
     if state == "resource":
         return SearchResult([value], 0, False)
@@ -103,6 +115,8 @@ async def _resolve_key(
     endpoint = _require_endpoint(access, key)
     if "?" not in query:
         resource = await access.client.get_json(endpoint, endpoint.url(query), limiter, resource_type)
+        if resource is None and resource_type == "Patient":
+            _patient_not_found("fhir-server")
         return SearchResult([resource] if resource else [], 1, False)
     return await access.client.search(endpoint, query, limiter, resource_type)
 

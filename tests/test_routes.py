@@ -27,9 +27,11 @@ from hook_requests import (
     service_id,
 )
 from issued_support import record_issued_via
+from ops_support import metric_value
 from starlette.testclient import TestClient
 
 from service.app import create_app
+from service.discovery import PREFETCH_TEMPLATES
 from service.settings import Settings
 
 PV = f"/cds-services/{service_id('patient-view')}"
@@ -671,3 +673,34 @@ def test_an_access_token_that_cannot_be_sent_is_400_and_the_fhir_server_is_never
     assert "visible ASCII" in outcome["issue"][0]["diagnostics"]
     assert token not in response.text
     assert fhir_server.requests == []
+
+
+# --- an unknown patient (issue: a wrongly mapped patient id must be visible) -------------------------------
+
+
+def _patients_not_found(service: TestClient, source: str) -> float:
+    text = service.get("/metrics").text
+    return metric_value(text, "cds_patients_not_found_total", {"source": source})
+
+
+def test_a_patient_the_fhir_server_does_not_know_is_logged_and_counted(
+    service: TestClient, fhir_server: FhirTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _patients_not_found(service, "fhir-server")
+    body = hook_request("patient-view", fhir_server=fhir_server.base_url, patient_id="no-such-patient")
+    response = service.post(f"/cds-services/{service_id('patient-view')}", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"cards": []}
+    assert _patients_not_found(service, "fhir-server") == before + 1
+    logged = capsys.readouterr().err
+    assert '"event": "patient_not_found"' in logged
+    assert "no-such-patient" not in logged
+
+
+def test_a_null_patient_in_the_prefetch_is_counted(service: TestClient) -> None:
+    before = _patients_not_found(service, "prefetch")
+    prefetch = {key: None for key in PREFETCH_TEMPLATES}
+    body = hook_request("patient-view", prefetch=prefetch)
+    response = service.post(f"/cds-services/{service_id('patient-view')}", json=body)
+    assert response.status_code == 200, response.text
+    assert _patients_not_found(service, "prefetch") == before + 1
