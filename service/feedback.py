@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +41,7 @@ from pydantic import (
     model_validator,
 )
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.database import (
     CARD_UUID_LENGTH,
@@ -138,10 +138,23 @@ def parse_feedback(body: dict[str, Any]) -> FeedbackRequest:
         raise describe_validation_error(error, "") from None
 
 
+def _offered_display(reason: Coding, offered: Sequence[dict[str, Any]]) -> str | None:
+    for choice in offered:
+        if reason.code == choice.get("code") and reason.system in (None, choice.get("system")):
+            display = choice.get("display")
+            return display if isinstance(display, str) else None
+    return None
+
+
 def _row(
-    service_id: str, item: FeedbackItem, received_at: datetime, client_iss: str | None
+    service_id: str,
+    item: FeedbackItem,
+    received_at: datetime,
+    client_iss: str | None,
+    offered: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     reason = item.override_reason.reason if item.override_reason else None
+    display = (reason.display or _offered_display(reason, offered)) if reason else None
     return {
         "service_id": service_id,
         "card_uuid": item.card,
@@ -151,7 +164,7 @@ def _row(
         ),
         "override_reason_system": reason.system if reason else None,
         "override_reason_code": reason.code if reason else None,
-        "override_reason_display": reason.display if reason else None,
+        "override_reason_display": display,
         "user_comment": item.override_reason.user_comment if item.override_reason else None,
         # Stored in UTC: SQLite keeps the wall-clock time and drops the offset, which shifted the instant.
         "outcome_timestamp": item.outcome_timestamp.astimezone(UTC),
@@ -194,17 +207,23 @@ async def store_feedback(
     client_iss: str | None,
     *,
     received_at: datetime | None = None,
+    offered_reasons: Mapping[str, Sequence[dict[str, Any]]] | None = None,
 ) -> int:
     """Commit every item, or raise StorageUnavailable (503, Retry-After) when the database is away, or
     InvalidRequest (400) when the database refuses a value (the model's cleaning and limits should
     leave none: this is the backstop that keeps a refused value from reading as an outage)."""
     # The service's clock (the app passes its own): an override counts from the day it was received.
     received = received_at or datetime.now(UTC)
-    rows = [_row(service_id, item, received, client_iss) for item in request.feedback]
+    offered = offered_reasons or {}
+    rows = [
+        _row(service_id, item, received, client_iss, offered.get(item.card, ())) for item in request.feedback
+    ]
     try:
         # One transaction: the EHR gets 200 only when every item is durable.
         async with _feedback_database(database) as engine, engine.begin() as connection:
-            await connection.execute(insert(feedback_table), rows)
+            rows = await _without_repeated_acceptances(connection, rows)
+            if rows:
+                await connection.execute(insert(feedback_table), rows)
     except Exception as error:
         if not is_value_refused(error):
             raise
@@ -213,6 +232,47 @@ async def store_feedback(
             expression="feedback",
         ) from None
     return len(rows)
+
+
+def _acceptance_key(row: Mapping[str, Any]) -> tuple[str, str, str | None, tuple[str, ...]]:
+    return (
+        str(row["service_id"]),
+        str(row["card_uuid"]),
+        row["client_iss"],
+        tuple(row["accepted_suggestions"] or ()),
+    )
+
+
+async def _without_repeated_acceptances(
+    connection: AsyncConnection, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A clinician who clicks the same suggestion twice (the Sandbox sends each click) accepted it once:
+    an acceptance already stored for the same card, client and suggestions, or repeated in this
+    request, is not stored again. Overrides are kept as sent (each may carry its own comment)."""
+    accepted = [row for row in rows if row["outcome"] == "accepted"]
+    if not accepted:
+        return rows
+    result = await connection.execute(
+        select(
+            feedback_table.c.service_id,
+            feedback_table.c.card_uuid,
+            feedback_table.c.client_iss,
+            feedback_table.c.accepted_suggestions,
+        ).where(
+            feedback_table.c.outcome == "accepted",
+            feedback_table.c.card_uuid.in_({str(row["card_uuid"]) for row in accepted}),
+        )
+    )
+    seen = {_acceptance_key(dict(row._mapping)) for row in result}
+    kept = []
+    for row in rows:
+        if row["outcome"] == "accepted":
+            key = _acceptance_key(row)
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(row)
+    return kept
 
 
 @dataclass(frozen=True)
@@ -254,12 +314,12 @@ def client_key(client_iss: str | None) -> str:
 
 async def refuse_feedback_on_cards_not_ours(
     database: AsyncEngine | DatabaseStatus, service_id: str, request: FeedbackRequest, client_iss: str | None
-) -> None:
+) -> dict[str, list[dict[str, Any]]]:
     """InvalidRequest (400) unless every item names a card this service id issued to this client, and
     every override reason is one that card offered; nothing of the request is stored then. A card
     issued to another client is answered exactly like a card never issued: the answer must not tell
     a client which card ids exist. StorageUnavailable (503, Retry-After) while the database is away:
-    unverifiable feedback is not accepted."""
+    unverifiable feedback is not accepted. Returns the override reasons each named card offered."""
     issued = await _issued(database, service_id, {item.card for item in request.feedback})
     caller = client_key(client_iss)
     foreign = [
@@ -279,6 +339,7 @@ async def refuse_feedback_on_cards_not_ours(
                 "the override reason is not one the card offered; nothing was stored",
                 expression=f"feedback[{index}].overrideReason.reason",
             )
+    return {card: issued[card].offered_override_reasons for card in issued}
 
 
 @dataclass

@@ -44,7 +44,12 @@ def _offered_override_reasons(card: dict[str, Any]) -> list[dict[str, str]] | No
     reasons = card.get("overrideReasons")
     if not reasons:
         return None
-    return [{"system": reason.get("system"), "code": reason["code"]} for reason in reasons]
+    # The display too: feedback that names a reason by code alone (the CDS Hooks Sandbox sends no
+    # display) is stored with the card's own wording, for feedback-report.
+    return [
+        {"system": reason.get("system"), "code": reason["code"], "display": reason.get("display")}
+        for reason in reasons
+    ]
 
 
 def issued_card_rows(

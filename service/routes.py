@@ -270,9 +270,14 @@ async def feedback(service_id: str, request: Request) -> Response:
     # Rows of the cards just issued may still be on their way to the database: let them land first.
     await request.app.state.issued_cards.settle()
     database = request.app.state.database
-    await refuse_feedback_on_cards_not_ours(database, service.id, parsed, caller.issuer)
+    offered = await refuse_feedback_on_cards_not_ours(database, service.id, parsed, caller.issuer)
     stored = await store_feedback(
-        database, service.id, parsed, caller.issuer, received_at=request.app.state.clock()
+        database,
+        service.id,
+        parsed,
+        caller.issuer,
+        received_at=request.app.state.clock(),
+        offered_reasons=offered,
     )
     for item in parsed.feedback:
         count_feedback(item.outcome)

@@ -489,3 +489,53 @@ def test_a_request_holds_at_most_100_items(shared_client: TestClient) -> None:
     assert too_many.status_code == 400
     assert enough.status_code == 200
     assert _stored(shared_client, cards[100:]) == []
+
+
+# -- the CDS Hooks Sandbox's feedback: reasons by code alone, repeated clicks ----------------------------
+
+
+def _teclistamab_card(client: TestClient) -> dict[str, Any]:
+    """A baseline card for a patient of its own: an override elsewhere must not quiet it (feedback-aware)."""
+    from hook_requests import complete_prefetch, draft_orders, hook_request
+
+    patient = f"pt-{uuid.uuid4().hex[:12]}"
+    body = hook_request("order-sign", prefetch=complete_prefetch(patient), patient_id=patient)
+    body["context"]["draftOrders"] = draft_orders(
+        {
+            "resourceType": "MedicationRequest",
+            "id": "draft-teclistamab",
+            "status": "draft",
+            "intent": "order",
+            "subject": {"reference": f"Patient/{body['context']['patientId']}"},
+            "medicationCodeableConcept": {"text": "teclistamab 1.5 mg/kg SC weekly"},
+        }
+    )
+    cards = client.post(f"/cds-services/{SERVICE}", json=body).json()["cards"]
+    card: dict[str, Any] = next(card for card in cards if card.get("overrideReasons"))
+    return card
+
+
+def test_a_reason_sent_by_code_alone_is_stored_with_the_cards_own_display(shared_client: TestClient) -> None:
+    card = _teclistamab_card(shared_client)
+    offered = card["overrideReasons"][0]
+    by_code = {"reason": {"system": offered["system"], "code": offered["code"]}}
+
+    response = shared_client.post(PATH, json={"feedback": [_overridden(card["uuid"], by_code)]})
+
+    assert response.status_code == 200, response.text
+    (row,) = _stored(shared_client, [card["uuid"]])
+    assert row.override_reason_display == offered["display"]
+
+
+def test_a_suggestion_accepted_twice_is_stored_once(shared_client: TestClient) -> None:
+    card = _teclistamab_card(shared_client)
+    suggestion = card["suggestions"][0]["uuid"]
+    twice_in_one = {"feedback": [_accepted(card["uuid"], suggestion), _accepted(card["uuid"], suggestion)]}
+
+    first = shared_client.post(PATH, json=twice_in_one)
+    again = shared_client.post(PATH, json={"feedback": [_accepted(card["uuid"], suggestion)]})
+    overridden = shared_client.post(PATH, json={"feedback": [_overridden(card["uuid"], None)] * 2})
+
+    assert (first.status_code, again.status_code, overridden.status_code) == (200, 200, 200)
+    outcomes = [row.outcome for row in _stored(shared_client, [card["uuid"]])]
+    assert outcomes == ["accepted", "overridden", "overridden"]
