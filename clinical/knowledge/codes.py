@@ -1,5 +1,6 @@
 """Code systems and code lookup: (system, code) after normalising the system (HL7 OIDs and national
-aliases map to the canonical URI) and the code (ICD-10-CM without dots, NDC to 11 digits). Entries
+aliases map to the canonical URI) and the code (ICD-10-CM and ICD-10-GM without dots, NDC to 11
+digits, OPS without dots, PZN to 8 digits). Entries
 marked `match: prefix` stand for an ICD-10-CM family (I63 = every cerebral infarction code)."""
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ class CodeSystems:
             return code.replace(".", "").upper()
         if canonical_system == self.canonical_by_alias.get("ndc"):
             return _ndc_eleven_digits(code)
+        if canonical_system == self.canonical_by_alias.get("icd10gm"):
+            # ICD-10-GM marks a dagger (+), asterisk (*) or exclamation (!) code after the code itself.
+            return code.rstrip("+*!\u2020 ").replace(".", "").upper()
+        if canonical_system == self.canonical_by_alias.get("ops"):
+            return code.replace(".", "").lower()
+        if canonical_system == self.canonical_by_alias.get("pzn"):
+            return code.zfill(8) if code.isdigit() and len(code) <= 8 else None
         return code
 
 

@@ -521,6 +521,9 @@ class TextMatchingFile(Strict):
     flare_of_known_disease: FlareOfKnownDisease | None = None
     absent_values: list[str]
     progression: ProgressionTerms
+    # Issue 19: abbreviations written with full stops ("V.a.", "Z.n.", "St.p."): their stops end no
+    # phrase, so "V.a. ICANS" keeps its cue in the phrase of the name.
+    abbreviations: list[str] = []
 
 
 # --- timing.yaml ---------------------------------------------------------------------------------------

@@ -69,7 +69,23 @@ def remembered(owner: object, text: str, compute: Callable[[str], T]) -> T:
 
 
 def normalise_name(text: str) -> str:
-    return _SEPARATORS.sub(" ", text.casefold()).strip()
+    return _SEPARATORS.sub(" ", _fold_umlauts(text.casefold())).strip()
+
+
+# German umlauts and their ASCII spellings are the same letters ("Hirnödem" = "Hirnoedem"); casefold
+# already writes "ß" as "ss". A name written with an umlaut matches both spellings in a text.
+_UMLAUT_ASCII = {"ä": "ae", "ö": "oe", "ü": "ue"}
+_UMLAUT_FOLD = str.maketrans(_UMLAUT_ASCII)
+_UMLAUT_PATTERN = {"ä": "(?:ä|ae)", "ö": "(?:ö|oe)", "ü": "(?:ü|ue)", "ß": "(?:ß|ss)"}
+
+
+def _fold_umlauts(folded: str) -> str:
+    return folded.translate(_UMLAUT_FOLD)
+
+
+def _token_pattern(token: str) -> str:
+    """A name's word as a pattern: an umlaut (or ß) matches its ASCII spelling too."""
+    return "".join(_UMLAUT_PATTERN.get(char.lower(), re.escape(char)) for char in token)
 
 
 @dataclass(frozen=True)
@@ -107,7 +123,7 @@ class TextMatcher(Generic[T]):
         for name, value in names:
             self._values.setdefault(normalise_name(name), value)
             tokens = [token for token in _SEPARATORS.split(name.strip()) if token]
-            pattern = r"[\s\-]+".join(re.escape(token) for token in tokens)
+            pattern = r"[\s\-]+".join(_token_pattern(token) for token in tokens)
             kind = 0 if _ACRONYM.match(name.strip()) else 1
             head = _WORD.match(name.strip())
             key = None
@@ -253,7 +269,13 @@ class PhraseReader:
     def __init__(self, rules: TextMatchingFile) -> None:
         self.max_text_chars = rules.max_text_chars
         words = "|".join(re.escape(word) for word in sorted(rules.phrase_breaks, key=len, reverse=True))
-        self._breaks = re.compile(rf"[.;,\n]|(?<!\w)(?:{words})(?!\w)", re.IGNORECASE)
+        # An abbreviation's own full stops ("V.a.", "Z.n.") are matched first and are no break.
+        abbreviations = "|".join(
+            r"\s*".join(re.escape(part) for part in abbreviation.split())
+            for abbreviation in sorted(rules.abbreviations, key=len, reverse=True)
+        )
+        no_break = rf"(?<!\w)(?P<abbreviation>{abbreviations})(?!\w)|" if abbreviations else ""
+        self._breaks = re.compile(rf"{no_break}[.;,\n]|(?<!\w)(?:{words})(?!\w)", re.IGNORECASE)
         # One matcher for every cue, each name with its roles: one scan of the text finds them all.
         roles: dict[str, set[str]] = {}
         causes = rules.alternative_cause_after
@@ -329,7 +351,7 @@ class PhraseReader:
         return text[: self.max_text_chars]
 
     def read(self, text: str) -> ReadText:
-        breaks = list(self._breaks.finditer(text))
+        breaks = [match for match in self._breaks.finditer(text) if match.lastgroup != "abbreviation"]
         is_comma = [match.group(0) == "," for match in breaks]
         cues = list(self._cues.find(text))
         if self._query_roles and "?" in text:
