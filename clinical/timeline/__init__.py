@@ -119,12 +119,21 @@ class Vocabularies:
             treatments=TreatmentVocabulary(
                 knowledge.findings.treatment_evidence, knowledge.findings.treatment_conditional_words
             ),
-            implied=ImpliedExposureVocabulary(knowledge.therapies, reader, knowledge.systems),
+            implied=ImpliedExposureVocabulary(
+                knowledge.therapies, reader, knowledge.systems, knowledge.findings.condition_certainty
+            ),
             treatment_changes=TreatmentChangeVocabulary(
                 knowledge.imaging, knowledge.text.progression, reader, knowledge.systems
             ),
-            mri_safety=MriSafetyVocabulary(knowledge.context.mri_safety, reader, knowledge.systems),
-            diagnoses=DiagnosisVocabulary(knowledge.context.diagnoses, reader, knowledge.systems),
+            mri_safety=MriSafetyVocabulary(
+                knowledge.context.mri_safety,
+                reader,
+                knowledge.systems,
+                knowledge.findings.condition_certainty,
+            ),
+            diagnoses=DiagnosisVocabulary(
+                knowledge.context.diagnoses, reader, knowledge.systems, knowledge.findings.condition_certainty
+            ),
         )
 
 

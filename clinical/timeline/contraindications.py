@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from clinical.fhir_data import as_dict, as_list, codings, concept_texts, first_date, parse_date
 from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher
-from clinical.knowledge.schema import MriSafety
+from clinical.knowledge.schema import ConditionCertainty, MriSafety
 from clinical.patient_record import PatientRecord
+from clinical.timeline.code_certainty import coded_certainty
 
 # implant: no MRI without a radiology decision; contrast: gadolinium only (a non-contrast MRI remains).
 Concern = Literal["implant", "contrast"]
@@ -70,8 +71,15 @@ class MriSafetyFacts:
 
 
 class MriSafetyVocabulary:
-    def __init__(self, data: MriSafety, reader: PhraseReader, systems: CodeSystems) -> None:
+    def __init__(
+        self,
+        data: MriSafety,
+        reader: PhraseReader,
+        systems: CodeSystems,
+        certainty: ConditionCertainty | None = None,
+    ) -> None:
         self.data = data
+        self.certainty = certainty  # ICD-10-GM Diagnosesicherheit: an excluded implant diagnosis is none
         self._reader = reader
         self._device_codes: CodeIndex[ImplantDevice] = CodeIndex(systems)
         names: list[tuple[str, ImplantDevice]] = []
@@ -196,6 +204,8 @@ def _implants(
         if not _condition_live(condition):
             continue
         concept = condition.get("code")
+        if coded_certainty(concept, vocabulary.certainty) == "excluded":
+            continue
         on = first_date(condition, DATE_PATHS["Condition"])
         for kind in vocabulary.devices_in([concept], affirmed_only=True):
             yield kind, vocabulary.safety_in([concept]), "Condition", on

@@ -10,8 +10,9 @@ from typing import Any
 
 from clinical.fhir_data import codings, concept_texts, first_date
 from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher
-from clinical.knowledge.schema import ResponseDiagnosis
+from clinical.knowledge.schema import ConditionCertainty, ResponseDiagnosis
 from clinical.patient_record import PatientRecord
+from clinical.timeline.code_certainty import coded_certainty
 
 _EXCLUDED_VERIFICATION = frozenset(("refuted", "entered-in-error"))
 _DATES = ("onsetDateTime", "onsetPeriod.start", "recordedDate")
@@ -34,7 +35,14 @@ class CancerDiagnosis:
 
 
 class DiagnosisVocabulary:
-    def __init__(self, entries: list[ResponseDiagnosis], reader: PhraseReader, systems: CodeSystems) -> None:
+    def __init__(
+        self,
+        entries: list[ResponseDiagnosis],
+        reader: PhraseReader,
+        systems: CodeSystems,
+        certainty: ConditionCertainty | None = None,
+    ) -> None:
+        self.certainty = certainty  # ICD-10-GM Diagnosesicherheit: an excluded diagnosis names no disease
         self._reader = reader
         self._codes: CodeIndex[DiagnosisKind] = CodeIndex(systems)
         names: list[tuple[str, DiagnosisKind]] = []
@@ -73,6 +81,8 @@ def find_diagnoses(record: PatientRecord, vocabulary: DiagnosisVocabulary) -> li
     found: list[CancerDiagnosis] = []
     for condition in record.of_type("Condition"):
         if _status(condition, "verificationStatus") in _EXCLUDED_VERIFICATION:
+            continue
+        if coded_certainty(condition.get("code"), vocabulary.certainty) == "excluded":
             continue
         on = first_date(condition, _DATES)
         found.extend(CancerDiagnosis(kind, on) for kind in vocabulary.kinds_in(condition.get("code")))

@@ -33,6 +33,7 @@ from clinical.fhir_data import (
 from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher, normalise_name
 from clinical.knowledge.schema import FindingsFile, GlasgowComaScale, ScoreBand, Severity, Syndrome
 from clinical.patient_record import PatientRecord
+from clinical.timeline.code_certainty import coded_certainty
 
 ScoreKind = Literal["ice", "capd"]
 NormalKind = Literal["ice", "capd", "gcs"]
@@ -310,26 +311,7 @@ class FindingVocabulary:
 
     def code_certainty(self, concept: Any) -> Literal["excluded", "suspected", "history"] | None:
         """The certainty a German diagnosis states on its code (ICD-10-GM Diagnosesicherheit)."""
-        certainty = self.certainty
-        holder = as_dict(concept)
-        if certainty is None or holder is None:
-            return None
-        for coding in as_list(holder.get("coding")):
-            extensions = coding.get("extension") if isinstance(coding, dict) else None
-            for extension in as_list(extensions):
-                found = as_dict(extension)
-                if found is None or found.get("url") != certainty.url:
-                    continue
-                for system, code in codings(found.get("valueCoding")):
-                    if system != certainty.system:
-                        continue
-                    if code in certainty.excluded:
-                        return "excluded"
-                    if code in certainty.history:
-                        return "history"
-                    if code in certainty.suspected:
-                        return "suspected"
-        return None
+        return coded_certainty(concept, self.certainty)
 
     def gcs_in_text(self, text: str) -> int | None:
         """The last GCS total a free text states by name and number ("GCS 7", "GCS total: 14/15");

@@ -15,8 +15,9 @@ from typing import Any
 
 from clinical.fhir_data import as_dict, as_str, codes_of, codings, concept_texts, first_date
 from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher
-from clinical.knowledge.schema import ImpliedExposureEntry, TherapiesFile
+from clinical.knowledge.schema import ConditionCertainty, ImpliedExposureEntry, TherapiesFile
 from clinical.patient_record import PatientRecord
+from clinical.timeline.code_certainty import coded_certainty
 
 _EXCLUDED_VERIFICATION = frozenset(("refuted", "entered-in-error"))
 _DATES = ("onsetDateTime", "onsetPeriod.start", "recordedDate")
@@ -42,7 +43,14 @@ class ImpliedExposure:
 
 
 class ImpliedExposureVocabulary:
-    def __init__(self, data: TherapiesFile, reader: PhraseReader, systems: CodeSystems) -> None:
+    def __init__(
+        self,
+        data: TherapiesFile,
+        reader: PhraseReader,
+        systems: CodeSystems,
+        certainty: ConditionCertainty | None = None,
+    ) -> None:
+        self.certainty = certainty  # ICD-10-GM Diagnosesicherheit: "A" (excluded) implies nothing
         implied = data.implied_exposure
         self.lookback_days = implied.lookback_days if implied else 0
         self._codes: CodeIndex[ImpliedExposureEntry] = CodeIndex(systems)
@@ -76,6 +84,8 @@ class ImpliedExposureVocabulary:
 def _of_conditions(record: PatientRecord, vocabulary: ImpliedExposureVocabulary) -> Iterator[ImpliedExposure]:
     for condition in record.of_type("Condition"):
         if codes_of(condition.get("verificationStatus")) & _EXCLUDED_VERIFICATION:
+            continue
+        if coded_certainty(condition.get("code"), vocabulary.certainty) == "excluded":
             continue
         found = vocabulary.in_concept(condition.get("code"))
         if found is None:
