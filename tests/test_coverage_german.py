@@ -108,17 +108,82 @@ def test_german_coded_diagnosis_cell_decides_the_neurotoxicity_card(
     assert topics(cards([*nivolumab(), *records])).get(NEURO) == indicator
 
 
-def test_diagnosesicherheit_a_on_an_implant_diagnosis_is_no_mri_contraindication() -> None:
-    """A pacemaker diagnosis marked A (ausgeschlossen) is no implant: the CAR-T baseline keeps its
-    MRI order suggestion, as without the diagnosis."""
-    pacemaker = diagnosis(
-        "Z95.0", "Vorhandensein eines kardialen elektronischen Geräts", "A", text="Herzschrittmacher"
-    )
-    pacemaker["code"]["coding"][0]["display"] = "cardiac pacemaker"
-    pacemaker["code"]["text"] = "cardiac pacemaker"
-    found = cards([pacemaker], [draft("axicabtagene ciloleucel")])
+def baseline_suggests_mri(records: list[dict[str, Any]]) -> bool:
+    found = cards(records, [draft("axicabtagene ciloleucel")])
     baseline = [card for card in found if card["source"]["topic"]["code"] == BASELINE]
-    assert baseline and baseline[0].get("suggestions")
+    assert baseline, found
+    return bool(baseline[0].get("suggestions"))
+
+
+def device(type_text: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Device",
+        "id": "device-1",
+        "status": "active",
+        "type": {"text": type_text},
+        "patient": SUBJECT,
+        **fields,
+    }
+
+
+def flag(text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Flag",
+        "id": "flag-1",
+        "status": "active",
+        "code": {"text": text},
+        "subject": SUBJECT,
+    }
+
+
+# (cell, records, the CAR-T baseline card keeps its MRI order suggestion)
+MRI_SAFETY: list[tuple[str, list[dict[str, Any]], bool]] = [
+    (
+        "Herzschrittmacher | Device.type text | no MRI order",
+        [device("Herzschrittmacher (Zweikammer)")],
+        False,
+    ),
+    (
+        "Herzschrittmacher MR-bedingt sicher | Device.type text | MRI order stays",
+        [device("Herzschrittmacher, MR-bedingt sicher")],
+        True,
+    ),
+    ("Cochlea-Implantat | Device.type text | no MRI order", [device("Cochlea-Implantat links")], False),
+    (
+        "nicht MRT-tauglich | Flag.code text | no MRI order",
+        [flag("Metallsplitter, nicht MRT-tauglich")],
+        False,
+    ),
+    (
+        "Herzschrittmacher | Condition ICD-10-GM Z95.0, Diagnosesicherheit G | no MRI order",
+        [
+            diagnosis(
+                "Z95.0", "Vorhandensein eines kardialen elektronischen Geräts", "G", text="Herzschrittmacher"
+            )
+        ],
+        False,
+    ),
+    (
+        "Herzschrittmacher | Condition ICD-10-GM Z95.0, Diagnosesicherheit A | MRI order stays",
+        [
+            diagnosis(
+                "Z95.0", "Vorhandensein eines kardialen elektronischen Geräts", "A", text="Herzschrittmacher"
+            )
+        ],
+        True,
+    ),
+    (
+        "Herzschrittmacher explantiert | Condition text | MRI order stays",
+        [diagnosis("Z95.0", "x", text="Herzschrittmacher explantiert 2020")],
+        True,
+    ),
+    ("no device | - | MRI order stays", [], True),
+]
+
+
+@pytest.mark.parametrize(("records", "suggests"), [pytest.param(r, o, id=n) for n, r, o in MRI_SAFETY])
+def test_german_mri_safety_cell_decides_the_mri_order(records: list[dict[str, Any]], suggests: bool) -> None:
+    assert baseline_suggests_mri(records) is suggests
 
 
 # --- German clinical text: negation, uncertainty, history, family, causes ---------------------------
