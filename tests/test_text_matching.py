@@ -319,3 +319,41 @@ def test_a_person_cue_is_cancelled_only_by_a_reporting_word_before_the_finding()
     read = READER.read("mother had a seizure witnessed by her family")
     hit = next(iter(NAMES.find("mother had a seizure witnessed by her family")))
     assert READER.certainty(read, hit.start, hit.end) == "history"
+
+
+# --- issue 19: German spelling and abbreviations -------------------------------------------------------
+
+GERMAN_NAMES: TextMatcher[str] = TextMatcher(
+    [("Krampfanfälle", "seizure"), ("Hirnödem", "edema"), ("ICANS", "icans")]
+)
+
+
+@pytest.mark.parametrize(
+    "text", ["Krampfanfälle", "Krampfanfaelle", "KRAMPFANFÄLLE", "KRAMPFANFAELLE", "Hirnödem", "Hirnoedem"]
+)
+def test_a_name_written_with_an_umlaut_matches_its_ascii_spelling(text: str) -> None:
+    assert GERMAN_NAMES.first(text) is not None, text
+
+
+def test_an_ascii_spelling_in_a_text_with_other_umlauts_still_matches() -> None:
+    text = "Übelkeit, zudem Krampfanfaelle über Nacht"
+    assert [hit.value for hit in GERMAN_NAMES.find(text)] == ["seizure"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("V.a. ICANS", "uncertain"),  # the abbreviation's full stops end no phrase
+        ("V. a. ICANS", "uncertain"),
+        ("Z.n. Krampfanfälle 2019", "history"),
+        ("St.p. Krampfanfälle", "history"),
+        ("Neurologisch o.B. Krampfanfälle heute", "affirmed"),  # a real full stop still ends a phrase
+        ("kein Fieber. Krampfanfälle heute", "affirmed"),
+        ("Verdacht auf ICANS", "uncertain"),
+        ("nicht auszuschliessen: keine Krampfanfälle", "negated"),
+    ],
+)
+def test_german_cues_and_abbreviations_are_read_within_their_phrase(text: str, expected: str) -> None:
+    read = READER.read(text)
+    hit = next(iter(GERMAN_NAMES.find(text)))
+    assert READER.certainty(read, hit.start, hit.end) == expected, text
