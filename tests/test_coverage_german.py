@@ -357,3 +357,24 @@ def test_german_car_t_wording_decides_exposure(fields: dict[str, Any], exposed: 
     }
     found = topics(cards([procedure, note("Verwirrtheit seit heute", 0)]))
     assert (NEURO in found) is exposed
+
+
+# --- a diagnosis that implies CAR-T exposure, with its Diagnosesicherheit ---------------------------
+
+# (cell, Diagnosesicherheit of the CRS diagnosis, implied exposure expected)
+IMPLIED: list[tuple[str, str | None, bool]] = [
+    ("Zytokinfreisetzungssyndrom | no Diagnosesicherheit | implies exposure", None, True),
+    ("Zytokinfreisetzungssyndrom | Diagnosesicherheit G | implies exposure", "G", True),
+    ("Zytokinfreisetzungssyndrom | Diagnosesicherheit A | implies nothing", "A", False),
+]
+
+
+@pytest.mark.parametrize(("certainty", "implied"), [pytest.param(c, i, id=n) for n, c, i in IMPLIED])
+def test_an_excluded_crs_diagnosis_implies_no_car_t(certainty: str | None, implied: bool) -> None:
+    """No therapy record here: a CRS diagnosis says immune effector cell therapy happened, so new
+    confusion is possible ICANS; the same diagnosis marked A (ausgeschlossen) says nothing."""
+    crs = diagnosis(
+        "R50.9", "Fieber, nicht näher bezeichnet", certainty, text="Zytokinfreisetzungssyndrom Grad 1"
+    )
+    found = topics(cards([crs, note("Seit heute Verwirrtheit und Wortfindungsstörungen", 0)]))
+    assert (NEURO in found) is implied
