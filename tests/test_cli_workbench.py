@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -321,10 +322,32 @@ def _moved_now(scenario: dict[str, Any]) -> str:
     return datetime.combine(MOVED_TO, moment.timetz()).isoformat()
 
 
+class SettableClock:
+    """The service's clock, moved by each test (one service for the module: loading the knowledge per
+    scenario would cost more than the scenarios)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def pinned_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, SettableClock]]:
+    clock = SettableClock()
+    settings = settings_for(tmp_path_factory.mktemp("pinned") / "db.sqlite3")
+    with TestClient(create_app(settings, clock=clock)) as client:
+        yield client, clock
+
+
 @pytest.mark.parametrize("on_date", ["scenario", MOVED_TO.isoformat()], ids=["as-dated", "moved"])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["name"] for s in SCENARIOS])
 def test_request_gives_each_scenario_its_expected_cards_on_a_service_with_a_pinned_clock(
-    scenario: dict[str, Any], on_date: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    scenario: dict[str, Any],
+    on_date: str,
+    capsys: pytest.CaptureFixture[str],
+    pinned_service: tuple[TestClient, SettableClock],
 ) -> None:
     status, out, err = run(capsys, "request", scenario["name"], "--on-date", on_date)
     assert status == 0, err
@@ -336,11 +359,12 @@ def test_request_gives_each_scenario_its_expected_cards_on_a_service_with_a_pinn
     else:
         assert f"falls on {on_date}" in err
         clock = _moved_now(scenario)
-    settings = settings_for(tmp_path / "db.sqlite3", fixed_now=clock)
+    client, service_clock = pinned_service
+    moment = datetime.fromisoformat(str(clock))
+    service_clock.now = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     service = re.search(r"/cds-services/(\S+?);", err)
     assert service is not None
-    with TestClient(create_app(settings)) as client:
-        response = client.post(f"/cds-services/{service.group(1)}", json=body)
+    response = client.post(f"/cds-services/{service.group(1)}", json=body)
     assert response.status_code == 200, response.text
     topics = sorted(card["source"]["topic"]["code"] for card in response.json()["cards"])
     assert topics == sorted(scenario["expected_topics"])
