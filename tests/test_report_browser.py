@@ -134,9 +134,15 @@ def test_report_charts_render_in_chromium(report_dir: Path, tmp_path: Path) -> N
 def test_patient_timeline_renders_in_chromium(report_dir: Path, tmp_path: Path) -> None:
     binary = browser()
     report = (report_dir / "report.html").read_text(encoding="utf-8")
-    first_critical = re.search(r'class="patient-link" href="(patients/[^"]+)"', report)
-    assert first_critical is not None, "the generated cohort has a patient with a critical card"
-    page = report_dir / first_critical.group(1)
+    # A CAR-T patient with a critical card: every kind of mark on one page (a checkpoint-inhibitor
+    # patient has no imaging windows).
+    linked = [
+        report_dir / link for link in re.findall(r'class="patient-link" href="(patients/[^"]+)"', report)
+    ]
+    assert linked, "the generated cohort has a patient with a critical card"
+    pages = [page for page in linked if 'class="window' in page.read_text(encoding="utf-8")]
+    assert pages, "a patient with a critical card and an imaging window"
+    page = pages[0]
     timeline = rendered(binary, page, tmp_path / "profile")["timeline"]
     assert timeline["width"] == 1000 and timeline["height"] > 150
     assert timeline["drawn"] == timeline["marks"]
