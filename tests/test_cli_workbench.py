@@ -70,7 +70,7 @@ def burden_out(export: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_burden_writes_one_card_row_per_card_with_its_fields(burden_out: Path) -> None:
     rows = read_ndjson(burden_out / "cards.ndjson")
     assert rows
-    assert {tuple(row) for row in rows} == {("patient", "date", "topic", "indicator", "summary")}
+    assert {tuple(row) for row in rows} == {("patient", "date", "topic", "rule", "indicator", "summary")}
     assert {row["date"] for row in rows} <= {f"2026-11-{day:02d}" for day in range(1, 11)}
     assert {row["indicator"] for row in rows} <= {"info", "warning", "critical"}
 

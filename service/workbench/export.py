@@ -53,6 +53,8 @@ class DataQuality:
     unreadable_dates: Counter[str] = field(default_factory=Counter)  # "Type.element" -> resources
     ignored_types: Counter[str] = field(default_factory=Counter)  # types the rules do not read
     read: Counter[str] = field(default_factory=Counter)  # resource type -> resources read
+    # Resources naming a patient the export holds no Patient resource for (by `Cohort.orphans`).
+    orphan_resources: int = 0
 
     @property
     def skipped_total(self) -> int:
@@ -78,6 +80,9 @@ class Cohort:
     medications: dict[str, dict[str, Any]] = field(default_factory=dict)
     quality: DataQuality = field(default_factory=DataQuality)
     unassigned: list[dict[str, Any]] = field(default_factory=list)  # no patient named
+    # Patient ids that resources name but that have no Patient resource: evaluated and shown, but not
+    # patients of the cohort's denominator.
+    orphans: set[str] = field(default_factory=set)
 
     def patient_ids(self) -> list[str]:
         return sorted(self.patients)
@@ -196,6 +201,16 @@ class _Reader:
                 for resource in cohort.unassigned:
                     cohort.quality.read[resource["resourceType"]] -= 1
             cohort.unassigned = []
+        orphans = {
+            patient_id
+            for patient_id, resources in cohort.patients.items()
+            if not any(resource.get("resourceType") == "Patient" for resource in resources)
+        }
+        # An export with no Patient resource at all (one patient's records, say) has no orphans: there
+        # is nothing to tell a patient from an orphan by.
+        if len(orphans) < len(cohort.patients):
+            cohort.orphans = orphans
+            cohort.quality.orphan_resources = sum(len(cohort.patients[patient]) for patient in orphans)
         return cohort
 
 

@@ -78,6 +78,33 @@ def _outcomes_with_progress(
         progress.refresh()
 
 
+def write_outputs(
+    summary: BurdenSummary, outcomes: list[PatientOutcome], out_dir: Path, validation: ValidationReport | None
+) -> None:
+    """cards.ndjson (patient-view cards of the cohort's patients, sorted by patient and day),
+    order_cards.ndjson (the simulated order-select cards), patients.ndjson (one line per evaluated
+    patient, orphans included: what a merge of shards rebuilds the summary from), summary.json and
+    report.html."""
+    outcomes.sort(key=lambda outcome: outcome.patient_id)
+    with (
+        (out_dir / "cards.ndjson").open("wb") as cards_file,
+        (out_dir / "order_cards.ndjson").open("wb") as order_file,
+        (out_dir / "patients.ndjson").open("wb") as patients_file,
+    ):
+        for outcome in outcomes:
+            summary.add(outcome)
+            patients_file.write(orjson.dumps(outcome.as_dict()) + b"\n")
+            if outcome.orphan:
+                continue
+            cards_file.writelines(orjson.dumps(row.as_dict()) + b"\n" for row in outcome.rows)
+            order_file.writelines(orjson.dumps(row.as_dict()) + b"\n" for row in outcome.order_rows)
+    document = summary.as_dict()
+    if validation is not None:
+        document["fhir_validation"] = validation.as_dict()
+    (out_dir / "summary.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    (out_dir / "report.html").write_text(report_page(summary, validation), encoding="utf-8")
+
+
 def run_burden(
     cohort: Cohort,
     *,
@@ -89,8 +116,10 @@ def run_burden(
     cards_dir: Path,
     validation_sample: int,
     progress: bool,
+    started: float | None = None,
 ) -> BurdenResult:
-    started = time.perf_counter()
+    """`started`: when the run began (time.perf_counter), reading the export included."""
+    started = time.perf_counter() if started is None else started
     plan = BurdenPlan(first_day, last_day, out_dir)
     evaluator = clinical.load_evaluator(knowledge_dir, cards_dir)
     summary = BurdenSummary(str(cohort.source), plan, cohort.quality)
@@ -98,17 +127,8 @@ def run_burden(
     stream = evaluate_cohort(evaluator, cohort, plan, workers)
     for outcome in _outcomes_with_progress(stream, len(cohort.patients), len(plan.days()), progress):
         outcomes.append(outcome)
-    outcomes.sort(key=lambda outcome: outcome.patient_id)
-    with (out_dir / "cards.ndjson").open("wb") as cards_file:
-        for outcome in outcomes:
-            summary.add(outcome)
-            cards_file.writelines(orjson.dumps(row.as_dict()) + b"\n" for row in outcome.rows)
     validation = (
         validate_sample(_resources_by_type(cohort), validation_sample) if validation_sample > 0 else None
     )
-    document = summary.as_dict()
-    if validation is not None:
-        document["fhir_validation"] = validation.as_dict()
-    (out_dir / "summary.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
-    (out_dir / "report.html").write_text(report_page(summary, validation), encoding="utf-8")
+    write_outputs(summary, outcomes, out_dir, validation)
     return BurdenResult(summary, validation, out_dir, time.perf_counter() - started)
