@@ -88,6 +88,85 @@ def test_burden_summary_counts_match_the_card_rows(burden_out: Path) -> None:
     assert summary["patients_with_critical_card"] == len(critical)
 
 
+COMMITTEE_KEYS = {
+    "patients",
+    "exposed_patients",
+    "patients_with_cards",
+    "patients_with_critical_cards",
+    "card_days",
+    "episodes",
+    "cards_per_100_patients_per_week",
+    "by_rule",
+    "order_time_cards",
+    "data_quality",
+}
+DATA_QUALITY_KEYS = {
+    "invalid_json",
+    "missing_resource_type",
+    "wrong_file",
+    "duplicates",
+    "orphan_references",
+    "orphan_patient_ids",
+    "undated",
+    "unparseable_dates",
+    "unrecognised_therapy_codes",
+    "unrecognised_therapy_codes_most_frequent",
+    "encoding_errors",
+    "oversized_lines",
+    "skipped_files",
+}
+
+
+def test_burden_summary_answers_the_committee_in_its_units(burden_out: Path) -> None:
+    summary = json.loads((burden_out / "summary.json").read_text(encoding="utf-8"))
+    rows = read_ndjson(burden_out / "cards.ndjson")
+    assert summary.keys() >= COMMITTEE_KEYS
+    assert summary["data_quality"].keys() >= DATA_QUALITY_KEYS
+    assert summary["card_days"] == len(rows)
+    assert summary["cards_per_100_patients_per_week"] == round(len(rows) * 700 / (12 * 10), 2)
+    assert summary["patients_with_cards"] == len({row["patient"] for row in rows})
+    assert 0 < summary["episodes"] <= summary["card_days"]
+    assert all(row["rule"] for row in rows)
+    by_rule = summary["by_rule"]
+    assert set(by_rule) == {row["rule"] for row in rows}
+    assert sum(counts["card_days"] for counts in by_rule.values()) == len(rows)
+    for rule, counts in by_rule.items():
+        assert counts["patients"] == len({row["patient"] for row in rows if row["rule"] == rule})
+        assert counts["patients"] <= counts["episodes"] <= counts["card_days"]
+    assert isinstance(summary["order_time_cards"], int)
+    assert summary["order_time"]["hooks_simulated"] == ["order-select"]
+    assert summary["data_quality"]["invalid_json"] == summary["skipped_resources"].get("invalid-json", 0)
+
+
+@pytest.mark.parametrize(
+    ("days", "topic_days", "episodes"),
+    [
+        ("one day", ["2026-11-01"], 1),
+        ("consecutive days are one episode", ["2026-11-01", "2026-11-02", "2026-11-03"], 1),
+        ("a gap starts a new episode", ["2026-11-01", "2026-11-02", "2026-11-05"], 2),
+    ],
+)
+def test_episodes_count_consecutive_days_of_a_topic_once(days: str, topic_days: list[str], episodes: int) -> None:
+    from service.workbench.burden import CardRow
+    from service.workbench.summary import episodes_of
+
+    rows = [CardRow("p", day, "interval-imaging", "car-t-late-effects", "info", "") for day in topic_days]
+    assert episodes_of(rows, "topic") == {"interval-imaging": episodes}, days
+
+
+def test_burden_simulates_order_select_when_a_checkpoint_inhibitor_is_ordered(tmp_path: Path) -> None:
+    export = small_export(tmp_path / "export", 30)
+    out = tmp_path / "out"
+    argv = ["burden", str(export), "--out", str(out), "--from", "2026-09-01", "--to", "2026-12-31"]
+    assert cli.main([*argv, "--validate", "0"]) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    order_rows = read_ndjson(out / "order_cards.ndjson")
+    assert summary["order_time_cards"] == len(order_rows) > 0
+    assert {row["rule"] for row in order_rows} >= {"baseline-ici"}
+    shown = {(row["patient"], row["date"], row["rule"]) for row in read_ndjson(out / "cards.ndjson")}
+    assert not any((row["patient"], row["date"], row["rule"]) in shown for row in order_rows)
+
+
 def test_burden_summary_counts_unreadable_resources_by_reason(burden_out: Path) -> None:
     summary = json.loads((burden_out / "summary.json").read_text(encoding="utf-8"))
     # bench/cohort.py breaks one resource in 400: garbage lines, numeric ids, unparseable dates.
@@ -401,3 +480,19 @@ def test_help_imports_nothing_heavy() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_burden_leaves_orphans_out_of_the_denominator_and_flags_their_timeline(tmp_path: Path) -> None:
+    export = small_export(tmp_path / "export", 3)
+    patients = (export / "Patient.ndjson").read_text(encoding="utf-8").splitlines()
+    (export / "Patient.ndjson").write_text("\n".join(patients[1:]) + "\n", encoding="utf-8")
+    orphan = json.loads(patients[0])["id"]
+    out = tmp_path / "out"
+    argv = ["burden", str(export), "--out", str(out), "--from", "2026-11-01", "--to", "2026-11-03"]
+    assert cli.main([*argv, "--validate", "0"]) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["patients"] == 2
+    assert summary["data_quality"]["orphan_patient_ids"] == 1
+    assert summary["data_quality"]["orphan_references"] > 0
+    assert orphan not in {row["patient"] for row in read_ndjson(out / "cards.ndjson")}
+    assert 'id="orphan"' in (out / "patients" / f"{orphan}.html").read_text(encoding="utf-8")

@@ -42,13 +42,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--workers", type=_workers, default=1, help="processes evaluating patients in parallel (default 1)"
     )
     parser.add_argument(
+        "--max-line-mib",
+        type=_workers,
+        default=64,
+        metavar="MIB",
+        help="NDJSON lines longer than this are skipped and counted, never read whole (default 64)",
+    )
+    parser.add_argument(
         "--validate",
         type=int,
         default=DEFAULT_VALIDATION_SAMPLE,
         metavar="N",
         help=(
-            f"validate up to N resources of each type against FHIR R4B (default "
-            f"{DEFAULT_VALIDATION_SAMPLE}; 0: off)"
+            f"validate N resources of each type against FHIR R4B, a seeded random sample across each whole "
+            f"type (default {DEFAULT_VALIDATION_SAMPLE}; 0: off)"
         ),
     )
 
@@ -84,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()  # the time printed covers the whole run, reading the export included
     first, last = date_range(args)
     out_dir = Path(args.out)
-    cohort = read_input(Path(args.export))
+    cohort = read_input(Path(args.export), args.max_line_mib * 1024 * 1024)
     require_patients(cohort)
     settings = load_settings()
     prepare_out_dir(out_dir)

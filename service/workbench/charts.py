@@ -137,7 +137,8 @@ def histogram(
         parts.append(f'<text x="54" y="{y + 4:.1f}" text-anchor="end">{_number(value)}</text>')
     parts.append(f'<line x1="60" x2="{WIDTH - RIGHT}" y1="{plot_bottom}" y2="{plot_bottom}" stroke="#555"/>')
     parts.append(
-        f'<text class="axis-title" x="{WIDTH / 2:.0f}" y="{height - 8}" text-anchor="middle">{e(x_label)}</text>'
+        f'<text class="axis-title" x="{WIDTH / 2:.0f}" y="{height - 8}" '
+        f'text-anchor="middle">{e(x_label)}</text>'
     )
     parts.append(f'<text class="axis-title" x="4" y="{plot_top - 8}">{e(y_label)}</text>')
     return _svg(chart_id, height, title, parts)

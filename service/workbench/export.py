@@ -20,6 +20,7 @@ import orjson
 
 from clinical.patient_record import RECORD_TYPES
 from clinical.timeline import DATE_ELEMENTS
+from service.workbench.ndjson_files import DEFAULT_MAX_LINE_BYTES, FileReport, file_lines, is_ndjson_name
 
 # The resource types and date elements the rules read: the clinical core's own lists.
 READ_TYPES = RECORD_TYPES
@@ -31,6 +32,7 @@ _FHIR_DATE_TIME = re.compile(
     r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)?)?)?"
 )
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_RESOURCE_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]+")
 
 # Why a resource was not read, as counted in summary.json (the keys) and shown in the report.
 SKIP_REASONS: dict[str, str] = {
@@ -55,6 +57,9 @@ class DataQuality:
     read: Counter[str] = field(default_factory=Counter)  # resource type -> resources read
     # Resources naming a patient the export holds no Patient resource for (by `Cohort.orphans`).
     orphan_resources: int = 0
+    duplicates: Counter[str] = field(default_factory=Counter)  # type -> repeats of a type/id (left out)
+    wrong_file: Counter[str] = field(default_factory=Counter)  # file -> resources of another type (read)
+    files: FileReport = field(default_factory=FileReport)
 
     @property
     def skipped_total(self) -> int:
@@ -68,6 +73,21 @@ class DataQuality:
             "skipped_resources_total": self.skipped_total,
             "unreadable_dates": dict(sorted(self.unreadable_dates.items())),
             "ignored_resource_types": dict(sorted(self.ignored_types.items())),
+            # The committee's counts (issue 18 section 3), 0 when none; the details beside them.
+            "invalid_json": self.skipped["invalid-json"],
+            "missing_resource_type": self.skipped["not-a-resource"],
+            "wrong_file": sum(self.wrong_file.values()),
+            "wrong_file_by_file": dict(sorted(self.wrong_file.items())),
+            "duplicates": sum(self.duplicates.values()),
+            "duplicates_by_type": dict(sorted(self.duplicates.items())),
+            "unparseable_dates": sum(self.unreadable_dates.values()),
+            "encoding_errors": dict(sorted(self.files.encoding_errors.items())),
+            "encodings": dict(sorted(self.files.encodings.items())),
+            "oversized_lines": sum(self.files.oversized_lines.values()),
+            "oversized_lines_by_file": dict(sorted(self.files.oversized_lines.items())),
+            "skipped_files": [
+                {"file": name, "reason": reason} for name, reason in sorted(self.files.skipped_files.items())
+            ],
         }
 
 
@@ -134,22 +154,43 @@ def _patient_of(resource: dict[str, Any]) -> tuple[str | None, bool]:
     return None, True
 
 
+def file_resource_type(name: str) -> str | None:
+    """The resource type a Bulk Data file is named after ("Observation.000.ndjson" -> "Observation"),
+    or None when the name names no type."""
+    stem = name.split(".", 1)[0]
+    return stem if _RESOURCE_TYPE_NAME.fullmatch(stem) else None
+
+
 class _Reader:
     def __init__(self, source: Path) -> None:
         self.cohort = Cohort(source)
+        # Hashes of "type/id" seen: a repeated resource is read once (8 bytes a resource, not its id).
+        self._seen: set[int] = set()
 
-    def add(self, resource: object) -> None:
+    def _duplicate(self, resource_type: str, resource_id: str) -> bool:
+        key = hash(f"{resource_type}/{resource_id}")
+        if key in self._seen:
+            self.cohort.quality.duplicates[resource_type] += 1
+            return True
+        self._seen.add(key)
+        return False
+
+    def add(self, resource: object, file_type: str | None = None, file_name: str = "") -> None:
         quality = self.cohort.quality
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             quality.skipped["not-a-resource"] += 1
             return
         resource_type: str = resource["resourceType"]
+        if file_type is not None and resource_type != file_type:
+            quality.wrong_file[file_name] += 1  # read all the same, and named in the report
         if resource_type not in READ_TYPES:
             quality.ignored_types[resource_type] += 1
             return
         resource_id = resource.get("id")
         if resource_id is not None and not isinstance(resource_id, str):
             quality.skipped["invalid-id"] += 1
+            return
+        if resource_id and self._duplicate(resource_type, resource_id):
             return
         if resource_type == "Medication":
             if resource_id:
@@ -177,7 +218,8 @@ class _Reader:
         else:
             self.cohort.patients.setdefault(patient_id, []).append(resource)
 
-    def add_lines(self, lines: Iterable[bytes]) -> None:
+    def add_lines(self, lines: Iterable[bytes], file_name: str = "") -> None:
+        file_type = file_resource_type(file_name) if file_name else None
         for line in lines:
             if not line.strip():
                 continue
@@ -186,7 +228,13 @@ class _Reader:
             except orjson.JSONDecodeError:
                 self.cohort.quality.skipped["invalid-json"] += 1
                 continue
-            self.add(resource)
+            self.add(resource, file_type, file_name)
+
+    def add_file(self, path: Path, max_line_bytes: int) -> None:
+        try:
+            self.add_lines(file_lines(path, self.cohort.quality.files, max_line_bytes), path.name)
+        except OSError as error:
+            raise ExportError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
 
     def finish(self) -> Cohort:
         cohort = self.cohort
@@ -214,18 +262,16 @@ class _Reader:
         return cohort
 
 
-def _ndjson_lines(path: Path) -> Iterator[bytes]:
-    try:
-        with path.open("rb") as stream:
-            yield from stream
-    except OSError as error:
-        raise ExportError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
-
-
-def export_files(folder: Path) -> list[Path]:
-    files = sorted(
-        path for path in folder.iterdir() if path.is_file() and path.name.endswith((".ndjson", ".jsonl"))
-    )
+def export_files(folder: Path, report: FileReport | None = None) -> list[Path]:
+    """The NDJSON files of an export folder (.ndjson, .jsonl, gzip-compressed or not); every other file
+    is named in `report.skipped_files` with the reason."""
+    files: list[Path] = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and is_ndjson_name(path.name):
+            files.append(path)
+        elif report is not None and not path.name.startswith("."):
+            kind = "a folder" if path.is_dir() else "not an NDJSON file (.ndjson, .jsonl, .ndjson.gz)"
+            report.skipped_files[path.name] = kind
     if not files:
         raise ExportError(f"{folder} holds no .ndjson files (a Bulk Data export has one per resource type)")
     return files
@@ -256,16 +302,17 @@ def read_bundle_file(path: Path) -> object:
         raise ExportError(f"{path} is not valid JSON ({error})") from None
 
 
-def read_export(path: Path) -> Cohort:
-    """A Bulk Data export folder, an NDJSON file (.ndjson, .jsonl) or a Bundle, by patient."""
+def read_export(path: Path, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Cohort:
+    """A Bulk Data export folder, an NDJSON file (.ndjson, .jsonl, .ndjson.gz) or a Bundle, by patient.
+    Lines longer than `max_line_bytes` are skipped and counted, never read whole."""
     reader = _Reader(path)
     if path.is_dir():
-        for file in export_files(path):
-            reader.add_lines(_ndjson_lines(file))
-    elif path.name.endswith((".ndjson", ".jsonl")):
+        for file in export_files(path, reader.cohort.quality.files):
+            reader.add_file(file, max_line_bytes)
+    elif is_ndjson_name(path.name):
         if not path.exists():
             raise ExportError(f"{path}: no such file")
-        reader.add_lines(_ndjson_lines(path))
+        reader.add_file(path, max_line_bytes)
     else:
         for resource in bundle_entries(read_bundle_file(path), path):
             reader.add(resource)

@@ -238,6 +238,7 @@ def _quality(summary: BurdenSummary, validation: ValidationReport | None) -> str
     parts.append(
         f"<p>{read:,} resources read; {quality.skipped_total:,} could not be read and were left out.</p>"
     )
+    parts.append(_problem_counts(summary))
     if quality.skipped:
         parts.append(
             table(
@@ -282,22 +283,90 @@ def _quality(summary: BurdenSummary, validation: ValidationReport | None) -> str
     return "".join(parts)
 
 
+PROBLEM_MEANINGS: tuple[tuple[str, str], ...] = (
+    ("invalid_json", "lines that are not JSON (truncated, garbage): left out"),
+    ("missing_resource_type", "JSON objects without a resourceType: left out"),
+    ("wrong_file", "resources in the file of another type (an Observation in Condition.ndjson): read"),
+    ("duplicates", "a resource type and id seen before: read once"),
+    ("orphan_references", "resources naming a patient with no Patient resource: not in the denominator"),
+    ("orphan_patient_ids", "patient ids named only by such resources (flagged on their timelines)"),
+    ("undated", "clinical resources with no chart-entry date: seen from the first day"),
+    ("unparseable_dates", "dates the rules read that cannot be parsed: the resource read, the date unknown"),
+    ("unrecognised_therapy_codes", "medication records whose codes and texts match no catalog agent"),
+    ("oversized_lines", "lines over the size cap (--max-line-mib): skipped, never read whole"),
+)
+
+
+def _problem_counts(summary: BurdenSummary) -> str:
+    quality = summary.data_quality()
+    rows = [[e(key), f"{quality[key]:,}", e(meaning)] for key, meaning in PROBLEM_MEANINGS]
+    encoding = quality["encoding_errors"]
+    rows.append(
+        [
+            "encoding_errors",
+            f"{sum(encoding.values()):,}",
+            e("lines not in their file's encoding, read as Latin-1; by file: ")
+            + e(", ".join(f"{name} ({count:,})" for name, count in encoding.items()) or "none"),
+        ]
+    )
+    rows.append(
+        [
+            "skipped_files",
+            f"{len(quality['skipped_files']):,}",
+            e("; ".join(f"{item['file']}: {item['reason']}" for item in quality["skipped_files"]) or "none"),
+        ]
+    )
+    parts = ['<div id="data-problems">' + table(["Problem", "Count", "What it means"], rows, frozenset({1}))]
+    details = [
+        f"{name}: {text}"
+        for name, text in (
+            *((f"file {name}", encoding_name) for name, encoding_name in quality["encodings"].items()),
+            *((f"wrong file {name}", f"{count:,}") for name, count in quality["wrong_file_by_file"].items()),
+            *(
+                (f"oversized in {name}", f"{count:,}")
+                for name, count in quality["oversized_lines_by_file"].items()
+            ),
+        )
+    ]
+    if details:
+        parts.append('<p class="note">' + e("; ".join(details)) + "</p>")
+    top = quality["unrecognised_therapy_codes_most_frequent"]
+    if top:
+        parts.append(
+            "<h3>Medication codes the therapy catalog does not recognise (most frequent 20)</h3>"
+            '<p class="note">Every MedicationRequest, MedicationAdministration and MedicationStatement '
+            "whose codes and texts match no agent of the catalog: most are other medicines; a therapy "
+            "known here only by a local code is invisible to the rules until it is mapped.</p>"
+            + table(
+                ["System", "Code", "Display or text", "Records"],
+                [
+                    [e(item["system"]), e(item["code"]), e(item["display"]), f"{item['records']:,}"]
+                    for item in top
+                ],
+                frozenset({3}),
+            )
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
 def _validation(validation: ValidationReport) -> str:
     validated = sum(validation.validated.values())
     invalid = sum(validation.invalid.values())
     head = (
         '<h3 id="fhir-validation">FHIR R4B validation</h3>'
         f"<p>{validated:,} resources of the types the rules read were validated against the FHIR R4B "
-        f"models (fhir.resources), a sample of each type; {invalid:,} do not conform. The service reads "
-        "them anyway, defensively; this list is for the team that builds the export.</p>"
+        f"models (fhir.resources): a random sample of up to {validation.per_type:,} per type, drawn "
+        f"across every resource of the type (seed {validation.seed}); {invalid:,} do not conform. The "
+        "service reads them anyway, defensively; this list is for the team that builds the export.</p>"
     )
     by_type = table(
-        ["Resource type", "Validated", "Not conforming"],
+        ["Resource type", "Resources", "Validated (sample)", "Not conforming"],
         [
-            [e(name), f"{count:,}", f"{validation.invalid[name]:,}"]
+            [e(name), f"{validation.available[name]:,}", f"{count:,}", f"{validation.invalid[name]:,}"]
             for name, count in sorted(validation.validated.items())
         ],
-        frozenset({1, 2}),
+        frozenset({1, 2, 3}),
     )
     ranked = validation.ranked()
     if not ranked:
@@ -316,7 +385,16 @@ def _validation(validation: ValidationReport) -> str:
         ],
         frozenset({3}),
     )
-    return head + by_type + f'<h4>What does not conform</h4><div id="validation-problems">{problems}</div>'
+    failures = table(
+        ["Resource type", "Id", "First problem"],
+        [[e(kind), e(ident), e(problem)] for kind, ident, problem in validation.failures[:MAX_PROBLEM_ROWS]],
+    )
+    return (
+        head
+        + by_type
+        + f'<h4>What does not conform</h4><div id="validation-problems">{problems}</div>'
+        + f'<h4>The resources that failed</h4><div id="validation-failures">{failures}</div>'
+    )
 
 
 def report_page(summary: BurdenSummary, validation: ValidationReport | None) -> str:

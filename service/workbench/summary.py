@@ -185,18 +185,18 @@ class BurdenSummary:
     def data_quality(self) -> dict[str, Any]:
         quality = self.quality.as_dict()
         quality["undated"] = self.undated_resources
-        quality["orphan_references"] = {
-            "resources": self.quality.orphan_resources,
-            "patient_ids": len(self.orphan_patients),
-            "card_days_not_counted": self.orphan_card_days,
-        }
-        quality["unrecognised_therapy_codes"] = {
-            # Every MedicationRequest, MedicationAdministration and MedicationStatement whose codes and
-            # texts name no agent of the therapy catalog: mostly other medicines, but a therapy known
-            # only by a local code shows here first.
-            "count": sum(self.unrecognised.values()),
-            "most_frequent": self.unrecognised_top(),
-        }
+        quality["orphan_references"] = self.quality.orphan_resources
+        quality["orphan_patient_ids"] = len(self.orphan_patients)
+        quality["orphan_card_days_not_counted"] = self.orphan_card_days
+        # Every MedicationRequest, MedicationAdministration and MedicationStatement whose codes and texts
+        # name no agent of the therapy catalog: mostly other medicines (antiemetics, antibiotics), but a
+        # therapy known only by a local code shows here, so the committee can map its codes.
+        quality["unrecognised_therapy_codes"] = sum(self.unrecognised.values())
+        quality["unrecognised_therapy_codes_scope"] = (
+            "MedicationRequest, MedicationAdministration and MedicationStatement records whose codes and "
+            "texts match no agent of the therapy catalog"
+        )
+        quality["unrecognised_therapy_codes_most_frequent"] = self.unrecognised_top()
         return quality
 
     def patients_with_cards(self) -> int:

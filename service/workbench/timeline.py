@@ -424,7 +424,8 @@ def timeline_page(view: TimelineView, back_link: str | None = None) -> str:
         else ""
     )
     body = (
-        f'{back}<h1>Patient {e(view.patient_id)}</h1>{orphan}<p class="sub">Cards as patient-view would answer them, '
+        f"{back}<h1>Patient {e(view.patient_id)}</h1>{orphan}"
+        '<p class="sub">Cards as patient-view would answer them, '
         f"{when}</p>"
         f'{LEGEND}<div class="figure">{timeline_svg(view)}</div>{_cards_section(view)}{_unknown_dates(view)}'
     )
