@@ -496,3 +496,41 @@ def test_burden_leaves_orphans_out_of_the_denominator_and_flags_their_timeline(t
     assert summary["data_quality"]["orphan_references"] > 0
     assert orphan not in {row["patient"] for row in read_ndjson(out / "cards.ndjson")}
     assert 'id="orphan"' in (out / "patients" / f"{orphan}.html").read_text(encoding="utf-8")
+
+
+def test_burden_shards_merge_into_the_same_results_as_one_run(
+    export: Path, burden_out: Path, tmp_path: Path
+) -> None:
+    shard_dirs = []
+    for shard in ("2/3", "1/3", "3/3"):
+        out = tmp_path / f"shard-{shard[0]}"
+        argv = ["burden", str(export), "--out", str(out), "--from", "2026-11-01", "--to", "2026-11-10"]
+        assert cli.main([*argv, "--validate", "50", "--shard", shard, "--partitions", "2"]) == 0
+        shard_dirs.append(str(out))
+    merged = tmp_path / "merged"
+    assert cli.main(["burden-merge", *shard_dirs, "--out", str(merged)]) == 0
+    assert (merged / "cards.ndjson").read_bytes() == (burden_out / "cards.ndjson").read_bytes()
+    assert json.loads((merged / "summary.json").read_text(encoding="utf-8")) == json.loads(
+        (burden_out / "summary.json").read_text(encoding="utf-8")
+    )
+    assert (merged / "report.html").read_bytes() == (burden_out / "report.html").read_bytes()
+    assert sorted(path.name for path in (merged / "patients").iterdir()) == sorted(
+        path.name for path in (burden_out / "patients").iterdir()
+    )
+
+
+def test_burden_merge_refuses_shards_that_do_not_cover_the_cohort(
+    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "shard-1"
+    argv = ["burden", str(export), "--out", str(out), "--from", "2026-11-01", "--to", "2026-11-02"]
+    assert cli.main([*argv, "--validate", "0", "--shard", "1/2"]) == 0
+    status, _, err = run(capsys, "burden-merge", str(out), "--out", str(tmp_path / "merged"))
+    assert status == 2
+    assert "do not cover 1/2 to 2/2" in err
+
+
+def test_burden_partitions_on_disk_give_the_same_cards(export: Path, burden_out: Path, tmp_path: Path) -> None:
+    argv = ["burden", str(export), "--out", str(tmp_path), "--from", "2026-11-01", "--to", "2026-11-10"]
+    assert cli.main([*argv, "--validate", "0", "--partitions", "5"]) == 0
+    assert (tmp_path / "cards.ndjson").read_bytes() == (burden_out / "cards.ndjson").read_bytes()

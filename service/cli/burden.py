@@ -25,6 +25,17 @@ def _workers(value: str) -> int:
     return workers
 
 
+def parse_shard(value: str) -> tuple[int, int]:
+    """ "I/N" (1 <= I <= N) as (index from 0, count)."""
+    index, slash, count = value.partition("/")
+    if not slash or not index.isdigit() or not count.isdigit():
+        raise argparse.ArgumentTypeError(f"expected I/N such as 2/8, not {value!r}")
+    shard, shards = int(index), int(count)
+    if not 1 <= shard <= shards:
+        raise argparse.ArgumentTypeError(f"{value}: I must be from 1 to N")
+    return shard - 1, shards
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "export",
@@ -40,6 +51,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", dest="last", metavar="DATE", help="last day of the range (with --from)")
     parser.add_argument(
         "--workers", type=_workers, default=1, help="processes evaluating patients in parallel (default 1)"
+    )
+    parser.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="I/N",
+        help=(
+            "evaluate only shard I of N (a hash partition of the patient ids); combine the N outputs with "
+            "`immuno-cds burden-merge`"
+        ),
+    )
+    parser.add_argument(
+        "--partitions",
+        type=_workers,
+        metavar="P",
+        help=(
+            "partitions of the export on disk, evaluated one at a time (default: one per 48 MB of "
+            "export); more partitions, less memory"
+        ),
     )
     parser.add_argument(
         "--max-line-mib",
@@ -87,19 +116,29 @@ def prepare_out_dir(path: Path) -> None:
         raise CliError(f"--out {path} is not writable")
 
 
+def _check_export(export: Path) -> None:
+    """The one-line errors of an export that cannot be read at all, before any output is written."""
+    from service.workbench.export import ExportError, export_files
+
+    try:
+        if export.is_dir():
+            export_files(export)
+        elif not export.exists():
+            raise ExportError(f"{export}: no such file")
+    except ExportError as error:
+        raise CliError(str(error)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()  # the time printed covers the whole run, reading the export included
     first, last = date_range(args)
     out_dir = Path(args.out)
-    cohort = read_input(Path(args.export), args.max_line_mib * 1024 * 1024)
-    require_patients(cohort)
+    export = Path(args.export)
     settings = load_settings()
-    prepare_out_dir(out_dir)
+    from service.workbench.ndjson_files import is_ndjson_name
+    from service.workbench.run import NoPatients, RunOptions, run_burden, run_export
 
-    from service.workbench.run import run_burden
-
-    result = run_burden(
-        cohort,
+    options = RunOptions(
         first_day=first,
         last_day=last,
         out_dir=out_dir,
@@ -108,8 +147,24 @@ def run(args: argparse.Namespace) -> int:
         cards_dir=settings.cards_dir,
         validation_sample=args.validate,
         progress=sys.stderr.isatty(),
-        started=started,
+        shard=args.shard,
+        partitions=args.partitions,
+        max_line_bytes=args.max_line_mib * 1024 * 1024,
     )
+    if export.is_dir() or is_ndjson_name(export.name):
+        _check_export(export)
+        try:
+            result = run_export(export, options, started, lambda: prepare_out_dir(out_dir))
+        except NoPatients as error:
+            require_patients(error.cohort)
+            raise
+    else:
+        if args.shard is not None:
+            raise CliError("--shard needs a Bulk Data export folder or an NDJSON file, not a Bundle")
+        cohort = read_input(export, options.max_line_bytes)
+        require_patients(cohort)
+        prepare_out_dir(out_dir)
+        result = run_burden(cohort, options, started)
     print(result.describe())
     if result.summary.errors:
         failed = sum(result.summary.errors.values())

@@ -9,18 +9,20 @@ report can show what the export gets wrong.
 from __future__ import annotations
 
 import re
+import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from clinical.patient_record import RECORD_TYPES
 from clinical.timeline import DATE_ELEMENTS
 from service.workbench.ndjson_files import DEFAULT_MAX_LINE_BYTES, FileReport, file_lines, is_ndjson_name
+from service.workbench.validation import Sampler
 
 # The resource types and date elements the rules read: the clinical core's own lists.
 READ_TYPES = RECORD_TYPES
@@ -65,6 +67,42 @@ class DataQuality:
     def skipped_total(self) -> int:
         return sum(self.skipped.values())
 
+    def to_json(self) -> dict[str, Any]:
+        """Everything, for quality.json: what a merge of shards rebuilds the data quality from."""
+        files = self.files
+        return {
+            "skipped": dict(self.skipped),
+            "unreadable_dates": dict(self.unreadable_dates),
+            "ignored_types": dict(self.ignored_types),
+            "read": dict(self.read),
+            "orphan_resources": self.orphan_resources,
+            "duplicates": dict(self.duplicates),
+            "wrong_file": dict(self.wrong_file),
+            "encodings": files.encodings,
+            "encoding_errors": dict(files.encoding_errors),
+            "oversized_lines": dict(files.oversized_lines),
+            "skipped_files": files.skipped_files,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DataQuality:
+        files = FileReport(
+            encodings=dict(data["encodings"]),
+            encoding_errors=Counter(data["encoding_errors"]),
+            oversized_lines=Counter(data["oversized_lines"]),
+            skipped_files=dict(data["skipped_files"]),
+        )
+        return cls(
+            skipped=Counter(data["skipped"]),
+            unreadable_dates=Counter(data["unreadable_dates"]),
+            ignored_types=Counter(data["ignored_types"]),
+            read=Counter(data["read"]),
+            orphan_resources=int(data["orphan_resources"]),
+            duplicates=Counter(data["duplicates"]),
+            wrong_file=Counter(data["wrong_file"]),
+            files=files,
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "resources_read": sum(self.read.values()),
@@ -103,6 +141,7 @@ class Cohort:
     # Patient ids that resources name but that have no Patient resource: evaluated and shown, but not
     # patients of the cohort's denominator.
     orphans: set[str] = field(default_factory=set)
+    patient_count: int = 0  # patient ids in the whole export (a shard holds only some of them)
 
     def patient_ids(self) -> list[str]:
         return sorted(self.patients)
@@ -161,11 +200,45 @@ def file_resource_type(name: str) -> str | None:
     return stem if _RESOURCE_TYPE_NAME.fullmatch(stem) else None
 
 
+def shard_of(patient_id: str, shards: int) -> int:
+    """The hash partition a patient falls in: stable across processes and machines (CRC-32)."""
+    return zlib.crc32(patient_id.encode("utf-8", "surrogatepass")) % shards
+
+
+class PatientStore(Protocol):
+    """Where the reader puts each patient's resources: in memory, or partition files on disk."""
+
+    def add(self, patient_id: str, resource: dict[str, Any], *, first: bool) -> None: ...
+
+
+class MemoryStore:
+    def __init__(self, patients: dict[str, list[dict[str, Any]]]) -> None:
+        self.patients = patients
+
+    def add(self, patient_id: str, resource: dict[str, Any], *, first: bool) -> None:
+        resources = self.patients.setdefault(patient_id, [])
+        if first:
+            resources.insert(0, resource)
+        else:
+            resources.append(resource)
+
+
 class _Reader:
-    def __init__(self, source: Path) -> None:
+    def __init__(
+        self,
+        source: Path,
+        store: PatientStore | None = None,
+        keep: Callable[[str], bool] | None = None,
+        sampler: Sampler | None = None,
+    ) -> None:
         self.cohort = Cohort(source)
+        self.store: PatientStore = store if store is not None else MemoryStore(self.cohort.patients)
+        self.keep = keep  # a shard keeps only its patients; every count stays the whole export's
+        self.sampler = sampler
         # Hashes of "type/id" seen: a repeated resource is read once (8 bytes a resource, not its id).
         self._seen: set[int] = set()
+        self._resources_by_patient: Counter[str] = Counter()
+        self._with_patient_resource: set[str] = set()
 
     def _duplicate(self, resource_type: str, resource_id: str) -> bool:
         key = hash(f"{resource_type}/{resource_id}")
@@ -174,6 +247,11 @@ class _Reader:
             return True
         self._seen.add(key)
         return False
+
+    def _store(self, patient_id: str, resource: dict[str, Any], *, first: bool = False) -> None:
+        self._resources_by_patient[patient_id] += 1
+        if self.keep is None or self.keep(patient_id):
+            self.store.add(patient_id, resource, first=first)
 
     def add(self, resource: object, file_type: str | None = None, file_name: str = "") -> None:
         quality = self.cohort.quality
@@ -196,6 +274,7 @@ class _Reader:
             if resource_id:
                 self.cohort.medications[f"Medication/{resource_id}"] = resource
                 quality.read[resource_type] += 1
+                self._sample(resource_type, resource)
             else:
                 quality.skipped["invalid-id"] += 1
             return
@@ -203,8 +282,10 @@ class _Reader:
             if not resource_id:
                 quality.skipped["patient-without-id"] += 1
                 return
-            self.cohort.patients.setdefault(resource_id, []).insert(0, resource)
+            self._with_patient_resource.add(resource_id)
+            self._store(resource_id, resource, first=True)
             quality.read[resource_type] += 1
+            self._sample(resource_type, resource)
             return
         patient_id, readable = _patient_of(resource)
         if not readable:
@@ -216,7 +297,12 @@ class _Reader:
         if patient_id is None:
             self.cohort.unassigned.append(resource)
         else:
-            self.cohort.patients.setdefault(patient_id, []).append(resource)
+            self._store(patient_id, resource)
+            self._sample(resource_type, resource)
+
+    def _sample(self, resource_type: str, resource: dict[str, Any]) -> None:
+        if self.sampler is not None:
+            self.sampler.offer(resource_type, resource)
 
     def add_lines(self, lines: Iterable[bytes], file_name: str = "") -> None:
         file_type = file_resource_type(file_name) if file_name else None
@@ -239,26 +325,25 @@ class _Reader:
     def finish(self) -> Cohort:
         cohort = self.cohort
         if cohort.unassigned:
-            if len(cohort.patients) == 1:
+            if len(self._resources_by_patient) == 1:
                 # One patient's file (a prefetch-like Bundle): the service reads such resources as
                 # that patient's too.
-                (only,) = cohort.patients.values()
-                only.extend(cohort.unassigned)
+                (only,) = self._resources_by_patient
+                for resource in cohort.unassigned:
+                    self._store(only, resource)
+                    self._sample(str(resource["resourceType"]), resource)
             else:
                 cohort.quality.skipped["no-patient-reference"] += len(cohort.unassigned)
                 for resource in cohort.unassigned:
                     cohort.quality.read[resource["resourceType"]] -= 1
             cohort.unassigned = []
-        orphans = {
-            patient_id
-            for patient_id, resources in cohort.patients.items()
-            if not any(resource.get("resourceType") == "Patient" for resource in resources)
-        }
+        cohort.patient_count = len(self._resources_by_patient)
+        orphans = set(self._resources_by_patient) - self._with_patient_resource
         # An export with no Patient resource at all (one patient's records, say) has no orphans: there
         # is nothing to tell a patient from an orphan by.
-        if len(orphans) < len(cohort.patients):
+        if self._with_patient_resource:
             cohort.orphans = orphans
-            cohort.quality.orphan_resources = sum(len(cohort.patients[patient]) for patient in orphans)
+            cohort.quality.orphan_resources = sum(self._resources_by_patient[patient] for patient in orphans)
         return cohort
 
 
@@ -302,10 +387,20 @@ def read_bundle_file(path: Path) -> object:
         raise ExportError(f"{path} is not valid JSON ({error})") from None
 
 
-def read_export(path: Path, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Cohort:
-    """A Bulk Data export folder, an NDJSON file (.ndjson, .jsonl, .ndjson.gz) or a Bundle, by patient.
-    Lines longer than `max_line_bytes` are skipped and counted, never read whole."""
-    reader = _Reader(path)
+def read_export(
+    path: Path,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    *,
+    store: PatientStore | None = None,
+    keep: Callable[[str], bool] | None = None,
+    sampler: Sampler | None = None,
+) -> Cohort:
+    """A Bulk Data export folder, an NDJSON file (.ndjson, .jsonl, .ndjson.gz) or a Bundle, by patient,
+    in one streaming pass. Lines longer than `max_line_bytes` are skipped and counted, never read whole.
+    `store`: where the patients' resources go (default: `Cohort.patients`, in memory); `keep`: the
+    patients to store (a shard's); `sampler`: offered every resource read (the validation sample).
+    Every count in `Cohort.quality` is the whole export's whatever is kept."""
+    reader = _Reader(path, store, keep, sampler)
     if path.is_dir():
         for file in export_files(path, reader.cohort.quality.files):
             reader.add_file(file, max_line_bytes)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.workbench.export import READ_TYPES
+from clinical.patient_record import RECORD_TYPES as READ_TYPES
 
 SAMPLE_SEED = 18
 MAX_FAILURES_LISTED = 200
@@ -66,10 +66,27 @@ class ValidationReport:
                     "problem": problem.problem,
                     "message": problem.message,
                     "resources": count,
+                    "example": self.examples.get(problem, ""),
                 }
                 for problem, count in self.ranked()
             ],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ValidationReport:
+        """The report `as_dict` wrote (a merge of shards takes the first shard's: every shard draws the
+        same sample from the same export)."""
+        sample = data["sample"]
+        report = cls(per_type=int(sample["per_type"]), seed=int(sample["seed"]))
+        report.available.update(sample["resources_by_type"])
+        report.validated.update(data["validated_by_type"])
+        report.invalid.update(data["invalid_by_type"])
+        for item in data["problems"]:
+            problem = Problem(item["resource_type"], item["element"], item["problem"], item["message"])
+            report.problems[problem] = int(item["resources"])
+            report.examples[problem] = str(item.get("example", ""))
+        report.failures = [(item["resource_type"], item["id"], item["problem"]) for item in data["failures"]]
+        return report
 
     def ranked(self) -> list[tuple[Problem, int]]:
         return sorted(
@@ -84,39 +101,57 @@ def _element(location: tuple[int | str, ...]) -> str:
     return _LIST_INDEX.sub("", path) or "(resource)"
 
 
-def reservoir(
-    items: Iterable[dict[str, Any]], size: int, rng: random.Random
-) -> tuple[list[dict[str, Any]], int]:
-    """A uniform random sample of `size` items of a stream of unknown length (Algorithm R), and how
-    many items the stream held."""
-    sample: list[dict[str, Any]] = []
-    seen = 0
-    for item in items:
-        seen += 1
-        if len(sample) < size:
-            sample.append(item)
-            continue
-        slot = rng.randrange(seen)
-        if slot < size:
-            sample[slot] = item
-    return sample, seen
+class Sampler:
+    """A uniform random sample of `per_type` resources of each type from a stream of unknown length
+    (reservoir sampling, Algorithm R), seeded per type: the export read once, the sample the same on
+    every run and in every shard."""
+
+    def __init__(self, per_type: int, seed: int = SAMPLE_SEED) -> None:
+        self.per_type = per_type
+        self.seed = seed
+        self.samples: dict[str, list[dict[str, Any]]] = {}
+        self.seen: Counter[str] = Counter()
+        self._random: dict[str, random.Random] = {}
+
+    def offer(self, resource_type: str, resource: dict[str, Any]) -> None:
+        if self.per_type <= 0:
+            return
+        self.seen[resource_type] += 1
+        sample = self.samples.setdefault(resource_type, [])
+        if len(sample) < self.per_type:
+            sample.append(resource)
+            return
+        rng = self._random.get(resource_type)
+        if rng is None:
+            rng = random.Random(f"{self.seed}:{resource_type}")  # noqa: S311 -- reproducible, no secret
+            self._random[resource_type] = rng
+        slot = rng.randrange(self.seen[resource_type])
+        if slot < self.per_type:
+            sample[slot] = resource
 
 
 def validate_sample(
     resources_by_type: Mapping[str, Iterable[dict[str, Any]]], per_type: int, seed: int = SAMPLE_SEED
 ) -> ValidationReport:
     """Validate a random sample of `per_type` resources of each type the rules read."""
+    sampler = Sampler(per_type, seed)
+    for resource_type, resources in resources_by_type.items():
+        for resource in resources:
+            sampler.offer(resource_type, resource)
+    return validate_sampled(sampler)
+
+
+def validate_sampled(sampler: Sampler) -> ValidationReport:
+    """Validate what `sampler` drew."""
     from fhir.resources.R4B import get_fhir_model_class
     from pydantic import ValidationError
 
-    report = ValidationReport(per_type=per_type, seed=seed)
-    for resource_type, resources in sorted(resources_by_type.items()):
-        if resource_type not in READ_TYPES or per_type <= 0:
+    report = ValidationReport(per_type=sampler.per_type, seed=sampler.seed)
+    for resource_type, sample in sorted(sampler.samples.items()):
+        if resource_type not in READ_TYPES:
             continue
         model = get_fhir_model_class(resource_type)
-        rng = random.Random(f"{seed}:{resource_type}")  # noqa: S311 -- a reproducible sample, no secret
-        sample, available = reservoir(resources, per_type, rng)
-        report.available[resource_type] = available
+        report.available[resource_type] = sampler.seen[resource_type]
         for resource in sample:
             report.validated[resource_type] += 1
             resource_id = resource.get("id")
