@@ -146,7 +146,9 @@ def test_burden_summary_answers_the_committee_in_its_units(burden_out: Path) -> 
         ("a gap starts a new episode", ["2026-11-01", "2026-11-02", "2026-11-05"], 2),
     ],
 )
-def test_episodes_count_consecutive_days_of_a_topic_once(days: str, topic_days: list[str], episodes: int) -> None:
+def test_episodes_count_consecutive_days_of_a_topic_once(
+    days: str, topic_days: list[str], episodes: int
+) -> None:
     from service.workbench.burden import CardRow
     from service.workbench.summary import episodes_of
 
@@ -530,7 +532,9 @@ def test_burden_merge_refuses_shards_that_do_not_cover_the_cohort(
     assert "do not cover 1/2 to 2/2" in err
 
 
-def test_burden_partitions_on_disk_give_the_same_cards(export: Path, burden_out: Path, tmp_path: Path) -> None:
+def test_burden_partitions_on_disk_give_the_same_cards(
+    export: Path, burden_out: Path, tmp_path: Path
+) -> None:
     argv = ["burden", str(export), "--out", str(tmp_path), "--from", "2026-11-01", "--to", "2026-11-10"]
     assert cli.main([*argv, "--validate", "0", "--partitions", "5"]) == 0
     assert (tmp_path / "cards.ndjson").read_bytes() == (burden_out / "cards.ndjson").read_bytes()

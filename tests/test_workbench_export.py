@@ -257,9 +257,7 @@ def test_the_validation_sample_is_random_across_the_whole_type_and_seeded() -> N
 
     conditions = [{**CONDITION, "id": f"c{index}"} for index in range(1000)]
     conditions[990]["clinicalStatus"] = "active"  # not a CodeableConcept: invalid, near the end
-    found = [
-        validate_sample({"Condition": iter(conditions)}, 300, seed=seed).as_dict() for seed in range(20)
-    ]
+    found = [validate_sample({"Condition": iter(conditions)}, 300, seed=seed).as_dict() for seed in range(20)]
     assert all(report["sample"]["per_type"] == 300 for report in found)
     assert found[0] == validate_sample({"Condition": iter(conditions)}, 300, seed=0).as_dict()
     listed = [report["failures"] for report in found if report["failures"]]

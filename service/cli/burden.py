@@ -66,7 +66,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=_workers,
         metavar="P",
         help=(
-            "partitions of the export on disk, evaluated one at a time (default: one per 48 MB of "
+            "partitions of the export on disk, evaluated one at a time (default: one per 16 MB of "
             "export); more partitions, less memory"
         ),
     )

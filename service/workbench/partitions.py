@@ -17,7 +17,7 @@ from service.workbench.ndjson_files import is_ndjson_name
 
 # A partition of about this many bytes of export holds a few thousand patients: small enough that one
 # partition's resources and timelines stay well under a gigabyte.
-PARTITION_BYTES = 48 * 1024 * 1024
+PARTITION_BYTES = 16 * 1024 * 1024
 
 
 def partitions_for(export: Path) -> int:
