@@ -192,3 +192,22 @@ def test_patient_timeline_merges_runs_and_shows_what_is_behind_a_card(
     assert "Repeated cards are merged into runs" in dom
     assert re.search(r"\(\d+ days\)", dom), "a run names its length"
     assert '<ul class="behind">' in dom, "the records behind a card are listed"
+
+
+def test_a_run_in_a_window_is_numbered_by_the_days_after_day_zero() -> None:
+    from datetime import date
+
+    from service.workbench.timeline import CardRun, therapy_days
+
+    run = CardRun(
+        date(2026, 11, 29),
+        date(2027, 1, 29),
+        "interval-imaging",
+        "car-t-late-effects",
+        "info",
+        "",
+        "",
+        ("window|car-t-late-effects|car_t|2026-10-31",),
+    )
+    assert therapy_days(run) == "day 29-90"
+    assert run.days == 62

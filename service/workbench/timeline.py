@@ -359,8 +359,25 @@ def _behind(run: CardRun, view: TimelineView) -> str:
     return '<ul class="behind">' + "".join(f"<li>{e(item)}</li>" for item in items) + "</ul>"
 
 
+def therapy_days(run: CardRun) -> str:
+    """ "day 29-90" after the day 0 of the window the run counts in (its evidence), or ""."""
+    for part in run.evidence:
+        kind, *fields = part.split("|")
+        if kind != "window" or len(fields) != 3 or not fields[2]:
+            continue
+        try:
+            day_zero = date.fromisoformat(fields[2])
+        except ValueError:
+            continue
+        first, last = (run.first - day_zero).days, (run.last - day_zero).days
+        return f"day {first}" if first == last else f"day {first}-{last}"
+    return ""
+
+
 def _run_item(run: CardRun, view: TimelineView, css: str = "card") -> str:
     when = str(run.first) if run.first == run.last else f"{run.first} to {run.last}"
+    days = therapy_days(run)
+    when = f"{days}: {when}" if days else when
     length = f"{run.days} day{'s' if run.days != 1 else ''}"
     return (
         f'<div class="{css} {e(run.indicator)}"><div class="note">{when} ({length}) · '
