@@ -497,7 +497,9 @@ def test_burden_leaves_orphans_out_of_the_denominator_and_flags_their_timeline(t
     assert summary["data_quality"]["orphan_patient_ids"] == 1
     assert summary["data_quality"]["orphan_references"] > 0
     assert orphan not in {row["patient"] for row in read_ndjson(out / "cards.ndjson")}
-    assert 'id="orphan"' in (out / "patients" / f"{orphan}.html").read_text(encoding="utf-8")
+    (line,) = [line for line in read_ndjson(out / "patients.ndjson") if line["patient"] == orphan]
+    assert line["orphan"] is True
+    assert 'id="orphan"' in (out / line["page"]).read_text(encoding="utf-8")
 
 
 def test_burden_shards_merge_into_the_same_results_as_one_run(

@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     export = Path(args.export)
     settings = load_settings()
+    from service.workbench.export import ExportError
     from service.workbench.ndjson_files import is_ndjson_name
     from service.workbench.run import NoPatients, RunOptions, run_burden, run_export
 
@@ -151,20 +152,23 @@ def run(args: argparse.Namespace) -> int:
         partitions=args.partitions,
         max_line_bytes=args.max_line_mib * 1024 * 1024,
     )
-    if export.is_dir() or is_ndjson_name(export.name):
-        _check_export(export)
-        try:
-            result = run_export(export, options, started, lambda: prepare_out_dir(out_dir))
-        except NoPatients as error:
-            require_patients(error.cohort)
-            raise
-    else:
-        if args.shard is not None:
-            raise CliError("--shard needs a Bulk Data export folder or an NDJSON file, not a Bundle")
-        cohort = read_input(export, options.max_line_bytes)
-        require_patients(cohort)
-        prepare_out_dir(out_dir)
-        result = run_burden(cohort, options, started)
+    try:
+        if export.is_dir() or is_ndjson_name(export.name):
+            _check_export(export)
+            try:
+                result = run_export(export, options, started, lambda: prepare_out_dir(out_dir))
+            except NoPatients as error:
+                require_patients(error.cohort)
+                raise
+        else:
+            if args.shard is not None:
+                raise CliError("--shard needs a Bulk Data export folder or an NDJSON file, not a Bundle")
+            cohort = read_input(export, options.max_line_bytes)
+            require_patients(cohort)
+            prepare_out_dir(out_dir)
+            result = run_burden(cohort, options, started)
+    except ExportError as error:  # an export that cannot be read, or a report that must not be written
+        raise CliError(str(error)) from None
     print(result.describe())
     if result.summary.errors:
         failed = sum(result.summary.errors.values())
