@@ -32,7 +32,7 @@ CDS_TRUSTED_CLIENTS_FILE ?= $(wildcard deploy/trusted-clients.development.yaml)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint bench lock lock-check
+.PHONY: help install run test lint bench bench-burden lock lock-check
 
 help:
 	@echo "make run         start the service on http://$(HOST):$(PORT) (CDS_PROFILE=$(CDS_PROFILE)); runtime dependencies only"
@@ -43,6 +43,7 @@ help:
 	@echo "make lock        re-resolve uv.lock and export requirements/*.txt after a dependency change in pyproject.toml"
 	@echo "make lock-check  fail when uv.lock or requirements/*.txt is not current with pyproject.toml"
 	@echo "make bench       the performance benchmark (about 2 minutes; writes docs/performance.md)"
+	@echo "make bench-burden  burden at scale: wall time and peak PSS (PATIENTS=20000, several minutes)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; $(PYTHON) is " + sys.version.split()[0])'
@@ -99,3 +100,8 @@ lock-check: $(STAMP)
 # the load test when installed, else an httpx load loop.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# The alert burden at scale (issue 18): wall time and peak PSS across the process tree, PATIENTS=20000.
+PATIENTS ?= 20000
+bench-burden: $(STAMP)
+	$(BIN)/python -m bench.burden_scale --patients $(PATIENTS) --workers 2

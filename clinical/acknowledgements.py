@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from clinical.rules import Advice, BaselineAdvice, IntervalAdvice, NeurotoxicityAdvice
+from clinical.knowledge.schema import Indicator
+from clinical.rules import Advice, BaselineAdvice, IntervalAdvice, NeurotoxicityAdvice, indicator_rank
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,12 @@ class RenderedCard:
     card: dict[str, Any]
     topic: str
     evidence_key: str
+    # The rule that drove the card (`rule_of`): what the reviewers' burden counts cards by. A default so
+    # that a card built without its advice (a stored override, a test) still compares by topic and key.
+    rule: str = ""
+    # The evidence behind the card (`evidence_parts`): the reports, scores, studies and windows the
+    # reviewers' timeline lists beside it.
+    evidence: tuple[str, ...] = ()
 
 
 def fingerprint(parts: Iterable[str]) -> str:
@@ -98,6 +105,43 @@ def evidence_key(topic: str, advice: Advice) -> str:
     return fingerprint((topic, *evidence_parts(advice)))
 
 
+# With several therapies due a baseline at once, the card is named after the one whose timing.yaml
+# indicator is strongest (immune effector cell therapies warn; a checkpoint inhibitor informs).
+_BASELINE_LEAD = ("car_t", "t_cell_engager", "ici")
+
+
+def _class_slug(therapy_class: str) -> str:
+    return therapy_class.replace("_", "-")
+
+
+def _interval_rule(advice: IntervalAdvice) -> str:
+    """The window or iRECIST phase with the strongest indicator (the first one on a tie, windows in the
+    order timing.yaml lists them, iRECIST last)."""
+    candidates: list[tuple[Indicator, str]] = [
+        (hit.window.indicator, hit.window.id) for hit in advice.windows
+    ]
+    if advice.irecist is not None:
+        candidates.append((advice.irecist.indicator, f"irecist-confirmation-{advice.irecist.phase}"))
+    if not candidates:
+        return "interval-imaging"
+    best = max(indicator_rank(indicator) for indicator, _ in candidates)
+    return next(rule for indicator, rule in candidates if indicator_rank(indicator) == best)
+
+
+def rule_of(advice: Advice) -> str:
+    """Which rule drove the advice, as the reviewers' burden names it: `neurotoxicity-<attribution>`
+    (icans, irae, delayed-car-t, neuro-ae), `baseline-<therapy class>` (car-t before t-cell-engager
+    before ici), the interval window's id (car-t-icans-window, car-t-day-28-response, ...) or
+    `irecist-confirmation-<phase>` (planned, due, overdue)."""
+    if isinstance(advice, NeurotoxicityAdvice):
+        return f"neurotoxicity-{advice.syndrome}"
+    if isinstance(advice, BaselineAdvice):
+        classes = {course.therapy_class for course in advice.courses}
+        lead = next((name for name in _BASELINE_LEAD if name in classes), None)
+        return f"baseline-{_class_slug(lead)}" if lead else "baseline"
+    return _interval_rule(advice)
+
+
 def is_acknowledged(
     rendered: RenderedCard,
     acknowledgements: Iterable[Acknowledgement],
@@ -125,4 +169,5 @@ __all__ = [
     "evidence_parts",
     "fingerprint",
     "is_acknowledged",
+    "rule_of",
 ]

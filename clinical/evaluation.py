@@ -10,7 +10,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from clinical.acknowledgements import Acknowledgement, RenderedCard, evidence_key, is_acknowledged
+from clinical.acknowledgements import (
+    Acknowledgement,
+    RenderedCard,
+    evidence_key,
+    evidence_parts,
+    is_acknowledged,
+    rule_of,
+)
 from clinical.cards import CardContext, CardRenderer
 from clinical.knowledge import Knowledge, load_card_texts, load_knowledge
 from clinical.patient_record import PatientRecord
@@ -60,7 +67,8 @@ class Evaluator:
         for advice in self.advice_on(timeline, now.date()):
             card = self.renderer.render(advice, context)
             topic = str(card["source"]["topic"]["code"])
-            candidate = RenderedCard(card, topic, evidence_key(topic, advice))
+            parts = evidence_parts(advice)
+            candidate = RenderedCard(card, topic, evidence_key(topic, advice), rule_of(advice), parts)
             until_new_evidence = (
                 quiet.critical_returns_on_new_evidence_only and card["indicator"] == "critical"
             )

@@ -431,7 +431,12 @@ def test_icans_grade_2_or_more_is_critical(case: Case) -> None:
     """While its evidence is recent (section 3: a stale critical is a warning, tested below)."""
     for item in advice(case.resources, case.drafts):
         if isinstance(item, NeurotoxicityAdvice) and item.grade is not None and (item.grade.grade or 0) >= 2:
-            assert item.indicator == ("warning" if item.stale else "critical")
+            # An undated diagnosis is current but not known recent: it never makes a card critical.
+            dated_grade = any(
+                not finding.undated and max(finding.coded_grade or 0, finding.kind.icans_grade or 0) >= 2
+                for finding in item.findings
+            ) or any((score.grade or 0) >= 2 for score in item.scores)
+            assert item.indicator == ("warning" if item.stale or not dated_grade else "critical")
 
 
 @BUDGET

@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ def burden_out(export: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_burden_writes_one_card_row_per_card_with_its_fields(burden_out: Path) -> None:
     rows = read_ndjson(burden_out / "cards.ndjson")
     assert rows
-    assert {tuple(row) for row in rows} == {("patient", "date", "topic", "indicator", "summary")}
+    assert {tuple(row) for row in rows} == {("patient", "date", "topic", "rule", "indicator", "summary")}
     assert {row["date"] for row in rows} <= {f"2026-11-{day:02d}" for day in range(1, 11)}
     assert {row["indicator"] for row in rows} <= {"info", "warning", "critical"}
 
@@ -87,6 +88,87 @@ def test_burden_summary_counts_match_the_card_rows(burden_out: Path) -> None:
     assert summary["cards_per_1000_patient_days"] == round(len(rows) * 1000 / 120, 2)
     critical = {row["patient"] for row in rows if row["indicator"] == "critical"}
     assert summary["patients_with_critical_card"] == len(critical)
+
+
+COMMITTEE_KEYS = {
+    "patients",
+    "exposed_patients",
+    "patients_with_cards",
+    "patients_with_critical_cards",
+    "card_days",
+    "episodes",
+    "cards_per_100_patients_per_week",
+    "by_rule",
+    "order_time_cards",
+    "data_quality",
+}
+DATA_QUALITY_KEYS = {
+    "invalid_json",
+    "missing_resource_type",
+    "wrong_file",
+    "duplicates",
+    "orphan_references",
+    "orphan_patient_ids",
+    "undated",
+    "unparseable_dates",
+    "unrecognised_therapy_codes",
+    "unrecognised_therapy_codes_most_frequent",
+    "encoding_errors",
+    "oversized_lines",
+    "skipped_files",
+}
+
+
+def test_burden_summary_answers_the_committee_in_its_units(burden_out: Path) -> None:
+    summary = json.loads((burden_out / "summary.json").read_text(encoding="utf-8"))
+    rows = read_ndjson(burden_out / "cards.ndjson")
+    assert summary.keys() >= COMMITTEE_KEYS
+    assert summary["data_quality"].keys() >= DATA_QUALITY_KEYS
+    assert summary["card_days"] == len(rows)
+    assert summary["cards_per_100_patients_per_week"] == round(len(rows) * 700 / (12 * 10), 2)
+    assert summary["patients_with_cards"] == len({row["patient"] for row in rows})
+    assert 0 < summary["episodes"] <= summary["card_days"]
+    assert all(row["rule"] for row in rows)
+    by_rule = summary["by_rule"]
+    assert set(by_rule) == {row["rule"] for row in rows}
+    assert sum(counts["card_days"] for counts in by_rule.values()) == len(rows)
+    for rule, counts in by_rule.items():
+        assert counts["patients"] == len({row["patient"] for row in rows if row["rule"] == rule})
+        assert counts["patients"] <= counts["episodes"] <= counts["card_days"]
+    assert isinstance(summary["order_time_cards"], int)
+    assert summary["order_time"]["hooks_simulated"] == ["order-select"]
+    assert summary["data_quality"]["invalid_json"] == summary["skipped_resources"].get("invalid-json", 0)
+
+
+@pytest.mark.parametrize(
+    ("days", "topic_days", "episodes"),
+    [
+        ("one day", ["2026-11-01"], 1),
+        ("consecutive days are one episode", ["2026-11-01", "2026-11-02", "2026-11-03"], 1),
+        ("a gap starts a new episode", ["2026-11-01", "2026-11-02", "2026-11-05"], 2),
+    ],
+)
+def test_episodes_count_consecutive_days_of_a_topic_once(
+    days: str, topic_days: list[str], episodes: int
+) -> None:
+    from service.workbench.burden import CardRow
+    from service.workbench.summary import episodes_of
+
+    rows = [CardRow("p", day, "interval-imaging", "car-t-late-effects", "info", "") for day in topic_days]
+    assert episodes_of(rows, "topic") == {"interval-imaging": episodes}, days
+
+
+def test_burden_simulates_order_select_when_a_checkpoint_inhibitor_is_ordered(tmp_path: Path) -> None:
+    export = small_export(tmp_path / "export", 30)
+    out = tmp_path / "out"
+    argv = ["burden", str(export), "--out", str(out), "--from", "2026-09-01", "--to", "2026-12-31"]
+    assert cli.main([*argv, "--validate", "0"]) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    order_rows = read_ndjson(out / "order_cards.ndjson")
+    assert summary["order_time_cards"] == len(order_rows) > 0
+    assert {row["rule"] for row in order_rows} >= {"baseline-ici"}
+    shown = {(row["patient"], row["date"], row["rule"]) for row in read_ndjson(out / "cards.ndjson")}
+    assert not any((row["patient"], row["date"], row["rule"]) in shown for row in order_rows)
 
 
 def test_burden_summary_counts_unreadable_resources_by_reason(burden_out: Path) -> None:
@@ -321,10 +403,32 @@ def _moved_now(scenario: dict[str, Any]) -> str:
     return datetime.combine(MOVED_TO, moment.timetz()).isoformat()
 
 
+class SettableClock:
+    """The service's clock, moved by each test (one service for the module: loading the knowledge per
+    scenario would cost more than the scenarios)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def pinned_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, SettableClock]]:
+    clock = SettableClock()
+    settings = settings_for(tmp_path_factory.mktemp("pinned") / "db.sqlite3")
+    with TestClient(create_app(settings, clock=clock)) as client:
+        yield client, clock
+
+
 @pytest.mark.parametrize("on_date", ["scenario", MOVED_TO.isoformat()], ids=["as-dated", "moved"])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["name"] for s in SCENARIOS])
 def test_request_gives_each_scenario_its_expected_cards_on_a_service_with_a_pinned_clock(
-    scenario: dict[str, Any], on_date: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    scenario: dict[str, Any],
+    on_date: str,
+    capsys: pytest.CaptureFixture[str],
+    pinned_service: tuple[TestClient, SettableClock],
 ) -> None:
     status, out, err = run(capsys, "request", scenario["name"], "--on-date", on_date)
     assert status == 0, err
@@ -336,11 +440,12 @@ def test_request_gives_each_scenario_its_expected_cards_on_a_service_with_a_pinn
     else:
         assert f"falls on {on_date}" in err
         clock = _moved_now(scenario)
-    settings = settings_for(tmp_path / "db.sqlite3", fixed_now=clock)
+    client, service_clock = pinned_service
+    moment = datetime.fromisoformat(str(clock))
+    service_clock.now = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     service = re.search(r"/cds-services/(\S+?);", err)
     assert service is not None
-    with TestClient(create_app(settings)) as client:
-        response = client.post(f"/cds-services/{service.group(1)}", json=body)
+    response = client.post(f"/cds-services/{service.group(1)}", json=body)
     assert response.status_code == 200, response.text
     topics = sorted(card["source"]["topic"]["code"] for card in response.json()["cards"])
     assert topics == sorted(scenario["expected_topics"])
@@ -440,3 +545,61 @@ def test_burden_writes_one_page_per_patient_when_an_id_is_another_ids_old_page_n
     assert len(pages) == 2
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["patients"] == 2
+
+
+def test_burden_leaves_orphans_out_of_the_denominator_and_flags_their_timeline(tmp_path: Path) -> None:
+    export = small_export(tmp_path / "export", 3)
+    patients = (export / "Patient.ndjson").read_text(encoding="utf-8").splitlines()
+    (export / "Patient.ndjson").write_text("\n".join(patients[1:]) + "\n", encoding="utf-8")
+    orphan = json.loads(patients[0])["id"]
+    out = tmp_path / "out"
+    argv = ["burden", str(export), "--out", str(out), "--from", "2026-11-01", "--to", "2026-11-03"]
+    assert cli.main([*argv, "--validate", "0"]) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["patients"] == 2
+    assert summary["data_quality"]["orphan_patient_ids"] == 1
+    assert summary["data_quality"]["orphan_references"] > 0
+    assert orphan not in {row["patient"] for row in read_ndjson(out / "cards.ndjson")}
+    (line,) = [line for line in read_ndjson(out / "patients.ndjson") if line["patient"] == orphan]
+    assert line["orphan"] is True
+    assert 'id="orphan"' in (out / line["page"]).read_text(encoding="utf-8")
+
+
+def test_burden_shards_merge_into_the_same_results_as_one_run(
+    export: Path, burden_out: Path, tmp_path: Path
+) -> None:
+    shard_dirs = []
+    for shard in ("2/3", "1/3", "3/3"):
+        out = tmp_path / f"shard-{shard[0]}"
+        argv = ["burden", str(export), "--out", str(out), "--from", "2026-11-01", "--to", "2026-11-10"]
+        assert cli.main([*argv, "--validate", "50", "--shard", shard, "--partitions", "2"]) == 0
+        shard_dirs.append(str(out))
+    merged = tmp_path / "merged"
+    assert cli.main(["burden-merge", *shard_dirs, "--out", str(merged)]) == 0
+    assert (merged / "cards.ndjson").read_bytes() == (burden_out / "cards.ndjson").read_bytes()
+    assert json.loads((merged / "summary.json").read_text(encoding="utf-8")) == json.loads(
+        (burden_out / "summary.json").read_text(encoding="utf-8")
+    )
+    assert (merged / "report.html").read_bytes() == (burden_out / "report.html").read_bytes()
+    assert sorted(path.name for path in (merged / "patients").iterdir()) == sorted(
+        path.name for path in (burden_out / "patients").iterdir()
+    )
+
+
+def test_burden_merge_refuses_shards_that_do_not_cover_the_cohort(
+    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "shard-1"
+    argv = ["burden", str(export), "--out", str(out), "--from", "2026-11-01", "--to", "2026-11-02"]
+    assert cli.main([*argv, "--validate", "0", "--shard", "1/2"]) == 0
+    status, _, err = run(capsys, "burden-merge", str(out), "--out", str(tmp_path / "merged"))
+    assert status == 2
+    assert "do not cover 1/2 to 2/2" in err
+
+
+def test_burden_partitions_on_disk_give_the_same_cards(
+    export: Path, burden_out: Path, tmp_path: Path
+) -> None:
+    argv = ["burden", str(export), "--out", str(tmp_path), "--from", "2026-11-01", "--to", "2026-11-10"]
+    assert cli.main([*argv, "--validate", "0", "--partitions", "5"]) == 0
+    assert (tmp_path / "cards.ndjson").read_bytes() == (burden_out / "cards.ndjson").read_bytes()

@@ -37,8 +37,17 @@ NON_SETTING_ENV = {"PROMETHEUS_MULTIPROC_DIR"}
 DOCKERFILE_USER = re.compile(r"^USER\s+(\d+)(?::(\d+))?\s*$", re.MULTILINE)
 
 
+# Not the service: the reviewers' offline burden run, applied on its own (kubectl apply -f).
+SEPARATE_MANIFESTS = {"burden-job.yaml"}
+BURDEN_JOB = MANIFESTS / "burden-job.yaml"
+
+
 def manifest_files() -> list[Path]:
-    return sorted(path for path in MANIFESTS.glob("*.yaml") if path.name != "kustomization.yaml")
+    return sorted(
+        path
+        for path in MANIFESTS.glob("*.yaml")
+        if path.name != "kustomization.yaml" and path.name not in SEPARATE_MANIFESTS
+    )
 
 
 def documents() -> list[dict[str, Any]]:
@@ -323,3 +332,44 @@ def test_the_network_policy_limits_egress_to_dns_the_database_and_https() -> Non
     assert ports == [53, 443, 5432]
     for rule in policy["egress"]:
         assert rule.get("to"), "an egress rule without `to` would open that port to everywhere"
+
+
+# --- the reviewers' burden Job (burden-job.yaml, outside the kustomization) ---------------------------
+
+
+def burden_documents() -> dict[str, dict[str, Any]]:
+    documents = [d for d in yaml.safe_load_all(BURDEN_JOB.read_text(encoding="utf-8")) if d]
+    return {document["metadata"]["name"]: document for document in documents}
+
+
+def test_the_burden_job_is_not_part_of_the_services_kustomization() -> None:
+    kustomization = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert "burden-job.yaml" not in kustomization["resources"]
+    assert set(burden_documents()) == {
+        "immuno-cds-burden-data",
+        "immuno-cds-burden-shards",
+        "immuno-cds-burden-merge",
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["immuno-cds-burden-data", "immuno-cds-burden-shards", "immuno-cds-burden-merge"]
+)
+def test_the_burden_job_validates_against_the_kubernetes_schema(name: str) -> None:
+    kubernetes_validate.validate(burden_documents()[name], KUBERNETES_VERSION, strict=True)
+
+
+def test_the_burden_shards_are_an_indexed_job_whose_shard_count_matches_the_merge() -> None:
+    documents = burden_documents()
+    shards = documents["immuno-cds-burden-shards"]["spec"]
+    assert shards["completionMode"] == "Indexed"
+    count = shards["completions"]
+    (burden,) = shards["template"]["spec"]["containers"]
+    command = " ".join(burden["command"])
+    assert "immuno-cds burden " in command
+    assert f"--shard $((JOB_COMPLETION_INDEX + 1))/{count}" in command
+    merge = documents["immuno-cds-burden-merge"]["spec"]["template"]["spec"]
+    (wait,) = merge["initContainers"]
+    assert f"-ge {count}" in " ".join(wait["command"])
+    (merger,) = merge["containers"]
+    assert "immuno-cds burden-merge /data/burden/shard-*" in " ".join(merger["command"])

@@ -121,6 +121,7 @@ def test_report_charts_render_in_chromium(report_dir: Path, tmp_path: Path) -> N
     measured = rendered(binary, report_dir / "report.html", tmp_path / "profile")
     for chart, mark in (
         ("chart-rate-by-topic", "bar critical"),
+        ("chart-by-rule", "bar episodes"),
         ("chart-cards-per-patient", "bin"),
         ("chart-over-time", "series warning"),
     ):
@@ -134,9 +135,15 @@ def test_report_charts_render_in_chromium(report_dir: Path, tmp_path: Path) -> N
 def test_patient_timeline_renders_in_chromium(report_dir: Path, tmp_path: Path) -> None:
     binary = browser()
     report = (report_dir / "report.html").read_text(encoding="utf-8")
-    first_critical = re.search(r'class="patient-link" href="(patients/[^"]+)"', report)
-    assert first_critical is not None, "the generated cohort has a patient with a critical card"
-    page = report_dir / first_critical.group(1)
+    # A CAR-T patient with a critical card: every kind of mark on one page (a checkpoint-inhibitor
+    # patient has no imaging windows).
+    linked = [
+        report_dir / link for link in re.findall(r'class="patient-link" href="(patients/[^"]+)"', report)
+    ]
+    assert linked, "the generated cohort has a patient with a critical card"
+    pages = [page for page in linked if 'class="window' in page.read_text(encoding="utf-8")]
+    assert pages, "a patient with a critical card and an imaging window"
+    page = pages[0]
     timeline = rendered(binary, page, tmp_path / "profile")["timeline"]
     assert timeline["width"] == 1000 and timeline["height"] > 150
     assert timeline["drawn"] == timeline["marks"]
@@ -146,3 +153,67 @@ def test_patient_timeline_renders_in_chromium(report_dir: Path, tmp_path: Path) 
     assert any(name.startswith("mri ") for name in timeline["classes"])
     assert any(name.startswith("finding-mark ") for name in timeline["classes"])
     screenshot(binary, page, tmp_path / "profile", "timeline.png", "1100,900")
+
+
+def test_report_answers_the_committee_in_chromium(report_dir: Path, tmp_path: Path) -> None:
+    """The committee's parts as the browser lays them out: the units, the by-rule table, every patient
+    with a card listed and linked, the histogram's left-out zero bin stated, axis titles with units and
+    dates with the year, and every data problem named."""
+    binary = browser()
+    summary = json.loads((report_dir / "summary.json").read_text(encoding="utf-8"))
+    result = chromium(binary, tmp_path / "profile", "--dump-dom", (report_dir / "report.html").as_uri())
+    dom = result.stdout
+    assert "cards per 100 patients per week" in dom and "cards per 100 exposed patients per week" in dom
+    rules = re.search(r'<div id="rules">(.*?)</div>', dom, re.DOTALL)
+    assert rules is not None
+    for rule in summary["by_rule"]:
+        assert f"<code>{rule}</code>" in rules.group(1)
+    listed = re.search(r'<div id="patients-with-cards">(.*?)</div>', dom, re.DOTALL)
+    assert listed is not None
+    links = re.findall(r'class="patient-link" href="(patients/[^"]+)"', listed.group(1))
+    assert len(links) == summary["patients_with_cards"]
+    assert all((report_dir / link).is_file() for link in links)
+    without = summary["patients"] - summary["patients_with_cards"]
+    assert f"Not drawn: {without:,} patients with no card." in dom
+    assert "card-days per 100 patients per week" in dom  # an axis title with its unit
+    assert re.search(r">2026-1[01]-\d\d</text>", dom)  # dates on the time axis carry the year
+    problems = re.search(r'<div id="data-problems">(.*?)</div>', dom, re.DOTALL)
+    assert problems is not None
+    for key in ("invalid_json", "wrong_file", "duplicates", "orphan_references", "encoding_errors"):
+        assert f"<td>{key}</td>" in problems.group(1)
+    assert "Hooks simulated besides patient-view" in dom
+
+
+def test_patient_timeline_merges_runs_and_shows_what_is_behind_a_card(
+    report_dir: Path, tmp_path: Path
+) -> None:
+    binary = browser()
+    report = (report_dir / "report.html").read_text(encoding="utf-8")
+    first = re.search(r'class="patient-link" href="(patients/[^"]+)"', report)
+    assert first is not None
+    page = report_dir / first.group(1)
+    measured = rendered(binary, page, tmp_path / "profile")["timeline"]
+    assert measured["drawn"] == measured["marks"]
+    dom = chromium(binary, tmp_path / "profile", "--dump-dom", page.as_uri()).stdout
+    assert "Repeated cards are merged into runs" in dom
+    assert re.search(r"\(\d+ days\)", dom), "a run names its length"
+    assert '<ul class="behind">' in dom, "the records behind a card are listed"
+
+
+def test_a_run_in_a_window_is_numbered_by_the_days_after_day_zero() -> None:
+    from datetime import date
+
+    from service.workbench.timeline import CardRun, therapy_days
+
+    run = CardRun(
+        date(2026, 11, 29),
+        date(2027, 1, 29),
+        "interval-imaging",
+        "car-t-late-effects",
+        "info",
+        "",
+        "",
+        ("window|car-t-late-effects|car_t|2026-10-31",),
+    )
+    assert therapy_days(run) == "day 29-90"
+    assert run.days == 62

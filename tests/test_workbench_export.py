@@ -203,3 +203,103 @@ def test_two_patients_never_share_a_page_name(ids: tuple[str, str]) -> None:
 def test_a_page_name_collision_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(export, "safe_file_stem", lambda patient_id: "same")
     assert export.colliding_file_stems(["p1", "p2", "p1"]) == ["p2"]
+
+
+# --- every data problem named (issue 18 section 3) ------------------------------------------------------
+
+OBSERVATION = {
+    "resourceType": "Observation",
+    "id": "o1",
+    "status": "final",
+    "subject": {"reference": "Patient/p1"},
+    "effectiveDateTime": "2026-01-03",
+    "code": {"text": "Müdigkeit"},  # a non-ASCII character: what Latin-1 and UTF-16 encode differently
+}
+
+
+def _lines(*resources: dict[str, Any]) -> bytes:
+    return b"".join(json.dumps(resource, ensure_ascii=False).encode() + b"\n" for resource in resources)
+
+
+def test_a_utf8_byte_order_mark_is_read_and_named(tmp_path: Path) -> None:
+    (tmp_path / "Patient.ndjson").write_bytes(b"\xef\xbb\xbf" + _lines(PATIENT))
+    cohort = read_export(tmp_path)
+    assert "p1" in cohort.patients
+    assert cohort.quality.skipped_total == 0
+    assert cohort.quality.files.encodings == {"Patient.ndjson": "utf-8 with byte-order mark"}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_decoded_and_named(encoding: str, tmp_path: Path) -> None:
+    (tmp_path / "Patient.ndjson").write_bytes(_lines(PATIENT))
+    text = _lines(OBSERVATION).decode()
+    (tmp_path / "Observation.ndjson").write_bytes(text.encode(encoding))
+    cohort = read_export(tmp_path)
+    assert cohort.quality.skipped_total == 0
+    assert "Observation.ndjson" in cohort.quality.files.encodings
+    observation = cohort.patients["p1"][1]
+    assert observation["code"]["text"] == "Müdigkeit"
+
+
+def test_a_latin1_line_is_decoded_and_counted_against_its_file(tmp_path: Path) -> None:
+    (tmp_path / "Patient.ndjson").write_bytes(_lines(PATIENT))
+    (tmp_path / "Observation.ndjson").write_bytes(_lines(OBSERVATION).decode().encode("latin-1"))
+    cohort = read_export(tmp_path)
+    assert cohort.quality.skipped_total == 0
+    assert dict(cohort.quality.files.encoding_errors) == {"Observation.ndjson": 1}
+    assert cohort.patients["p1"][1]["code"]["text"] == "Müdigkeit"
+
+
+def test_a_gzip_file_is_read(tmp_path: Path) -> None:
+    import gzip
+
+    (tmp_path / "Patient.ndjson").write_bytes(_lines(PATIENT))
+    (tmp_path / "Observation.ndjson.gz").write_bytes(gzip.compress(_lines(OBSERVATION)))
+    cohort = read_export(tmp_path)
+    assert [resource["id"] for resource in cohort.patients["p1"]] == ["p1", "o1"]
+    assert not cohort.quality.files.skipped_files
+
+
+def test_an_oversized_line_is_skipped_counted_and_the_next_line_read(tmp_path: Path) -> None:
+    huge = {**OBSERVATION, "id": "big", "note": [{"text": "x" * 300_000}]}
+    (tmp_path / "Patient.ndjson").write_bytes(_lines(PATIENT))
+    (tmp_path / "Observation.ndjson").write_bytes(_lines(huge, OBSERVATION))
+    cohort = read_export(tmp_path, max_line_bytes=100_000)
+    assert cohort.quality.as_dict()["oversized_lines"] == 1
+    assert dict(cohort.quality.files.oversized_lines) == {"Observation.ndjson": 1}
+    assert [resource["id"] for resource in cohort.patients["p1"]] == ["p1", "o1"]
+
+
+def test_files_that_are_not_ndjson_are_named_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "Patient.ndjson").write_bytes(_lines(PATIENT))
+    (tmp_path / "manifest.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "Observation.csv").write_text("id,value\n", encoding="utf-8")
+    quality = read_export(tmp_path).quality.as_dict()
+    assert {item["file"] for item in quality["skipped_files"]} == {"manifest.json", "Observation.csv"}
+    assert all(item["reason"] for item in quality["skipped_files"])
+
+
+def test_wrong_files_duplicates_and_orphans_are_counted(tmp_path: Path) -> None:
+    orphan_condition = {**CONDITION, "id": "c9", "subject": {"reference": "Patient/ghost"}}
+    (tmp_path / "Patient.ndjson").write_bytes(_lines(PATIENT))
+    (tmp_path / "Condition.ndjson").write_bytes(_lines(CONDITION, CONDITION, orphan_condition, OBSERVATION))
+    cohort = read_export(tmp_path)
+    quality = cohort.quality.as_dict()
+    assert quality["wrong_file"] == 1 and quality["wrong_file_by_file"] == {"Condition.ndjson": 1}
+    assert quality["duplicates"] == 1
+    assert cohort.orphans == {"ghost"}
+    assert cohort.quality.orphan_resources == 1
+    assert [resource["id"] for resource in cohort.patients["p1"]] == ["p1", "c1", "o1"]
+
+
+def test_the_validation_sample_is_random_across_the_whole_type_and_seeded() -> None:
+    from service.workbench.validation import validate_sample
+
+    conditions = [{**CONDITION, "id": f"c{index}"} for index in range(1000)]
+    conditions[990]["clinicalStatus"] = "active"  # not a CodeableConcept: invalid, near the end
+    found = [validate_sample({"Condition": iter(conditions)}, 300, seed=seed).as_dict() for seed in range(20)]
+    assert all(report["sample"]["per_type"] == 300 for report in found)
+    assert found[0] == validate_sample({"Condition": iter(conditions)}, 300, seed=0).as_dict()
+    listed = [report["failures"] for report in found if report["failures"]]
+    assert listed, "a resource 990 of 1000 is sampled by some seeds (the first 300 never hold it)"
+    assert all(failure["id"] == "c990" for failures in listed for failure in failures)

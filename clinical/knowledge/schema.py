@@ -200,6 +200,10 @@ class FindingEntry(Strict):
     icans_grade: int | None = Field(default=None, ge=1, le=5)
     names: list[str] = []
     codes: list[FindingCode] = []
+    # v3 review: narrower findings the code's own text may name. A code that covers several findings
+    # (ICD-10-CM G04.81 "other encephalitis and encephalomyelitis") with the text "Encephalitis" is the
+    # encephalitis the clinician wrote, not encephalomyelitis.
+    narrowed_by_text: list[str] = []
 
 
 class ScoreBand(Strict):
@@ -280,6 +284,9 @@ class TreatmentEvidence(Strict):
     documents: list[str]  # finding ids the treatment is given for
     verification: Verification
     source: str
+    # v3 review: a treatment that is itself second-line for one finding documents that finding whatever
+    # the reason's words ("anakinra for neurotoxicity after CAR-T" is steroid-refractory ICANS).
+    documents_as: str | None = None
 
 
 class NormalScoreEnds(Strict):
@@ -302,6 +309,16 @@ class ConditionCertainty(Strict):
     source: str
 
 
+class SignPattern(Strict):
+    """A finding recognised from its signs named together in one text: one sign of each group, each
+    affirmed or uncertain on its own ("dysphagia to solids and proximal weakness" is the myasthenia /
+    myositis pattern under a checkpoint inhibitor, though neither phrase is a finding's name)."""
+
+    finding: str
+    all_of: list[list[str]] = Field(min_length=2)
+    source: str
+
+
 class FindingsFile(Strict):
     sources: dict[str, Source]
     findings: list[FindingEntry]
@@ -318,10 +335,16 @@ class FindingsFile(Strict):
     treatment_conditional_words: list[str] = []
     normal_score_ends: NormalScoreEnds | None = None
     condition_certainty: ConditionCertainty | None = None
+    sign_patterns: list[SignPattern] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> FindingsFile:
         ids = [finding.id for finding in self.findings]
+        for pattern in self.sign_patterns:
+            if pattern.finding not in ids:
+                raise ValueError(f"sign_patterns names unknown finding {pattern.finding!r}")
+            if pattern.source not in self.sources:
+                raise ValueError(f"sign_patterns names unknown source {pattern.source!r}")
         if "icans" not in ids:
             raise ValueError("the finding 'icans' is required (coded ICANS grades and the ICE score use it)")
         prolonged = self.prolonged_seizure
@@ -331,6 +354,8 @@ class FindingsFile(Strict):
                     raise ValueError(f"prolonged_seizure names unknown finding {finding_id!r}")
         named = [*(self.normal_score_ends.findings if self.normal_score_ends else [])]
         named += [finding_id for treatment in self.treatment_evidence for finding_id in treatment.documents]
+        named += [treatment.documents_as for treatment in self.treatment_evidence if treatment.documents_as]
+        named += [narrower for finding in self.findings for narrower in finding.narrowed_by_text]
         if self.glasgow_coma_scale is not None:
             named.append(self.glasgow_coma_scale.finding)
         for finding_id in named:

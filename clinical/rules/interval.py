@@ -54,7 +54,11 @@ def _applies(window: Window, course: Course, diagnoses: tuple[CancerDiagnosis, .
         return False
     # The patient's diagnosis decides (issue 16 section 4): lymphoma -> PET-CT; B-ALL (marrow, MRD)
     # and myeloma (IMWG) -> no imaging window. A lymphoma beside another listed disease keeps it.
-    known = {diagnosis.kind for diagnosis in diagnoses if diagnosis.known_on(today)}
+    recorded = [diagnosis for diagnosis in diagnoses if diagnosis.known_on(today)]
+    # An active diagnosis beats one resolved or in remission (v3 review: a lymphoma in remission since
+    # 2020 does not make a B-ALL CAR-T's response an imaging one); with none active, all of them count.
+    active = {diagnosis.kind for diagnosis in recorded if diagnosis.active}
+    known = active or {diagnosis.kind for diagnosis in recorded}
     if known:
         return any(kind.response_by_imaging for kind in known)
     # Fallback, no diagnosis recorded: the product's indication. A generic infusion record (CPT 38228)

@@ -29,6 +29,9 @@ class DiagnosisKind:
 class CancerDiagnosis:
     kind: DiagnosisKind
     on: date | None  # recorded / onset; None: undated (known all along)
+    # False when the record says resolved, inactive or in remission: an old lymphoma in remission does
+    # not decide the response imaging of a CAR-T given now for an active B-ALL.
+    active: bool = True
 
     def known_on(self, today: date) -> bool:
         return self.on is None or self.on <= today
@@ -71,6 +74,9 @@ class DiagnosisVocabulary:
         return found
 
 
+_NOT_ACTIVE = frozenset(("resolved", "inactive", "remission"))
+
+
 def _status(resource: dict[str, Any], element: str) -> str:
     return next((code.lower() for _, code in codings(resource.get(element))), "")
 
@@ -85,7 +91,8 @@ def find_diagnoses(record: PatientRecord, vocabulary: DiagnosisVocabulary) -> li
         if coded_certainty(condition.get("code"), vocabulary.certainty) == "excluded":
             continue
         on = first_date(condition, _DATES)
-        found.extend(CancerDiagnosis(kind, on) for kind in vocabulary.kinds_in(condition.get("code")))
+        active = _status(condition, "clinicalStatus") not in _NOT_ACTIVE
+        found.extend(CancerDiagnosis(kind, on, active) for kind in vocabulary.kinds_in(condition.get("code")))
     return found
 
 

@@ -297,6 +297,9 @@ def _treatment_finding(
     kind, grade, detail, uncertain = listed[0]
     verb = "given" if resource_type in _GIVEN else "ordered"
     line = f"{name} {verb} for {_reason_label(kind, detail)}"
+    documented = treatment.entry.documents_as
+    if documented is not None and documented != kind.id:
+        kind = vocabulary.kinds[documented]
     return NeurologicalFinding(kind, grade, on, resource_type, line, uncertain)
 
 

@@ -14,7 +14,7 @@ Report texts and treatments given for a finding are read in `finding_sources.py`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Literal
@@ -30,7 +30,7 @@ from clinical.fhir_data import (
     get_path,
     parse_date,
 )
-from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher, normalise_name
+from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatch, TextMatcher, normalise_name
 from clinical.knowledge.schema import FindingsFile, GlasgowComaScale, ScoreBand, Severity, Syndrome
 from clinical.patient_record import PatientRecord
 from clinical.timeline.code_certainty import coded_certainty
@@ -161,6 +161,34 @@ class _Score:
         return None
 
 
+class _SignPattern:
+    """One sign of each group named in the same text, each affirmed or uncertain on its own."""
+
+    def __init__(self, kind: FindingKind, groups: list[list[str]]) -> None:
+        self.kind = kind
+        self.groups = len(groups)
+        self.parts: TextMatcher[int] = TextMatcher(
+            (name, index) for index, names in enumerate(groups) for name in names
+        )
+
+    def stated(
+        self,
+        found: list[TextMatch[int]],
+        certainty: Callable[[int, int], str],
+        text: str,
+    ) -> tuple[str, bool] | None:
+        """(the signs' words, uncertain) when every group has a stated sign, else None."""
+        first: dict[int, tuple[str, bool]] = {}
+        for hit in found:
+            said = certainty(hit.start, hit.end)
+            if said in ("affirmed", "uncertain") and hit.value not in first:
+                first[hit.value] = (text[hit.start : hit.end], said == "uncertain")
+        if len(first) < self.groups:
+            return None
+        words = " + ".join(first[index][0] for index in sorted(first))
+        return f"{words} (pattern)", any(uncertain for _, uncertain in first.values())
+
+
 class FindingVocabulary:
     def __init__(self, data: FindingsFile, reader: PhraseReader, systems: CodeSystems) -> None:
         self._codes: CodeIndex[_Coded] = CodeIndex(systems)
@@ -231,6 +259,12 @@ class FindingVocabulary:
         self.ice_from_age = ice.applies_from_age_years
         self.capd_below_age = capd.applies_below_age_years
         self._reader = reader
+        self.narrowed_by_text = {
+            entry.id: tuple(entry.narrowed_by_text) for entry in data.findings if entry.narrowed_by_text
+        }
+        self._sign_patterns = [
+            _SignPattern(self.kinds[pattern.finding], pattern.all_of) for pattern in data.sign_patterns
+        ]
         self.max_text_chars = reader.max_text_chars
 
     def coded(self, concept: Any) -> tuple[_Coded, str] | None:
@@ -258,12 +292,19 @@ class FindingVocabulary:
 
     def named(self, text: str) -> Iterator[tuple[FindingKind, str, bool]]:
         """(kind, the words matched, uncertain) for every affirmed or uncertain finding name; for ICANS
-        the words include a grade stated right after the name ("ICANS grade 2")."""
+        the words include a grade stated right after the name ("ICANS grade 2"); then every sign pattern
+        whose signs are all stated."""
         text = self._reader.clip(text)
         hits = [hit for hit in self._names.find(text)]
-        if not hits:
+        sign_hits = [(pattern, list(pattern.parts.find(text))) for pattern in self._sign_patterns]
+        sign_hits = [(pattern, found) for pattern, found in sign_hits if found]
+        if not hits and not sign_hits:
             return
         read = self._reader.read(text)
+        for pattern, found in sign_hits:
+            stated = pattern.stated(found, lambda start, end: self._reader.certainty(read, start, end), text)
+            if stated is not None:
+                yield pattern.kind, stated[0], stated[1]
         for hit in hits:
             if hit.value is None:
                 continue
@@ -375,6 +416,18 @@ class FindingVocabulary:
         return any(normalise_name(value) in self._reader.absent_values for value in values)
 
 
+def _narrowed_by_text(kind: FindingKind, concept: Any, vocabulary: FindingVocabulary) -> FindingKind | None:
+    """The one narrower finding the code's own text names, when the code covers several."""
+    narrower = vocabulary.narrowed_by_text.get(kind.id)
+    if not narrower:
+        return None
+    named = {found.id for text in concept_texts(concept) for found, _, _ in vocabulary.named(text)}
+    if kind.id in named:
+        return None  # the text names the broad finding itself ("encephalomyelitis")
+    candidates = [vocabulary.kinds[finding_id] for finding_id in narrower if finding_id in named]
+    return candidates[0] if len(candidates) == 1 else None
+
+
 def concept_findings(
     concept: Any, vocabulary: FindingVocabulary
 ) -> Iterator[tuple[FindingKind, int | None, str, bool]]:
@@ -384,7 +437,8 @@ def concept_findings(
     if coded is not None:
         entry, code = coded
         if entry.kind is not None and not vocabulary.explained_in(concept):
-            yield entry.kind, entry.grade, f"code {code}", False
+            narrower = _narrowed_by_text(entry.kind, concept, vocabulary)
+            yield narrower or entry.kind, entry.grade, f"code {code}", False
         return  # a listed alternative cause: its text is not read as a finding either
     for text in concept_texts(concept):
         for kind, name, uncertain in vocabulary.named(text):

@@ -3,6 +3,7 @@
     immuno-cds serve            run the HTTP service under uvicorn
     immuno-cds evaluate         the cards for one patient on one day (Bundle, NDJSON or Bulk Data export)
     immuno-cds burden           every patient, every day of a range: cards.ndjson, summary, HTML report
+    immuno-cds burden-merge     the outputs of `burden --shard I/N` runs combined into one run's
     immuno-cds request          a ready CDS Hooks request for a fixture, for curl or Postman
     immuno-cds feedback-report  acceptance and override rates by card topic
     immuno-cds check-knowledge  validate knowledge/ and cards/ as the service does at start-up
@@ -37,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "burden": (
         "service.cli.burden",
         "alert burden: the cards for every patient and day of an export, with an HTML report",
+    ),
+    "burden-merge": (
+        "service.cli.burden_merge",
+        "combine the outputs of `burden --shard I/N` runs into the same results as one run",
     ),
     "request": ("service.cli.request", "print a ready CDS Hooks request for a FHIR fixture"),
     "feedback-report": ("service.cli.feedback_report", "acceptance and override rates by card topic"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -22,6 +23,17 @@ def _workers(value: str) -> int:
     if workers < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {workers}")
     return workers
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """ "I/N" (1 <= I <= N) as (index from 0, count)."""
+    index, slash, count = value.partition("/")
+    if not slash or not index.isdigit() or not count.isdigit():
+        raise argparse.ArgumentTypeError(f"expected I/N such as 2/8, not {value!r}")
+    shard, shards = int(index), int(count)
+    if not 1 <= shard <= shards:
+        raise argparse.ArgumentTypeError(f"{value}: I must be from 1 to N")
+    return shard - 1, shards
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -41,13 +53,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--workers", type=_workers, default=1, help="processes evaluating patients in parallel (default 1)"
     )
     parser.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="I/N",
+        help=(
+            "evaluate only shard I of N (a hash partition of the patient ids); combine the N outputs with "
+            "`immuno-cds burden-merge`"
+        ),
+    )
+    parser.add_argument(
+        "--partitions",
+        type=_workers,
+        metavar="P",
+        help=(
+            "partitions of the export on disk, evaluated one at a time (default: one per 16 MB of "
+            "export); more partitions, less memory"
+        ),
+    )
+    parser.add_argument(
+        "--max-line-mib",
+        type=_workers,
+        default=64,
+        metavar="MIB",
+        help="NDJSON lines longer than this are skipped and counted, never read whole (default 64)",
+    )
+    parser.add_argument(
         "--validate",
         type=int,
         default=DEFAULT_VALIDATION_SAMPLE,
         metavar="N",
         help=(
-            f"validate up to N resources of each type against FHIR R4B (default "
-            f"{DEFAULT_VALIDATION_SAMPLE}; 0: off)"
+            f"validate N resources of each type against FHIR R4B, a seeded random sample across each whole "
+            f"type (default {DEFAULT_VALIDATION_SAMPLE}; 0: off)"
         ),
     )
 
@@ -79,30 +116,58 @@ def prepare_out_dir(path: Path) -> None:
         raise CliError(f"--out {path} is not writable")
 
 
-def run(args: argparse.Namespace) -> int:
-    first, last = date_range(args)
-    out_dir = Path(args.out)
-    cohort = read_input(Path(args.export))
-    require_patients(cohort)
-    settings = load_settings()
-    prepare_out_dir(out_dir)
-
-    from service.workbench.export import ExportError
-    from service.workbench.run import run_burden
+def _check_export(export: Path) -> None:
+    """The one-line errors of an export that cannot be read at all, before any output is written."""
+    from service.workbench.export import ExportError, export_files
 
     try:
-        result = run_burden(
-            cohort,
-            first_day=first,
-            last_day=last,
-            out_dir=out_dir,
-            workers=args.workers,
-            knowledge_dir=settings.knowledge_dir,
-            cards_dir=settings.cards_dir,
-            validation_sample=args.validate,
-            progress=sys.stderr.isatty(),
-        )
+        if export.is_dir():
+            export_files(export)
+        elif not export.exists():
+            raise ExportError(f"{export}: no such file")
     except ExportError as error:
+        raise CliError(str(error)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()  # the time printed covers the whole run, reading the export included
+    first, last = date_range(args)
+    out_dir = Path(args.out)
+    export = Path(args.export)
+    settings = load_settings()
+    from service.workbench.export import ExportError
+    from service.workbench.ndjson_files import is_ndjson_name
+    from service.workbench.run import NoPatients, RunOptions, run_burden, run_export
+
+    options = RunOptions(
+        first_day=first,
+        last_day=last,
+        out_dir=out_dir,
+        workers=args.workers,
+        knowledge_dir=settings.knowledge_dir,
+        cards_dir=settings.cards_dir,
+        validation_sample=args.validate,
+        progress=sys.stderr.isatty(),
+        shard=args.shard,
+        partitions=args.partitions,
+        max_line_bytes=args.max_line_mib * 1024 * 1024,
+    )
+    try:
+        if export.is_dir() or is_ndjson_name(export.name):
+            _check_export(export)
+            try:
+                result = run_export(export, options, started, lambda: prepare_out_dir(out_dir))
+            except NoPatients as error:
+                require_patients(error.cohort)
+                raise
+        else:
+            if args.shard is not None:
+                raise CliError("--shard needs a Bulk Data export folder or an NDJSON file, not a Bundle")
+            cohort = read_input(export, options.max_line_bytes)
+            require_patients(cohort)
+            prepare_out_dir(out_dir)
+            result = run_burden(cohort, options, started)
+    except ExportError as error:  # an export that cannot be read, or a report that must not be written
         raise CliError(str(error)) from None
     print(result.describe())
     if result.summary.errors:

@@ -52,12 +52,13 @@ def scenario_day_shift(scenario: dict[str, Any] | None, on_date: str) -> int:
     return (target - scenario_moment(scenario).date()).days
 
 
-def read_input(path: Path) -> Cohort:
+def read_input(path: Path, max_line_bytes: int | None = None) -> Cohort:
     from service.workbench.export import ExportError, add_resources, read_export
+    from service.workbench.ndjson_files import DEFAULT_MAX_LINE_BYTES, is_ndjson_name
 
     try:
-        if path.is_dir() or path.name.endswith((".ndjson", ".jsonl")):
-            return read_export(path)
+        if path.is_dir() or is_ndjson_name(path.name):
+            return read_export(path, max_line_bytes or DEFAULT_MAX_LINE_BYTES)
         bundle = read_bundle(path, "bundle")
     except ExportError as error:
         raise CliError(str(error)) from None

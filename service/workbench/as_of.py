@@ -102,6 +102,15 @@ class ChartHistory:
         """Everything that had entered the chart by the end of `day`."""
         return self._undated + self._dated[: bisect.bisect_right(self._days, day)]
 
+    def orders_in(self, first: date, last: date) -> list[dict[str, Any]]:
+        """MedicationRequests that entered the chart from `first` to `last` (their authoredOn)."""
+        low, high = bisect.bisect_left(self._days, first), bisect.bisect_right(self._days, last)
+        return [
+            resource
+            for resource in self._dated[low:high]
+            if resource.get("resourceType") == "MedicationRequest"
+        ]
+
     def replay(self, days: list[date]) -> Iterator[ChartState]:
         """The chart on each day, in order, saying when something new had entered it."""
         seen = -1

@@ -11,6 +11,7 @@ card rows.
 from __future__ import annotations
 
 import multiprocessing
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from service.workbench import clinical_adapter as clinical
-from service.workbench.as_of import ChartHistory
+from service.workbench.as_of import ChartHistory, entered_chart_on
 from service.workbench.export import Cohort, ExportError, colliding_file_stems, safe_file_stem
 from service.workbench.timeline import timeline_page
 from service.workbench.view import CardDay
@@ -44,6 +45,7 @@ class CardRow:
     patient: str
     date: str
     topic: str
+    rule: str
     indicator: str
     summary: str
 
@@ -52,9 +54,21 @@ class CardRow:
             "patient": self.patient,
             "date": self.date,
             "topic": self.topic,
+            "rule": self.rule,
             "indicator": self.indicator,
             "summary": self.summary,
         }
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> CardRow:
+        return cls(
+            str(row["patient"]),
+            str(row["date"]),
+            str(row["topic"]),
+            str(row.get("rule", "")),
+            str(row["indicator"]),
+            str(row["summary"]),
+        )
 
 
 @dataclass
@@ -64,10 +78,121 @@ class PatientOutcome:
     rows: list[CardRow] = field(default_factory=list)
     error: str | None = None  # the evaluation failed (the exception's type): counted, never hidden
     undated: int = 0  # clinical resources with no chart-entry date: seen from the first day
+    orphan: bool = False  # no Patient resource in the export: not a patient of the denominator
+    therapies: list[str] = field(default_factory=list)  # therapy classes the chart names (labels)
+    order_rows: list[CardRow] = field(default_factory=list)  # order-select cards only an order shows
+    orders_simulated: int = 0
+    # Medication-use records the catalog does not recognise: (system, code, display) -> records.
+    unrecognised: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+    @property
+    def exposed(self) -> bool:
+        return bool(self.therapies)
+
+    def as_dict(self) -> dict[str, Any]:
+        """One line of patients.ndjson: what the summary needs besides the card rows (and a merge of
+        shards rebuilds the summary from)."""
+        return {
+            "patient": self.patient_id,
+            "page": self.page,
+            "orphan": self.orphan,
+            "therapies": self.therapies,
+            "error": self.error,
+            "undated": self.undated,
+            "orders_simulated": self.orders_simulated,
+            "unrecognised": [[*key, count] for key, count in sorted(self.unrecognised.items())],
+        }
+
+    @classmethod
+    def from_dict(cls, line: dict[str, Any]) -> PatientOutcome:
+        outcome = cls(str(line["patient"]), str(line["page"]))
+        outcome.orphan = bool(line.get("orphan"))
+        outcome.therapies = [str(name) for name in line.get("therapies", [])]
+        error = line.get("error")
+        outcome.error = str(error) if error is not None else None
+        outcome.undated = int(line.get("undated", 0))
+        outcome.orders_simulated = int(line.get("orders_simulated", 0))
+        for system, code, display, count in line.get("unrecognised", []):
+            outcome.unrecognised[(str(system), str(code), str(display))] += int(count)
+        return outcome
 
 
 def patient_page_path(patient_id: str) -> str:
     return f"{PATIENT_PAGES}/{safe_file_stem(patient_id)}.html"
+
+
+def _card_row(patient_id: str, day: date, card: clinical.RenderedCard) -> CardRow:
+    return CardRow(
+        patient_id,
+        day.isoformat(),
+        card.topic,
+        card.rule,
+        str(card.card.get("indicator", "info")),
+        str(card.card.get("summary", "")),
+    )
+
+
+def _card_day(day: date, card: clinical.RenderedCard) -> CardDay:
+    return CardDay(
+        day,
+        card.topic,
+        str(card.card.get("indicator", "info")),
+        str(card.card.get("summary", "")),
+        str(card.card.get("detail", "")),
+        card.rule,
+        card.evidence,
+    )
+
+
+def _draft_of(order: dict[str, Any]) -> dict[str, Any]:
+    """The order as order-select would send it: the same MedicationRequest, still a draft."""
+    return {**order, "status": "draft"}
+
+
+def _order_time_cards(
+    evaluator: clinical.Evaluator,
+    plan: BurdenPlan,
+    patient_id: str,
+    history: ChartHistory,
+    medications: dict[str, dict[str, Any]],
+    shown: dict[str, set[tuple[str, str]]],
+    outcome: PatientOutcome,
+) -> list[CardDay]:
+    """order-select at each therapy order's authoredOn within the range, with the chart as of the day
+    before and the order as the draft: the cards patient-view does not show that day."""
+    order_days: list[CardDay] = []
+    for order in history.orders_in(plan.first_day, plan.last_day):
+        day = entered_chart_on(order)
+        assert day is not None
+        before = history.on(day - timedelta(days=1))
+        record = clinical.build_record(patient_id, before, medications)
+        if clinical.medication_codes(evaluator, order, record) is not None:
+            continue  # not a therapy the catalog knows: an order hook would show nothing of ours
+        outcome.orders_simulated += 1
+        facts = clinical.patient_facts(evaluator, record, [_draft_of(order)], day)
+        for card in clinical.rendered_on_day(
+            evaluator,
+            facts,
+            now=clinical.day_noon(day),
+            patient_id=patient_id,
+            user_id=plan.user_id,
+            encounter_id=None,
+        ):
+            if (card.topic, card.rule) in shown.get(day.isoformat(), set()):
+                continue
+            outcome.order_rows.append(_card_row(patient_id, day, card))
+            order_days.append(_card_day(day, card))
+    return order_days
+
+
+def _unrecognised_medications(
+    evaluator: clinical.Evaluator, record: clinical.PatientRecord, outcome: PatientOutcome
+) -> None:
+    for resource_type in clinical.MEDICATION_USE_TYPES:
+        for resource in record.of_type(resource_type):
+            codes = clinical.medication_codes(evaluator, resource, record)
+            if codes is not None:
+                outcome.unrecognised[codes[0]] += 1
 
 
 def evaluate_patient(
@@ -76,13 +201,15 @@ def evaluate_patient(
     patient_id: str,
     resources: list[dict[str, Any]],
     medications: dict[str, dict[str, Any]],
+    orphan: bool = False,
 ) -> PatientOutcome:
-    outcome = PatientOutcome(patient_id, patient_page_path(patient_id))
+    outcome = PatientOutcome(patient_id, patient_page_path(patient_id), orphan=orphan)
     try:
         history = ChartHistory(resources)
         outcome.undated = history.undated
         facts: clinical.Facts | None = None
         card_days: list[CardDay] = []
+        shown: dict[str, set[tuple[str, str]]] = {}
         for state in history.replay(plan.days()):
             day = state.day
             if state.changed or facts is None:
@@ -90,23 +217,23 @@ def evaluate_patient(
                 # timeline is rebuilt only on the days something new entered it.
                 record = clinical.build_record(patient_id, state.resources, medications)
                 facts = clinical.patient_facts(evaluator, record, [], day)
-            cards = clinical.cards_on_day(
+            for card in clinical.rendered_on_day(
                 evaluator,
                 facts,
                 now=clinical.day_noon(day),
-                hook=HOOK,
                 patient_id=patient_id,
                 user_id=plan.user_id,
                 encounter_id=None,
-            )
-            for card in cards:
-                topic, indicator = clinical.card_topic(card), str(card.get("indicator", "info"))
-                summary, detail = str(card.get("summary", "")), str(card.get("detail", ""))
-                outcome.rows.append(CardRow(patient_id, day.isoformat(), topic, indicator, summary))
-                card_days.append(CardDay(day, topic, indicator, summary, detail))
+            ):
+                outcome.rows.append(_card_row(patient_id, day, card))
+                card_days.append(_card_day(day, card))
+                shown.setdefault(day.isoformat(), set()).add((card.topic, card.rule))
+        full_record = clinical.build_record(patient_id, history.on(plan.last_day), medications)
         if facts is None:  # an empty range: the chart as of its first day
-            record = clinical.build_record(patient_id, history.on(plan.first_day), medications)
-            facts = clinical.patient_facts(evaluator, record, [], plan.first_day)
+            facts = clinical.patient_facts(evaluator, full_record, [], plan.first_day)
+        outcome.therapies = clinical.therapy_classes(facts)
+        _unrecognised_medications(evaluator, full_record, outcome)
+        order_days = _order_time_cards(evaluator, plan, patient_id, history, medications, shown, outcome)
         view = clinical.timeline_view(
             evaluator,
             facts,
@@ -115,9 +242,12 @@ def evaluate_patient(
             last_day=plan.last_day,
             card_days=card_days,
         )
+        view.orphan = outcome.orphan
+        view.order_cards = order_days
         (plan.out_dir / outcome.page).write_text(timeline_page(view, "../report.html"), encoding="utf-8")
     except Exception as error:  # one patient's bad data must not stop a cohort's report
         outcome.rows.clear()
+        outcome.order_rows.clear()
         outcome.error = type(error).__name__
     return outcome
 
@@ -140,7 +270,12 @@ def _init_worker(work: _Work) -> None:
 def _evaluate_in_worker(patient_id: str) -> PatientOutcome:
     work = _worker_work[0]
     return evaluate_patient(
-        work.evaluator, work.plan, patient_id, work.cohort.patients[patient_id], work.cohort.medications
+        work.evaluator,
+        work.plan,
+        patient_id,
+        work.cohort.patients[patient_id],
+        work.cohort.medications,
+        patient_id in work.cohort.orphans,
     )
 
 
@@ -156,7 +291,12 @@ def evaluate_cohort(
     if workers <= 1 or len(patient_ids) < 2:
         for patient_id in patient_ids:
             yield evaluate_patient(
-                evaluator, plan, patient_id, cohort.patients[patient_id], cohort.medications
+                evaluator,
+                plan,
+                patient_id,
+                cohort.patients[patient_id],
+                cohort.medications,
+                patient_id in cohort.orphans,
             )
         return
     context = multiprocessing.get_context("fork")

@@ -8,6 +8,8 @@ that a change of the core's API is a change here only:
     patient_facts(evaluator, record, draft_orders, today)  facts, once per patient (date-independent
                                                            except draft orders)
     cards_on_day(evaluator, facts, now=..., hook=..., ...) the rules and cards for one day
+    rendered_on_day(evaluator, facts, now=..., ...)        the same with each card's topic and rule
+    medication_codes(evaluator, resource, record)          a medication record the catalog does not know
     cards_for(evaluator, record, draft_orders, ...)        the service path: facts, rules and cards
     timeline_view(evaluator, facts, ...)                   facts as the plain view model of `view.py`
 
@@ -22,14 +24,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from clinical.acknowledgements import RenderedCard
 from clinical.evaluation import Evaluator
 from clinical.patient_record import PatientRecord
 from clinical.rules import courses_on
 from clinical.timeline import PatientTimeline, TherapyEvent
+from clinical.timeline.exposures import medication_concepts
 from service.workbench.view import BrainMri, CardDay, Dose, Finding, ImagingWindow, Therapy, TimelineView
 
 Facts = PatientTimeline
-__all__ = ["Evaluator", "Facts", "PatientRecord"]
+__all__ = ["Evaluator", "Facts", "PatientRecord", "RenderedCard"]
 Card = dict[str, Any]
 THERAPY_LABELS = {
     "ici": "Immune checkpoint inhibitor",
@@ -80,6 +84,58 @@ def cards_on_day(
     return evaluator.cards_from_timeline(
         facts, now=now, patient_id=patient_id, user_id=user_id, encounter_id=encounter_id
     )
+
+
+def rendered_on_day(
+    evaluator: Evaluator,
+    facts: Facts,
+    *,
+    now: datetime,
+    patient_id: str,
+    user_id: str,
+    encounter_id: str | None,
+) -> list[RenderedCard]:
+    """`cards_on_day` with each card's topic, rule (`clinical.acknowledgements.rule_of`) and evidence."""
+    return evaluator.rendered_from_timeline(
+        facts, now=now, patient_id=patient_id, user_id=user_id, encounter_id=encounter_id
+    )
+
+
+MEDICATION_USE_TYPES = ("MedicationRequest", "MedicationAdministration", "MedicationStatement")
+
+
+def medication_codes(
+    evaluator: Evaluator, resource: dict[str, Any], record: PatientRecord
+) -> list[tuple[str, str, str]] | None:
+    """None when the catalog recognises the medication record (it names a therapy the rules know);
+    otherwise its (system, code, display) triples, a text-only concept as ("", "", text), an empty
+    record as one ("", "", "")."""
+    concepts, texts = medication_concepts(resource, record)
+    if evaluator.vocabularies.catalog.match(concepts, texts):
+        return None
+    found: list[tuple[str, str, str]] = []
+    for concept in concepts:
+        if not isinstance(concept, dict):
+            continue
+        for coding in concept.get("coding") or []:
+            if isinstance(coding, dict):
+                found.append(
+                    (
+                        str(coding.get("system") or ""),
+                        str(coding.get("code") or ""),
+                        str(coding.get("display") or ""),
+                    )
+                )
+        if not concept.get("coding") and isinstance(concept.get("text"), str):
+            found.append(("", "", concept["text"]))
+    found.extend(("", "", text) for text in texts if not found)
+    return found or [("", "", "")]
+
+
+def therapy_classes(facts: Facts) -> list[str]:
+    """The therapy classes the patient's chart names (given, ordered or planned), labelled."""
+    classes = dict.fromkeys(event.agent.therapy_class for event in facts.therapy)
+    return [THERAPY_LABELS.get(name, name) for name in classes]
 
 
 def cards_for(

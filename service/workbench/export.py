@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from clinical.patient_record import RECORD_TYPES
 from clinical.timeline import DATE_ELEMENTS
+from service.workbench.ndjson_files import DEFAULT_MAX_LINE_BYTES, FileReport, file_lines, is_ndjson_name
+from service.workbench.validation import Sampler
 
 # The resource types and date elements the rules read: the clinical core's own lists.
 READ_TYPES = RECORD_TYPES
@@ -35,6 +38,8 @@ _FHIR_DATE_TIME = re.compile(
 _UNREADABLE = re.compile(r"[^A-Za-z0-9-]+")
 READABLE_PREFIX_CHARS = 40
 PAGE_HASH_HEX_DIGITS = 16
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_RESOURCE_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]+")
 
 # Why a resource was not read, as counted in summary.json (the keys) and shown in the report.
 SKIP_REASONS: dict[str, str] = {
@@ -57,10 +62,51 @@ class DataQuality:
     unreadable_dates: Counter[str] = field(default_factory=Counter)  # "Type.element" -> resources
     ignored_types: Counter[str] = field(default_factory=Counter)  # types the rules do not read
     read: Counter[str] = field(default_factory=Counter)  # resource type -> resources read
+    # Resources naming a patient the export holds no Patient resource for (by `Cohort.orphans`).
+    orphan_resources: int = 0
+    duplicates: Counter[str] = field(default_factory=Counter)  # type -> repeats of a type/id (left out)
+    wrong_file: Counter[str] = field(default_factory=Counter)  # file -> resources of another type (read)
+    files: FileReport = field(default_factory=FileReport)
 
     @property
     def skipped_total(self) -> int:
         return sum(self.skipped.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything, for quality.json: what a merge of shards rebuilds the data quality from."""
+        files = self.files
+        return {
+            "skipped": dict(self.skipped),
+            "unreadable_dates": dict(self.unreadable_dates),
+            "ignored_types": dict(self.ignored_types),
+            "read": dict(self.read),
+            "orphan_resources": self.orphan_resources,
+            "duplicates": dict(self.duplicates),
+            "wrong_file": dict(self.wrong_file),
+            "encodings": files.encodings,
+            "encoding_errors": dict(files.encoding_errors),
+            "oversized_lines": dict(files.oversized_lines),
+            "skipped_files": files.skipped_files,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DataQuality:
+        files = FileReport(
+            encodings=dict(data["encodings"]),
+            encoding_errors=Counter(data["encoding_errors"]),
+            oversized_lines=Counter(data["oversized_lines"]),
+            skipped_files=dict(data["skipped_files"]),
+        )
+        return cls(
+            skipped=Counter(data["skipped"]),
+            unreadable_dates=Counter(data["unreadable_dates"]),
+            ignored_types=Counter(data["ignored_types"]),
+            read=Counter(data["read"]),
+            orphan_resources=int(data["orphan_resources"]),
+            duplicates=Counter(data["duplicates"]),
+            wrong_file=Counter(data["wrong_file"]),
+            files=files,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +116,21 @@ class DataQuality:
             "skipped_resources_total": self.skipped_total,
             "unreadable_dates": dict(sorted(self.unreadable_dates.items())),
             "ignored_resource_types": dict(sorted(self.ignored_types.items())),
+            # The committee's counts (issue 18 section 3), 0 when none; the details beside them.
+            "invalid_json": self.skipped["invalid-json"],
+            "missing_resource_type": self.skipped["not-a-resource"],
+            "wrong_file": sum(self.wrong_file.values()),
+            "wrong_file_by_file": dict(sorted(self.wrong_file.items())),
+            "duplicates": sum(self.duplicates.values()),
+            "duplicates_by_type": dict(sorted(self.duplicates.items())),
+            "unparseable_dates": sum(self.unreadable_dates.values()),
+            "encoding_errors": dict(sorted(self.files.encoding_errors.items())),
+            "encodings": dict(sorted(self.files.encodings.items())),
+            "oversized_lines": sum(self.files.oversized_lines.values()),
+            "oversized_lines_by_file": dict(sorted(self.files.oversized_lines.items())),
+            "skipped_files": [
+                {"file": name, "reason": reason} for name, reason in sorted(self.files.skipped_files.items())
+            ],
         }
 
 
@@ -82,6 +143,10 @@ class Cohort:
     medications: dict[str, dict[str, Any]] = field(default_factory=dict)
     quality: DataQuality = field(default_factory=DataQuality)
     unassigned: list[dict[str, Any]] = field(default_factory=list)  # no patient named
+    # Patient ids that resources name but that have no Patient resource: evaluated and shown, but not
+    # patients of the cohort's denominator.
+    orphans: set[str] = field(default_factory=set)
+    patient_count: int = 0  # patient ids in the whole export (a shard holds only some of them)
 
     def patient_ids(self) -> list[str]:
         return sorted(self.patients)
@@ -133,16 +198,74 @@ def _patient_of(resource: dict[str, Any]) -> tuple[str | None, bool]:
     return None, True
 
 
-class _Reader:
-    def __init__(self, source: Path) -> None:
-        self.cohort = Cohort(source)
+def file_resource_type(name: str) -> str | None:
+    """The resource type a Bulk Data file is named after ("Observation.000.ndjson" -> "Observation"),
+    or None when the name names no type."""
+    stem = name.split(".", 1)[0]
+    return stem if _RESOURCE_TYPE_NAME.fullmatch(stem) else None
 
-    def add(self, resource: object) -> None:
+
+def shard_of(patient_id: str, shards: int) -> int:
+    """The hash partition a patient falls in: stable across processes and machines (CRC-32)."""
+    return zlib.crc32(patient_id.encode("utf-8", "surrogatepass")) % shards
+
+
+class PatientStore(Protocol):
+    """Where the reader puts each patient's resources: in memory, or partition files on disk."""
+
+    def add(self, patient_id: str, resource: dict[str, Any], *, first: bool) -> None: ...
+
+
+class MemoryStore:
+    def __init__(self, patients: dict[str, list[dict[str, Any]]]) -> None:
+        self.patients = patients
+
+    def add(self, patient_id: str, resource: dict[str, Any], *, first: bool) -> None:
+        resources = self.patients.setdefault(patient_id, [])
+        if first:
+            resources.insert(0, resource)
+        else:
+            resources.append(resource)
+
+
+class _Reader:
+    def __init__(
+        self,
+        source: Path,
+        store: PatientStore | None = None,
+        keep: Callable[[str], bool] | None = None,
+        sampler: Sampler | None = None,
+    ) -> None:
+        self.cohort = Cohort(source)
+        self.store: PatientStore = store if store is not None else MemoryStore(self.cohort.patients)
+        self.keep = keep  # a shard keeps only its patients; every count stays the whole export's
+        self.sampler = sampler
+        # Hashes of "type/id" seen: a repeated resource is read once (8 bytes a resource, not its id).
+        self._seen: set[int] = set()
+        self._resources_by_patient: Counter[str] = Counter()
+        self._with_patient_resource: set[str] = set()
+
+    def _duplicate(self, resource_type: str, resource_id: str) -> bool:
+        key = hash(f"{resource_type}/{resource_id}")
+        if key in self._seen:
+            self.cohort.quality.duplicates[resource_type] += 1
+            return True
+        self._seen.add(key)
+        return False
+
+    def _store(self, patient_id: str, resource: dict[str, Any], *, first: bool = False) -> None:
+        self._resources_by_patient[patient_id] += 1
+        if self.keep is None or self.keep(patient_id):
+            self.store.add(patient_id, resource, first=first)
+
+    def add(self, resource: object, file_type: str | None = None, file_name: str = "") -> None:
         quality = self.cohort.quality
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             quality.skipped["not-a-resource"] += 1
             return
         resource_type: str = resource["resourceType"]
+        if file_type is not None and resource_type != file_type:
+            quality.wrong_file[file_name] += 1  # read all the same, and named in the report
         if resource_type not in READ_TYPES:
             quality.ignored_types[resource_type] += 1
             return
@@ -150,10 +273,13 @@ class _Reader:
         if resource_id is not None and not isinstance(resource_id, str):
             quality.skipped["invalid-id"] += 1
             return
+        if resource_id and self._duplicate(resource_type, resource_id):
+            return
         if resource_type == "Medication":
             if resource_id:
                 self.cohort.medications[f"Medication/{resource_id}"] = resource
                 quality.read[resource_type] += 1
+                self._sample(resource_type, resource)
             else:
                 quality.skipped["invalid-id"] += 1
             return
@@ -161,8 +287,10 @@ class _Reader:
             if not resource_id:
                 quality.skipped["patient-without-id"] += 1
                 return
-            self.cohort.patients.setdefault(resource_id, []).insert(0, resource)
+            self._with_patient_resource.add(resource_id)
+            self._store(resource_id, resource, first=True)
             quality.read[resource_type] += 1
+            self._sample(resource_type, resource)
             return
         patient_id, readable = _patient_of(resource)
         if not readable:
@@ -174,9 +302,15 @@ class _Reader:
         if patient_id is None:
             self.cohort.unassigned.append(resource)
         else:
-            self.cohort.patients.setdefault(patient_id, []).append(resource)
+            self._store(patient_id, resource)
+            self._sample(resource_type, resource)
 
-    def add_lines(self, lines: Iterable[bytes]) -> None:
+    def _sample(self, resource_type: str, resource: dict[str, Any]) -> None:
+        if self.sampler is not None:
+            self.sampler.offer(resource_type, resource)
+
+    def add_lines(self, lines: Iterable[bytes], file_name: str = "") -> None:
+        file_type = file_resource_type(file_name) if file_name else None
         for line in lines:
             if not line.strip():
                 continue
@@ -185,36 +319,49 @@ class _Reader:
             except orjson.JSONDecodeError:
                 self.cohort.quality.skipped["invalid-json"] += 1
                 continue
-            self.add(resource)
+            self.add(resource, file_type, file_name)
+
+    def add_file(self, path: Path, max_line_bytes: int) -> None:
+        try:
+            self.add_lines(file_lines(path, self.cohort.quality.files, max_line_bytes), path.name)
+        except OSError as error:
+            raise ExportError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
 
     def finish(self) -> Cohort:
         cohort = self.cohort
         if cohort.unassigned:
-            if len(cohort.patients) == 1:
+            if len(self._resources_by_patient) == 1:
                 # One patient's file (a prefetch-like Bundle): the service reads such resources as
                 # that patient's too.
-                (only,) = cohort.patients.values()
-                only.extend(cohort.unassigned)
+                (only,) = self._resources_by_patient
+                for resource in cohort.unassigned:
+                    self._store(only, resource)
+                    self._sample(str(resource["resourceType"]), resource)
             else:
                 cohort.quality.skipped["no-patient-reference"] += len(cohort.unassigned)
                 for resource in cohort.unassigned:
                     cohort.quality.read[resource["resourceType"]] -= 1
             cohort.unassigned = []
+        cohort.patient_count = len(self._resources_by_patient)
+        orphans = set(self._resources_by_patient) - self._with_patient_resource
+        # An export with no Patient resource at all (one patient's records, say) has no orphans: there
+        # is nothing to tell a patient from an orphan by.
+        if self._with_patient_resource:
+            cohort.orphans = orphans
+            cohort.quality.orphan_resources = sum(self._resources_by_patient[patient] for patient in orphans)
         return cohort
 
 
-def _ndjson_lines(path: Path) -> Iterator[bytes]:
-    try:
-        with path.open("rb") as stream:
-            yield from stream
-    except OSError as error:
-        raise ExportError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
-
-
-def export_files(folder: Path) -> list[Path]:
-    files = sorted(
-        path for path in folder.iterdir() if path.is_file() and path.name.endswith((".ndjson", ".jsonl"))
-    )
+def export_files(folder: Path, report: FileReport | None = None) -> list[Path]:
+    """The NDJSON files of an export folder (.ndjson, .jsonl, gzip-compressed or not); every other file
+    is named in `report.skipped_files` with the reason."""
+    files: list[Path] = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and is_ndjson_name(path.name):
+            files.append(path)
+        elif report is not None and not path.name.startswith("."):
+            kind = "a folder" if path.is_dir() else "not an NDJSON file (.ndjson, .jsonl, .ndjson.gz)"
+            report.skipped_files[path.name] = kind
     if not files:
         raise ExportError(f"{folder} holds no .ndjson files (a Bulk Data export has one per resource type)")
     return files
@@ -245,16 +392,27 @@ def read_bundle_file(path: Path) -> object:
         raise ExportError(f"{path} is not valid JSON ({error})") from None
 
 
-def read_export(path: Path) -> Cohort:
-    """A Bulk Data export folder, an NDJSON file (.ndjson, .jsonl) or a Bundle, by patient."""
-    reader = _Reader(path)
+def read_export(
+    path: Path,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    *,
+    store: PatientStore | None = None,
+    keep: Callable[[str], bool] | None = None,
+    sampler: Sampler | None = None,
+) -> Cohort:
+    """A Bulk Data export folder, an NDJSON file (.ndjson, .jsonl, .ndjson.gz) or a Bundle, by patient,
+    in one streaming pass. Lines longer than `max_line_bytes` are skipped and counted, never read whole.
+    `store`: where the patients' resources go (default: `Cohort.patients`, in memory); `keep`: the
+    patients to store (a shard's); `sampler`: offered every resource read (the validation sample).
+    Every count in `Cohort.quality` is the whole export's whatever is kept."""
+    reader = _Reader(path, store, keep, sampler)
     if path.is_dir():
-        for file in export_files(path):
-            reader.add_lines(_ndjson_lines(file))
-    elif path.name.endswith((".ndjson", ".jsonl")):
+        for file in export_files(path, reader.cohort.quality.files):
+            reader.add_file(file, max_line_bytes)
+    elif is_ndjson_name(path.name):
         if not path.exists():
             raise ExportError(f"{path}: no such file")
-        reader.add_lines(_ndjson_lines(path))
+        reader.add_file(path, max_line_bytes)
     else:
         for resource in bundle_entries(read_bundle_file(path), path):
             reader.add(resource)

@@ -1,23 +1,31 @@
-"""A burden run from start to end: evaluate the cohort (with a progress bar), then write cards.ndjson,
-summary.json, report.html (with the FHIR validation of a sample) and the patients' timelines."""
+"""A burden run from start to end: read the export once into partitions by patient on disk, evaluate
+each partition in turn (with a progress bar), then merge the results in patient order into
+cards.ndjson, summary.json, report.html (with the FHIR validation of a sample) beside the patients'
+timelines. The time reported covers the whole run, reading the export included."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import orjson
 
 from service.workbench import clinical_adapter as clinical
 from service.workbench.burden import BurdenPlan, PatientOutcome, evaluate_cohort
-from service.workbench.export import Cohort
-from service.workbench.report import report_page
-from service.workbench.summary import BurdenSummary, per_thousand
-from service.workbench.validation import ValidationReport, validate_sample
+from service.workbench.export import Cohort, read_export, shard_of
+from service.workbench.merge import finish_run, run_description, write_part
+from service.workbench.ndjson_files import DEFAULT_MAX_LINE_BYTES
+from service.workbench.partitions import PartitionStore, load_partition, partitions_for
+from service.workbench.summary import BurdenSummary
+from service.workbench.validation import Sampler, ValidationReport, validate_sampled
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -29,28 +37,18 @@ class BurdenResult:
 
     def describe(self) -> str:
         summary = self.summary
-        rate = per_thousand(summary.cards, summary.patient_days)
+        rate = summary.rate(summary.cards)
         skipped = summary.quality.skipped_total
         return (
-            f"{summary.patients:,} patients, {summary.patient_days:,} patient-days, {summary.cards:,} cards "
-            f"({rate:,.1f} per 1,000 patient-days), {len(summary.critical):,} patients with a critical card; "
-            f"{skipped:,} resources could not be read. Report: {self.out_dir / 'report.html'} "
-            f"({self.seconds:.1f} s)"
+            f"{summary.patients:,} patients ({summary.exposed_patients:,} exposed), {summary.days} days: "
+            f"{summary.cards:,} card-days in {summary.episodes:,} episodes ({rate:,.2f} cards per 100 "
+            f"patients per week), {len(summary.critical):,} patients with a critical card, "
+            f"{summary.order_time_cards:,} order-time cards; {skipped:,} resources could not be read. "
+            f"Report: {self.out_dir / 'report.html'} ({self.seconds:.1f} s, the whole run)"
         )
 
 
-def _resources_by_type(cohort: Cohort) -> dict[str, Iterator[dict[str, Any]]]:
-    types: dict[str, list[dict[str, Any]]] = {}
-    for patient_id in cohort.patient_ids():
-        for resource in cohort.patients[patient_id]:
-            types.setdefault(str(resource["resourceType"]), []).append(resource)
-    types["Medication"] = list(cohort.medications.values())
-    return {name: iter(resources) for name, resources in types.items()}
-
-
-def _outcomes_with_progress(
-    outcomes: Iterator[PatientOutcome], total: int, days: int, show: bool
-) -> Iterator[PatientOutcome]:
+def _outcomes_with_progress(outcomes: Iterator[T], total: int, days: int, show: bool) -> Iterator[T]:
     if not show:
         yield from outcomes
         return
@@ -78,37 +76,163 @@ def _outcomes_with_progress(
         progress.refresh()
 
 
-def run_burden(
-    cohort: Cohort,
-    *,
-    first_day: date,
-    last_day: date,
-    out_dir: Path,
+@dataclass(frozen=True)
+class RunOptions:
+    first_day: date
+    last_day: date
+    out_dir: Path
+    workers: int
+    knowledge_dir: Path
+    cards_dir: Path
+    validation_sample: int
+    progress: bool
+    shard: tuple[int, int] | None = None  # (index from 0, count): one hash partition of the patients
+    partitions: int | None = None  # None: by the export's size (partitions.partitions_for)
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+
+
+def _partition_outcomes(
+    evaluator: clinical.Evaluator,
+    files: list[Path],
+    template: Cohort,
+    plan: BurdenPlan,
     workers: int,
-    knowledge_dir: Path,
-    cards_dir: Path,
-    validation_sample: int,
-    progress: bool,
+) -> Iterator[tuple[int, PatientOutcome]]:
+    """Each partition loaded, evaluated and let go in turn: (partition index, outcome)."""
+    for index, file in enumerate(files):
+        patients = load_partition(file)
+        file.unlink(missing_ok=True)
+        cohort = Cohort(
+            template.source,
+            patients,
+            template.medications,
+            template.quality,
+            orphans=template.orphans & patients.keys(),
+        )
+        for outcome in evaluate_cohort(evaluator, cohort, plan, workers):
+            yield index, outcome
+
+
+class NoPatients(Exception):
+    """The export holds no patient whose records could be read (`cohort`: its data quality)."""
+
+    def __init__(self, cohort: Cohort) -> None:
+        super().__init__(str(cohort.source))
+        self.cohort = cohort
+
+
+def run_export(
+    export: Path,
+    options: RunOptions,
+    started: float | None = None,
+    before_writing: Callable[[], None] = lambda: None,
 ) -> BurdenResult:
-    started = time.perf_counter()
-    plan = BurdenPlan(first_day, last_day, out_dir)
-    evaluator = clinical.load_evaluator(knowledge_dir, cards_dir)
-    summary = BurdenSummary(str(cohort.source), plan, cohort.quality)
-    outcomes: list[PatientOutcome] = []
-    stream = evaluate_cohort(evaluator, cohort, plan, workers)
-    for outcome in _outcomes_with_progress(stream, len(cohort.patients), len(plan.days()), progress):
-        outcomes.append(outcome)
-    outcomes.sort(key=lambda outcome: outcome.patient_id)
-    with (out_dir / "cards.ndjson").open("wb") as cards_file:
-        for outcome in outcomes:
-            summary.add(outcome)
-            cards_file.writelines(orjson.dumps(row.as_dict()) + b"\n" for row in outcome.rows)
-    validation = (
-        validate_sample(_resources_by_type(cohort), validation_sample) if validation_sample > 0 else None
+    """A Bulk Data folder or NDJSON file: streamed once into partitions by patient on disk, each
+    partition evaluated in turn (memory bounded by a partition, not the cohort), the results merged in
+    patient order. With `options.shard`, only that shard's patients are kept (every count of the
+    export's data quality stays the whole export's, so shards merge into one run's summary)."""
+    started = time.perf_counter() if started is None else started
+    # The partitions live in the temporary folder (TMPDIR) until the results are written.
+    work = Path(tempfile.mkdtemp(prefix="immuno-cds-burden-"))
+    try:
+        return _run_partitioned(export, options, started, before_writing, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_partitioned(
+    export: Path,
+    options: RunOptions,
+    started: float,
+    before_writing: Callable[[], None],
+    work: Path,
+) -> BurdenResult:
+    out_dir = options.out_dir
+    parts = options.partitions or partitions_for(export)
+    sampler = Sampler(options.validation_sample)
+    keep = None
+    if options.shard is not None:
+        shard, shards = options.shard
+
+        def keep(patient_id: str) -> bool:
+            return shard_of(patient_id, shards) == shard
+
+    with PartitionStore(work, parts) as store:
+        template = read_export(export, options.max_line_bytes, store=store, keep=keep, sampler=sampler)
+    if template.patient_count == 0:
+        raise NoPatients(template)
+    before_writing()
+    plan = BurdenPlan(options.first_day, options.last_day, out_dir)
+    evaluator = clinical.load_evaluator(options.knowledge_dir, options.cards_dir)
+    total = (
+        template.patient_count if options.shard is None else sum(1 for line in _kept_patients(store.files))
     )
-    document = summary.as_dict()
-    if validation is not None:
-        document["fhir_validation"] = validation.as_dict()
-    (out_dir / "summary.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
-    (out_dir / "report.html").write_text(report_page(summary, validation), encoding="utf-8")
+    stream = _partition_outcomes(evaluator, store.files, template, plan, options.workers)
+    part_files: list[Path] = []
+    pending: list[PatientOutcome] = []
+    current = 0
+    for index, outcome in _outcomes_with_progress(stream, total, len(plan.days()), options.progress):
+        if index != current and pending:
+            part_files.append(work / f"outcomes-{current:04d}.ndjson")
+            write_part(pending, part_files[-1])
+            pending = []
+        current = index
+        pending.append(outcome)
+    if pending:
+        part_files.append(work / f"outcomes-{current:04d}.ndjson")
+        write_part(pending, part_files[-1])
+    validation = validate_sampled(sampler) if options.validation_sample > 0 else None
+    summary = BurdenSummary(str(export), plan, template.quality)
+    finish_run(part_files, out_dir, summary, validation, run_description(str(export), plan, options.shard))
+    return BurdenResult(summary, validation, out_dir, time.perf_counter() - started)
+
+
+def _kept_patients(files: list[Path]) -> Iterator[str]:
+    """The patient ids the partition files hold (a shard's count for the progress bar)."""
+    for file in files:
+        if not file.exists():
+            continue
+        seen: set[str] = set()
+        with file.open("rb") as stream:
+            for line in stream:
+                patient_id = str(orjson.loads(line)[0])
+                if patient_id not in seen:
+                    seen.add(patient_id)
+                    yield patient_id
+
+
+def run_burden(cohort: Cohort, options: RunOptions, started: float | None = None) -> BurdenResult:
+    """A cohort already in memory (a Bundle): evaluated at once, written like `run_export`."""
+    started = time.perf_counter() if started is None else started
+    out_dir = options.out_dir
+    plan = BurdenPlan(options.first_day, options.last_day, out_dir)
+    evaluator = clinical.load_evaluator(options.knowledge_dir, options.cards_dir)
+    outcomes = list(
+        _outcomes_with_progress(
+            evaluate_cohort(evaluator, cohort, plan, options.workers),
+            len(cohort.patients),
+            len(plan.days()),
+            options.progress,
+        )
+    )
+    work = Path(tempfile.mkdtemp(prefix="immuno-cds-burden-"))
+    write_part(outcomes, work / "outcomes-0000.ndjson")
+    validation = None
+    if options.validation_sample > 0:
+        sampler = Sampler(options.validation_sample)
+        for patient_id in cohort.patient_ids():
+            for resource in cohort.patients[patient_id]:
+                sampler.offer(str(resource["resourceType"]), resource)
+        for medication in cohort.medications.values():
+            sampler.offer("Medication", medication)
+        validation = validate_sampled(sampler)
+    summary = BurdenSummary(str(cohort.source), plan, cohort.quality)
+    finish_run(
+        [work / "outcomes-0000.ndjson"],
+        out_dir,
+        summary,
+        validation,
+        run_description(str(cohort.source), plan, None),
+    )
+    shutil.rmtree(work, ignore_errors=True)
     return BurdenResult(summary, validation, out_dir, time.perf_counter() - started)

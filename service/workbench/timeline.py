@@ -182,43 +182,66 @@ def _mri_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float
     return parts, y + ROW_HEIGHT
 
 
+GRADE_LABEL_WIDTH = 20  # px a "G4" label takes, with a gap
+GRADE_LEVEL = 11  # px between stacked label levels
+
+
+def grade_label_levels(xs: list[float]) -> list[int]:
+    """A level per label (0 lowest) so that labels on one level are at least GRADE_LABEL_WIDTH apart:
+    findings days apart never print their grades on top of each other, however many there are."""
+    level_ends: list[float] = []
+    levels: list[int] = []
+    for x in xs:
+        level = next((n for n, end in enumerate(level_ends) if x - end >= GRADE_LABEL_WIDTH), len(level_ends))
+        if level == len(level_ends):
+            level_ends.append(x)
+        else:
+            level_ends[level] = x
+        levels.append(level)
+    return levels
+
+
 def _finding_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float]:
-    parts = [_label(y, "Neurological findings")]
-    cy = y + ROW_HEIGHT / 2 + 3
-    last_label_x = -100.0
-    for finding in view.findings:
-        if not axis.shows(finding.on):
-            continue
+    shown = sorted((f for f in view.findings if axis.shows(f.on)), key=lambda f: f.on)
+    labelled = [f for f in shown if f.grade is not None]
+    levels = grade_label_levels([axis.x(f.on) for f in labelled])
+    level_of = {id(f): level for f, level in zip(labelled, levels, strict=True)}
+    extra = GRADE_LEVEL * max(levels, default=0)
+    height = ROW_HEIGHT + extra
+    parts = [_label(y + extra / 2, "Neurological findings")]
+    cy = y + extra + ROW_HEIGHT / 2 + 3
+    for finding in shown:
         x = axis.x(finding.on)
-        # Findings days apart would print their grades on top of each other: raise every other one.
-        label_y = cy - 4 if x - last_label_x > 18 else cy - 13
-        last_label_x = x if label_y == cy - 4 else last_label_x
         colour = INDICATOR_COLOURS.get(finding.severity, "#888")
         grade = f"G{finding.grade}" if finding.grade is not None else ""
+        label = ""
+        if grade:
+            label_y = cy - 4 - GRADE_LEVEL * level_of[id(finding)]
+            label = f'<text class="grade" x="{x + 6:.1f}" y="{label_y:.1f}">{e(grade)}</text>'
         parts.append(
             f'<g class="finding"><circle class="finding-mark {e(finding.severity)}" cx="{x:.1f}" '
-            f'cy="{cy:.1f}" r="5" fill="{colour}"/>'
-            f'<text class="grade" x="{x + 6:.1f}" y="{label_y:.1f}">{e(grade)}</text>'
+            f'cy="{cy:.1f}" r="5" fill="{colour}"/>{label}'
             f"<title>{finding.on} {e(finding.display)} {e(grade)}: {e(finding.detail)} "
             f"({e(finding.source)})</title></g>"
         )
-    return parts, y + ROW_HEIGHT
+    return parts, y + height
 
 
 def _card_rows(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float]:
     parts: list[str] = []
-    topics = sorted({day.topic for day in view.card_days})
-    width = axis.day_width()
-    for topic in topics:
+    runs = card_runs(view.card_days)
+    for topic in sorted({run.topic for run in runs}):
         parts.append(_label(y, f"Card: {topic}", "card-label"))
-        for day in view.card_days:
-            if day.topic != topic or not axis.shows(day.on):
+        for run in runs:
+            if run.topic != topic or run.last < axis.start or run.first > axis.end:
                 continue
-            colour = INDICATOR_COLOURS.get(day.indicator, "#888")
+            colour = INDICATOR_COLOURS.get(run.indicator, "#888")
+            x0, x1 = axis.x(run.first), axis.x(run.last) + axis.day_width()
             parts.append(
-                f'<rect class="card-day {e(day.indicator)}" x="{axis.x(day.on):.1f}" y="{y + 7:.1f}" '
-                f'width="{width:.1f}" height="{ROW_HEIGHT - 14}" fill="{colour}">'
-                f"<title>{day.on} {e(day.indicator)}: {e(day.summary)}</title></rect>"
+                f'<rect class="card-day {e(run.indicator)}" x="{x0:.1f}" y="{y + 7:.1f}" '
+                f'width="{max(1.5, x1 - x0):.1f}" height="{ROW_HEIGHT - 14}" fill="{colour}">'
+                f"<title>{run.first} to {run.last} ({run.days} days) {e(run.rule)}: "
+                f"{e(run.summary)}</title></rect>"
             )
         y += ROW_HEIGHT
     return parts, y
@@ -263,41 +286,125 @@ def timeline_svg(view: TimelineView) -> str:
 
 @dataclass(frozen=True)
 class CardRun:
+    """The same card (topic and rule) on consecutive days: one run, its strongest indicator, the last
+    day's wording, and the evidence of every day."""
+
     first: date
     last: date
-    day: CardDay
+    topic: str
+    rule: str
+    indicator: str
+    summary: str
+    detail: str
+    evidence: tuple[str, ...]
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+
+_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 def card_runs(days: list[CardDay]) -> list[CardRun]:
-    """Consecutive days on which the same card (topic, indicator, summary) fires, as one run."""
+    """Consecutive days on which the same card (topic and rule) fires, as one run."""
     runs: list[CardRun] = []
-    open_runs: dict[tuple[str, str, str], CardRun] = {}
-    for day in sorted(days, key=lambda d: (d.on, d.topic)):
-        key = (day.topic, day.indicator, day.summary)
+    open_runs: dict[tuple[str, str], CardRun] = {}
+    for day in sorted(days, key=lambda d: (d.on, d.topic, d.rule)):
+        key = (day.topic, day.rule)
         current = open_runs.get(key)
-        if current is not None and current.last + timedelta(days=1) == day.on:
-            open_runs[key] = CardRun(current.first, day.on, current.day)
+        if current is not None and current.last + timedelta(days=1) >= day.on:
+            worst = max(current.indicator, day.indicator, key=lambda name: _RANK.get(name, 0))
+            evidence = tuple(dict.fromkeys((*current.evidence, *day.evidence)))
+            open_runs[key] = CardRun(
+                current.first, day.on, day.topic, day.rule, worst, day.summary, day.detail, evidence
+            )
             continue
         if current is not None:
             runs.append(current)
-        open_runs[key] = CardRun(day.on, day.on, day)
+        open_runs[key] = CardRun(
+            day.on, day.on, day.topic, day.rule, day.indicator, day.summary, day.detail, day.evidence
+        )
     runs.extend(open_runs.values())
-    return sorted(runs, key=lambda run: (run.first, run.day.topic))
+    return sorted(runs, key=lambda run: (run.first, run.topic, run.rule))
+
+
+def describe_evidence(part: str) -> str:
+    """One `clinical.acknowledgements.evidence_parts` item in words."""
+    kind, *fields = part.split("|")
+    if kind == "finding" and len(fields) == 5:
+        what, on, source, grade, certainty = fields
+        graded = f", grade {grade}" if grade else ""
+        suspected = " (suspected)" if certainty == "suspected" else ""
+        return f"{source} {on}: {what}{graded}{suspected}"
+    if kind == "score" and len(fields) == 3:
+        return f"{fields[0].upper()} score {fields[1]} on {fields[2]}"
+    if kind == "plan" and len(fields) == 2:
+        return f"planned {fields[1]} ({fields[0]})"
+    if kind == "start" and fields and fields[0]:
+        return f"planned start {fields[0]}"
+    if kind == "window" and len(fields) == 3:
+        return f"window {fields[0]} ({fields[1]}, day 0 {fields[2] or 'unknown'})"
+    if kind == "iupd" and fields:
+        return f"iRECIST unconfirmed progression (iUPD) reported {fields[0]}"
+    return ""
+
+
+def _behind(run: CardRun, view: TimelineView) -> str:
+    items = [text for text in (describe_evidence(part) for part in run.evidence) if text]
+    studies = [mri for mri in view.brain_mris if mri.on is not None and mri.on <= run.last]
+    items += [f"brain MRI {mri.state} {mri.on} ({mri.source})" for mri in studies[-2:]]
+    if not items:
+        return ""
+    return '<ul class="behind">' + "".join(f"<li>{e(item)}</li>" for item in items) + "</ul>"
+
+
+def therapy_days(run: CardRun) -> str:
+    """ "day 29-90" after the day 0 of the window the run counts in (its evidence), or ""."""
+    for part in run.evidence:
+        kind, *fields = part.split("|")
+        if kind != "window" or len(fields) != 3 or not fields[2]:
+            continue
+        try:
+            day_zero = date.fromisoformat(fields[2])
+        except ValueError:
+            continue
+        first, last = (run.first - day_zero).days, (run.last - day_zero).days
+        return f"day {first}" if first == last else f"day {first}-{last}"
+    return ""
+
+
+def _run_item(run: CardRun, view: TimelineView, css: str = "card") -> str:
+    when = str(run.first) if run.first == run.last else f"{run.first} to {run.last}"
+    days = therapy_days(run)
+    when = f"{days}: {when}" if days else when
+    length = f"{run.days} day{'s' if run.days != 1 else ''}"
+    return (
+        f'<div class="{css} {e(run.indicator)}"><div class="note">{when} ({length}) · '
+        f"<code>{e(run.rule or run.topic)}</code> · {e(run.topic)} · "
+        f'<span class="{e(run.indicator)}">{e(run.indicator.upper())}</span></div>'
+        f"<b>{e(run.summary)}</b><pre>{markdown_text(run.detail)}</pre>{_behind(run, view)}</div>"
+    )
 
 
 def _cards_section(view: TimelineView) -> str:
     runs = card_runs(view.card_days)
-    if not runs:
-        return "<h2>Cards</h2><p>No card fires on any day of the range.</p>"
-    items = []
-    for run in runs:
-        when = str(run.first) if run.first == run.last else f"{run.first} to {run.last}"
-        items.append(
-            f'<div class="card {e(run.day.indicator)}"><div class="note">{when} · {e(run.day.topic)} · '
-            f'<span class="{e(run.day.indicator)}">{e(run.day.indicator.upper())}</span></div>'
-            f"<b>{e(run.day.summary)}</b><pre>{markdown_text(run.day.detail)}</pre></div>"
+    order_runs = card_runs(view.order_cards)
+    order = ""
+    if order_runs:
+        order = (
+            '<h2 id="order-time-cards">Cards only an order shows (order-select simulated at the '
+            "order's authoredOn)</h2>"
+            + "".join(_run_item(run, view, "card order-card") for run in order_runs)
         )
-    return "<h2>Cards</h2>" + "".join(items)
+    if not runs:
+        return "<h2>Cards</h2><p>No card fires on any day of the range.</p>" + order
+    head = (
+        '<h2>Cards</h2><p class="note">Repeated cards are merged into runs: the same topic and rule on '
+        "consecutive days, with its strongest indicator, the last day's wording and the records behind "
+        "it.</p>"
+    )
+    return head + "".join(_run_item(run, view) for run in runs) + order
 
 
 def _unknown_dates(view: TimelineView) -> str:
@@ -327,8 +434,15 @@ LEGEND = (
 def timeline_page(view: TimelineView, back_link: str | None = None) -> str:
     back = f'<p><a href="{e(back_link)}">Back to the report</a></p>' if back_link else ""
     when = str(view.first_day) if view.first_day == view.last_day else f"{view.first_day} to {view.last_day}"
+    orphan = (
+        '<p class="critical orphan-flag" id="orphan">Orphan: the export holds no Patient resource for '
+        "this id. Its records are shown here but it is not counted as a patient of the cohort.</p>"
+        if view.orphan
+        else ""
+    )
     body = (
-        f'{back}<h1>Patient {e(view.patient_id)}</h1><p class="sub">Cards as patient-view would answer them, '
+        f"{back}<h1>Patient {e(view.patient_id)}</h1>{orphan}"
+        '<p class="sub">Cards as patient-view would answer them, '
         f"{when}</p>"
         f'{LEGEND}<div class="figure">{timeline_svg(view)}</div>{_cards_section(view)}{_unknown_dates(view)}'
     )

@@ -63,6 +63,8 @@ class CardDay:
     indicator: str
     summary: str
     detail: str
+    rule: str = ""  # the rule that drove the card (clinical.acknowledgements.rule_of)
+    evidence: tuple[str, ...] = ()  # what the card rests on (clinical.acknowledgements.evidence_parts)
 
 
 @dataclass
@@ -75,3 +77,8 @@ class TimelineView:
     findings: list[Finding] = field(default_factory=list)
     brain_mris: list[BrainMri] = field(default_factory=list)
     card_days: list[CardDay] = field(default_factory=list)
+    # Resources name this patient but the export holds no Patient resource for it: not counted as a
+    # patient of the cohort (data_quality.orphan_references), shown so the export can be fixed.
+    orphan: bool = False
+    # Cards an order-select would show when a therapy was ordered (simulated at the order's authoredOn).
+    order_cards: list[CardDay] = field(default_factory=list)
