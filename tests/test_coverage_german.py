@@ -378,3 +378,25 @@ def test_an_excluded_crs_diagnosis_implies_no_car_t(certainty: str | None, impli
     )
     found = topics(cards([crs, note("Seit heute Verwirrtheit und Wortfindungsstörungen", 0)]))
     assert (NEURO in found) is implied
+
+
+def neurotoxicity_detail(records: list[dict[str, Any]]) -> str:
+    found = [card for card in cards([*nivolumab(), *records]) if card["source"]["topic"]["code"] == NEURO]
+    assert found
+    return str(found[0]["detail"])
+
+
+def test_g04_8_with_the_catalogue_title_asks_for_brain_and_cord() -> None:
+    """ICD-10-GM G04.8's title names encephalitis, myelitis and encephalomyelitis: both work-ups."""
+    detail = neurotoxicity_detail(
+        [diagnosis("G04.8", "Sonstige Enzephalitis, Myelitis und Enzephalomyelitis")]
+    )
+    assert "Encephalomyelitis" in detail
+
+
+def test_g04_8_whose_own_text_says_only_encephalitis_is_encephalitis() -> None:
+    """The code's own German text names only the encephalitis (no catalogue title sent): the broad code
+    is narrowed to it (v3 review), so the brain work-up alone."""
+    resource = diagnosis("G04.8", "Autoimmunenzephalitis")
+    detail = neurotoxicity_detail([resource])
+    assert "Encephalomyelitis" not in detail and "Encephalitis" in detail
