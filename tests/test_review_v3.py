@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from clinical_support import administration, cards, condition, note, patient, report, topics
+from clinical_support import administration, cards, condition, day, note, patient, report, topics
 
 PEMBROLIZUMAB = [
     patient(),
@@ -133,3 +133,22 @@ def test_the_active_diagnosis_decides_response_imaging(
     card = by_topic(cards([*BREXU_CEL_DAY_24, *conditions])).get("interval-imaging")
     assert card is not None
     assert ("PET" in card["detail"]) == pet_ct
+
+
+# --- a grade written in German ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "indicator"), [("Grad 2", "critical"), ("Grad 0", None), ("Grade 3", "critical")]
+)
+def test_an_icans_grade_written_in_german_is_read(value: str, indicator: str | None) -> None:
+    graded = {
+        "resourceType": "Observation",
+        "id": f"icans-grade-{value.replace(' ', '-')}",
+        "status": "final",
+        "code": {"text": "Neurotoxizität (ICANS) Grad"},
+        "valueString": value,
+        "subject": {"reference": "Patient/pt-1"},
+        "effectiveDateTime": day(0),
+    }
+    assert topics(cards([*AXI_CEL_DAY_4, graded])).get(NEUROTOXICITY) == indicator

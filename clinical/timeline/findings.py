@@ -75,8 +75,8 @@ _SCORE_AFTER_NAME = re.compile(
 _TRAILING_DIGITS = re.compile(r"(?<=[\s\-])\d{1,2}$")
 _RANGE_AFTER = re.compile(r"\s*[-\u2013]\s*\d")
 _SCORE_AS_FRACTION = re.compile(r"(\d{1,2})\s*(?:/|out of|of)\s*\d{1,2}(?![\w.])", re.IGNORECASE)
-# A grade given as an observation's value: "2", "Grade 2", "G2", "grade 0".
-_VALUE_GRADE = re.compile(r"^\s*(?:grade|gr\.?|g)?\s*([0-5])\s*$", re.IGNORECASE)
+# A grade given as an observation's value: "2", "Grade 2", "G2", "grade 0", German "Grad 2".
+_VALUE_GRADE = re.compile(r"^\s*(?:grade|grad|gr\.?|g)?\s*([0-5])\s*$", re.IGNORECASE)
 # A seizure with its duration: "seizure lasting 10 minutes", "seizure (>5 min)", "seizure for 7 min".
 _SEIZURE_DURATION = re.compile(
     r"^[^.;\n]{0,24}?(?:lasting|for|of|over|>|more than|longer than|greater than)\s*(?:>\s*)?"
@@ -85,8 +85,8 @@ _SEIZURE_DURATION = re.compile(
 )
 # "ICANS grade 2", "ICANS, grade 3", "ICANS (grade 1)", "ICANS G2": the grade a text states after the
 # name; "grade 3 ICANS", "G3 ICANS" before it.
-_STATED_GRADE = re.compile(r"\W{0,3}(?:grade|gr\.?|g)\s*([1-5])\b", re.IGNORECASE)
-_GRADE_BEFORE = re.compile(r"\b(?:grade|gr\.?|g)\s*([1-5])\W{0,3}$", re.IGNORECASE)
+_STATED_GRADE = re.compile(r"\W{0,3}(?:grade|grad|gr\.?|g)\s*([1-5])\b", re.IGNORECASE)
+_GRADE_BEFORE = re.compile(r"\b(?:grade|grad|gr\.?|g)\s*([1-5])\W{0,3}$", re.IGNORECASE)
 ICANS = "icans"
 
 
