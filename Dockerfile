@@ -9,7 +9,9 @@
 # Runtime settings are CDS_* environment variables (docs/reference.md, docs/deployment.md).
 
 # ---- builder: a virtual environment with the dependencies and the service wheel -------------------
-FROM python:3.11.14-slim-bookworm AS builder
+# The base image pinned by tag and by the digest of its multi-architecture index, so that a rebuild
+# gets the same bytes (refresh both with `docker buildx imagetools inspect python:3.11.14-slim-bookworm`).
+FROM python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -33,7 +35,7 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /build/dist . \
  && pip install --no-cache-dir --no-deps /build/dist/*.whl
 
 # ---- runtime: the interpreter, the virtual environment and the reviewed clinical content ----------
-FROM python:3.11.14-slim-bookworm AS runtime
+FROM python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d AS runtime
 
 LABEL org.opencontainers.image.title="immuno-cds" \
       org.opencontainers.image.description="CDS Hooks 2.0 service: brain MRI advice around immunotherapy"

@@ -438,3 +438,16 @@ def test_image_start_command_uses_the_workers_setting(tmp_path: Path) -> None:
         started = _started_workers(service, 3)
         # 3, not the image's default of 2: the setting reached uvicorn.
         assert len(started) == 3, service.log_tail()
+
+
+def test_every_base_image_is_pinned_by_digest() -> None:
+    """A tag can be moved to other bytes; a digest cannot: rebuilds of one release are the same image."""
+    lines = [
+        line.split()
+        for line in DOCKERFILE.read_text(encoding="utf-8").splitlines()
+        if line.startswith("FROM ")
+    ]
+    assert lines
+    for words in lines:
+        image = words[1]
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", image), image
