@@ -32,7 +32,7 @@ from service.settings import Settings
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 HADOLINT = VENV_BIN / "hadolint"
-BASE_IMAGE = re.compile(r"^python:3\.11\.\d+-slim-bookworm$")
+BASE_IMAGE = re.compile(r"^python:3\.11\.\d+-slim-bookworm(?:@sha256:[0-9a-f]{64})?$")
 # Settings outside CDS_* that the image may set.
 OTHER_ENV = {"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PROMETHEUS_MULTIPROC_DIR"}
 BUILD_ONLY_ENV = {"PIP_NO_CACHE_DIR", "PIP_DISABLE_PIP_VERSION_CHECK"}
