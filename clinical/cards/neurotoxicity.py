@@ -314,7 +314,12 @@ def neurotoxicity_card(
     urgent = advice.urgent_brain_mri if lead == "central" else advice.indicator == "critical"
     # The brain MRI line: central syndromes, and hypophysitis leading (a pituitary-protocol brain MRI).
     head_mri = central or lead == "pituitary"
-    work_up = [_work_up_detail(lead, texts, caution, urgent), texts.work_up[lead].lead_note]
+    # The lead note names the primary test (an MRI for myelitis, hypophysitis): not while MRI is ruled out.
+    implant = caution is not None and bool(caution.implants)
+    lead_note = (
+        "" if implant and texts.work_up[lead].detail_mri_contraindicated else texts.work_up[lead].lead_note
+    )
+    work_up = [_work_up_detail(lead, texts, caution, urgent), lead_note]
     work_up += [
         fill(phrases.also_work_up, {"kind": kind, "detail": _work_up_detail(kind, texts, caution, urgent)})
         for kind in advice.work_up[1:]
