@@ -314,11 +314,12 @@ def neurotoxicity_card(
     urgent = advice.urgent_brain_mri if lead == "central" else advice.indicator == "critical"
     # The brain MRI line: central syndromes, and hypophysitis leading (a pituitary-protocol brain MRI).
     head_mri = central or lead == "pituitary"
-    # The lead note names the primary test (an MRI for myelitis, hypophysitis): not while MRI is ruled out.
+    # The lead note of spinal and pituitary work-ups names an MRI as the primary test: not while MRI is
+    # ruled out (the neuromuscular note names the examination, EMG and labs: it stays).
     implant = caution is not None and bool(caution.implants)
-    lead_note = (
-        "" if implant and texts.work_up[lead].detail_mri_contraindicated else texts.work_up[lead].lead_note
-    )
+    lead_note = texts.work_up[lead].lead_note
+    if implant and lead in ("spinal", "pituitary"):
+        lead_note = ""
     work_up = [_work_up_detail(lead, texts, caution, urgent), lead_note]
     work_up += [
         fill(phrases.also_work_up, {"kind": kind, "detail": _work_up_detail(kind, texts, caution, urgent)})
