@@ -234,7 +234,7 @@ CONTRAINDICATED: list[tuple[str, list[dict[str, Any]], list[str], list[str]]] = 
         [
             administration("pembrolizumab 200 mg IV", -30),
             condition(-3000, text="Cochlear implant, right ear"),
-            condition(0, code="G04.81", text="Encephalitis"),
+            condition(0, code="G04.81", text="Autoimmune encephalomyelitis"),
         ],
         ["urgent CT head", "CT myelography"],
         ["MRI brain", "MRI of the whole spine"],
