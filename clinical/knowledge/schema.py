@@ -721,7 +721,8 @@ class IntervalCardsFile(Strict):
 
 class WorkUp(Strict):
     summary_action: str
-    # The action when the card is a warning (ICANS grade 1, a suspected finding): not "urgent".
+    # The action when the card is a warning (ICANS grade 1, a suspected finding): not "urgent". v3 (review):
+    # for a central lead, when the brain MRI is not urgent (a suspicion only, evidence older than 72 h).
     summary_action_warning: str
     detail: str
     lead_note: str = ""
