@@ -777,3 +777,49 @@ def test_no_mri_order_suggestion_where_mri_is_contraindicated(
     for card in found:
         if card["source"]["topic"]["code"] in suggested_before:
             assert "not suggested" in card["detail"], card["detail"]
+
+
+# --- v3 (independent review): the card advises what it suggests ------------------------------------------
+
+
+def advised_line(card: dict[str, Any]) -> str:
+    return next((line for line in card["detail"].splitlines() if line.startswith("**Advised:**")), "")
+
+
+@BUDGET
+@given(st.one_of(cases(), recent_car_t_cases(), recent_exposure_cases()))
+def test_a_suggested_brain_mri_is_as_urgent_as_the_advice(case: Case) -> None:
+    """A neurotoxicity card's MRI suggestion is urgent exactly when its Advised line says "urgent", and its
+    summary keeps the action whole (never cut with an ellipsis at its end)."""
+    for card in evaluated(case):
+        if card["source"]["topic"]["code"] != "possible-neurotoxicity":
+            continue
+        assert not card["summary"].endswith("…"), card["summary"]
+        for suggestion in card.get("suggestions", []):
+            priority = suggestion["actions"][0]["resource"]["priority"]
+            if "pituitary" in suggestion["label"]:
+                continue  # the pituitary-protocol MRI is routine by design (spec section 3)
+            assert (priority == "urgent") == advised_line(card).startswith("**Advised:** urgent"), card[
+                "detail"
+            ]
+
+
+@BUDGET
+@given(
+    st.one_of(cases(), recent_car_t_cases(), recent_exposure_cases()),
+    st.sampled_from(MRI_CONTRAINDICATIONS),
+)
+def test_the_advised_work_up_never_names_the_ruled_out_mri(
+    case: Case, contraindication: list[dict[str, Any]]
+) -> None:
+    """With MRI or its contrast ruled out, the Advised line never advises the contrast MRI the card does
+    not order; with an implant it advises no urgent MRI at all."""
+    case.resources.extend(copy.deepcopy(contraindication))
+    implant = not any(r["resourceType"] in ("AllergyIntolerance", "Observation") for r in contraindication)
+    for card in evaluated(case):
+        if card["source"]["topic"]["code"] != "possible-neurotoxicity":
+            continue
+        line = advised_line(card)
+        assert "without and with IV contrast" not in line, line
+        if implant:
+            assert "urgent MRI" not in line, line

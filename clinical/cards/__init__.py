@@ -75,6 +75,9 @@ PHRASE_FIELDS: dict[str, set[str]] = {
     "planned_start": {"date"},
     "last_brain_mri": {"date", "study"},
     "exposure_implied_not_recorded": {"implied"},
+    "agents_and_more": {"first", "count"},
+    "domain_score_dated": {"kind", "score", "date", "grade"},
+    "grade_rests_on_old_score": {"kind", "date", "hours"},
 }
 
 
@@ -99,6 +102,10 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
         "baseline-brain-mri.yaml suggestion.reason": (BASELINE_SUMMARY, texts.baseline.suggestion.reason),
         "possible-neurotoxicity.yaml summary": (NEUROTOXICITY_SUMMARY, texts.neurotoxicity.summary),
         "possible-neurotoxicity.yaml detail": (NEUROTOXICITY_DETAIL, texts.neurotoxicity.detail),
+        "possible-neurotoxicity.yaml summary_without_agents": (
+            {"headline", "action"},
+            texts.neurotoxicity.summary_without_agents,
+        ),
         "possible-neurotoxicity.yaml summary_stale": (
             NEUROTOXICITY_STALE_SUMMARY,
             texts.neurotoxicity.summary_stale,
@@ -126,6 +133,13 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
         wording = getattr(texts.interval.irecist, phase)
         expected[f"interval-imaging.yaml irecist.{phase}.summary"] = (IRECIST_FIELDS, wording.summary)
         expected[f"interval-imaging.yaml irecist.{phase}.detail"] = (IRECIST_FIELDS, wording.detail)
+    irecist = texts.interval.irecist
+    expected["interval-imaging.yaml irecist.stopped_for_toxicity"] = (
+        IRECIST_FIELDS,
+        irecist.stopped_for_toxicity,
+    )
+    for name in ("stop_on", "stop_date_not_recorded_last_dose", "stop_date_not_recorded"):
+        expected[f"interval-imaging.yaml irecist.{name}"] = ({"date"}, getattr(irecist, name))
     for window_id, wording in texts.interval.windows.items():
         expected[f"interval-imaging.yaml windows.{window_id}.summary"] = (WINDOW_FIELDS, wording.summary)
         expected[f"interval-imaging.yaml windows.{window_id}.detail"] = (WINDOW_FIELDS, wording.detail)

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from clinical.cards.common import CommonParts, day_text, fill, joined
-from clinical.knowledge.schema import IntervalCardsFile
+from clinical.knowledge.schema import IntervalCardsFile, IrecistTexts
 from clinical.rules import IntervalAdvice, IrecistHit, WindowHit, indicator_rank
 
 WINDOW_FIELDS = {
@@ -26,6 +26,7 @@ IRECIST_FIELDS = {
     "progression_study",
     "progression_statement",
     "stop_date",
+    "stop_when",
     "stop_reason",
     "agents",
     "confirm_from",
@@ -61,14 +62,26 @@ def _statement(hit: IrecistHit) -> str:
     return text
 
 
-def _irecist_values(hit: IrecistHit, common: CommonParts, today: date) -> dict[str, object]:
+def _stop_when(hit: IrecistHit, texts: IrecistTexts) -> str:
+    """When the checkpoint inhibitor stopped, as recorded: never the order's authoredOn (its start)."""
+    if hit.stop_recorded_on is not None:
+        return fill(texts.stop_on, {"date": day_text(hit.stop_recorded_on)})
+    if hit.last_dose_on is not None:
+        return fill(texts.stop_date_not_recorded_last_dose, {"date": day_text(hit.last_dose_on)})
+    return texts.stop_date_not_recorded
+
+
+def _irecist_values(
+    hit: IrecistHit, common: CommonParts, today: date, texts: IrecistTexts
+) -> dict[str, object]:
     stop = hit.stopped_for_toxicity
     return {
         "progression_date": day_text(hit.progression.on),
         "progression_record": common.record_label(hit.progression.resource_type),
         "progression_study": hit.progression.study or "the response assessment",
         "progression_statement": _statement(hit),
-        "stop_date": day_text(stop.ended or stop.started) if stop is not None else "",
+        "stop_date": day_text(hit.stop_recorded_on or hit.last_dose_on) if stop is not None else "",
+        "stop_when": _stop_when(hit, texts) if stop is not None else "",
         "stop_reason": stop.reason_text if stop is not None else "",
         "agents": joined(hit.course.agents()),
         "confirm_from": day_text(hit.confirm_from),
@@ -88,7 +101,7 @@ def interval_card(
         details.append(fill(texts.windows[hit.window.id].detail, values))
     if advice.irecist is not None:
         phase = getattr(texts.irecist, advice.irecist.phase)
-        values = _irecist_values(advice.irecist, common, today)
+        values = _irecist_values(advice.irecist, common, today, texts.irecist)
         if indicator_rank(advice.irecist.indicator) >= indicator_rank(advice.indicator):
             summaries.insert(0, fill(phase.summary, values))
         else:

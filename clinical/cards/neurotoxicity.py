@@ -8,9 +8,9 @@ from datetime import date
 from typing import Any
 
 from clinical.cards.common import SUMMARY_LIMIT, CardContext, CommonParts, day_text, fill, joined
-from clinical.knowledge.schema import NeurotoxicityCardsFile, NeurotoxicityPhrases
+from clinical.knowledge.schema import NeurotoxicityCardsFile, NeurotoxicityPhrases, Syndrome
 from clinical.labels import shorten
-from clinical.rules import IcansGrade, NeurotoxicityAdvice
+from clinical.rules import IcansGrade, MriCaution, NeurotoxicityAdvice
 from clinical.rules.grading import Domain
 from clinical.timeline import TherapyEvent
 
@@ -91,7 +91,24 @@ def _finding_lines(
     return lines
 
 
-def _domain(domain: Domain, phrases: NeurotoxicityPhrases) -> str:
+def _old_score(domain: Domain, today: date, recent_hours: int) -> bool:
+    """A score domain older than critical_while_recent_hours (counted by day, like the stale rule)."""
+    return domain.on is not None and (today - domain.on).days * 24 > recent_hours
+
+
+def _score_kind(domain: Domain) -> str:
+    return "ICE" if domain.source == "ice" else "CAPD"
+
+
+def _domain(domain: Domain, phrases: NeurotoxicityPhrases, today: date, recent_hours: int) -> str:
+    if domain.source in ("ice", "capd") and _old_score(domain, today, recent_hours):
+        values = {
+            "kind": _score_kind(domain),
+            "score": domain.score,
+            "date": day_text(domain.on),
+            "grade": domain.grade,
+        }
+        return fill(phrases.domain_score_dated, values)
     wording = {
         "finding": phrases.domain_finding,
         "ice": phrases.domain_ice,
@@ -101,15 +118,21 @@ def _domain(domain: Domain, phrases: NeurotoxicityPhrases) -> str:
     return fill(wording, {"finding": domain.finding, "score": domain.score, "grade": domain.grade})
 
 
-def _grading(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> str:
+def _grading(
+    advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile, today: date, recent_hours: int
+) -> str:
     notes = texts.grading_note
     if advice.syndrome != "icans":
         return notes[advice.syndrome]
     parts = []
     grade = advice.grade
     if grade is not None and grade.domains:
-        listed = "; ".join(_domain(domain, texts.phrases) for domain in grade.domains)
+        listed = "; ".join(_domain(domain, texts.phrases, today, recent_hours) for domain in grade.domains)
         parts.append(fill(texts.phrases.domains, {"domains": listed}))
+        worst = grade.domains[0]  # sorted worst first
+        if worst.source in ("ice", "capd") and _old_score(worst, today, recent_hours):
+            values = {"kind": _score_kind(worst), "date": day_text(worst.on), "hours": recent_hours}
+            parts.append(fill(texts.phrases.grade_rests_on_old_score, values))
     parts.append(notes["icans"])
     if grade is not None and grade.capd_grade_1_or_2:
         parts.append(notes["capd_range"])
@@ -194,6 +217,31 @@ def _stale_summary(advice: NeurotoxicityAdvice, template: str, title: str, agent
     return summary
 
 
+def _agent_choices(
+    advice: NeurotoxicityAdvice, agents: list[str], texts: NeurotoxicityCardsFile, common: CommonParts
+) -> list[str]:
+    """The agents as the summary may say them, longest first: all of them, the first and how many more,
+    the therapy class."""
+    choices = [joined(agents)]
+    if len(agents) > 1:
+        choices.append(fill(texts.phrases.agents_and_more, {"first": agents[0], "count": len(agents) - 1}))
+    classes = list(dict.fromkeys(common.class_label(course.therapy_class) for course in advice.courses))
+    if classes:
+        choices.append(joined(classes))
+    return choices
+
+
+def _summary(texts: NeurotoxicityCardsFile, title: str, action: str, choices: list[str]) -> str:
+    """Within the CDS Hooks limit by shortening the agents, never the action (issue 16 section 7): the
+    full list, then "pembrolizumab and 2 more", then the class, then no agents (they are in the
+    detail); only then is the end cut."""
+    for agents in choices:
+        summary = fill(texts.summary, {"headline": title, "agents": agents, "action": action})
+        if len(summary) < SUMMARY_LIMIT:
+            return summary
+    return fill(texts.summary_without_agents, {"headline": title, "action": action})
+
+
 def decision_guidance_key(advice: NeurotoxicityAdvice) -> str:
     """Which grade band's guidance applies: by the ASTCT grade for ICANS, else by the syndrome."""
     if advice.syndrome != "icans":
@@ -227,6 +275,21 @@ def _brain_mri_line(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases) 
     return fill(phrases.brain_mri_since, values)
 
 
+def _work_up_detail(
+    kind: Syndrome, texts: NeurotoxicityCardsFile, caution: MriCaution | None, urgent: bool
+) -> str:
+    """The work-up the card advises for a syndrome class, consistent with what it suggests: no MRI while
+    an implant rules it out, no contrast while contrast is ruled out, no "urgent" on a routine order."""
+    wording = texts.work_up[kind]
+    if caution is not None and caution.implants and wording.detail_mri_contraindicated:
+        return wording.detail_mri_contraindicated
+    if caution is not None and caution.contrast_only and wording.detail_contrast_contraindicated:
+        return wording.detail_contrast_contraindicated
+    if kind == "central" and not urgent and wording.detail_routine:
+        return wording.detail_routine
+    return wording.detail
+
+
 def neurotoxicity_card(
     advice: NeurotoxicityAdvice,
     texts: NeurotoxicityCardsFile,
@@ -239,16 +302,27 @@ def neurotoxicity_card(
     phrases = texts.phrases
     title = headline(advice, phrases)
     if advice.therapy_not_recorded:
-        agents = texts.unattributed_therapy
+        agent_choices = [texts.unattributed_therapy]
     else:
-        agents = joined(sorted({agent for course in advice.courses for agent in course.agents()}))
+        names = sorted({agent for course in advice.courses for agent in course.agents()})
+        agent_choices = _agent_choices(advice, names, texts, common)
+    agents = agent_choices[0]
+    today = context.now.date()
+    caution = advice.mri_caution
     lead = advice.work_up[0] if advice.work_up else "central"
     central = "central" in advice.work_up or not advice.work_up
+    urgent = advice.urgent_brain_mri if lead == "central" else advice.indicator == "critical"
     # The brain MRI line: central syndromes, and hypophysitis leading (a pituitary-protocol brain MRI).
     head_mri = central or lead == "pituitary"
-    work_up = [texts.work_up[lead].detail, texts.work_up[lead].lead_note]
+    # The lead note of spinal and pituitary work-ups names an MRI as the primary test: not while MRI is
+    # ruled out (the neuromuscular note names the examination, EMG and labs: it stays).
+    implant = caution is not None and bool(caution.implants)
+    lead_note = texts.work_up[lead].lead_note
+    if implant and lead in ("spinal", "pituitary"):
+        lead_note = ""
+    work_up = [_work_up_detail(lead, texts, caution, urgent), lead_note]
     work_up += [
-        fill(phrases.also_work_up, {"kind": kind, "detail": texts.work_up[kind].detail})
+        fill(phrases.also_work_up, {"kind": kind, "detail": _work_up_detail(kind, texts, caution, urgent)})
         for kind in advice.work_up[1:]
     ]
     since = advice.brain_mri_since
@@ -261,7 +335,7 @@ def neurotoxicity_card(
             "headline": title,
             "context_sentence": _context_sentence(advice, phrases, common),
             "findings": "\n".join(_finding_lines(advice, phrases, common)),
-            "grading": _grading(advice, texts),
+            "grading": _grading(advice, texts, today, recent_hours),
             "work_up": " ".join(part for part in work_up if part),
             "eeg": " ".join(
                 note
@@ -279,17 +353,16 @@ def neurotoxicity_card(
         },
     )
     wording = texts.work_up[lead]
-    action = wording.summary_action if advice.indicator == "critical" else wording.summary_action_warning
-    caution = advice.mri_caution
+    action = wording.summary_action if urgent else wording.summary_action_warning
     if caution is not None and caution.implants and lead in ("central", "spinal", "pituitary"):
         action = texts.summary_action_mri_contraindicated
-    summary = fill(texts.summary, {"headline": title, "agents": agents, "action": action})
+    summary = _summary(texts, title, action, agent_choices)
     if advice.stale:
         summary = _stale_summary(advice, texts.summary_stale, title, agents)
     suggestion = None
     blocked = caution is not None and caution.blocks_order
     if lead == "central" and since is None and not blocked:
-        wanted = texts.suggestion if advice.indicator == "critical" else texts.suggestion_warning
+        wanted = texts.suggestion if urgent else texts.suggestion_warning
         reason = fill(wanted.reason, {"headline": title, "agents": agents})
         suggestion = common.mri_suggestion(wanted, reason, context)
     elif lead == "pituitary" and since is None and not blocked:

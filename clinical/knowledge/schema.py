@@ -734,6 +734,11 @@ class IrecistTexts(Strict):
     # v3 (issue 16 section 8): appended to the detail when the ICI had stopped for toxicity before the
     # iUPD and no other therapy followed.
     stopped_for_toxicity: str = ""
+    # v3 (review): {stop_when} in stopped_for_toxicity: the stop's own date, else that it is not
+    # recorded with the last dose given ({date}), else only that it is not recorded.
+    stop_on: str = "on {date}"
+    stop_date_not_recorded_last_dose: str = "(date not recorded, last dose on {date})"
+    stop_date_not_recorded: str = "(date not recorded)"
 
 
 class IntervalCardsFile(Strict):
@@ -744,10 +749,16 @@ class IntervalCardsFile(Strict):
 
 class WorkUp(Strict):
     summary_action: str
-    # The action when the card is a warning (ICANS grade 1, a suspected finding): not "urgent".
+    # The action when the card is a warning (ICANS grade 1, a suspected finding): not "urgent". v3 (review):
+    # for a central lead, when the brain MRI is not urgent (a suspicion only, evidence older than 72 h).
     summary_action_warning: str
     detail: str
     lead_note: str = ""
+    # v3 (review): the work-up when the MRI is not urgent (a suspicion only, evidence gone stale), when an
+    # implant rules MRI out, and when only contrast is ruled out (no "urgent MRI" the card does not order).
+    detail_routine: str = ""
+    detail_mri_contraindicated: str = ""
+    detail_contrast_contraindicated: str = ""
 
 
 class NeurotoxicityPhrases(Strict):
@@ -791,6 +802,14 @@ class NeurotoxicityPhrases(Strict):
     # Heading of the folded risk window(s) and of the decision the grade usually drives.
     risk_window_heading: str
     decision_heading: str
+    # v3 (review): a long summary shortens its agents ("pembrolizumab and 2 more"), never its action.
+    agents_and_more: str = "{first} and {count} more"
+    # v3 (review): a score the grade rests on that is older than critical_while_recent_hours is said
+    # with its date, and the card asks to reassess.
+    domain_score_dated: str = "{kind} score {score} on {date} grade {grade}"
+    grade_rests_on_old_score: str = (
+        "The grade rests on the {kind} score of {date}, more than {hours} hours old: reassess today."
+    )
 
 
 class DecisionGuidance(Strict):
@@ -820,6 +839,8 @@ class NeurotoxicityCardsFile(Strict):
     suggestion_pituitary: Suggestion
     suggestion_pituitary_order_text: str
     summary_action_mri_contraindicated: str
+    # v3 (review): the summary when even the therapy class does not fit: the agents are in the detail.
+    summary_without_agents: str = "{headline}: {action}"
 
 
 # --- patient-context.yaml (issue 16 section 4) -----------------------------------------------------------

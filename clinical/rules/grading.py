@@ -24,6 +24,7 @@ class Domain:
     finding: str  # the finding's display (source "finding"), else empty
     score: str  # "5/10" (sources "ice" and "capd"), else empty
     grade: int
+    on: date | None = None  # the score's date (sources "ice" and "capd"): an old score is said with it
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def grade_icans(
         if reading.kind == "ice" and reading.score == 0 and unarousable:
             grade = max(grade, 4)
         score_grades.append(grade)
-        domains.append(Domain(reading.kind, "", f"{reading.score}/{reading.maximum}", grade))
+        domains.append(Domain(reading.kind, "", f"{reading.score}/{reading.maximum}", grade, reading.on))
     for finding in findings:
         if finding.kind.icans_grade is not None and not finding.uncertain:
             domains.append(Domain("finding", finding.kind.display, "", finding.kind.icans_grade))

@@ -37,6 +37,10 @@ class IrecistHit:
     # The checkpoint inhibitor stopped before the iUPD for toxicity, no other therapy since (issue 16
     # section 8): the card says so.
     stopped_for_toxicity: IciStop | None = None
+    # v3 (review): when that stop happened, as the records say it: the end the stop record states (None
+    # when it states none, never the order's authoredOn), and the last dose given before today.
+    stop_recorded_on: date | None = None
+    last_dose_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,8 @@ def _irecist_hit(
         latest.on + timedelta(days=rules.to_days),
         indicator,
         toxicity_stop,
+        _recorded_stop_day(toxicity_stop, today) if toxicity_stop is not None else None,
+        _last_dose(course, today) if toxicity_stop is not None else None,
     )
 
 
@@ -185,17 +191,27 @@ def _new_line_since(
     )
 
 
-def _stop_day(stop: IciStop, course: Course, today: date) -> date:
-    """When the checkpoint inhibitor stopped: the end the record states, else its last recorded dose
-    (or the record's own date when no dose is recorded)."""
-    if stop.ended is not None and stop.ended <= today:
-        return stop.ended
+def _recorded_stop_day(stop: IciStop, today: date) -> date | None:
+    """The end the stop record states (a period end by today); a later end is one once planned."""
+    return stop.ended if stop.ended is not None and stop.ended <= today else None
+
+
+def _last_dose(course: Course, today: date) -> date | None:
     doses = [
         event.on
         for event in course.exposures
         if event.kind == "given" and event.on is not None and event.on <= today
     ]
-    candidates = [day for day in [*doses, stop.started] if day is not None]
+    return max(doses) if doses else None
+
+
+def _stop_day(stop: IciStop, course: Course, today: date) -> date:
+    """When the checkpoint inhibitor stopped: the end the record states, else its last recorded dose
+    (or the record's own date when no dose is recorded)."""
+    recorded = _recorded_stop_day(stop, today)
+    if recorded is not None:
+        return recorded
+    candidates = [day for day in [_last_dose(course, today), stop.started] if day is not None]
     return max(candidates) if candidates else today
 
 

@@ -60,6 +60,10 @@ class NeurotoxicityAdvice:
     implied_by: tuple[str, ...] = ()
     lumbar_puncture: bool = False  # encephalitis / meningitis: CSF analysis (ASCO irAE guideline)
     mri_caution: MriCaution | None = None  # set by `evaluate` when MRI is contraindicated
+    # v3 (review): the central work-up (brain MRI) is urgent: a critical card, or a warning with affirmed
+    # central evidence of the last critical_while_recent_hours (an undated active diagnosis counts as
+    # current). A suspicion only, or evidence gone stale, gets the same MRI at routine priority.
+    urgent_brain_mri: bool = False
 
     @property
     def suggests_brain_mri(self) -> bool:
@@ -250,6 +254,27 @@ def _stale(latest: date, today: date, rules: NeurotoxicityTiming) -> bool:
     return (today - latest).days * 24 > rules.critical_while_recent_hours
 
 
+def _urgent_brain_mri(
+    indicator: Indicator,
+    stale: bool,
+    findings: list[NeurologicalFinding],
+    scores: list[ScoreReading],
+    today: date,
+    rules: NeurotoxicityTiming,
+) -> bool:
+    """Whether the card's brain MRI is urgent (see `NeurotoxicityAdvice.urgent_brain_mri`)."""
+    if stale:
+        return False
+    if indicator == "critical":
+        return True
+    central_days = [
+        _evidence_day(finding)
+        for finding in findings
+        if finding.kind.syndrome == "central" and not finding.uncertain
+    ] + [score.on for score in scores]
+    return any(not _stale(day, today, rules) for day in central_days)
+
+
 def _needs_eeg(
     findings: list[NeurologicalFinding], grade: IcansGrade | None, rules: NeurotoxicityTiming
 ) -> bool:
@@ -308,5 +333,6 @@ def possible_neurotoxicity(
         evidence=tuple(rules.evidence),
         latest_evidence_on=latest_evidence,
         stale=stale,
+        urgent_brain_mri=_urgent_brain_mri(indicator, stale, findings, scores, today, rules),
         implied_by=tuple(implied_by) if not involved or not attributions.get("icans") else (),
     )
