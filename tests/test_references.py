@@ -18,6 +18,18 @@ def test_every_link_and_named_section_resolves() -> None:
     assert [*check_references.markdown_problems(), *check_references.code_problems()] == []
 
 
+def test_the_documentation_names_no_internal_tracker_issue() -> None:
+    assert list(check_references.issue_number_problems()) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "found"),
+    [("fixed in issue 16 section 4", True), ("Issues 10 and 11", True), ("an issue with the EHR", False)],
+)
+def test_an_issue_number_is_recognised(line: str, found: bool) -> None:
+    assert bool(check_references._ISSUE_NUMBER.search(line)) == found
+
+
 @pytest.mark.parametrize(
     ("heading", "anchor"),
     [

@@ -5,6 +5,8 @@
   (GitHub's anchors: lower case, punctuation dropped, spaces to hyphens).
 - Code and deployment files (*.py, *.yaml, Dockerfile, Makefile): each `(docs/<page>.md, "Section")`
   names an existing page with that heading, and each docs/<page>.md they mention exists.
+- The documentation names review rounds, not the internal tracker's issue numbers ("issue 16"), which mean
+  nothing to a hospital reading it.
 
     python tools/check_references.py     exit 1 and one line per broken reference
 
@@ -114,8 +116,20 @@ def code_problems() -> Iterator[str]:
                     yield f"{where}: {match.group(1)} does not exist"
 
 
+_ISSUE_NUMBER = re.compile(r"\b[Ii]ssues? #?\d+")
+
+
+def issue_number_problems() -> Iterator[str]:
+    for page in _markdown_files():
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), start=1):
+            match = _ISSUE_NUMBER.search(line)
+            if match:
+                where = f"{page.relative_to(ROOT)}:{number}"
+                yield f"{where}: names an internal tracker issue ({match.group(0)!r})"
+
+
 def main() -> int:
-    problems = [*markdown_problems(), *code_problems()]
+    problems = [*markdown_problems(), *code_problems(), *issue_number_problems()]
     for problem in problems:
         print(problem, file=sys.stderr)
     return 1 if problems else 0
