@@ -453,10 +453,12 @@ def test_a_reason_with_the_right_code_under_another_system_is_refused(shared_cli
     assert response.status_code == 400
 
 
-def test_a_real_cards_offered_reasons_are_the_ones_feedback_may_name(shared_client: TestClient) -> None:
+def _teclistamab_card(client: TestClient) -> dict[str, Any]:
+    """A baseline card for a patient of its own: an override elsewhere must not quiet it (feedback-aware)."""
     from hook_requests import complete_prefetch, draft_orders, hook_request
 
-    body = hook_request("order-sign", prefetch=complete_prefetch())
+    patient = f"pt-{uuid.uuid4().hex[:12]}"
+    body = hook_request("order-sign", prefetch=complete_prefetch(patient), patient_id=patient)
     body["context"]["draftOrders"] = draft_orders(
         {
             "resourceType": "MedicationRequest",
@@ -467,8 +469,13 @@ def test_a_real_cards_offered_reasons_are_the_ones_feedback_may_name(shared_clie
             "medicationCodeableConcept": {"text": "teclistamab 1.5 mg/kg SC weekly"},
         }
     )
-    cards = shared_client.post(f"/cds-services/{SERVICE}", json=body).json()["cards"]
-    card = next(card for card in cards if card.get("overrideReasons"))
+    cards = client.post(f"/cds-services/{SERVICE}", json=body).json()["cards"]
+    card: dict[str, Any] = next(card for card in cards if card.get("overrideReasons"))
+    return card
+
+
+def test_a_real_cards_offered_reasons_are_the_ones_feedback_may_name(shared_client: TestClient) -> None:
+    card = _teclistamab_card(shared_client)
     offered = card["overrideReasons"][0]
 
     made_up = shared_client.post(
@@ -492,27 +499,6 @@ def test_a_request_holds_at_most_100_items(shared_client: TestClient) -> None:
 
 
 # -- the CDS Hooks Sandbox's feedback: reasons by code alone, repeated clicks ----------------------------
-
-
-def _teclistamab_card(client: TestClient) -> dict[str, Any]:
-    """A baseline card for a patient of its own: an override elsewhere must not quiet it (feedback-aware)."""
-    from hook_requests import complete_prefetch, draft_orders, hook_request
-
-    patient = f"pt-{uuid.uuid4().hex[:12]}"
-    body = hook_request("order-sign", prefetch=complete_prefetch(patient), patient_id=patient)
-    body["context"]["draftOrders"] = draft_orders(
-        {
-            "resourceType": "MedicationRequest",
-            "id": "draft-teclistamab",
-            "status": "draft",
-            "intent": "order",
-            "subject": {"reference": f"Patient/{body['context']['patientId']}"},
-            "medicationCodeableConcept": {"text": "teclistamab 1.5 mg/kg SC weekly"},
-        }
-    )
-    cards = client.post(f"/cds-services/{SERVICE}", json=body).json()["cards"]
-    card: dict[str, Any] = next(card for card in cards if card.get("overrideReasons"))
-    return card
 
 
 def test_a_reason_sent_by_code_alone_is_stored_with_the_cards_own_display(shared_client: TestClient) -> None:
