@@ -152,3 +152,44 @@ def test_an_icans_grade_written_in_german_is_read(value: str, indicator: str | N
         "effectiveDateTime": day(0),
     }
     assert topics(cards([*AXI_CEL_DAY_4, graded])).get(NEUROTOXICITY) == indicator
+
+
+# --- the second review: the German ICANS code, lay wording, the long name, "encircling" --------------------
+
+GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"
+
+
+@pytest.mark.parametrize(
+    ("text", "summary"),
+    [
+        ("ICANS Grad 3", "ICANS grade 3 documented"),
+        ("ICANS Grad 2 nach CAR-T-Zelltherapie", "ICANS grade 2 documented"),
+        ("Toxische Enzephalopathie", "Possible ICANS"),
+    ],
+)
+def test_the_german_g92_code_is_narrowed_to_icans_by_its_own_text(text: str, summary: str) -> None:
+    coded = condition(0, text=text)
+    coded["code"]["coding"] = [{"system": GM, "code": "G92"}]
+    card = by_topic(cards([*AXI_CEL_DAY_4, coded]))[NEUROTOXICITY]
+    assert card["summary"].startswith(summary), card["summary"]
+
+
+def test_lay_words_for_fatigable_ptosis_and_bulbar_weakness_are_the_myasthenia_pattern() -> None:
+    lay = "Left eyelid droops by late afternoon; coughing when swallowing pills; arms tire brushing hair."
+    assert topics(cards([*PEMBROLIZUMAB, note(lay, 0)])).get(NEUROTOXICITY) == "critical"
+
+
+def test_a_grade_after_the_full_syndrome_name_is_read() -> None:
+    long_name = "Immune effector cell-associated neurotoxicity syndrome (ICANS) grade 3"
+    card = by_topic(cards([*AXI_CEL_DAY_4, condition(0, text=long_name)]))[NEUROTOXICITY]
+    assert card["summary"].startswith("ICANS grade 3 documented"), card["summary"]
+
+
+def test_oedema_encircling_a_known_metastasis_is_the_tumours() -> None:
+    mri = report(
+        0,
+        title="MR Brain W and WO contrast",
+        conclusion="Vasogenic oedema encircling the known left parietal metastasis.",
+        loinc="24587-8",
+    )
+    assert topics(cards([*PEMBROLIZUMAB, mri])).get(NEUROTOXICITY) is None

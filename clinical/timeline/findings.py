@@ -85,7 +85,7 @@ _SEIZURE_DURATION = re.compile(
 )
 # "ICANS grade 2", "ICANS, grade 3", "ICANS (grade 1)", "ICANS G2": the grade a text states after the
 # name; "grade 3 ICANS", "G3 ICANS" before it.
-_STATED_GRADE = re.compile(r"\W{0,3}(?:grade|grad|gr\.?|g)\s*([1-5])\b", re.IGNORECASE)
+_STATED_GRADE = re.compile(r"(?:\s*\(\s*ICANS\s*\))?\W{0,3}(?:grade|grad|gr\.?|g)\s*([1-5])\b", re.IGNORECASE)
 _GRADE_BEFORE = re.compile(r"\b(?:grade|grad|gr\.?|g)\s*([1-5])\W{0,3}$", re.IGNORECASE)
 ICANS = "icans"
 
@@ -416,15 +416,25 @@ class FindingVocabulary:
         return any(normalise_name(value) in self._reader.absent_values for value in values)
 
 
-def _narrowed_by_text(kind: FindingKind, concept: Any, vocabulary: FindingVocabulary) -> FindingKind | None:
-    """The one narrower finding the code's own text names, when the code covers several."""
+def _narrowed_by_text(
+    kind: FindingKind, concept: Any, vocabulary: FindingVocabulary
+) -> tuple[FindingKind, str] | None:
+    """The one narrower finding the code's own text names (with the words that name it), when the code
+    covers several: "Encephalitis" on G04.81, "ICANS Grad 3" on the German G92."""
     narrower = vocabulary.narrowed_by_text.get(kind.id)
     if not narrower:
         return None
-    named = {found.id for text in concept_texts(concept) for found, _, _ in vocabulary.named(text)}
+    named = {
+        found.id: words
+        for text in concept_texts(concept)
+        for found, words, uncertain in vocabulary.named(text)
+        if not uncertain
+    }
     if kind.id in named:
         return None  # the text names the broad finding itself ("encephalomyelitis")
-    candidates = [vocabulary.kinds[finding_id] for finding_id in narrower if finding_id in named]
+    candidates = [
+        (vocabulary.kinds[finding_id], named[finding_id]) for finding_id in narrower if finding_id in named
+    ]
     return candidates[0] if len(candidates) == 1 else None
 
 
@@ -437,8 +447,16 @@ def concept_findings(
     if coded is not None:
         entry, code = coded
         if entry.kind is not None and not vocabulary.explained_in(concept):
-            narrower = _narrowed_by_text(entry.kind, concept, vocabulary)
-            yield narrower or entry.kind, entry.grade, f"code {code}", False
+            narrowed = _narrowed_by_text(entry.kind, concept, vocabulary)
+            if narrowed is None:
+                yield entry.kind, entry.grade, f"code {code}", False
+            else:
+                kind, words = narrowed
+                stated = (
+                    (_STATED_GRADE.search(words) or _GRADE_BEFORE.search(words)) if kind.id == ICANS else None
+                )
+                grade = int(stated.group(1)) if stated else entry.grade
+                yield kind, grade, f"code {code}, '{words}'", False
         return  # a listed alternative cause: its text is not read as a finding either
     for text in concept_texts(concept):
         for kind, name, uncertain in vocabulary.named(text):
