@@ -4,8 +4,8 @@ once per patient (`timeline_for`) and apply the rules per day (`cards_from_timel
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,13 @@ from clinical.acknowledgements import (
     rule_of,
 )
 from clinical.cards import CardContext, CardRenderer
-from clinical.knowledge import Knowledge, load_card_texts, load_knowledge
+from clinical.knowledge import (
+    DEFAULT_LANGUAGE,
+    Knowledge,
+    load_card_texts,
+    load_card_translations,
+    load_knowledge,
+)
 from clinical.patient_record import PatientRecord
 from clinical.rules import Advice, evaluate
 from clinical.timeline import PatientTimeline, Vocabularies, build_timeline
@@ -30,15 +36,25 @@ class Evaluator:
     knowledge: Knowledge
     vocabularies: Vocabularies
     renderer: CardRenderer
+    # The translations of the card texts (issue 19: "de" from cards/de/), loaded and checked with the
+    # English ones at start-up; a language not held here is rendered in English.
+    translations: Mapping[str, CardRenderer] = field(default_factory=dict)
 
     @classmethod
     def load(cls, knowledge_dir: Path, cards_dir: Path) -> Evaluator:
         knowledge = load_knowledge(knowledge_dir)
         vocabularies = Vocabularies.from_knowledge(knowledge)
-        renderer = CardRenderer(
-            load_card_texts(cards_dir), knowledge.timing, vocabularies.imaging.suggested_order
-        )
-        return cls(knowledge, vocabularies, renderer)
+        order = vocabularies.imaging.suggested_order
+        # English first: a typo in cards/ is named in the English file, not as a translation mismatch.
+        english = CardRenderer(load_card_texts(cards_dir), knowledge.timing, order)
+        translations = {
+            language: CardRenderer(texts, knowledge.timing, order)
+            for language, texts in load_card_translations(cards_dir).items()
+        }
+        return cls(knowledge, vocabularies, english, translations)
+
+    def renderer_for(self, language: str) -> CardRenderer:
+        return self.translations.get(language, self.renderer)
 
     def timeline_for(
         self, record: PatientRecord, draft_orders: list[dict[str, Any]], today: date
@@ -57,15 +73,17 @@ class Evaluator:
         user_id: str,
         encounter_id: str | None,
         acknowledgements: Sequence[Acknowledgement] = (),
+        language: str = DEFAULT_LANGUAGE,
     ) -> list[RenderedCard]:
         """The cards for `now`'s day with their evidence keys, less those a clinician overrode recently
         when nothing new has been charted since (knowledge/timing.yaml `acknowledgements`: quiet_days; a
         critical card returns on new evidence only)."""
         context = CardContext(patient_id, user_id, encounter_id, now)
         quiet = self.knowledge.timing.acknowledgements
+        renderer = self.renderer_for(language)
         rendered: list[RenderedCard] = []
         for advice in self.advice_on(timeline, now.date()):
-            card = self.renderer.render(advice, context)
+            card = renderer.render(advice, context)
             topic = str(card["source"]["topic"]["code"])
             parts = evidence_parts(advice)
             candidate = RenderedCard(card, topic, evidence_key(topic, advice), rule_of(advice), parts)
@@ -90,9 +108,15 @@ class Evaluator:
         patient_id: str,
         user_id: str,
         encounter_id: str | None,
+        language: str = DEFAULT_LANGUAGE,
     ) -> list[dict[str, Any]]:
         rendered = self.rendered_from_timeline(
-            timeline, now=now, patient_id=patient_id, user_id=user_id, encounter_id=encounter_id
+            timeline,
+            now=now,
+            patient_id=patient_id,
+            user_id=user_id,
+            encounter_id=encounter_id,
+            language=language,
         )
         return [item.card for item in rendered]
 
@@ -106,6 +130,7 @@ class Evaluator:
         user_id: str,
         encounter_id: str | None,
         acknowledgements: Sequence[Acknowledgement] = (),
+        language: str = DEFAULT_LANGUAGE,
     ) -> list[RenderedCard]:
         timeline = self.timeline_for(record, draft_orders, now.date())
         return self.rendered_from_timeline(
@@ -115,6 +140,7 @@ class Evaluator:
             user_id=user_id,
             encounter_id=encounter_id,
             acknowledgements=acknowledgements,
+            language=language,
         )
 
     def cards_for(
@@ -126,8 +152,15 @@ class Evaluator:
         patient_id: str,
         user_id: str,
         encounter_id: str | None,
+        language: str = DEFAULT_LANGUAGE,
     ) -> list[dict[str, Any]]:
         rendered = self.rendered_cards_for(
-            record, draft_orders, now=now, patient_id=patient_id, user_id=user_id, encounter_id=encounter_id
+            record,
+            draft_orders,
+            now=now,
+            patient_id=patient_id,
+            user_id=user_id,
+            encounter_id=encounter_id,
+            language=language,
         )
         return [item.card for item in rendered]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clinical.cards.common import CardContext, CommonParts, day_text, fill, joined
+from clinical.cards.common import CardContext, CommonParts, fill
 from clinical.knowledge.schema import BaselineCardsFile
 from clinical.rules import BaselineAdvice
 
@@ -20,8 +20,8 @@ def _planned_therapies(advice: BaselineAdvice, common: CommonParts) -> str:
         planned = [plan.agent for plan in advice.plans if plan.agent.therapy_class == course.therapy_class]
         named = sorted({agent.display for agent in planned if not agent.generic})
         names = named or sorted({agent.display for agent in planned}) or course.agents()
-        parts.append(f"{joined(names)} ({common.class_label(course.therapy_class)})")
-    return joined(parts)
+        parts.append(f"{common.joined(names)} ({common.class_label(course.therapy_class)})")
+    return common.joined(parts)
 
 
 def baseline_card(
@@ -35,7 +35,7 @@ def baseline_card(
     therapies = _planned_therapies(advice, common)
     last = advice.last_brain_mri
     start = (
-        fill(phrases.planned_start, {"date": advice.planned_start.isoformat()})
+        fill(phrases.planned_start, {"date": common.day(advice.planned_start)})
         if advice.planned_start
         else ""
     )
@@ -47,7 +47,7 @@ def baseline_card(
             "window_days": window_days,
             "class_notes": "\n\n".join(texts.class_notes[c.therapy_class] for c in advice.courses),
             "last_brain_mri": (
-                fill(phrases.last_brain_mri, {"date": day_text(last.on), "study": last.label})
+                fill(phrases.last_brain_mri, {"date": common.day(last.on), "study": last.label})
                 if last
                 else phrases.no_brain_mri
             ),

@@ -72,14 +72,26 @@ class CommonParts:
         self.texts = texts
         self.suggested_order = suggested_order
 
+    def day(self, value: date | None) -> str:
+        """A date as this language writes it (cards/common.yaml words.date_format)."""
+        words = self.texts.words
+        return value.strftime(words.date_format) if value else words.date_not_readable
+
+    def joined(self, items: list[str]) -> str:
+        if len(items) <= 1:
+            return "".join(items)
+        return ", ".join(items[:-1]) + self.texts.words.list_and + items[-1]
+
     def class_label(self, therapy_class: TherapyClass) -> str:
         return self.texts.therapy_class_labels[therapy_class]
 
     def therapies(self, courses: tuple[Course, ...]) -> str:
-        return joined([f"{joined(c.agents())} ({self.class_label(c.therapy_class)})" for c in courses])
+        return self.joined(
+            [f"{self.joined(c.agents())} ({self.class_label(c.therapy_class)})" for c in courses]
+        )
 
     def record_label(self, resource_type: str) -> str:
-        return self.texts.record_labels.get(resource_type, "record")
+        return self.texts.record_labels.get(resource_type, self.texts.words.record)
 
     def event_label(self, event: TherapyEvent) -> str:
         """What the event is, in words: "infusion on", "dose given on", "active order from" ..."""
@@ -94,7 +106,7 @@ class CommonParts:
         record = self.record_label(event.resource_type)
         if event.draft_order:
             return f"- {event.agent.display}: {what} ({record})"
-        return f"- {event.agent.display}: {what} {day_text(event.on)} ({record})"
+        return f"- {event.agent.display}: {what} {self.day(event.on)} ({record})"
 
     def links(self, evidence_ids: tuple[str, ...]) -> list[dict[str, str]]:
         return [
@@ -146,7 +158,7 @@ class CommonParts:
             if label not in records.setdefault(item.what, []):
                 records[item.what].append(label)
         reason_line = self.texts.mri_caution.reason_line
-        return joined(
+        return self.joined(
             [
                 fill(reason_line, {"what": what, "record": ", ".join(labels)})
                 for what, labels in records.items()
@@ -167,14 +179,14 @@ class CommonParts:
             reading = caution.low_egfr
             values = {
                 "value": f"{reading.value:g}",
-                "date": day_text(reading.on),
+                "date": self.day(reading.on),
                 "below": f"{caution.egfr_below:g}",
             }
             contrast.append(fill(texts.egfr, values))
         if contrast:
-            parts.append(fill(texts.contrast, {"reasons": joined(list(dict.fromkeys(contrast)))}))
+            parts.append(fill(texts.contrast, {"reasons": self.joined(list(dict.fromkeys(contrast)))}))
         if caution.conditional_devices and not caution.implants:
-            parts.append(fill(texts.conditional, {"devices": joined(list(caution.conditional_devices))}))
+            parts.append(fill(texts.conditional, {"devices": self.joined(list(caution.conditional_devices))}))
         return "\n\n".join(parts)
 
     def mri_suggestion(

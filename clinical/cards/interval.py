@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from clinical.cards.common import CommonParts, day_text, fill, joined
+from clinical.cards.common import CommonParts, fill
 from clinical.knowledge.schema import IntervalCardsFile, IrecistTexts
 from clinical.rules import IntervalAdvice, IrecistHit, WindowHit, indicator_rank
 
@@ -38,36 +38,36 @@ IRECIST_FIELDS = {
 def _window_values(hit: WindowHit, common: CommonParts) -> dict[str, object]:
     event = hit.course.day_zero_event
     return {
-        "agents": joined(hit.course.day_zero_agent_names()),
+        "agents": common.joined(hit.course.day_zero_agent_names()),
         "day": hit.day,
         "week": hit.day // 7 + 1,
-        "day_zero": day_text(hit.course.day_zero),
+        "day_zero": common.day(hit.course.day_zero),
         # What dates day 0: "dose given on" a dose, "active order from" an order when no dose is recorded.
         "day_zero_what": common.event_label(event) if event else "",
         "day_zero_record": common.record_label(event.resource_type) if event else "record",
-        "starts": day_text(hit.starts),
-        "ends": day_text(hit.ends),
-        "target": day_text(hit.target),
+        "starts": common.day(hit.starts),
+        "ends": common.day(hit.ends),
+        "target": common.day(hit.target),
     }
 
 
-def _statement(hit: IrecistHit) -> str:
+def _statement(hit: IrecistHit, common: CommonParts) -> str:
     """What the report said, quoted, with the body sites its series name: so that the clinician can
     order the confirmation of the same sites."""
     progression = hit.progression
     said = progression.statement.rstrip(" .;:,")
     text = f'"{said}"' if said else "iUPD"
     if progression.sites:
-        text += f" (sites imaged: {', '.join(progression.sites)})"
+        text += fill(common.texts.words.sites_imaged, {"sites": ", ".join(progression.sites)})
     return text
 
 
-def _stop_when(hit: IrecistHit, texts: IrecistTexts) -> str:
+def _stop_when(hit: IrecistHit, texts: IrecistTexts, common: CommonParts) -> str:
     """When the checkpoint inhibitor stopped, as recorded: never the order's authoredOn (its start)."""
     if hit.stop_recorded_on is not None:
-        return fill(texts.stop_on, {"date": day_text(hit.stop_recorded_on)})
+        return fill(texts.stop_on, {"date": common.day(hit.stop_recorded_on)})
     if hit.last_dose_on is not None:
-        return fill(texts.stop_date_not_recorded_last_dose, {"date": day_text(hit.last_dose_on)})
+        return fill(texts.stop_date_not_recorded_last_dose, {"date": common.day(hit.last_dose_on)})
     return texts.stop_date_not_recorded
 
 
@@ -76,16 +76,16 @@ def _irecist_values(
 ) -> dict[str, object]:
     stop = hit.stopped_for_toxicity
     return {
-        "progression_date": day_text(hit.progression.on),
+        "progression_date": common.day(hit.progression.on),
         "progression_record": common.record_label(hit.progression.resource_type),
         "progression_study": hit.progression.study or "the response assessment",
-        "progression_statement": _statement(hit),
-        "stop_date": day_text(hit.stop_recorded_on or hit.last_dose_on) if stop is not None else "",
-        "stop_when": _stop_when(hit, texts) if stop is not None else "",
+        "progression_statement": _statement(hit, common),
+        "stop_date": common.day(hit.stop_recorded_on or hit.last_dose_on) if stop is not None else "",
+        "stop_when": _stop_when(hit, texts, common) if stop is not None else "",
         "stop_reason": stop.reason_text if stop is not None else "",
-        "agents": joined(hit.course.agents()),
-        "confirm_from": day_text(hit.confirm_from),
-        "confirm_to": day_text(hit.confirm_to),
+        "agents": common.joined(hit.course.agents()),
+        "confirm_from": common.day(hit.confirm_from),
+        "confirm_to": common.day(hit.confirm_to),
         "days_since": (today - hit.progression.on).days,
     }
 

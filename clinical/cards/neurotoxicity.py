@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from clinical.cards.common import SUMMARY_LIMIT, CardContext, CommonParts, day_text, fill, joined
+from clinical.cards.common import SUMMARY_LIMIT, CardContext, CommonParts, fill
 from clinical.knowledge.schema import NeurotoxicityCardsFile, NeurotoxicityPhrases, Syndrome
 from clinical.labels import shorten
 from clinical.rules import IcansGrade, MriCaution, NeurotoxicityAdvice
@@ -59,11 +59,13 @@ def _icans_headline(grade: IcansGrade | None, phrases: NeurotoxicityPhrases) -> 
     return fill(phrases.icans_possible_grade, {"grade": grade.grade})
 
 
-def headline(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases) -> str:
+def headline(
+    advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, car_t_day: str = " (day {day})"
+) -> str:
     if advice.syndrome == "icans":
         return _icans_headline(advice.grade, phrases)
     if advice.syndrome == "delayed-car-t":
-        day = f" (day {advice.car_t_day})" if advice.car_t_day is not None else ""
+        day = fill(car_t_day, {"day": advice.car_t_day}) if advice.car_t_day is not None else ""
         return fill(phrases.delayed_car_t, {"day": day})
     if advice.syndrome == "neuro-ae":
         return phrases.neuro_ae
@@ -80,13 +82,13 @@ def _finding_lines(
             "finding": finding.kind.display,
             "detail": finding.detail,
             "record": common.record_label(finding.resource_type),
-            "date": phrases.undated_finding_date if finding.undated else day_text(finding.on),
+            "date": phrases.undated_finding_date if finding.undated else common.day(finding.on),
         }
         lines.append(fill(wording, values))
     for score in advice.scores:
         wording = phrases.ice_score_line if score.kind == "ice" else phrases.capd_score_line
         lines.append(
-            fill(wording, {"value": score.score, "maximum": score.maximum, "date": day_text(score.on)})
+            fill(wording, {"value": score.score, "maximum": score.maximum, "date": common.day(score.on)})
         )
     return lines
 
@@ -100,12 +102,14 @@ def _score_kind(domain: Domain) -> str:
     return "ICE" if domain.source == "ice" else "CAPD"
 
 
-def _domain(domain: Domain, phrases: NeurotoxicityPhrases, today: date, recent_hours: int) -> str:
+def _domain(
+    domain: Domain, phrases: NeurotoxicityPhrases, common: CommonParts, today: date, recent_hours: int
+) -> str:
     if domain.source in ("ice", "capd") and _old_score(domain, today, recent_hours):
         values = {
             "kind": _score_kind(domain),
             "score": domain.score,
-            "date": day_text(domain.on),
+            "date": common.day(domain.on),
             "grade": domain.grade,
         }
         return fill(phrases.domain_score_dated, values)
@@ -119,7 +123,11 @@ def _domain(domain: Domain, phrases: NeurotoxicityPhrases, today: date, recent_h
 
 
 def _grading(
-    advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile, today: date, recent_hours: int
+    advice: NeurotoxicityAdvice,
+    texts: NeurotoxicityCardsFile,
+    common: CommonParts,
+    today: date,
+    recent_hours: int,
 ) -> str:
     notes = texts.grading_note
     if advice.syndrome != "icans":
@@ -127,11 +135,13 @@ def _grading(
     parts = []
     grade = advice.grade
     if grade is not None and grade.domains:
-        listed = "; ".join(_domain(domain, texts.phrases, today, recent_hours) for domain in grade.domains)
+        listed = "; ".join(
+            _domain(domain, texts.phrases, common, today, recent_hours) for domain in grade.domains
+        )
         parts.append(fill(texts.phrases.domains, {"domains": listed}))
         worst = grade.domains[0]  # sorted worst first
         if worst.source in ("ice", "capd") and _old_score(worst, today, recent_hours):
-            values = {"kind": _score_kind(worst), "date": day_text(worst.on), "hours": recent_hours}
+            values = {"kind": _score_kind(worst), "date": common.day(worst.on), "hours": recent_hours}
             parts.append(fill(texts.phrases.grade_rests_on_old_score, values))
     parts.append(notes["icans"])
     if grade is not None and grade.capd_grade_1_or_2:
@@ -172,7 +182,7 @@ def _in_sentence(display: str) -> str:
     return display
 
 
-def _latest_evidence(advice: NeurotoxicityAdvice) -> str:
+def _latest_evidence(advice: NeurotoxicityAdvice, common: CommonParts) -> str:
     """What was documented on the day of the latest evidence, in words ("ICE score 2/10")."""
     latest = advice.latest_evidence_on
     named = [
@@ -181,33 +191,44 @@ def _latest_evidence(advice: NeurotoxicityAdvice) -> str:
         if max(finding.on, finding.recorded_on or finding.on) == latest
     ]
     named += [
-        f"{'ICE' if score.kind == 'ice' else 'CAPD'} score {score.score}/{score.maximum}"
+        fill(
+            common.texts.words.score_named,
+            {
+                "kind": "ICE" if score.kind == "ice" else "CAPD",
+                "score": score.score,
+                "maximum": score.maximum,
+            },
+        )
         for score in advice.scores
         if score.on == latest
     ]
-    return joined(list(dict.fromkeys(named)))
+    return common.joined(list(dict.fromkeys(named)))
 
 
-def _stale_sentence(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, recent_hours: int) -> str:
+def _stale_sentence(
+    advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, common: CommonParts, recent_hours: int
+) -> str:
     if not advice.stale:
         return ""
     values = {
-        "finding": _latest_evidence(advice),
-        "date": day_text(advice.latest_evidence_on),
+        "finding": _latest_evidence(advice, common),
+        "date": common.day(advice.latest_evidence_on),
         "hours": recent_hours,
     }
     return fill(phrases.stale_evidence, values)
 
 
-def _stale_summary(advice: NeurotoxicityAdvice, template: str, title: str, agents: str) -> str:
+def _stale_summary(
+    advice: NeurotoxicityAdvice, template: str, title: str, agents: str, common: CommonParts
+) -> str:
     """The stale summary keeps its end ("no assessment since") within the limit: a long list of
     findings is what gets shortened, at a word boundary."""
-    finding = _latest_evidence(advice)
+    finding = _latest_evidence(advice, common)
     values = {
         "headline": title,
         "agents": agents,
         "finding": finding,
-        "date": day_text(advice.latest_evidence_on),
+        "date": common.day(advice.latest_evidence_on),
     }
     summary = fill(template, values)
     excess = len(summary) - (SUMMARY_LIMIT - 1)
@@ -222,12 +243,12 @@ def _agent_choices(
 ) -> list[str]:
     """The agents as the summary may say them, longest first: all of them, the first and how many more,
     the therapy class."""
-    choices = [joined(agents)]
+    choices = [common.joined(agents)]
     if len(agents) > 1:
         choices.append(fill(texts.phrases.agents_and_more, {"first": agents[0], "count": len(agents) - 1}))
     classes = list(dict.fromkeys(common.class_label(course.therapy_class) for course in advice.courses))
     if classes:
-        choices.append(joined(classes))
+        choices.append(common.joined(classes))
     return choices
 
 
@@ -262,7 +283,7 @@ def _decision(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> tup
     return f"{texts.phrases.decision_heading} {guidance.text}", tuple(guidance.evidence)
 
 
-def _brain_mri_line(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases) -> str:
+def _brain_mri_line(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, common: CommonParts) -> str:
     """ "On record" only for a study done; an order is "ordered", this request's draft "being ordered"."""
     since = advice.brain_mri_since
     if since is None:
@@ -270,8 +291,8 @@ def _brain_mri_line(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases) 
     if since.draft_order:
         return fill(phrases.brain_mri_being_ordered, {"study": since.label})
     if since.state == "ordered":
-        return fill(phrases.brain_mri_ordered_since, {"date": day_text(since.on), "study": since.label})
-    values = {"date": day_text(since.on), "study": since.label, "state": since.state}
+        return fill(phrases.brain_mri_ordered_since, {"date": common.day(since.on), "study": since.label})
+    values = {"date": common.day(since.on), "study": since.label, "state": since.state}
     return fill(phrases.brain_mri_since, values)
 
 
@@ -300,7 +321,7 @@ def neurotoxicity_card(
     recent_hours: int = 72,
 ) -> dict[str, Any]:
     phrases = texts.phrases
-    title = headline(advice, phrases)
+    title = headline(advice, phrases, common.texts.words.car_t_day)
     if advice.therapy_not_recorded:
         agent_choices = [texts.unattributed_therapy]
     else:
@@ -322,11 +343,17 @@ def neurotoxicity_card(
         lead_note = ""
     work_up = [_work_up_detail(lead, texts, caution, urgent), lead_note]
     work_up += [
-        fill(phrases.also_work_up, {"kind": kind, "detail": _work_up_detail(kind, texts, caution, urgent)})
+        fill(
+            phrases.also_work_up,
+            {
+                "kind": common.texts.words.work_up_kinds.get(kind, kind),
+                "detail": _work_up_detail(kind, texts, caution, urgent),
+            },
+        )
         for kind in advice.work_up[1:]
     ]
     since = advice.brain_mri_since
-    brain_mri = _brain_mri_line(advice, phrases) if head_mri else ""
+    brain_mri = _brain_mri_line(advice, phrases, common) if head_mri else ""
     decision, decision_evidence = _decision(advice, texts)
     risk_window = "\n".join([phrases.risk_window_heading, *risk_windows]) if risk_windows else ""
     detail = fill(
@@ -335,7 +362,7 @@ def neurotoxicity_card(
             "headline": title,
             "context_sentence": _context_sentence(advice, phrases, common),
             "findings": "\n".join(_finding_lines(advice, phrases, common)),
-            "grading": _grading(advice, texts, today, recent_hours),
+            "grading": _grading(advice, texts, common, today, recent_hours),
             "work_up": " ".join(part for part in work_up if part),
             "eeg": " ".join(
                 note
@@ -347,7 +374,7 @@ def neurotoxicity_card(
             ),
             "brain_mri_since": brain_mri,
             "therapy": _therapy_lines(advice, phrases, common),
-            "stale": _stale_sentence(advice, phrases, recent_hours),
+            "stale": _stale_sentence(advice, phrases, common, recent_hours),
             "decision": decision,
             "risk_window": risk_window,
         },
@@ -358,7 +385,7 @@ def neurotoxicity_card(
         action = texts.summary_action_mri_contraindicated
     summary = _summary(texts, title, action, agent_choices)
     if advice.stale:
-        summary = _stale_summary(advice, texts.summary_stale, title, agents)
+        summary = _stale_summary(advice, texts.summary_stale, title, agents, common)
     suggestion = None
     blocked = caution is not None and caution.blocks_order
     if lead == "central" and since is None and not blocked:

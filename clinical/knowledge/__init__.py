@@ -4,6 +4,7 @@ validated against their declared schemas (`schema.py`), and indexed for matching
 from __future__ import annotations
 
 import json
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,8 @@ from clinical.knowledge.text import (
 )
 
 __all__ = [
+    "CARD_LANGUAGES",
+    "DEFAULT_LANGUAGE",
     "CardTexts",
     "CodeIndex",
     "CodeSystems",
@@ -42,8 +45,10 @@ __all__ = [
     "PhraseReader",
     "TextMatch",
     "TextMatcher",
+    "check_translation",
     "export_json_schemas",
     "load_card_texts",
+    "load_card_translations",
     "load_knowledge",
     "load_yaml",
     "normalise_name",
@@ -106,6 +111,74 @@ def load_card_texts(cards_dir: Path) -> CardTexts:
         interval=load_model(cards_dir / "interval-imaging.yaml", IntervalCardsFile),
         neurotoxicity=load_model(cards_dir / "possible-neurotoxicity.yaml", NeurotoxicityCardsFile),
     )
+
+
+CARD_LANGUAGES = ("en", "de")
+DEFAULT_LANGUAGE = "en"
+
+
+def _key_paths(node: object, prefix: str = "") -> dict[str, object]:
+    """Every leaf of a card file by key path ("phrases.headline_advised", "override_reasons.reasons[0].code"):
+    a list of plain values (evidence ids) is one leaf."""
+    if isinstance(node, dict):
+        found: dict[str, object] = {}
+        for key, value in node.items():
+            found.update(_key_paths(value, f"{prefix}.{key}" if prefix else str(key)))
+        return found
+    if isinstance(node, list) and any(isinstance(item, dict | list) for item in node):
+        found = {}
+        for index, item in enumerate(node):
+            found.update(_key_paths(item, f"{prefix}[{index}]"))
+        return found
+    return {prefix: node}
+
+
+def _template_fields(value: object) -> set[str]:
+    if not isinstance(value, str):
+        return set()
+    try:
+        return {field for _, field, _, _ in string.Formatter().parse(value) if field}
+    except ValueError:
+        return set()
+
+
+def check_translation(english_dir: Path, translated_dir: Path) -> None:
+    """A translation holds exactly the English keys, and each template the same placeholders: the first
+    difference fails start-up with one line naming the file and the key path."""
+    for name in CARD_FILES:
+        english = _key_paths(load_yaml(english_dir / name))
+        translated = _key_paths(load_yaml(translated_dir / name))
+        for key in english:
+            if key not in translated:
+                raise KnowledgeError(
+                    f"{translated_dir / name}: missing key {key} (present in {english_dir / name})"
+                )
+        for key in translated:
+            if key not in english:
+                raise KnowledgeError(
+                    f"{translated_dir / name}: extra key {key} (not in {english_dir / name})"
+                )
+        for key, value in english.items():
+            wanted, used = _template_fields(value), _template_fields(translated[key])
+            if wanted != used:
+                raise KnowledgeError(
+                    f"{translated_dir / name}: {key} uses placeholders {sorted(used)}, "
+                    f"the English text {sorted(wanted)}"
+                )
+
+
+def load_card_translations(cards_dir: Path) -> dict[str, CardTexts]:
+    """Each translation of the English texts in `cards/`, from `cards/<language>/` (issue 19: German),
+    checked key for key against the English ones. A translation directory that does not exist is not
+    offered (its language falls back to English)."""
+    languages: dict[str, CardTexts] = {}
+    for language in CARD_LANGUAGES:
+        translated_dir = cards_dir / language
+        if language == DEFAULT_LANGUAGE or not translated_dir.is_dir():
+            continue
+        check_translation(cards_dir, translated_dir)
+        languages[language] = load_card_texts(translated_dir)
+    return languages
 
 
 def export_json_schemas(out_dir: Path) -> list[Path]:

@@ -684,6 +684,20 @@ class MriCautionTexts(Strict):
     conditional: str
 
 
+class CardWords(Strict):
+    """The words and formats the card code builds sentences from (issue 19 section 3): each language's
+    own, so that the code holds no English and no `if language` branches."""
+
+    date_format: str  # strftime: "%Y-%m-%d" in English, "%d.%m.%Y" in German
+    date_not_readable: str
+    list_and: str  # the last separator of a list: " and ", " und "
+    record: str  # a record whose resource type has no label
+    car_t_day: str  # fills {day}
+    sites_imaged: str  # fills {sites}
+    score_named: str  # fills {kind}, {score}, {maximum}
+    work_up_kinds: dict[str, str]  # central, spinal, neuromuscular, pituitary, as said in a sentence
+
+
 class CommonCardsFile(Strict):
     source: SourceLabel
     override_reasons: OverrideReasons
@@ -693,6 +707,7 @@ class CommonCardsFile(Strict):
     record_labels: dict[str, str]
     suggested_mri: SuggestedMri
     mri_caution: MriCautionTexts
+    words: CardWords
 
 
 class Suggestion(Strict):
