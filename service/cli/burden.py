@@ -45,6 +45,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
             "Bundle"
         ),
     )
+    parser.add_argument(
+        "--language",
+        choices=("en", "de"),
+        default="en",
+        help="the language of the cards in the report (default en; de: German, dates as 04.12.2026)",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="where to write the results")
     parser.add_argument("--now", metavar="DATE", help="the one day to evaluate (default: today, UTC)")
     parser.add_argument("--from", dest="first", metavar="DATE", help="first day of the range (with --to)")
@@ -151,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         shard=args.shard,
         partitions=args.partitions,
         max_line_bytes=args.max_line_mib * 1024 * 1024,
+        language=args.language,
     )
     try:
         if export.is_dir() or is_ndjson_name(export.name):

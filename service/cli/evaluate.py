@@ -42,6 +42,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patient-id", help="default: the input's only patient")
     parser.add_argument("--user-id", default="Practitioner/cli", help="the user the cards are for")
     parser.add_argument("--encounter-id", help="the encounter in context, if any")
+    parser.add_argument(
+        "--language",
+        choices=("en", "de"),
+        default="en",
+        help="the language of the cards (default en; de: German, dates as 04.12.2026)",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--html", metavar="FILE", help="also write the patient's timeline page to FILE")
 
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         patient_id=patient_id,
         user_id=args.user_id,
         encounter_id=args.encounter_id,
+        language=args.language,
     )
     if args.html:
         write_timeline(Path(args.html), evaluator, record, draft_orders, cards, patient_id, now)

@@ -23,6 +23,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="FIXTURE",
         help="a scenario name from fhir_fixtures/scenarios.yaml, or a Bundle, NDJSON file or export folder",
     )
+    parser.add_argument(
+        "--language",
+        choices=("en", "de"),
+        default="en",
+        help=(
+            "the language the cards are wanted in: documents it as the request's Accept-Language "
+            "(send it with: curl -H 'Accept-Language: de'); the request body is the same"
+        ),
+    )
     parser.add_argument("--hook", choices=HOOKS, help="default: the scenario's hook, else patient-view")
     parser.add_argument("--patient-id", help="default: the fixture's only patient")
     parser.add_argument("--user-id", default="Practitioner/example", help="context.userId")
@@ -84,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
     service = service_id_for(hook)
     note = f"POST it to /cds-services/{service}"
+    if args.language != "en":
+        note += f" with the header 'Accept-Language: {args.language}' (cards in that language)"
     if scenario and scenario.get("now") and args.on_date == "scenario":
         note += f"; this scenario is dated for CDS_FIXED_NOW={scenario['now']} (CDS_PROFILE=development)"
     elif scenario and scenario.get("now"):

@@ -35,6 +35,7 @@ class BurdenPlan:
     last_day: date
     out_dir: Path
     user_id: str = USER_ID
+    language: str = "en"  # the language of the cards' summaries in the report (issue 19: "de")
 
     def days(self) -> list[date]:
         return [self.first_day + timedelta(days=n) for n in range((self.last_day - self.first_day).days + 1)]
@@ -177,6 +178,7 @@ def _order_time_cards(
             patient_id=patient_id,
             user_id=plan.user_id,
             encounter_id=None,
+            language=plan.language,
         ):
             if (card.topic, card.rule) in shown.get(day.isoformat(), set()):
                 continue
@@ -224,6 +226,7 @@ def evaluate_patient(
                 patient_id=patient_id,
                 user_id=plan.user_id,
                 encounter_id=None,
+                language=plan.language,
             ):
                 outcome.rows.append(_card_row(patient_id, day, card))
                 card_days.append(_card_day(day, card))

@@ -77,12 +77,18 @@ def cards_on_day(
     patient_id: str,
     user_id: str,
     encounter_id: str | None,
+    language: str = "en",
 ) -> list[Card]:
     """The cards `cards_for` would answer on `now`'s day, from the timeline built once. The hook is
     implied by the draft orders the timeline was built with (patient-view has none)."""
     del hook
     return evaluator.cards_from_timeline(
-        facts, now=now, patient_id=patient_id, user_id=user_id, encounter_id=encounter_id
+        facts,
+        now=now,
+        patient_id=patient_id,
+        user_id=user_id,
+        encounter_id=encounter_id,
+        language=language,
     )
 
 
@@ -94,10 +100,16 @@ def rendered_on_day(
     patient_id: str,
     user_id: str,
     encounter_id: str | None,
+    language: str = "en",
 ) -> list[RenderedCard]:
     """`cards_on_day` with each card's topic, rule (`clinical.acknowledgements.rule_of`) and evidence."""
     return evaluator.rendered_from_timeline(
-        facts, now=now, patient_id=patient_id, user_id=user_id, encounter_id=encounter_id
+        facts,
+        now=now,
+        patient_id=patient_id,
+        user_id=user_id,
+        encounter_id=encounter_id,
+        language=language,
     )
 
 
@@ -148,6 +160,7 @@ def cards_for(
     patient_id: str,
     user_id: str,
     encounter_id: str | None,
+    language: str = "en",
 ) -> list[Card]:
     """Exactly what the service answers (routes.invoke calls the same evaluator method)."""
     del hook
@@ -158,6 +171,7 @@ def cards_for(
         patient_id=patient_id,
         user_id=user_id,
         encounter_id=encounter_id,
+        language=language,
     )
     return cards
 

@@ -89,6 +89,7 @@ class RunOptions:
     shard: tuple[int, int] | None = None  # (index from 0, count): one hash partition of the patients
     partitions: int | None = None  # None: by the export's size (partitions.partitions_for)
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    language: str = "en"  # the cards' language (issue 19 section 3: "de")
 
 
 def _partition_outcomes(
@@ -162,7 +163,7 @@ def _run_partitioned(
     if template.patient_count == 0:
         raise NoPatients(template)
     before_writing()
-    plan = BurdenPlan(options.first_day, options.last_day, out_dir)
+    plan = BurdenPlan(options.first_day, options.last_day, out_dir, language=options.language)
     evaluator = clinical.load_evaluator(options.knowledge_dir, options.cards_dir)
     total = (
         template.patient_count if options.shard is None else sum(1 for line in _kept_patients(store.files))
@@ -205,7 +206,7 @@ def run_burden(cohort: Cohort, options: RunOptions, started: float | None = None
     """A cohort already in memory (a Bundle): evaluated at once, written like `run_export`."""
     started = time.perf_counter() if started is None else started
     out_dir = options.out_dir
-    plan = BurdenPlan(options.first_day, options.last_day, out_dir)
+    plan = BurdenPlan(options.first_day, options.last_day, out_dir, language=options.language)
     evaluator = clinical.load_evaluator(options.knowledge_dir, options.cards_dir)
     outcomes = list(
         _outcomes_with_progress(
