@@ -38,6 +38,7 @@ import jwt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.audit import note_auth_failure, note_caller
+from service.card_language import CardLanguage
 from service.database import JTI_LENGTH
 from service.exceptions import Unauthenticated
 from service.jwks import MAX_KID_LENGTH, Jwk, JwksCache, KeyMismatch, verification_key
@@ -60,6 +61,7 @@ class Caller:
     issuer: str | None
     tenant: str | None
     fhir_server_allowlist: tuple[str, ...]
+    language: CardLanguage | None = None  # the client's card language (trusted-clients file)
 
 
 @dataclass(frozen=True)
@@ -272,7 +274,7 @@ class Authenticator:
                 "malformed_token", f"the token could not be checked ({type(error).__name__})"
             ) from None
         await self._check_replay(client.iss, jti, expires_at)
-        return Caller(client.iss, tenant, self._fhir_allowlist(client))
+        return Caller(client.iss, tenant, self._fhir_allowlist(client), client.language)
 
     async def _verified(
         self, authorization: str, audience: str

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from clinical.patient_record import PatientRecord, about_another_patient
 from service.acknowledgements import read_acknowledgements
 from service.authentication import Caller
+from service.card_language import card_language
 from service.discovery import SERVICES, ServiceDefinition, discovery_document
 from service.errors import outcome_response
 from service.evaluation_pool import EvaluationBudget, EvaluationPool
@@ -167,6 +168,7 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
     acknowledgements = await read_acknowledgements(
         request.app.state.database, patient_key, now, settings.acknowledgement_lookback_days
     )
+    language = card_language(caller.language, request.headers.get("accept-language"))
     evaluate = functools.partial(
         request.app.state.evaluator.rendered_cards_for,
         record,
@@ -176,6 +178,7 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
         user_id=context.user_id,
         encounter_id=context.encounter_id,
         acknowledgements=acknowledgements,
+        language=language,
     )
     rendered = await _evaluate(request, record, draft_orders, evaluate)
     cards = [item.card for item in rendered]
@@ -198,6 +201,7 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
         tenant=caller.tenant,
         outcome=200,
         card_topics=[card["source"]["topic"]["code"] for card in cards],
+        card_language=language,
         resources=record.resource_count(),
         skipped_resources=record.skipped,
         other_patient_draft_orders=other_patient_drafts,

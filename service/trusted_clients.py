@@ -36,6 +36,7 @@ from pydantic import (
     model_validator,
 )
 
+from service.card_language import CardLanguage
 from service.jwks import Jwk, JwksError, parse_jwks
 
 Algorithm = Literal["ES384", "RS384", "ES256", "RS256"]
@@ -80,6 +81,8 @@ class TrustedClientConfig(BaseModel):
     algorithms: tuple[Algorithm, ...] = Field(default=DEFAULT_ALGORITHMS, min_length=1)
     tenants: tuple[NonEmpty, ...] | None = Field(default=None, min_length=1)
     fhir_server_allowlist: tuple[str, ...] = ()
+    # The cards' language for this client (issue 19 section 3); unset: the request's Accept-Language.
+    language: CardLanguage | None = None
 
     @field_validator("algorithms", mode="before")
     @classmethod
@@ -138,6 +141,7 @@ class TrustedClient:
     algorithms: frozenset[str]
     tenants: frozenset[str] | None
     fhir_server_allowlist: tuple[str, ...]
+    language: CardLanguage | None = None
 
 
 class TrustedClientsFile(BaseModel):
@@ -195,6 +199,7 @@ def _resolve(config: TrustedClientConfig, base_dir: Path, index: int) -> Trusted
         algorithms=frozenset(config.algorithms),
         tenants=frozenset(config.tenants) if config.tenants is not None else None,
         fhir_server_allowlist=config.fhir_server_allowlist,
+        language=config.language,
     )
 
 
