@@ -292,7 +292,8 @@ def _brain_mri_line(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, 
         return fill(phrases.brain_mri_being_ordered, {"study": since.label})
     if since.state == "ordered":
         return fill(phrases.brain_mri_ordered_since, {"date": common.day(since.on), "study": since.label})
-    values = {"date": common.day(since.on), "study": since.label, "state": since.state}
+    state = common.texts.words.study_states.get(since.state, since.state)
+    values = {"date": common.day(since.on), "study": since.label, "state": state}
     return fill(phrases.brain_mri_since, values)
 
 

@@ -696,6 +696,7 @@ class CardWords(Strict):
     sites_imaged: str  # fills {sites}
     score_named: str  # fills {kind}, {score}, {maximum}
     work_up_kinds: dict[str, str]  # central, spinal, neuromuscular, pituitary, as said in a sentence
+    study_states: dict[str, str]  # a brain MRI on record: done, ordered
 
 
 class CommonCardsFile(Strict):
