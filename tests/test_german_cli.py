@@ -4,6 +4,7 @@ option, English."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +49,16 @@ def test_an_unknown_language_is_refused(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit):
         cli.main(["evaluate", str(FIXTURE), "--language", "fr"])
     assert "invalid choice: 'fr'" in capsys.readouterr().err
+
+
+def test_burden_language_de_reports_german_summaries(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "burden"
+    status = cli.main(["burden", str(FIXTURE), "--out", str(out), "--now", "2026-04-02", "--language", "de"])
+    assert status == 0, capsys.readouterr().err
+    rows = [json.loads(line) for line in (out / "cards.ndjson").read_text(encoding="utf-8").splitlines()]
+    assert [row["summary"] for row in rows if row["indicator"] == "critical"] == [
+        "Mögliches ICANS Grad 3 nach tisagenlecleucel: "
+        "dringliche MRT des Schädels und neurologische Vorstellung"
+    ]
