@@ -47,16 +47,6 @@ def tidy_markdown(text: str) -> str:
     return "\n".join(tidy)
 
 
-def day_text(value: date | None) -> str:
-    return value.isoformat() if value else "a date not readable in the record"
-
-
-def joined(items: list[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
 @dataclass(frozen=True)
 class CardContext:
     """Who the card is for: the suggested ServiceRequest names this patient, encounter and user."""
