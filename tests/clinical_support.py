@@ -195,5 +195,10 @@ def cards(
     )
 
 
+def by_topic(found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The cards by their topic code (each topic shows at most once)."""
+    return {card["source"]["topic"]["code"]: card for card in found}
+
+
 def topics(found: list[dict[str, Any]]) -> dict[str, str]:
     return {card["source"]["topic"]["code"]: card["indicator"] for card in found}

@@ -27,6 +27,7 @@ from clinical_support import (
     advice,
     brain_mri,
     brain_mri_order,
+    by_topic,
     cards,
     condition,
     day,
@@ -78,10 +79,6 @@ BUDGET = settings(
 def evaluated(case: Case) -> list[dict[str, Any]]:
     hypothesis_note(case.describe())  # printed with a falsifying example
     return cards(case.resources, case.drafts)
-
-
-def by_topic(found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {card["source"]["topic"]["code"]: card for card in found}
 
 
 def mri_suggestions(card: dict[str, Any]) -> int:

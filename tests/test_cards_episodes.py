@@ -15,6 +15,7 @@ from clinical_support import (
     advice,
     brain_mri,
     brain_mri_order,
+    by_topic,
     cards,
     condition,
     day,
@@ -30,11 +31,6 @@ from clinical_support import (
 from clinical.cards.common import SUMMARY_LIMIT, fit_summary
 from clinical.labels import ELLIPSIS, shorten
 from clinical.rules import NeurotoxicityAdvice, evaluate
-
-
-def by_topic(found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {card["source"]["topic"]["code"]: card for card in found}
-
 
 # --- the risk window folds into the neurotoxicity card ----------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from clinical_support import administration, cards, condition, day, note, patient, report, topics
+from clinical_support import administration, by_topic, cards, condition, day, note, patient, report, topics
 
 PEMBROLIZUMAB = [
     patient(),
@@ -16,10 +16,6 @@ PEMBROLIZUMAB = [
 ]
 AXI_CEL_DAY_4 = [patient(), administration("axicabtagene ciloleucel (Yescarta) infusion", -4)]
 NEUROTOXICITY = "possible-neurotoxicity"
-
-
-def by_topic(found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {card["source"]["topic"]["code"]: card for card in found}
 
 
 def _reason_for(resource: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from clinical_support import (
     administration,
     brain_mri,
     brain_mri_order,
+    by_topic,
     cards,
     condition,
     day,
@@ -326,10 +327,6 @@ def test_rules_answer_the_expected_cards(
     record: list[dict[str, Any]], drafts: list[dict[str, Any]], expected: dict[str, str]
 ) -> None:
     assert topics(cards(record, drafts)) == expected
-
-
-def by_topic(found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {card["source"]["topic"]["code"]: card for card in found}
 
 
 def test_icans_without_local_therapy_says_the_therapy_is_not_recorded_here() -> None:

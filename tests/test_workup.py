@@ -11,6 +11,7 @@ from clinical_support import (
     SUBJECT,
     administration,
     brain_mri,
+    by_topic,
     cards,
     condition,
     day,
@@ -23,10 +24,6 @@ from clinical_support import (
 
 SNOMED = "http://snomed.info/sct"
 NCIT = "urn:oid:2.16.840.1.113883.3.26.1.1"
-
-
-def by_topic(found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {card["source"]["topic"]["code"]: card for card in found}
 
 
 def suggestion_texts(card: dict[str, Any]) -> list[str]:

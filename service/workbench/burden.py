@@ -171,20 +171,27 @@ def _order_time_cards(
             continue  # not a therapy the catalog knows: an order hook would show nothing of ours
         outcome.orders_simulated += 1
         facts = clinical.patient_facts(evaluator, record, [_draft_of(order)], day)
-        for card in clinical.rendered_on_day(
-            evaluator,
-            facts,
-            now=clinical.day_noon(day),
-            patient_id=patient_id,
-            user_id=plan.user_id,
-            encounter_id=None,
-            language=plan.language,
-        ):
+        for card in _cards_on(evaluator, plan, patient_id, facts, day):
             if (card.topic, card.rule) in shown.get(day.isoformat(), set()):
                 continue
             outcome.order_rows.append(_card_row(patient_id, day, card))
             order_days.append(_card_day(day, card))
     return order_days
+
+
+def _cards_on(
+    evaluator: clinical.Evaluator, plan: BurdenPlan, patient_id: str, facts: clinical.Facts, day: date
+) -> list[clinical.RenderedCard]:
+    """What the hook would answer on `day` (at noon) from these facts, in the plan's language."""
+    return clinical.rendered_on_day(
+        evaluator,
+        facts,
+        now=clinical.day_noon(day),
+        patient_id=patient_id,
+        user_id=plan.user_id,
+        encounter_id=None,
+        language=plan.language,
+    )
 
 
 def _unrecognised_medications(
@@ -219,15 +226,7 @@ def evaluate_patient(
                 # timeline is rebuilt only on the days something new entered it.
                 record = clinical.build_record(patient_id, state.resources, medications)
                 facts = clinical.patient_facts(evaluator, record, [], day)
-            for card in clinical.rendered_on_day(
-                evaluator,
-                facts,
-                now=clinical.day_noon(day),
-                patient_id=patient_id,
-                user_id=plan.user_id,
-                encounter_id=None,
-                language=plan.language,
-            ):
+            for card in _cards_on(evaluator, plan, patient_id, facts, day):
                 outcome.rows.append(_card_row(patient_id, day, card))
                 card_days.append(_card_day(day, card))
                 shown.setdefault(day.isoformat(), set()).add((card.topic, card.rule))
