@@ -31,6 +31,8 @@ RUN pip install --no-cache-dir --require-hashes --no-deps --requirement requirem
 COPY pyproject.toml LICENSE README.md* ./
 COPY service/ ./service/
 COPY clinical/ ./clinical/
+COPY workbench/ ./workbench/
+COPY timeline_view/ ./timeline_view/
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /build/dist . \
  && pip install --no-cache-dir --no-deps /build/dist/*.whl
 

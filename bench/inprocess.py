@@ -24,9 +24,9 @@ from bench.generate import NOW
 from clinical.evaluation import Evaluator
 from clinical.patient_record import PatientRecord
 from service.discovery import SERVICES
-from service.fhir_client import FhirClient
+from service.fhir_access.fhir_client import FhirClient
+from service.fhir_access.prefetch import FhirAccess, gather_patient_record
 from service.json_body import parse_json_object
-from service.prefetch import FhirAccess, gather_patient_record
 from service.protocol import draft_order_resources, parse_context, parse_hook_request
 from service.settings import PROJECT_ROOT
 

@@ -101,7 +101,7 @@ def _ablate(app: Any, parts: str) -> None:
 
     for part in filter(None, parts.split(",")):
         if part == "db":
-            from service.issued_cards import IssuedCardsRecorder
+            from service.storage.issued_cards import IssuedCardsRecorder
 
             async def no_write(*_: Any) -> None:
                 return None

@@ -13,25 +13,25 @@ from starlette.middleware.cors import CORSMiddleware
 
 from clinical.evaluation import Evaluator
 from clinical.knowledge import KnowledgeError
-from service.acknowledgements import PatientKeys
 from service.api_docs import install_api_docs
 from service.audit import AuditMiddleware
-from service.authentication import Authenticator
 from service.configuration import ConfigurationError, check_service_start, read_settings
-from service.database import DatabaseStatus, create_engine, create_schema
 from service.errors import install_error_handlers
 from service.evaluation_pool import EvaluationBudget, EvaluationPool
-from service.feedback import FeedbackRateLimiter
-from service.fhir_client import FhirClient
+from service.fhir_access.fhir_client import FhirClient
+from service.fhir_access.outbound import outbound_client, tls_context
 from service.health import router as health_router
-from service.issued_cards import IssuedCardsRecorder
 from service.logs import configure_logging, get_logger
 from service.metrics import install_metrics
 from service.openapi import install_openapi
-from service.outbound import outbound_client, tls_context
-from service.replay_store import ReplayStore
 from service.routes import router
+from service.security.authentication import Authenticator
+from service.security.replay_store import ReplayStore
 from service.settings import Settings
+from service.storage.acknowledgements import PatientKeys
+from service.storage.database import DatabaseStatus, create_engine, create_schema
+from service.storage.feedback import FeedbackRateLimiter
+from service.storage.issued_cards import IssuedCardsRecorder
 
 Clock = Callable[[], datetime]
 
@@ -137,7 +137,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             timeout_seconds=settings.database_timeout_seconds,
         )
         # Start-up does not wait for the database: the schema is prepared in the background, retried
-        # with backoff, and hook calls are answered meanwhile (service/database.py, DatabaseStatus).
+        # with backoff, and hook calls are answered meanwhile (service/storage/database.py, DatabaseStatus).
         database = DatabaseStatus(
             engine,
             prepare=lambda _engine: migrate_schema(settings),

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
+from service.security.trusted_clients import TrustedClientsError, load_trusted_clients
 from service.settings import Settings, unknown_settings
-from service.trusted_clients import TrustedClientsError, load_trusted_clients
 
 
 class ConfigurationError(Exception):

@@ -13,7 +13,7 @@ The database is a *degraded* component, not a reason to leave the load balancer:
 need it (cards are computed from the request and the FHIR server; replay protection falls back to
 each worker's memory, issued cards are buffered). Taking every pod out of service when the shared
 database goes away would turn an analytics outage into a clinical-decision-support outage for the
-whole hospital. Feedback answers 503 with Retry-After meanwhile (service/feedback.py), and alerting
+whole hospital. Feedback answers 503 with Retry-After meanwhile (service/storage/feedback.py), and alerting
 watches ``cds_database_available`` (docs/deployment.md, "Monitoring").
 
 Outbound FHIR access *is* a reason: a FHIR connection pool holding slots that none of our requests owns
@@ -31,9 +31,9 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.database import DatabaseStatus
 from service.errors import outcome_response
 from service.logs import get_logger
+from service.storage.database import DatabaseStatus
 
 # Below the readiness probe's timeout (3 s in deploy/kubernetes) so the answer is ours, not the kubelet's.
 READINESS_TIMEOUT_SECONDS = 2.0

@@ -23,8 +23,8 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.discovery import SERVICES
-from service.feedback import FeedbackRequest
 from service.protocol import HookRequest, OrderSelectContext, OrderSignContext, PatientViewContext
+from service.storage.feedback import FeedbackRequest
 
 SECURITY_SCHEME = "cdsHooksJwt"
 FHIR_JSON = "application/fhir+json"

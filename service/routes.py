@@ -14,8 +14,6 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from starlette.responses import Response
 
 from clinical.patient_record import PatientRecord, about_another_patient
-from service.acknowledgements import read_acknowledgements
-from service.authentication import Caller
 from service.card_language import card_language
 from service.discovery import SERVICES, ServiceDefinition, discovery_document
 from service.errors import outcome_response
@@ -30,26 +28,28 @@ from service.exceptions import (
     UnknownService,
     UnsupportedMediaType,
 )
-from service.feedback import (
-    FeedbackRequest,
-    client_key,
-    parse_feedback,
-    refuse_feedback_on_cards_not_ours,
-    store_feedback,
-)
-from service.fhir_client import FhirEndpoint
+from service.fhir_access.fhir_client import FhirEndpoint
+from service.fhir_access.prefetch import FhirAccess, gather_patient_record
+from service.fhir_access.url_policy import normalised_base, outbound_allowed
 from service.json_body import parse_json_object, read_limited_body, require_json_content_type
 from service.logs import get_logger
 from service.metrics import count_cards, count_evaluation_refused, count_feedback, count_skipped_input
-from service.prefetch import FhirAccess, gather_patient_record
 from service.protocol import (
     HookRequest,
     draft_order_resources,
     parse_context,
     parse_hook_request,
 )
+from service.security.authentication import Caller
 from service.settings import Settings
-from service.url_policy import normalised_base, outbound_allowed
+from service.storage.acknowledgements import read_acknowledgements
+from service.storage.feedback import (
+    FeedbackRequest,
+    client_key,
+    parse_feedback,
+    refuse_feedback_on_cards_not_ours,
+    store_feedback,
+)
 
 router = APIRouter()
 audit_log = get_logger("service.audit")

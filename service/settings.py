@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     # is unreachable), and issued-card rows kept while it is unreachable.
     replay_window_max_entries: int = Field(default=100_000, ge=1)
     issued_cards_max_buffered_rows: int = Field(default=10_000, ge=0)
-    # Feedback-aware cards (service/acknowledgements.py): issued cards carry a keyed hash of the FHIR
+    # Feedback-aware cards (service/storage/acknowledgements.py): issued cards carry a keyed hash of the FHIR
     # server and patient id, never the id. The key: this secret, the same on every replica (from a
     # Kubernetes Secret); unset, it is derived from the database URL, which every replica of a
     # deployment shares (a warning is logged outside development: an SQLite path is no secret).

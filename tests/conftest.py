@@ -29,8 +29,8 @@ from fhir_server import FhirTestServer
 from hook_requests import SEED_BUNDLE
 
 from service.app import create_app
-from service.database import create_engine, create_schema
 from service.settings import Settings
+from service.storage.database import create_engine, create_schema
 
 FIXED_NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -162,7 +162,7 @@ def postgres_url() -> str:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """`service.database.create_engine` on each backend, schema created. PostgreSQL runs in a schema
+    """`service.storage.database.create_engine` on each backend, schema created. PostgreSQL runs in a schema
     of its own, dropped afterwards: other tests (and other engineers' runs) share that database."""
     if request.param == "sqlite":
         engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}")

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.database import UNAUTHENTICATED_CLIENT, create_engine, create_schema, issued_cards
+from service.storage.database import UNAUTHENTICATED_CLIENT, create_engine, create_schema, issued_cards
 
 ISSUED_AT = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 # The override reasons the made-up cards offer: the one tests/test_feedback.py sends, and the cards' own.

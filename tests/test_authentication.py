@@ -45,9 +45,9 @@ from security_support import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.authentication import Authenticator, Caller
-from service.database import create_engine, create_schema
 from service.exceptions import Unauthenticated
+from service.security.authentication import Authenticator, Caller
+from service.storage.database import create_engine, create_schema
 
 SERVICE_URL = "http://testserver/cds-services/immunotherapy-brain-mri-patient-view"
 OTHER_ISSUER = "https://other-ehr.example.org"

@@ -12,7 +12,7 @@ import pytest
 from workbench_support import read_ndjson, write_ndjson
 
 from service import cli
-from service.workbench.as_of import ChartHistory, entered_chart_on, is_undated
+from workbench.as_of import ChartHistory, entered_chart_on, is_undated
 
 PATIENT = "as-of-1"
 SUBJECT = {"reference": f"Patient/{PATIENT}"}

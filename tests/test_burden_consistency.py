@@ -18,10 +18,10 @@ from workbench_support import read_ndjson, small_export
 
 from service import cli
 from service.app import create_app
-from service.workbench.as_of import ChartHistory
-from service.workbench.clinical_adapter import day_noon
-from service.workbench.export import read_export
-from service.workbench.hook_request import hook_request, service_id_for
+from workbench.as_of import ChartHistory
+from workbench.clinical_adapter import day_noon
+from workbench.export import read_export
+from workbench.hook_request import hook_request, service_id_for
 
 PATIENTS = 6
 FIRST, LAST = date(2026, 10, 15), date(2026, 12, 10)

@@ -11,7 +11,7 @@ import yaml
 from ops_support import REPO_ROOT
 
 from service.cli.inputs import scenario_moment
-from service.workbench import clinical_adapter
+from workbench import clinical_adapter
 
 FIXTURES = REPO_ROOT / "fhir_fixtures"
 SCENARIOS = {

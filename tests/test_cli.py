@@ -17,8 +17,8 @@ from sqlalchemy import insert
 
 from clinical.patient_record import PatientRecord
 from service import cli
-from service.database import create_engine, create_schema, feedback, issued_cards
-from service.workbench import clinical_adapter
+from service.storage.database import create_engine, create_schema, feedback, issued_cards
+from workbench import clinical_adapter
 
 FIXTURES = Path(__file__).resolve().parent / "cli_fixtures"
 BUNDLE = FIXTURES / "patient-bundle.json"

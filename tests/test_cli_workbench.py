@@ -24,7 +24,7 @@ from workbench_support import read_ndjson, small_export, write_ndjson
 from service import cli
 from service.app import create_app
 from service.settings import Settings
-from service.workbench import clinical_adapter
+from workbench import clinical_adapter
 
 SCENARIOS = yaml.safe_load((REPO_ROOT / "fhir_fixtures" / "scenarios.yaml").read_text(encoding="utf-8"))[
     "scenarios"
@@ -151,8 +151,8 @@ def test_burden_summary_answers_the_committee_in_its_units(burden_out: Path) -> 
 def test_episodes_count_consecutive_days_of_a_topic_once(
     days: str, topic_days: list[str], episodes: int
 ) -> None:
-    from service.workbench.burden import CardRow
-    from service.workbench.summary import episodes_of
+    from workbench.burden import CardRow
+    from workbench.summary import episodes_of
 
     rows = [CardRow("p", day, "interval-imaging", "car-t-late-effects", "info", "") for day in topic_days]
     assert episodes_of(rows, "topic") == {"interval-imaging": episodes}, days

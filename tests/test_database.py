@@ -1,4 +1,4 @@
-"""The service's storage (service.database): SQLite by default, PostgreSQL by URL, same code."""
+"""The service's storage (service.storage.database): SQLite by default, PostgreSQL by URL, same code."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from structlog.testing import capture_logs
 from tcp_proxy import TcpProxy
 
 from service.app import create_app
-from service.database import (
+from service.settings import Settings
+from service.storage.database import (
     DatabaseStatus,
     backoff_delays,
     check_database,
@@ -28,7 +29,6 @@ from service.database import (
     feedback,
     is_database_unavailable,
 )
-from service.settings import Settings
 
 TABLES = {"feedback", "issued_cards", "seen_jtis"}
 

@@ -1,4 +1,4 @@
-"""Feedback (service.feedback and POST /cds-services/{id}/feedback): validation, and durable storage
+"""Feedback (service.storage.feedback and POST /cds-services/{id}/feedback): validation, and durable storage
 in SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from service.app import create_app
-from service.database import create_engine, issued_cards
-from service.database import feedback as feedback_table
-from service.feedback import parse_feedback, store_feedback
+from service.storage.database import create_engine, issued_cards
+from service.storage.database import feedback as feedback_table
+from service.storage.feedback import parse_feedback, store_feedback
 
 SERVICE = service_id("order-sign")
 PATH = f"/cds-services/{SERVICE}/feedback"

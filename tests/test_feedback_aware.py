@@ -1,7 +1,7 @@
 """Feedback-aware cards through HTTP with a real database (SQLite, and PostgreSQL when reachable): a card
 a clinician overrode with a reason is not shown again for this patient while nothing new is charted
 (issue 16 section 7); the service reads the acknowledgements and records each card's evidence key and
-a keyed hash of the patient (service/acknowledgements.py)."""
+a keyed hash of the patient (service/storage/acknowledgements.py)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from clinical.acknowledgements import Acknowledgement
-from service.acknowledgements import PatientKeys, read_acknowledgements
-from service.database import DatabaseStatus, issued_cards
-from service.database import feedback as feedback_table
 from service.metrics import ACKNOWLEDGEMENTS_UNREAD
+from service.storage.acknowledgements import PatientKeys, read_acknowledgements
+from service.storage.database import DatabaseStatus, issued_cards
+from service.storage.database import feedback as feedback_table
 
 SIGN = f"/cds-services/{service_id('order-sign')}"
 BASELINE = "baseline-brain-mri"

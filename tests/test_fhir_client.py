@@ -1,5 +1,5 @@
-"""The async FHIR client (service.fhir_client) against respx mocks: paging and its bound, the bearer
-token, size caps, reads, errors, links to other hosts and redirects."""
+"""The async FHIR client (service.fhir_access.fhir_client) against respx mocks: paging and its bound, the
+bearer token, size caps, reads, errors, links to other hosts and redirects."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import respx
 
 from service.app import _http_client
 from service.exceptions import FhirServerError
-from service.fhir_client import FhirClient, FhirEndpoint, SearchResult, next_link, with_page_size
+from service.fhir_access.fhir_client import FhirClient, FhirEndpoint, SearchResult, next_link, with_page_size
 from service.settings import Settings
 
 BASE = "https://ehr.example.org/fhir"

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from ops_support import CLI, REPO_ROOT, base_environment, free_port, running_service, serve_argv
 
-from service.workbench.date_shift import latest_date, shift_dates
+from workbench.date_shift import latest_date, shift_dates
 
 SCENARIO = "car-t-day5-new-ice6-order-select"
 SCENARIOS = yaml.safe_load((REPO_ROOT / "fhir_fixtures" / "scenarios.yaml").read_text(encoding="utf-8"))

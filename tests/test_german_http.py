@@ -26,7 +26,7 @@ from security_support import (
 )
 
 from service.card_language import language_from_accept_language
-from service.trusted_clients import TrustedClientsError, parse_trusted_clients
+from service.security.trusted_clients import TrustedClientsError, parse_trusted_clients
 
 KEY = ec_key("german-k1")
 GERMAN_ISSUER = "https://klinikum.example.de/cds-client"

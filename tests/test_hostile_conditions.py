@@ -476,8 +476,8 @@ def _feedback(card: str) -> dict[str, Any]:
 async def _feedback_rows(settings: Settings, card: str) -> int:
     from sqlalchemy import func, select
 
-    from service.database import create_engine
-    from service.database import feedback as feedback_table
+    from service.storage.database import create_engine
+    from service.storage.database import feedback as feedback_table
 
     engine = create_engine(settings.effective_database_url)
     try:
@@ -524,7 +524,9 @@ async def test_feedback_is_rate_limited_per_client(tmp_path: Path, http: httpx.A
     assert await _feedback_rows(settings, cards[-1]) == 0
 
 
-@pytest.mark.parametrize("path", ["/cds-services/no-such-service", "/cds-services/no-such-service/feedback"])
+@pytest.mark.parametrize(
+    "path", ["/cds-services/no-such-service", "/cds-services/no-such-service/storage/feedback"]
+)
 async def test_unknown_service_id_answers_401_before_404(
     tmp_path: Path, http: httpx.AsyncClient, path: str
 ) -> None:

@@ -1,4 +1,4 @@
-"""service.issued_cards: the cards each hook call issued, written in groups by one writer."""
+"""service.storage.issued_cards: the cards each hook call issued, written in groups by one writer."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
 from service.app import create_app
-from service.database import DatabaseStatus, create_engine, create_schema, issued_cards
-from service.issued_cards import IssuedCardsRecorder
+from service.storage.database import DatabaseStatus, create_engine, create_schema, issued_cards
+from service.storage.issued_cards import IssuedCardsRecorder
 
 ISSUED_AT = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

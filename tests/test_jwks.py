@@ -30,10 +30,10 @@ from security_support import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.authentication import Authenticator
-from service.database import create_engine, create_schema
 from service.exceptions import Unauthenticated
-from service.jwks import JwksCache, JwksError, KeyMismatch, parse_jwks, verification_key
+from service.security.authentication import Authenticator
+from service.security.jwks import JwksCache, JwksError, KeyMismatch, parse_jwks, verification_key
+from service.storage.database import create_engine, create_schema
 
 CACHE_SECONDS = 3600.0
 MIN_REFRESH = 10.0

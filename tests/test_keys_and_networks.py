@@ -42,8 +42,8 @@ from security_support import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.app import create_app
-from service.authentication import Authenticator
-from service.database import create_engine, create_schema
+from service.security.authentication import Authenticator
+from service.storage.database import create_engine, create_schema
 
 DEVELOPMENT_CLIENTS = Path(__file__).resolve().parent.parent / "deploy" / "trusted-clients.development.yaml"
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
@@ -83,7 +83,7 @@ async def test_a_real_sandbox_token_is_accepted_offline_with_the_inline_key(
     a moment inside its lifetime with the development file: accepted, and no request is made at all."""
     capture = load_capture("0002-GET-cds_services.json")
     moment = capture["jwt"]["claims"]["iat"] + 5.0
-    monkeypatch.setattr("service.authentication.time", types.SimpleNamespace(time=lambda: moment))
+    monkeypatch.setattr("service.security.authentication.time", types.SimpleNamespace(time=lambda: moment))
     monkeypatch.setattr(_FrozenDatetime, "moment", moment)
     monkeypatch.setattr(jwt.api_jwt, "datetime", _FrozenDatetime)
     settings = dev_settings_for(tmp_path, trusted_clients_file=DEVELOPMENT_CLIENTS)

@@ -18,8 +18,8 @@ from ops_support import REPO_ROOT
 from service.cli import GRACEFUL_SHUTDOWN_SECONDS
 from service.health import READINESS_TIMEOUT_SECONDS
 from service.health import router as health_router
+from service.security.trusted_clients import parse_trusted_clients
 from service.settings import Settings
-from service.trusted_clients import parse_trusted_clients
 
 MANIFESTS = REPO_ROOT / "deploy" / "kubernetes"
 KUBERNETES_VERSION = "1.30"  # the oldest minor the manifests promise to work on

@@ -1,4 +1,4 @@
-"""Alembic migrations: they end at the tables service/database.py declares, adopt a database made
+"""Alembic migrations: they end at the tables service/storage/database.py declares, adopt a database made
 before migrations existed, run once however many start together, and `immuno-cds migrate` applies them."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.cli import main
-from service.database import create_engine, create_schema, feedback, metadata
-from service.migrations import database_revision, head_revision, migrate
+from service.storage.database import create_engine, create_schema, feedback, metadata
+from service.storage.migrations import database_revision, head_revision, migrate
 
 
 def _differences(connection: Connection) -> list[object]:

@@ -1,5 +1,5 @@
-"""service.outbound.read_bounded: a response body is decoded incrementally and refused once its wire
-bytes or its decoded bytes pass the cap; one coding at most (gzip or deflate)."""
+"""service.fhir_access.outbound.read_bounded: a response body is decoded incrementally and refused once its
+wire bytes or its decoded bytes pass the cap; one coding at most (gzip or deflate)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from service.outbound import AllowanceSpent, BodyRefused, read_bounded
+from service.fhir_access.outbound import AllowanceSpent, BodyRefused, read_bounded
 
 DOCUMENT = b'{"resourceType": "Patient", "id": "p1"}'
 CAP = 1024

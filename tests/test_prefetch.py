@@ -1,5 +1,5 @@
-"""Gathering the patient's data (service.prefetch): the four prefetch states, the FHIR fallback, paged
-prefetch and Medication resolution. The EHR's FHIR server is a respx mock that refuses anything
+"""Gathering the patient's data (service.fhir_access.prefetch): the four prefetch states, the FHIR fallback,
+paged prefetch and Medication resolution. The EHR's FHIR server is a respx mock that refuses anything
 not routed, so every request the service makes is one a test expects."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from hook_requests import complete_prefetch, empty_searchset, search_key_for, se
 from clinical.patient_record import PatientRecord
 from service.discovery import PREFETCH_TEMPLATES
 from service.exceptions import DataUnavailable, FhirServerError, InvalidRequest
-from service.fhir_client import FhirClient, FhirEndpoint
-from service.prefetch import FhirAccess, gather_patient_record, render_template
+from service.fhir_access.fhir_client import FhirClient, FhirEndpoint
+from service.fhir_access.prefetch import FhirAccess, gather_patient_record, render_template
 
 BASE = "https://ehr.example.org/fhir"
 TOKEN = "token-of-this-call"

@@ -20,8 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
-from service.database import DatabaseStatus, check_database, create_engine, create_schema, seen_jtis
-from service.replay_store import ReplayStore, _LocalWindow
+from service.security.replay_store import ReplayStore, _LocalWindow
+from service.storage.database import DatabaseStatus, check_database, create_engine, create_schema, seen_jtis
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")

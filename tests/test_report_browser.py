@@ -203,7 +203,7 @@ def test_patient_timeline_merges_runs_and_shows_what_is_behind_a_card(
 def test_a_run_in_a_window_is_numbered_by_the_days_after_day_zero() -> None:
     from datetime import date
 
-    from service.workbench.timeline import CardRun, therapy_days
+    from timeline_view.render import CardRun, therapy_days
 
     run = CardRun(
         date(2026, 11, 29),

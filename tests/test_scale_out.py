@@ -28,7 +28,7 @@ from jwt.algorithms import ECAlgorithm
 from ops_support import ServiceProcess, base_environment, free_port, metric_value, serve_argv, start_service
 from sqlalchemy import delete, func, select
 
-from service.database import create_engine, create_schema, feedback, issued_cards, seen_jtis
+from service.storage.database import create_engine, create_schema, feedback, issued_cards, seen_jtis
 
 RUN = uuid.uuid4().hex[:12]
 CARD_PREFIX = f"scale-out-{RUN}-"

@@ -33,7 +33,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.database import (
+from service.exceptions import InvalidRequest, StorageUnavailable
+from service.security.replay_store import ReplayStore, UnrecordableJti
+from service.storage.database import (
     DatabaseStatus,
     clean_text,
     create_engine,
@@ -43,17 +45,15 @@ from service.database import (
     issued_cards,
     seen_jtis,
 )
-from service.database import feedback as feedback_table
-from service.exceptions import InvalidRequest, StorageUnavailable
-from service.feedback import (
+from service.storage.database import feedback as feedback_table
+from service.storage.feedback import (
     FeedbackItem,
     FeedbackRequest,
     parse_feedback,
     refuse_feedback_on_cards_not_ours,
     store_feedback,
 )
-from service.issued_cards import IssuedCardsRecorder
-from service.replay_store import ReplayStore, UnrecordableJti
+from service.storage.issued_cards import IssuedCardsRecorder
 
 SERVICE = "immunotherapy-brain-mri-order-sign"
 WHEN = "2026-11-21T12:03:04Z"
@@ -342,7 +342,7 @@ async def test_odd_but_printable_unicode_jtis_are_recorded_and_replays_refused(
 
 def _unguarded(monkeypatch: pytest.MonkeyPatch) -> None:
     """Lets every jti through `remember`'s check: what a gap in validation would let reach a batch."""
-    monkeypatch.setattr("service.replay_store.is_well_formed_jti", lambda _jti: True)
+    monkeypatch.setattr("service.security.replay_store.is_well_formed_jti", lambda _jti: True)
 
 
 async def _remember_all(store: ReplayStore, issuer: str, jtis: list[str]) -> list[bool | str]:

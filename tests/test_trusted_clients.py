@@ -11,7 +11,7 @@ import pytest
 import yaml
 from security_support import ISSUER, client_entry, ec_key, jwks, running_app, settings_for, write_clients
 
-from service.trusted_clients import TrustedClientsError, load_trusted_clients, parse_trusted_clients
+from service.security.trusted_clients import TrustedClientsError, load_trusted_clients, parse_trusted_clients
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 

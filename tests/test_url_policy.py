@@ -1,10 +1,16 @@
-"""Where outbound calls may go (service.url_policy): parsed comparison, never string prefixes."""
+"""Where outbound calls may go (service.fhir_access.url_policy): parsed comparison, never string prefixes."""
 
 from __future__ import annotations
 
 import pytest
 
-from service.url_policy import has_hostile_path, is_under_base, normalised_base, outbound_allowed, parse_url
+from service.fhir_access.url_policy import (
+    has_hostile_path,
+    is_under_base,
+    normalised_base,
+    outbound_allowed,
+    parse_url,
+)
 
 BASE = "https://ehr.example.org/fhir"
 

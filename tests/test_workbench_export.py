@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from workbench_support import write_ndjson
 
-from service.workbench import export
-from service.workbench.export import (
+from workbench import export
+from workbench.export import (
     ExportError,
     colliding_file_stems,
     is_readable_date,
@@ -293,7 +293,7 @@ def test_wrong_files_duplicates_and_orphans_are_counted(tmp_path: Path) -> None:
 
 
 def test_the_validation_sample_is_random_across_the_whole_type_and_seeded() -> None:
-    from service.workbench.validation import validate_sample
+    from workbench.validation import validate_sample
 
     conditions = [{**CONDITION, "id": f"c{index}"} for index in range(1000)]
     conditions[990]["clinicalStatus"] = "active"  # not a CodeableConcept: invalid, near the end

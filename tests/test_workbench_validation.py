@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from service.workbench.validation import validate_sample
+from workbench.validation import validate_sample
 
 SUBJECT = {"reference": "Patient/p1"}
 GOOD_CONDITION = {"resourceType": "Condition", "id": "c1", "subject": SUBJECT, "onsetDateTime": "2026-01-02"}

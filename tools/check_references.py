@@ -22,7 +22,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKDOWN_GLOBS = ("*.md", "docs/**/*.md", "deploy/**/*.md", "fhir_fixtures/**/*.md", "bench/**/*.md")
-CODE_GLOBS = ("service/**/*.py", "clinical/**/*.py", "bench/**/*.py", "tools/**/*.py", "deploy/**/*.yaml")
+CODE_GLOBS = (
+    "service/**/*.py",
+    "clinical/**/*.py",
+    "workbench/**/*.py",
+    "timeline_view/**/*.py",
+    "bench/**/*.py",
+    "tools/**/*.py",
+    "deploy/**/*.yaml",
+)
 CODE_FILES = ("Dockerfile", "Makefile", ".ci/run")
 # [text](target) and [text]: target, not images' data URIs or web addresses.
 _LINK = re.compile(r"(?<!\\)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")

@@ -124,7 +124,7 @@ def prepare_out_dir(path: Path) -> None:
 
 def _check_export(export: Path) -> None:
     """The one-line errors of an export that cannot be read at all, before any output is written."""
-    from service.workbench.export import ExportError, export_files
+    from workbench.export import ExportError, export_files
 
     try:
         if export.is_dir():
@@ -141,9 +141,9 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     export = Path(args.export)
     settings = load_settings()
-    from service.workbench.export import ExportError
-    from service.workbench.ndjson_files import is_ndjson_name
-    from service.workbench.run import NoPatients, RunOptions, run_burden, run_export
+    from workbench.export import ExportError
+    from workbench.ndjson_files import is_ndjson_name
+    from workbench.run import NoPatients, RunOptions, run_burden, run_export
 
     options = RunOptions(
         first_day=first,

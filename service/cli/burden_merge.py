@@ -18,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.workbench.merge import MergeError, merge_shards
+    from workbench.merge import MergeError, merge_shards
 
     out_dir = Path(args.out)
     prepare_out_dir(out_dir)

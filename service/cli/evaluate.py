@@ -14,8 +14,8 @@ from service.cli.inputs import SCENARIOS_FILE, choose_patient, find_scenario, re
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
-    from service.workbench.clinical_adapter import Evaluator, PatientRecord
-    from service.workbench.export import Cohort
+    from workbench.clinical_adapter import Evaluator, PatientRecord
+    from workbench.export import Cohort
 
 INDICATOR_STYLES = {"critical": "red", "warning": "yellow", "info": "blue"}
 # A record whose newest date is older than this, evaluated with no card, gets a hint about --now.
@@ -61,7 +61,7 @@ def choose_hook(requested: str | None, has_draft_orders: bool) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from clinical.fhir_data import bundle_resources
-    from service.workbench import clinical_adapter as clinical
+    from workbench import clinical_adapter as clinical
 
     scenario = find_scenario(args.input)
     path = SCENARIOS_FILE.parent / scenario["file"] if scenario else Path(args.input)
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 def stale_record_hint(resources: list[dict[str, Any]], now: datetime) -> str | None:
     """When the record ends long before the evaluation date, the silence is most likely the clock:
     say so, with the option that moves it."""
-    from service.workbench.date_shift import latest_date
+    from workbench.date_shift import latest_date
 
     latest = latest_date(resources)
     if latest is None or (now.date() - latest).days <= STALE_RECORD_DAYS:
@@ -132,9 +132,9 @@ def write_timeline(
     patient_id: str,
     now: datetime,
 ) -> None:
-    from service.workbench import clinical_adapter as clinical
-    from service.workbench.timeline import timeline_page
-    from service.workbench.view import CardDay
+    from timeline_view.model import CardDay
+    from timeline_view.render import timeline_page
+    from workbench import clinical_adapter as clinical
 
     day = now.date()
     facts = clinical.patient_facts(evaluator, record, draft_orders, day)

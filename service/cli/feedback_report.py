@@ -94,7 +94,7 @@ def check_sqlite_exists(database_url: str) -> None:
 async def _topic_rows(engine: AsyncEngine) -> list[TopicRow]:
     from sqlalchemy import func, literal, select
 
-    from service.database import feedback, issued_cards
+    from service.storage.database import feedback, issued_cards
 
     topic = func.coalesce(issued_cards.c.topic, literal(UNKNOWN_TOPIC))
     statement = (
@@ -116,7 +116,7 @@ async def _topic_rows(engine: AsyncEngine) -> list[TopicRow]:
 async def _reason_rows(engine: AsyncEngine) -> list[ReasonRow]:
     from sqlalchemy import func, select
 
-    from service.database import feedback
+    from service.storage.database import feedback
 
     statement = (
         select(
@@ -148,7 +148,7 @@ async def _has_feedback_tables(engine: AsyncEngine) -> bool:
 
 
 async def build_report(database_url: str) -> FeedbackReport:
-    from service.database import create_engine
+    from service.storage.database import create_engine
 
     check_sqlite_exists(database_url)
     engine = create_engine(database_url)

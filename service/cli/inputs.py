@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from service.cli.common import CliError, parse_day, read_bundle
 
 if TYPE_CHECKING:
-    from service.workbench.export import Cohort
+    from workbench.export import Cohort
 
 MAX_LISTED_PATIENTS = 5
 SCENARIOS_FILE = Path(__file__).resolve().parents[2] / "fhir_fixtures" / "scenarios.yaml"
@@ -53,8 +53,8 @@ def scenario_day_shift(scenario: dict[str, Any] | None, on_date: str) -> int:
 
 
 def read_input(path: Path, max_line_bytes: int | None = None) -> Cohort:
-    from service.workbench.export import ExportError, add_resources, read_export
-    from service.workbench.ndjson_files import DEFAULT_MAX_LINE_BYTES, is_ndjson_name
+    from workbench.export import ExportError, add_resources, read_export
+    from workbench.ndjson_files import DEFAULT_MAX_LINE_BYTES, is_ndjson_name
 
     try:
         if path.is_dir() or is_ndjson_name(path.name):

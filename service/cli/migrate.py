@@ -11,6 +11,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.migrations import migrate_command
+    from service.storage.migrations import migrate_command
 
     return migrate_command(args)

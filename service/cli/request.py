@@ -53,7 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import orjson
 
-    from service.workbench.hook_request import hook_request, service_id_for
+    from workbench.hook_request import hook_request, service_id_for
 
     scenario = find_scenario(args.fixture)
     path = SCENARIOS_FILE.parent / scenario["file"] if scenario else Path(args.fixture)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     patient_id = choose_patient(cohort, args.patient_id)
     shift = scenario_day_shift(scenario, args.on_date)
     if shift:
-        from service.workbench.date_shift import shift_dates
+        from workbench.date_shift import shift_dates
 
         cohort.patients[patient_id] = shift_dates(cohort.patients[patient_id], shift)
     if args.draft_orders:
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         draft_orders = list(scenario.get("draft_orders") or []) if scenario else []
         if shift:
-            from service.workbench.date_shift import shift_dates
+            from workbench.date_shift import shift_dates
 
             draft_orders = shift_dates(draft_orders, shift)
     hook: str = args.hook or (

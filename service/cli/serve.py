@@ -58,7 +58,7 @@ def prepare_multiprocess_dir() -> None:
 
 
 async def _create_schema(database_url: str) -> None:
-    from service.database import create_engine, create_schema
+    from service.storage.database import create_engine, create_schema
 
     engine = create_engine(database_url, statement_timeout_seconds=DATABASE_TIMEOUT_SECONDS)
     try:
@@ -93,7 +93,7 @@ def database_errors() -> tuple[type[OSError], type[SQLAlchemyError], type[Timeou
 def prepare_database(database_url: str) -> None:
     """Create the tables once, before the workers start, so they do not race on an empty database.
     Best effort: the service starts without the database, and each worker keeps preparing the schema
-    in the background until the database answers (service/database.py, DatabaseStatus)."""
+    in the background until the database answers (service/storage/database.py, DatabaseStatus)."""
     try:
         asyncio.run(_create_schema(database_url))
     except database_errors() as error:

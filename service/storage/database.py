@@ -36,12 +36,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from service.logs import get_logger
 from service.metrics import set_database_available
 
-log = get_logger("service.database")
+log = get_logger("service.storage.database")
 
 metadata = MetaData()
 
-# Column lengths, in one place: the request models (service/feedback.py, the JWT checks in
-# service/authentication.py) take their limits from here, so a value the model accepts always fits.
+# Column lengths, in one place: the request models (service/storage/feedback.py, the JWT checks in
+# service/security/authentication.py) take their limits from here, so a value the model accepts always fits.
 SERVICE_ID_LENGTH = 128
 CARD_UUID_LENGTH = 64
 TOPIC_LENGTH = 64
@@ -160,9 +160,9 @@ def create_engine(
 
 
 async def create_schema(engine: AsyncEngine, attempts: int = 10) -> None:
-    """Bring the schema to the newest migration (service/migrations.py). Several replicas or workers
+    """Bring the schema to the newest migration (service/storage/migrations.py). Several replicas or workers
     may start on an empty database at once: PostgreSQL serialises them with an advisory lock."""
-    from service.migrations import migrate
+    from service.storage.migrations import migrate
 
     for attempt in range(attempts):
         try:

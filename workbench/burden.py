@@ -18,11 +18,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from service.workbench import clinical_adapter as clinical
-from service.workbench.as_of import ChartHistory, entered_chart_on
-from service.workbench.export import Cohort, ExportError, colliding_file_stems, safe_file_stem
-from service.workbench.timeline import timeline_page
-from service.workbench.view import CardDay
+from timeline_view.model import CardDay
+from timeline_view.render import timeline_page
+from workbench import clinical_adapter as clinical
+from workbench.as_of import ChartHistory, entered_chart_on
+from workbench.export import Cohort, ExportError, colliding_file_stems, safe_file_stem
 
 HOOK = "patient-view"
 USER_ID = "Practitioner/alert-burden-review"

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from service.workbench.html import INDICATOR_COLOURS, e, markdown_text, page
-from service.workbench.view import CardDay, ImagingWindow, TimelineView
+from timeline_view.html import INDICATOR_COLOURS, e, markdown_text, page
+from timeline_view.model import CardDay, ImagingWindow, TimelineView
 
 WIDTH = 1000
 LABEL_WIDTH = 190

@@ -18,11 +18,11 @@ from typing import Any
 
 import orjson
 
-from service.workbench.burden import PATIENT_PAGES, BurdenPlan, CardRow, PatientOutcome
-from service.workbench.export import DataQuality
-from service.workbench.report import report_page
-from service.workbench.summary import BurdenSummary
-from service.workbench.validation import ValidationReport
+from workbench.burden import PATIENT_PAGES, BurdenPlan, CardRow, PatientOutcome
+from workbench.export import DataQuality
+from workbench.report import report_page
+from workbench.summary import BurdenSummary
+from workbench.validation import ValidationReport
 
 OUTCOMES = "outcomes.ndjson"
 RUN = "run.json"

@@ -18,10 +18,10 @@ import orjson
 
 from clinical.fhir_data import bundle_resources
 from service.exceptions import FhirCallBudgetSpent, FhirServerError
+from service.fhir_access.outbound import AllowanceSpent, BodyRefused, ByteAllowance, read_bounded
+from service.fhir_access.url_policy import is_under_base
 from service.logs import get_logger
 from service.metrics import count_fhir_call_budget, count_fhir_query
-from service.outbound import AllowanceSpent, BodyRefused, ByteAllowance, read_bounded
-from service.url_policy import is_under_base
 
 FHIR_JSON = "application/fhir+json"
 # A request is given at least this long even when the deadline is nearly spent (the caller stops
@@ -30,7 +30,7 @@ MIN_REQUEST_SECONDS = 0.05
 # A pool taken out of use (evicted, or replaced after a leak) is closed this long after.
 CLOSE_GRACE_SECONDS = 30.0
 
-log = get_logger("service.fhir_client")
+log = get_logger("service.fhir_access.fhir_client")
 
 
 @dataclass(frozen=True)

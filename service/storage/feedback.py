@@ -8,8 +8,9 @@ cards and one client cannot write on another's. An override reason must be one t
 request holds at most MAX_FEEDBACK_ITEMS items.
 
 Text is stored cleaned (NUL characters dropped, lone surrogates replaced) and bounded by the lengths of
-the columns it goes to (service/database.py): a value the database would refuse never reaches it, and
-should one still be refused, the answer is 400, never an outage (service/database.py, is_value_refused).
+the columns it goes to (service/storage/database.py): a value the database would refuse never reaches
+it, and should one still be refused, the answer is 400, never an outage
+(service/storage/database.py, is_value_refused).
 
 The EHR gets 200 only once every item of its request is committed to the database. While the database
 is unreachable the answer is 503 with `Retry-After` (an OperationOutcome, `transient`), never 500, and
@@ -43,7 +44,10 @@ from pydantic import (
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service.database import (
+from service.exceptions import InvalidRequest, StorageUnavailable
+from service.metrics import count_feedback_unavailable
+from service.protocol import describe_validation_error
+from service.storage.database import (
     CARD_UUID_LENGTH,
     REASON_CODE_LENGTH,
     REASON_DISPLAY_LENGTH,
@@ -56,17 +60,14 @@ from service.database import (
     is_value_refused,
     issued_cards,
 )
-from service.database import feedback as feedback_table
-from service.exceptions import InvalidRequest, StorageUnavailable
-from service.metrics import count_feedback_unavailable
-from service.protocol import describe_validation_error
+from service.storage.database import feedback as feedback_table
 
 
 def _cleaned(value: Any) -> Any:
     return clean_text(value) if isinstance(value, str) else value
 
 
-# String fields that always fit their columns (service/database.py): cleaned first (NUL characters
+# String fields that always fit their columns (service/storage/database.py): cleaned first (NUL characters
 # dropped, lone surrogates replaced: clean_text), then bounded by the column's length.
 _Cleaned = BeforeValidator(_cleaned)
 CardId = Annotated[str, StringConstraints(min_length=1, max_length=CARD_UUID_LENGTH), _Cleaned]

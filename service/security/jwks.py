@@ -5,7 +5,7 @@ per verification, bound to the algorithm the client is allowed to use, so the to
 choose how a key is used (algorithm confusion).
 
 Remote sets are fetched with the shared outbound httpx client (no redirects, no cookies, bounded time,
-and bounded size on the wire and decoded, see service/outbound.py), cached for
+and bounded size on the wire and decoded, see service/fhir_access/outbound.py), cached for
 `cache_seconds`, refreshed at most once per `min_refresh_interval_seconds` per URL whatever the callers
 ask for (an attacker sending random `kid`s cannot make us hammer the JWKS host), and kept when a refresh
 fails (the last good keys go on working until a fetch succeeds).
@@ -23,10 +23,10 @@ import httpx
 import jwt
 import orjson
 
+from service.fhir_access.outbound import BodyRefused, read_bounded
 from service.logs import get_logger
-from service.outbound import BodyRefused, read_bounded
 
-log = get_logger("service.jwks")
+log = get_logger("service.security.jwks")
 
 Jwk = dict[str, Any]
 KeySet = Mapping[str, Jwk]

@@ -1,4 +1,4 @@
-"""Alembic environment: migrations run on the connection service/migrations.py hands over (inside its
+"""Alembic environment: migrations run on the connection service/storage/migrations.py hands over (inside its
 transaction, under the schema lock), never on a URL of their own."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from service.database import metadata
+from service.storage.database import metadata
 
 connection: Connection = context.config.attributes["connection"]
 context.configure(

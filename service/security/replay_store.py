@@ -24,7 +24,7 @@ A pair the database would refuse must never reach a batch: `remember` refuses (U
 that is not a printable string of at most JTI_LENGTH characters (a NUL, a lone surrogate), and should
 the database still refuse a value, the batch is written again row by row, so that only the offending
 call is refused and every other call of the batch is decided by the database as usual. A refused
-value is never taken for an outage (service/database.py, is_value_refused): if it were, one client's
+value is never taken for an outage (service/storage/database.py, is_value_refused): if it were, one client's
 token would switch replay protection to per-worker memory for every client. The backlog written after
 an outage goes the same way: a row the database refuses is dropped (logged), the others are written.
 """
@@ -43,7 +43,9 @@ from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.database import (
+from service.logs import get_logger
+from service.metrics import count_degraded_replay_check
+from service.storage.database import (
     CLIENT_LENGTH,
     JTI_LENGTH,
     DatabaseStatus,
@@ -51,10 +53,8 @@ from service.database import (
     is_value_refused,
     seen_jtis,
 )
-from service.logs import get_logger
-from service.metrics import count_degraded_replay_check
 
-log = get_logger("service.replay_store")
+log = get_logger("service.security.replay_store")
 
 DEFAULT_PURGE_INTERVAL_SECONDS = 60.0
 DEFAULT_MAX_LOCAL_ENTRIES = 100_000

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 
-from service.workbench.charts import grouped_bars, histogram, lines, stacked_bars
-from service.workbench.export import SKIP_REASONS
-from service.workbench.html import INDICATORS, e, page, table
-from service.workbench.summary import ORDER_HOOKS, BurdenSummary
-from service.workbench.validation import ValidationReport
+from timeline_view.html import INDICATORS, e, page, table
+from workbench.charts import grouped_bars, histogram, lines, stacked_bars
+from workbench.export import SKIP_REASONS
+from workbench.summary import ORDER_HOOKS, BurdenSummary
+from workbench.validation import ValidationReport
 
 MAX_CRITICAL_ROWS = 500
 MAX_PROBLEM_ROWS = 60

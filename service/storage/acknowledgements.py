@@ -24,12 +24,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from clinical.acknowledgements import Acknowledgement
-from service.database import DatabaseStatus, feedback, is_database_unavailable, issued_cards
 from service.logs import get_logger
 from service.metrics import count_acknowledgements_unread
 from service.settings import Settings
+from service.storage.database import DatabaseStatus, feedback, is_database_unavailable, issued_cards
 
-log = get_logger("service.acknowledgements")
+log = get_logger("service.storage.acknowledgements")
 
 # The most acknowledgements read for one patient: far more than one patient's overrides in a month.
 MAX_ACKNOWLEDGEMENTS = 200

@@ -20,7 +20,7 @@ from clinical.fhir_data import bundle_resources
 from clinical.patient_record import MEDICATION_USE_TYPES, PatientRecord
 from service.discovery import PREFETCH_TEMPLATES
 from service.exceptions import DataUnavailable, InvalidRequest
-from service.fhir_client import (
+from service.fhir_access.fhir_client import (
     CallBudget,
     FhirClient,
     FhirEndpoint,
@@ -34,7 +34,7 @@ T = TypeVar("T")
 # Distinct Medications read per hook call (CDS_FHIR_MAX_MEDICATION_READS).
 DEFAULT_MAX_MEDICATION_READS = 200
 
-log = get_logger("service.prefetch")
+log = get_logger("service.fhir_access.prefetch")
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,14 @@ from typing import TypeVar
 
 import orjson
 
-from service.workbench import clinical_adapter as clinical
-from service.workbench.burden import BurdenPlan, PatientOutcome, evaluate_cohort
-from service.workbench.export import Cohort, read_export, shard_of
-from service.workbench.merge import finish_run, run_description, write_part
-from service.workbench.ndjson_files import DEFAULT_MAX_LINE_BYTES
-from service.workbench.partitions import PartitionStore, load_partition, partitions_for
-from service.workbench.summary import BurdenSummary
-from service.workbench.validation import Sampler, ValidationReport, validate_sampled
+from workbench import clinical_adapter as clinical
+from workbench.burden import BurdenPlan, PatientOutcome, evaluate_cohort
+from workbench.export import Cohort, read_export, shard_of
+from workbench.merge import finish_run, run_description, write_part
+from workbench.ndjson_files import DEFAULT_MAX_LINE_BYTES
+from workbench.partitions import PartitionStore, load_partition, partitions_for
+from workbench.summary import BurdenSummary
+from workbench.validation import Sampler, ValidationReport, validate_sampled
 
 T = TypeVar("T")
 

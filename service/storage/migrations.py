@@ -1,4 +1,4 @@
-"""Schema migrations with Alembic (service/migration_scripts/), run at start-up and by
+"""Schema migrations with Alembic (service/storage/migration_scripts/), run at start-up and by
 `immuno-cds migrate`.
 
 `migrate(engine)` brings the schema to the newest revision inside one transaction. On PostgreSQL it
@@ -7,10 +7,10 @@ migrates and the others then find nothing to do. A database made by the service 
 existed (the tables present, no `alembic_version`) is stamped with the initial revision, whose tables
 are exactly those, and then upgraded like any other.
 
-Adding a migration: change the tables in service/database.py, then write the next revision in
-service/migration_scripts/versions/ (by hand, or `alembic -c <ini naming script_location> revision
+Adding a migration: change the tables in service/storage/database.py, then write the next revision in
+service/storage/migration_scripts/versions/ (by hand, or `alembic -c <ini naming script_location> revision
 --autogenerate` against a database at head); tests/test_migrations.py checks that the migrations
-end at the tables service/database.py declares.
+end at the tables service/storage/database.py declares.
 """
 
 from __future__ import annotations
@@ -105,8 +105,8 @@ async def database_revision(engine: AsyncEngine) -> str | None:
 
 
 def migrate_command(_args: argparse.Namespace) -> int:
-    from service.database import create_engine
     from service.settings import Settings
+    from service.storage.database import create_engine
 
     settings = Settings()
 

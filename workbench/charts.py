@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from service.workbench.html import INDICATOR_COLOURS, e
+from timeline_view.html import INDICATOR_COLOURS, e
 
 WIDTH = 640
 LEFT = 190

@@ -37,7 +37,7 @@ from pydantic import (
 )
 
 from service.card_language import CardLanguage
-from service.jwks import Jwk, JwksError, parse_jwks
+from service.security.jwks import Jwk, JwksError, parse_jwks
 
 Algorithm = Literal["ES384", "RS384", "ES256", "RS256"]
 DEFAULT_ALGORITHMS: tuple[Algorithm, ...] = ("ES384", "RS384")

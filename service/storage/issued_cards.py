@@ -23,7 +23,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clinical.acknowledgements import RenderedCard
-from service.database import (
+from service.logs import get_logger
+from service.metrics import count_dropped_issued_cards
+from service.storage.database import (
     UNAUTHENTICATED_CLIENT,
     DatabaseStatus,
     clean_text,
@@ -31,10 +33,8 @@ from service.database import (
     is_value_refused,
     issued_cards,
 )
-from service.logs import get_logger
-from service.metrics import count_dropped_issued_cards
 
-log = get_logger("service.issued_cards")
+log = get_logger("service.storage.issued_cards")
 
 
 IssuedCard = RenderedCard | dict[str, Any]

@@ -30,7 +30,7 @@ from clinical.patient_record import PatientRecord
 from clinical.rules import courses_on
 from clinical.timeline import PatientTimeline, TherapyEvent
 from clinical.timeline.exposures import medication_concepts
-from service.workbench.view import BrainMri, CardDay, Dose, Finding, ImagingWindow, Therapy, TimelineView
+from timeline_view.model import BrainMri, CardDay, Dose, Finding, ImagingWindow, Therapy, TimelineView
 
 Facts = PatientTimeline
 __all__ = ["Evaluator", "Facts", "PatientRecord", "RenderedCard"]

@@ -12,8 +12,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from service.workbench.export import shard_of
-from service.workbench.ndjson_files import is_ndjson_name
+from workbench.export import shard_of
+from workbench.ndjson_files import is_ndjson_name
 
 # A partition of about this many bytes of export holds a few thousand patients: small enough that one
 # partition's resources and timelines stay well under a gigabyte.

@@ -22,8 +22,8 @@ import orjson
 
 from clinical.patient_record import RECORD_TYPES
 from clinical.timeline import DATE_ELEMENTS
-from service.workbench.ndjson_files import DEFAULT_MAX_LINE_BYTES, FileReport, file_lines, is_ndjson_name
-from service.workbench.validation import Sampler
+from workbench.ndjson_files import DEFAULT_MAX_LINE_BYTES, FileReport, file_lines, is_ndjson_name
+from workbench.validation import Sampler
 
 # The resource types and date elements the rules read: the clinical core's own lists.
 READ_TYPES = RECORD_TYPES

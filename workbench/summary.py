@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from service.workbench.burden import BurdenPlan, CardRow, PatientOutcome
-from service.workbench.export import DataQuality
+from workbench.burden import BurdenPlan, CardRow, PatientOutcome
+from workbench.export import DataQuality
 
 INDICATOR_ORDER = ("critical", "warning", "info")
 UNRECOGNISED_LISTED = 20

@@ -39,15 +39,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.audit import note_auth_failure, note_caller
 from service.card_language import CardLanguage
-from service.database import JTI_LENGTH
 from service.exceptions import Unauthenticated
-from service.jwks import MAX_KID_LENGTH, Jwk, JwksCache, KeyMismatch, verification_key
 from service.logs import get_logger
-from service.replay_store import ReplayStore, UnrecordableJti, is_well_formed_jti
+from service.security.jwks import MAX_KID_LENGTH, Jwk, JwksCache, KeyMismatch, verification_key
+from service.security.replay_store import ReplayStore, UnrecordableJti, is_well_formed_jti
+from service.security.trusted_clients import TrustedClient, load_trusted_clients
 from service.settings import Settings
-from service.trusted_clients import TrustedClient, load_trusted_clients
+from service.storage.database import JTI_LENGTH
 
-log = get_logger("service.authentication")
+log = get_logger("service.security.authentication")
 
 MAX_TOKEN_LENGTH = 16 * 1024
 MAX_JTI_LENGTH = JTI_LENGTH
