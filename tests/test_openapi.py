@@ -77,7 +77,7 @@ CASES: dict[tuple[tuple[str, str], int], Call] = {
     (FEEDBACK, 200): feedback_on_an_issued_card,
     (FEEDBACK, 400): lambda c: c.post(FEEDBACK_PATH, json={"feedback": []}),
     (FEEDBACK, 401): lambda c: c.post(FEEDBACK_PATH, json=FEEDBACK_BODY, headers=NOT_A_TOKEN),
-    (FEEDBACK, 404): lambda c: c.post("/cds-services/no-such-service/storage/feedback", json=FEEDBACK_BODY),
+    (FEEDBACK, 404): lambda c: c.post("/cds-services/no-such-service/feedback", json=FEEDBACK_BODY),
     (FEEDBACK, 413): lambda c: c.post(FEEDBACK_PATH, content=TOO_LARGE, headers=JSON),
     (FEEDBACK, 415): lambda c: c.post(FEEDBACK_PATH, content=b"{}", headers={"Content-Type": "text/plain"}),
     (FEEDBACK, 429): feedback_twice,

@@ -260,7 +260,7 @@ BAD_INPUTS = {
         _body(PV_BODY), 404, "no CDS service with id 'no-such-service'", path="/cds-services/no-such-service"
     ),
     "unknown-service-feedback": BadInput(
-        b"{}", 404, "no CDS service", path="/cds-services/no-such-service/storage/feedback"
+        b"{}", 404, "no CDS service", path="/cds-services/no-such-service/feedback"
     ),
     "body-over-limit-with-content-length": BadInput(
         b"[" + b" " * MAX_BODY + b"]", 413, "larger than the limit"
