@@ -524,9 +524,7 @@ async def test_feedback_is_rate_limited_per_client(tmp_path: Path, http: httpx.A
     assert await _feedback_rows(settings, cards[-1]) == 0
 
 
-@pytest.mark.parametrize(
-    "path", ["/cds-services/no-such-service", "/cds-services/no-such-service/feedback"]
-)
+@pytest.mark.parametrize("path", ["/cds-services/no-such-service", "/cds-services/no-such-service/feedback"])
 async def test_unknown_service_id_answers_401_before_404(
     tmp_path: Path, http: httpx.AsyncClient, path: str
 ) -> None:
