@@ -7,7 +7,6 @@ TODAYS_CARDS = "Today's cards"
 NO_CARD_TODAY = "No card fires today: the service has nothing to advise on this record now."
 THERAPY_DAY = "Therapy day today"
 DAY_ZERO = "day 0"
-LIVE_SUBTITLE = "From the live record, as the CDS service reads it now"
 
 
 def therapy_day(label: str, day: int, day_zero: str) -> str:
