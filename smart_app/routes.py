@@ -225,7 +225,8 @@ async def callback(request: Request) -> Response:
             topic=app_context_topic(token),
         )
         assert session_id is not None  # _launch_session refused a missing cookie
-        if not await _store(request).activate(session_id, signed_in):
+        active_id = await _store(request).activate(session_id, signed_in)
+        if active_id is None:
             raise SmartError(400, "no_launch", "This launch was already completed.")
     except SmartError as error:
         return _refused("callback", error)
@@ -233,7 +234,7 @@ async def callback(request: Request) -> Response:
         return _refused("callback", _sessions_unavailable())
     log.info("smart_app", step="callback", outcome=303)
     anchor = f"#card-{signed_in.topic}" if signed_in.topic else ""
-    return redirect(TIMELINE_PATH + anchor, 303)
+    return _set_cookie(redirect(TIMELINE_PATH + anchor, 303), active_id, settings)
 
 
 async def _active_session(request: Request) -> ActiveSession:

@@ -9,11 +9,11 @@ and every row lives `lifetime_seconds` from its launch, after which it is refuse
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import CursorResult, Executable, delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.storage.database import DatabaseStatus, is_database_unavailable, smart_sessions
 from smart_app.pkce import new_session_id, session_key
@@ -72,16 +72,22 @@ class SessionStore:
             raise SessionsUnavailable
         return self._database.engine
 
-    async def _run(self, during: str, statement: object) -> object:
+    async def _run(self, during: str, *statements: Executable) -> list[CursorResult[Any]]:
+        """The statements in one transaction; an outage is reported and raised as SessionsUnavailable."""
         engine = self._engine()
         try:
             async with engine.begin() as connection:
-                return await connection.execute(statement)  # type: ignore[call-overload]
+                return [await self._execute(connection, statement) for statement in statements]
         except Exception as error:
             if not is_database_unavailable(error):
                 raise
             self._database.report_failure(error, during=during)
             raise SessionsUnavailable from None
+
+    @staticmethod
+    async def _execute(connection: AsyncConnection, statement: Executable) -> CursorResult[Any]:
+        result: CursorResult[Any] = await connection.execute(statement)
+        return result
 
     async def begin(self, launch: LaunchSession, now: datetime) -> str:
         """A new session for a launch; returns the cookie's value."""
@@ -101,13 +107,13 @@ class SessionStore:
 
     async def _contents(self, session_id: str, stage: Stage, now: datetime) -> dict[str, object]:
         key = session_key(session_id)
-        result = await self._run(
+        (result,) = await self._run(
             "smart_session_read",
             select(smart_sessions.c.stage, smart_sessions.c.sealed, smart_sessions.c.expires_at).where(
                 smart_sessions.c.session_key == key
             ),
         )
-        row = result.first()  # type: ignore[attr-defined]
+        row = result.first()
         if row is None or row.stage != stage:
             raise SessionMissing
         if _aware(row.expires_at) <= now:
@@ -130,17 +136,45 @@ class SessionStore:
         except ValidationError:
             raise SessionMissing from None
 
-    async def activate(self, session_id: str, signed_in: ActiveSession) -> bool:
-        """The launch's row becomes the signed-in session, once: False when it was no longer a launch
-        (a second callback for the same launch)."""
+    async def activate(self, launch_id: str, signed_in: ActiveSession) -> str | None:
+        """The launch ends and a signed-in session under a new id takes its place (the cookie changes
+        when the user signs in: a cookie planted before the launch is worth nothing after it), keeping
+        the launch's expiry. Returns the new cookie value; None when the launch was no longer there (a
+        second callback for the same launch)."""
+        old_key = session_key(launch_id)
+        session_id = new_session_id()
         key = session_key(session_id)
-        result = await self._run(
-            "smart_session_activate",
-            update(smart_sessions)
-            .where(smart_sessions.c.session_key == key, smart_sessions.c.stage == "launch")
-            .values(stage="active", sealed=self._cipher.seal(signed_in.model_dump(), f"{key}|active")),
+        expiry = select(smart_sessions.c.expires_at).where(
+            smart_sessions.c.session_key == old_key, smart_sessions.c.stage == "launch"
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        engine = self._engine()
+        try:
+            async with engine.begin() as connection:
+                expires_at = (await connection.execute(expiry)).scalar_one_or_none()
+                if expires_at is None:
+                    return None
+                ended = await self._execute(
+                    connection,
+                    delete(smart_sessions).where(
+                        smart_sessions.c.session_key == old_key, smart_sessions.c.stage == "launch"
+                    ),
+                )
+                if ended.rowcount != 1:  # another callback for this launch won the race
+                    return None
+                await connection.execute(
+                    insert(smart_sessions).values(
+                        session_key=key,
+                        stage="active",
+                        sealed=self._cipher.seal(signed_in.model_dump(), f"{key}|active"),
+                        expires_at=_aware(expires_at),
+                    )
+                )
+        except Exception as error:
+            if not is_database_unavailable(error):
+                raise
+            self._database.report_failure(error, during="smart_session_activate")
+            raise SessionsUnavailable from None
+        return session_id
 
     async def end(self, session_id: str) -> None:
         await self._run(

@@ -127,13 +127,28 @@ def test_the_session_cookie_is_httponly_secure_samesite_lax_and_short_lived(
 ) -> None:
     signed_in(browser, server)
 
-    (cookie,) = browser.set_cookie_headers
-    attributes = {part.strip().split("=")[0].lower(): part for part in cookie.split(";")}
-    assert {"httponly", "secure", "samesite", "max-age", "path"} <= attributes.keys()
-    assert attributes["samesite"].strip().lower() == "samesite=lax"
-    assert attributes["max-age"].strip() == f"Max-Age={LIFETIME_SECONDS}"
-    assert attributes["path"].strip() == "Path=/smart"
-    assert server.access_token not in cookie
+    assert len(browser.set_cookie_headers) == 2  # set at the launch, replaced at sign-in
+    for cookie in browser.set_cookie_headers:
+        attributes = {part.strip().split("=")[0].lower(): part.strip() for part in cookie.split(";")}
+        assert {"httponly", "secure", "samesite", "max-age", "path"} <= attributes.keys()
+        assert attributes["samesite"].lower() == "samesite=lax"
+        assert attributes["max-age"] == f"Max-Age={LIFETIME_SECONDS}"
+        assert attributes["path"] == "Path=/smart"
+        assert server.access_token not in cookie
+
+
+def test_signing_in_replaces_the_launch_cookie(browser: Browser, server: SmartTestServer) -> None:
+    back = callback_url(browser, server)
+    launch_cookie = dict(browser.cookies)
+    assert browser.get(back).status_code == 303
+    assert browser.cookies != launch_cookie
+    server.fhir.clear_requests()
+
+    browser.cookies = launch_cookie
+    response = browser.get(browser.app_base + "/smart/timeline")
+
+    assert_error_page(response, 401, "This session is unknown")
+    assert server.fhir.requests == []
 
 
 def test_the_timeline_page_allows_no_script_and_is_not_cached(
