@@ -10,7 +10,7 @@ a `state`, a launch id or a patient id.
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -225,7 +225,10 @@ async def callback(request: Request) -> Response:
             topic=app_context_topic(token),
         )
         assert session_id is not None  # _launch_session refused a missing cookie
-        active_id = await _store(request).activate(session_id, signed_in)
+        token_expires_at = (
+            _now(request) + timedelta(seconds=token.expires_in) if token.expires_in is not None else None
+        )
+        active_id = await _store(request).activate(session_id, signed_in, token_expires_at)
         if active_id is None:
             raise SmartError(400, "no_launch", "This launch was already completed.")
     except SmartError as error:

@@ -136,11 +136,13 @@ class SessionStore:
         except ValidationError:
             raise SessionMissing from None
 
-    async def activate(self, launch_id: str, signed_in: ActiveSession) -> str | None:
+    async def activate(
+        self, launch_id: str, signed_in: ActiveSession, token_expires_at: datetime | None = None
+    ) -> str | None:
         """The launch ends and a signed-in session under a new id takes its place (the cookie changes
         when the user signs in: a cookie planted before the launch is worth nothing after it), keeping
-        the launch's expiry. Returns the new cookie value; None when the launch was no longer there (a
-        second callback for the same launch)."""
+        the launch's expiry, or the access token's when that comes first. Returns the new cookie value;
+        None when the launch was no longer there (a second callback for the same launch)."""
         old_key = session_key(launch_id)
         session_id = new_session_id()
         key = session_key(session_id)
@@ -166,7 +168,7 @@ class SessionStore:
                         session_key=key,
                         stage="active",
                         sealed=self._cipher.seal(signed_in.model_dump(), f"{key}|active"),
-                        expires_at=_aware(expires_at),
+                        expires_at=min(_aware(expires_at), token_expires_at or _aware(expires_at)),
                     )
                 )
         except Exception as error:

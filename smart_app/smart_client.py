@@ -29,6 +29,8 @@ STANDALONE_V2_SCOPES = "launch/patient openid fhirUser patient/*.rs"
 STANDALONE_V1_SCOPES = "launch/patient openid fhirUser patient/*.read"
 MAX_DISCOVERY_SECONDS = 5.0
 MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
+# The token request, connecting included: an authorization server may take a moment to issue a token.
+TOKEN_REQUEST_SECONDS = 10.0
 # FHIR R4 id: what a token response's `patient` must be before it goes into a search.
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _V2_SCOPE = re.compile(r"^(patient|user|system)/[A-Za-z*]+\.c?r?u?d?s?(\?.*)?$")
@@ -62,7 +64,7 @@ class TokenResponse(BaseModel):
     token_type: str
     patient: str
     scope: str | None = None
-    expires_in: int | None = None
+    expires_in: int | None = Field(default=None, ge=0)
     app_context: str | dict[str, Any] | None = Field(default=None, alias="appContext")
 
     @field_validator("token_type")
@@ -177,7 +179,11 @@ async def exchange_code(
     }
     try:
         request = http.build_request(
-            "POST", token_endpoint, data=form, headers={"Accept": "application/json"}
+            "POST",
+            token_endpoint,
+            data=form,
+            headers={"Accept": "application/json"},
+            timeout=httpx.Timeout(TOKEN_REQUEST_SECONDS),
         )
         response = await http.send(request, stream=True)
         try:

@@ -90,7 +90,7 @@ async def test_a_new_launch_deletes_expired_rows(store_engine: AsyncEngine) -> N
     assert len(rows) == 1
 
 
-async def test_an_unreachable_database_is_reported_as_sessions_unavailable(tmp_path: object) -> None:
+async def test_an_unreachable_database_is_reported_as_sessions_unavailable() -> None:
     engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:9/none", timeout_seconds=0.5)
     store = await store_for(engine)
     try:
@@ -100,3 +100,13 @@ async def test_an_unreachable_database_is_reported_as_sessions_unavailable(tmp_p
             await store.active("any", NOW)
     finally:
         await engine.dispose()
+
+
+async def test_a_session_ends_with_its_access_token_when_that_comes_first(store_engine: AsyncEngine) -> None:
+    store = await store_for(store_engine, lifetime=900)
+    active_id = await store.activate(await store.begin(LAUNCH, NOW), SIGNED_IN, NOW + timedelta(seconds=30))
+    assert active_id is not None
+
+    assert await store.active(active_id, NOW + timedelta(seconds=29)) == SIGNED_IN
+    with pytest.raises(SessionExpired):
+        await store.active(active_id, NOW + timedelta(seconds=31))
