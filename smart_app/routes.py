@@ -136,7 +136,8 @@ async def _start(request: Request, iss: str | None, launch: str | None) -> Respo
         scope=scope,
         state=state,
         code_challenge=pkce.challenge(verifier),
-        iss=base,
+        # `aud` names the FHIR server as the EHR spelt it (some compare it as a string).
+        iss=iss if iss is not None else base,
         launch=launch,
     )
     log.info("smart_app", step="launch", outcome=302, standalone=launch is None, scope=scope)
@@ -147,7 +148,8 @@ async def launch(request: Request) -> Response:
     """EHR launch: `iss` (the FHIR server) and `launch` (the EHR's launch context) from the EHR."""
     try:
         launch_id = _parameter(request, "launch")
-        iss = allowed_iss(_parameter(request, "iss"), _settings(request))
+        iss = _parameter(request, "iss")
+        allowed_iss(iss, _settings(request))  # a wrong iss first: it is the likelier mistake
         if launch_id is None:
             raise SmartError(400, "launch_missing", "The EHR launch names no launch context (launch).")
         return await _start(request, iss, launch_id)
