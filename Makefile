@@ -78,7 +78,7 @@ test: $(STAMP)
 lint: $(STAMP) lock-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict service clinical workbench timeline_view
+	$(BIN)/mypy --strict service clinical workbench timeline_view smart_app
 	$(BIN)/lint-imports
 	$(BIN)/immuno-cds check-knowledge
 	$(BIN)/python tools/check_references.py

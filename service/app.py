@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -32,6 +33,9 @@ from service.storage.acknowledgements import PatientKeys
 from service.storage.database import DatabaseStatus, create_engine, create_schema
 from service.storage.feedback import FeedbackRateLimiter
 from service.storage.issued_cards import IssuedCardsRecorder
+from smart_app.routes import install_smart_app
+from smart_app.session_crypto import SessionCipher
+from smart_app.sessions import SessionStore
 
 Clock = Callable[[], datetime]
 
@@ -158,6 +162,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             settings.evaluation_threads, settings.evaluation_max_queued
         )
         app.state.authenticator = Authenticator(settings, engine=engine, http=http, replays=replays)
+        if settings.smart_app_enabled:
+            app.state.smart_sessions = smart_session_store(settings, database)
         log.info(
             "service_started",
             profile=settings.profile,
@@ -222,7 +228,17 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     install_openapi(app)
     if settings.api_docs_served:
         install_api_docs(app, "/openapi.json")
+    if settings.smart_app_enabled:
+        install_smart_app(app)
     return app
+
+
+def smart_session_store(settings: Settings, database: DatabaseStatus) -> SessionStore:
+    """The SMART app's sessions, sealed under CDS_SMART_SESSION_SECRET. Unset (development only: the
+    production profile refuses to start without it) a random key per process: sessions end with it."""
+    secret = settings.smart_session_secret
+    key = secret.get_secret_value() if secret is not None else secrets.token_urlsafe(32)
+    return SessionStore(database, SessionCipher.from_secret(key), settings.smart_session_lifetime_seconds)
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -88,6 +88,18 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+class WithoutQueryString(logging.Filter):
+    """uvicorn's access lines name the path only: a query string can carry an OAuth code, a `state`, a
+    SMART `launch` or `iss` (the SMART app's pages), or a patient id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn.access: (client address, method, full path, HTTP version, status code).
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
+        return True
+
+
 def uvicorn_log_config(log_format: str, level: str) -> dict[str, Any]:
     """logging.dictConfig for uvicorn's loggers: JSON lines in the json format, uvicorn's own plain
     lines in the console format (for a developer's terminal)."""
@@ -101,10 +113,11 @@ def uvicorn_log_config(log_format: str, level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"line": formatter},
-        "handlers": {"line": handler},
+        "filters": {"without_query": {"()": f"{__name__}.WithoutQueryString"}},
+        "handlers": {"line": handler, "access": {**handler, "filters": ["without_query"]}},
         "loggers": {
             "uvicorn": {"handlers": ["line"], "level": level.upper(), "propagate": False},
             "uvicorn.error": {"level": level.upper()},
-            "uvicorn.access": {"handlers": ["line"], "level": level.upper(), "propagate": False},
+            "uvicorn.access": {"handlers": ["access"], "level": level.upper(), "propagate": False},
         },
     }

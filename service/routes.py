@@ -13,8 +13,10 @@ import orjson
 from fastapi import APIRouter, BackgroundTasks, Request
 from starlette.responses import Response
 
+from clinical.acknowledgements import RenderedCard
 from clinical.patient_record import PatientRecord, about_another_patient
 from service.card_language import card_language
+from service.card_links import launch_url, with_timeline_link
 from service.discovery import SERVICES, ServiceDefinition, discovery_document
 from service.errors import outcome_response
 from service.evaluation_pool import EvaluationBudget, EvaluationPool
@@ -180,8 +182,8 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
         acknowledgements=acknowledgements,
         language=language,
     )
-    rendered = await _evaluate(request, record, draft_orders, evaluate)
-    cards = [item.card for item in rendered]
+    rendered = await evaluate_within_budget(request, record, draft_orders, evaluate)
+    cards = _linked_cards(request, settings, rendered)
     count_cards(cards)
     background.add_task(
         functools.partial(
@@ -211,7 +213,19 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
     return _json({"cards": cards})
 
 
-async def _evaluate(
+def public_base(request: Request, settings: Settings) -> str:
+    """The service's own base URL as browsers and EHRs reach it (CDS_PUBLIC_BASE_URL behind a proxy)."""
+    return (settings.public_base_url or str(request.base_url)).rstrip("/")
+
+
+def _linked_cards(request: Request, settings: Settings, rendered: list[RenderedCard]) -> list[dict[str, Any]]:
+    if not settings.smart_app_enabled:
+        return [item.card for item in rendered]
+    url = launch_url(public_base(request, settings))
+    return [with_timeline_link(item, url) for item in rendered]
+
+
+async def evaluate_within_budget(
     request: Request, record: PatientRecord, draft_orders: list[dict[str, Any]], evaluate: Callable[[], T]
 ) -> T:
     """`evaluate()` in the evaluation pool, once the record and draft orders are known to be within the

@@ -25,6 +25,8 @@ SUPPORTED_DATABASE_DRIVERS = ("postgresql+asyncpg", "sqlite+aiosqlite")
 
 # The CDS Hooks Sandbox's default FHIR server; allowed by default in the development profile only.
 SANDBOX_FHIR_SERVER = "https://launch.smarthealthit.org/v/r4/fhir"
+# The SMART app's session key: 32 characters at least (256 bits when random).
+SMART_SESSION_SECRET_MIN_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -126,6 +128,19 @@ class Settings(BaseSettings):
     feedback_rate_per_minute: float = 600.0
     feedback_burst: int = 120
 
+    # The SMART timeline app (smart_app/; docs/reference.md, "The SMART timeline app"): off by default.
+    # Enabled, every card links to it and /smart/* is served.
+    smart_app_enabled: bool = False
+    # The client id the EHR registered the app under (a public client: PKCE, no client secret).
+    smart_client_id: str = "immuno-cds-timeline"
+    # The FHIR server a standalone launch (/smart/standalone, for testing) signs in to; on the allowlist.
+    smart_standalone_iss: str | None = None
+    # Key of the app's server-side sessions (the tokens are stored encrypted with it, AES-GCM): at least
+    # 32 characters, the same on every replica; required in production when the app is enabled.
+    smart_session_secret: SecretStr | None = None
+    # How long a launch may take to come back and a signed-in session lasts; then launch again.
+    smart_session_lifetime_seconds: int = Field(default=900, ge=60, le=43_200)
+
     # Reviewed clinical content.
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
     cards_dir: Path = PROJECT_ROOT / "cards"
@@ -161,6 +176,13 @@ class Settings(BaseSettings):
         if info.data.get("profile") != "development":
             raise ValueError("pins the service's clock: allowed with CDS_PROFILE=development only")
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+    @field_validator("smart_session_secret")
+    @classmethod
+    def _long_session_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < SMART_SESSION_SECRET_MIN_CHARS:
+            raise ValueError(f"must be at least {SMART_SESSION_SECRET_MIN_CHARS} characters long")
+        return value
 
     @field_validator("data_dir")
     @classmethod
@@ -248,6 +270,11 @@ class Settings(BaseSettings):
             problems.append(
                 "CDS_DATABASE_URL: not set; production needs an explicit database "
                 "(postgresql+asyncpg://..., or sqlite+aiosqlite:////ABSOLUTE/PATH to choose SQLite)"
+            )
+        if self.smart_app_enabled and self.smart_session_secret is None:
+            problems.append(
+                "CDS_SMART_SESSION_SECRET: not set; the SMART app (CDS_SMART_APP_ENABLED) keeps its "
+                "sessions' tokens encrypted with it (at least 32 characters, the same on every replica)"
             )
         for name, value in self.model_dump().items():
             if isinstance(value, SecretStr):

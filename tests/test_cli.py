@@ -520,7 +520,9 @@ def test_serve_creates_the_tables_before_several_workers_start(
         uvicorn, "run", lambda app, **kwargs: tables_when_workers_start.append(_tables(database))
     )
     assert run(capsys, "serve", "--workers", "2")[0] == 0
-    assert tables_when_workers_start == [{"alembic_version", "feedback", "issued_cards", "seen_jtis"}]
+    assert tables_when_workers_start == [
+        {"alembic_version", "feedback", "issued_cards", "seen_jtis", "smart_sessions"}
+    ]
 
 
 def test_serve_warns_of_an_unreachable_database_and_starts_the_workers_anyway(

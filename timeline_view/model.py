@@ -1,5 +1,5 @@
 """The plain view model the report and timeline pages draw: dates, labels and grades, nothing clinical
-to compute. Built by `clinical_adapter.timeline_view`."""
+to compute. Built by `timeline_view.build.build_view`."""
 
 from __future__ import annotations
 
@@ -82,3 +82,5 @@ class TimelineView:
     orphan: bool = False
     # Cards an order-select would show when a therapy was ordered (simulated at the order's authoredOn).
     order_cards: list[CardDay] = field(default_factory=list)
+    # The live view (the SMART app): the cards the service answers now, shown first; None elsewhere.
+    today_cards: list[CardDay] | None = None

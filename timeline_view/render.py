@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from timeline_view import app_words
 from timeline_view.html import INDICATOR_COLOURS, e, markdown_text, page
 from timeline_view.model import CardDay, ImagingWindow, TimelineView
 
@@ -431,6 +432,41 @@ LEGEND = (
 )
 
 
+def _therapy_days(view: TimelineView) -> str:
+    items = [
+        app_words.therapy_day(therapy.label, (view.last_day - therapy.day_zero).days, str(therapy.day_zero))
+        for therapy in view.therapies
+        if therapy.day_zero is not None and therapy.day_zero <= view.last_day
+    ]
+    if not items:
+        return ""
+    return (
+        f'<p class="therapy-day"><b>{e(app_words.THERAPY_DAY)}</b>: '
+        + "; ".join(e(item) for item in items)
+        + "</p>"
+    )
+
+
+def _today_card(card: CardDay) -> str:
+    # The anchor a card link's appContext opens the page at (#card-<topic>).
+    return (
+        f'<div class="card today {e(card.indicator)}" id="card-{e(card.topic)}"><div class="note">'
+        f'{e(card.topic)} · <span class="{e(card.indicator)}">{e(card.indicator.upper())}</span></div>'
+        f"<b>{e(card.summary)}</b><pre>{markdown_text(card.detail)}</pre></div>"
+    )
+
+
+def todays_cards(view: TimelineView) -> str:
+    """The live view's first section: the therapy day and the cards the service answers now."""
+    if view.today_cards is None:
+        return ""
+    cards = "".join(_today_card(card) for card in view.today_cards)
+    return (
+        f'<section id="todays-cards"><h2>{e(app_words.TODAYS_CARDS)}</h2>{_therapy_days(view)}'
+        f"{cards or f'<p>{e(app_words.NO_CARD_TODAY)}</p>'}</section>"
+    )
+
+
 def timeline_page(view: TimelineView, back_link: str | None = None) -> str:
     back = f'<p><a href="{e(back_link)}">Back to the report</a></p>' if back_link else ""
     when = str(view.first_day) if view.first_day == view.last_day else f"{view.first_day} to {view.last_day}"
@@ -443,7 +479,7 @@ def timeline_page(view: TimelineView, back_link: str | None = None) -> str:
     body = (
         f"{back}<h1>Patient {e(view.patient_id)}</h1>{orphan}"
         '<p class="sub">Cards as patient-view would answer them, '
-        f"{when}</p>"
+        f"{when}</p>{todays_cards(view)}"
         f'{LEGEND}<div class="figure">{timeline_svg(view)}</div>{_cards_section(view)}{_unknown_dates(view)}'
     )
     return page(f"Timeline: patient {view.patient_id}", body)

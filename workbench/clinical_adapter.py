@@ -11,7 +11,7 @@ that a change of the core's API is a change here only:
     rendered_on_day(evaluator, facts, now=..., ...)        the same with each card's topic and rule
     medication_codes(evaluator, resource, record)          a medication record the catalog does not know
     cards_for(evaluator, record, draft_orders, ...)        the service path: facts, rules and cards
-    timeline_view(evaluator, facts, ...)                   facts as the plain view model of `view.py`
+    timeline_view(evaluator, facts, ...)                   timeline_view.build.build_view: the view model
 
 The core's own split is used: `Evaluator.timeline_for` reads the record once per patient, and
 `Evaluator.cards_from_timeline` applies the rules for one day, exactly as the service's `cards_for` does.
@@ -20,26 +20,21 @@ The core's own split is used: `Evaluator.timeline_for` reads the record once per
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
 from clinical.acknowledgements import RenderedCard
 from clinical.evaluation import Evaluator
 from clinical.patient_record import PatientRecord
-from clinical.rules import courses_on
-from clinical.timeline import PatientTimeline, TherapyEvent
+from clinical.timeline import PatientTimeline
 from clinical.timeline.exposures import medication_concepts
-from timeline_view.model import BrainMri, CardDay, Dose, Finding, ImagingWindow, Therapy, TimelineView
+from timeline_view.build import THERAPY_LABELS
+from timeline_view.build import build_view as timeline_view
 
 Facts = PatientTimeline
-__all__ = ["Evaluator", "Facts", "PatientRecord", "RenderedCard"]
+__all__ = ["Evaluator", "Facts", "PatientRecord", "RenderedCard", "timeline_view"]
 Card = dict[str, Any]
-THERAPY_LABELS = {
-    "ici": "Immune checkpoint inhibitor",
-    "car_t": "CAR-T cell therapy",
-    "t_cell_engager": "T-cell engager",
-}
 
 
 def load_evaluator(knowledge_dir: Path, cards_dir: Path) -> Evaluator:
@@ -181,104 +176,3 @@ def card_topic(card: Card) -> str:
     topic = source.get("topic") if isinstance(source, dict) else None
     code = topic.get("code") if isinstance(topic, dict) else None
     return code if isinstance(code, str) else "unknown"
-
-
-_STAGES = {"given": "administered", "ongoing": "ordered", "stopped": "ordered", "planned": "planned"}
-
-
-def _dose(event: TherapyEvent) -> Dose:
-    what = "draft order" if event.draft_order else event.resource_type
-    return Dose(event.on, _STAGES[event.kind], event.agent.display, what)
-
-
-def _within_horizon(last: date | None, day: date, horizon_days: int) -> bool:
-    """Drawn as under way: an active order, or a last dose recent enough to still explain findings."""
-    return last is not None and (day - last).days <= horizon_days
-
-
-def timeline_view(
-    evaluator: Evaluator,
-    facts: Facts,
-    *,
-    patient_id: str,
-    first_day: date,
-    last_day: date,
-    card_days: Iterable[CardDay] = (),
-) -> TimelineView:
-    """The patient's therapies, imaging windows, findings and brain MRIs as of `last_day`."""
-    timing = evaluator.knowledge.timing
-    view = TimelineView(patient_id, first_day, last_day, card_days=list(card_days))
-    baseline = timing.baseline_brain_mri
-    # Day 0 as the rules see it: a T-cell engager restarted after a long pause is a new course.
-    courses = courses_on(
-        facts.therapy, last_day, baseline.plan_expiry_days, baseline.t_cell_engager_new_course_gap_days
-    )
-    horizon = timing.possible_neurotoxicity.horizon_after_last_exposure_days
-    for therapy_class, course in courses.items():
-        events = [event for event in facts.therapy if event.agent.therapy_class == therapy_class]
-        doses = tuple(sorted((_dose(e) for e in events), key=lambda dose: (dose.on or date.min, dose.source)))
-        day_zero_event = course.day_zero_event
-        view.therapies.append(
-            Therapy(
-                therapy_class=therapy_class,
-                label=THERAPY_LABELS.get(therapy_class, therapy_class),
-                agents=tuple(course.agents()),
-                doses=doses,
-                started=course.first_exposure,
-                last=course.last_exposure,
-                day_zero=course.day_zero,
-                day_zero_source=day_zero_event.resource_type if day_zero_event else None,
-                planned=bool(course.plans),
-                ongoing=course.ongoing
-                or _within_horizon(course.last_exposure, last_day, horizon.of(therapy_class)),
-            )
-        )
-        if course.day_zero is None:
-            continue
-        for window in timing.interval_imaging.windows:
-            if window.therapy_class != therapy_class:
-                continue
-            view.windows.append(
-                ImagingWindow(
-                    therapy_class,
-                    window.id,
-                    course.day_zero + timedelta(days=window.from_day),
-                    course.day_zero + timedelta(days=window.to_day),
-                    course.day_zero + timedelta(days=window.target_day)
-                    if window.target_day is not None
-                    else None,
-                    window.indicator,
-                )
-            )
-    view.findings = sorted(
-        (
-            Finding(
-                f.on,
-                f.kind.display,
-                f.kind.icans_grade or f.coded_grade,
-                "warning" if f.uncertain else f.kind.severity,
-                f.resource_type,
-                f.detail + (" (suspected)" if f.uncertain else ""),
-            )
-            for f in facts.findings
-        ),
-        key=lambda finding: finding.on,
-    )
-    view.findings += [
-        Finding(
-            s.on,
-            "ICE score" if s.kind == "ice" else "CAPD score",
-            s.grade,
-            "warning",
-            "Observation",
-            f"{s.score}/{s.maximum}",
-        )
-        for s in facts.scores
-        if s.grade is not None
-    ]
-    view.findings.sort(key=lambda finding: finding.on)
-    view.brain_mris = sorted(
-        (BrainMri(e.on, e.state, e.label) for e in facts.imaging if e.kind == "brain-mri"),
-        key=lambda mri: (mri.on or date.min, mri.source),
-    )
-    return view

@@ -106,6 +106,21 @@ seen_jtis = Table(
     Index("ix_seen_jtis_expires_at", "expires_at"),
 )
 
+# Revision 0003: the SMART timeline app's server-side sessions (smart_app/sessions.py). The key is a hash
+# of the cookie's value; the contents (PKCE verifier, state, access token, patient) are sealed with
+# AES-GCM under CDS_SMART_SESSION_SECRET. Rows past expires_at are refused and deleted.
+SMART_SESSION_KEY_LENGTH = 64
+SMART_SESSION_STAGE_LENGTH = 16
+smart_sessions = Table(
+    "smart_sessions",
+    metadata,
+    Column("session_key", String(SMART_SESSION_KEY_LENGTH), primary_key=True),
+    Column("stage", String(SMART_SESSION_STAGE_LENGTH), nullable=False),
+    Column("sealed", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_smart_sessions_expires_at", "expires_at"),
+)
+
 
 # Defaults of the pool settings (service/settings.py); see docs/deployment.md for the sizing.
 DEFAULT_POOL_SIZE = 5
