@@ -1,0 +1,290 @@
+"""The German clinician's review of German-shaped records (docs/clinical-validation.md rows 100-104;
+docs/german-deployments.md): each class of fact wherever it can live, as a German hospital sends it.
+The row id names the cell: "<fact> | <where> | <expected>"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from clinical_support import (
+    administration,
+    cards,
+    condition,
+    day,
+    draft,
+    note,
+    report,
+    timeline,
+    topics,
+)
+
+GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"
+NEURO = "possible-neurotoxicity"
+BASELINE = "baseline-brain-mri"
+
+
+def nivolumab() -> list[dict[str, Any]]:
+    return [administration("Nivolumab 240 mg i.v.", offset) for offset in (-42, -28, -14)]
+
+
+def car_t(offset: int = -60) -> list[dict[str, Any]]:
+    return [administration("Carvykti (Ciltacabtagen-Autoleucel) Infusionsdispersion", offset)]
+
+
+def diagnosis(
+    code: str, display: str, *, onset: int | None = None, recorded: int | None = -1, text: str | None = None
+) -> dict[str, Any]:
+    """An MII KDS Diagnose: ICD-10-GM coding; `onset` / `recorded`: day offsets of onsetDateTime and
+    recordedDate (None: not stated)."""
+    resource = condition(-1)
+    for element in ("onsetDateTime", "recordedDate"):
+        resource.pop(element, None)
+    resource["code"] = {
+        "coding": [{"system": GM, "version": "2025", "code": code, "display": display}],
+        **({"text": text} if text else {}),
+    }
+    if onset is not None:
+        resource["onsetDateTime"] = day(onset)
+    if recorded is not None:
+        resource["recordedDate"] = day(recorded)
+    return resource
+
+
+# --- a. codes and phrases ------------------------------------------------------------------------------
+
+# (cell, records, expected indicator of the neurotoxicity card or None)
+CODED: list[tuple[str, list[dict[str, Any]], str | None]] = [
+    (
+        "G40.2 onset during the ICI | Condition onsetDateTime | new seizure: critical",
+        [*nivolumab(), diagnosis("G40.2", "Lokalisationsbezogene symptomatische Epilepsie", onset=-2)],
+        "critical",
+    ),
+    (
+        "G40.9 no onset, recorded now | Condition recordedDate only | known epilepsy: silent",
+        [*nivolumab(), diagnosis("G40.9", "Epilepsie, nicht näher bezeichnet")],
+        None,
+    ),
+    (
+        "G40.9 onset years before the ICI | Condition onsetDateTime | history: silent",
+        [*nivolumab(), diagnosis("G40.9", "Epilepsie, nicht näher bezeichnet", onset=-2000)],
+        None,
+    ),
+    (
+        "G41.0 | status epilepticus needs no onset | critical",
+        [*nivolumab(), diagnosis("G41.0", "Grand-Mal-Status")],
+        "critical",
+    ),
+    (
+        "E23.1 | drug-induced hypopituitarism under the ICI | warning",
+        [*nivolumab(), diagnosis("E23.1", "Arzneimittelinduzierter Hypopituitarismus")],
+        "warning",
+    ),
+    (
+        "E23.0 onset during the ICI | Hypopituitarismus with onset | warning",
+        [*nivolumab(), diagnosis("E23.0", "Hypopituitarismus", onset=-3)],
+        "warning",
+    ),
+    (
+        "E23.0 no onset | Hypopituitarismus recorded only | silent",
+        [*nivolumab(), diagnosis("E23.0", "Hypopituitarismus")],
+        None,
+    ),
+    (
+        "G51.0 | Fazialisparese under the ICI | warning",
+        [*nivolumab(), diagnosis("G51.0", "Fazialisparese")],
+        "warning",
+    ),
+    (
+        "G21.1 after CAR-T | drug-induced parkinsonism | warning",
+        [*car_t(), diagnosis("G21.1", "Sonstiges arzneimittelinduziertes Parkinson-Syndrom")],
+        "warning",
+    ),
+    (
+        "G20.90 onset after CAR-T | new onset | warning",
+        [*car_t(), diagnosis("G20.90", "Primäres Parkinson-Syndrom", onset=-5)],
+        "warning",
+    ),
+    (
+        "G20.90 no onset | known Parkinson's disease | silent",
+        [*car_t(), diagnosis("G20.90", "Primäres Parkinson-Syndrom")],
+        None,
+    ),
+    (
+        "G21.8 onset after CAR-T | new onset | warning",
+        [*car_t(), diagnosis("G21.8", "Sonstiges sekundäres Parkinson-Syndrom", onset=-5)],
+        "warning",
+    ),
+]
+
+
+@pytest.mark.parametrize(("records", "indicator"), [pytest.param(r, i, id=n) for n, r, i in CODED])
+def test_german_review_coded_cell_decides_the_neurotoxicity_card(
+    records: list[dict[str, Any]], indicator: str | None
+) -> None:
+    assert topics(cards(records)).get(NEURO) == indicator
+
+
+# (cell, note text after CAR-T day 60 or the ICI, the exposure, expected indicator)
+TEXT: list[tuple[str, str, str, str | None]] = [
+    ("Parkinsonismus | note after CAR-T | warning", "Neu aufgetretener Parkinsonismus.", "car_t", "warning"),
+    ("Mikrographie | note after CAR-T | warning", "Seit einer Woche Mikrographie.", "car_t", "warning"),
+    ("Bradykinese | note after CAR-T | warning", "Deutliche Bradykinese beidseits.", "car_t", "warning"),
+    ("keine Bradykinese | negated | silent", "Keine Bradykinese, kein Tremor.", "car_t", None),
+    ("Fazialisparese | note under the ICI | warning", "Periphere Fazialisparese li.", "ici", "warning"),
+    ("Z.n. Fazialisparese | history | silent", "Z.n. Fazialisparese 2015.", "ici", None),
+    (
+        "arzneimittelinduzierter Hypopituitarismus | note under the ICI | warning",
+        "Arzneimittelinduzierter Hypopituitarismus unter Ipilimumab/Nivolumab.",
+        "ici",
+        "warning",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "exposure", "indicator"), [pytest.param(t, x, i, id=n) for n, t, x, i in TEXT]
+)
+def test_german_review_text_cell_decides_the_neurotoxicity_card(
+    text: str, exposure: str, indicator: str | None
+) -> None:
+    therapy = car_t() if exposure == "car_t" else nivolumab()
+    assert topics(cards([*therapy, note(text, 0)])).get(NEURO) == indicator
+
+
+# (cell, report conclusion, expected (kind, uncertain) readings)
+PROGRESSION: list[tuple[str, str, list[tuple[str, bool]]]] = [
+    (
+        "Progress | conclusion | iUPD",
+        "Beurteilung: Progress der hepatischen Metastasen.",
+        [("suspected", False)],
+    ),
+    (
+        "progrediente Erkrankung | conclusion | iUPD",
+        "Insgesamt progrediente Erkrankung.",
+        [("suspected", False)],
+    ),
+    ("RECIST: PD | conclusion | iUPD", "Gesamtansprechen nach RECIST 1.1: PD.", [("suspected", False)]),
+    ("Progress (PD) | conclusion | iUPD", "Progress (PD) mit neuen Lebermetastasen.", [("suspected", False)]),
+    ("kein Progress | negated | none", "Kein Progress. Befundkonstanz.", [("not-progression", False)]),
+    ("PD-L1 | not a response | none", "Tumorzellen PD-L1 positiv (TPS 80 %).", []),
+    ("progress note | English title word | none", "See progress note of today.", []),
+    (
+        "V.a. Progress | abbreviation kept | uncertain iUPD",
+        "V.a. Progress der pulmonalen Filiae.",
+        [("suspected", False)],
+    ),
+    (
+        "bestätigter Progress | confirmed | iCPD",
+        "Bestätigter Progress gegenüber der Voruntersuchung.",
+        [("confirmed", False)],
+    ),
+]
+
+
+def _dated_report(conclusion: str) -> dict[str, Any]:
+    return report(-1, title="CT Thorax/Abdomen mit KM", conclusion=conclusion)
+
+
+@pytest.mark.parametrize(("conclusion", "expected"), [pytest.param(c, e, id=n) for n, c, e in PROGRESSION])
+def test_german_response_wording_cell_decides_the_reading(
+    conclusion: str, expected: list[tuple[str, bool]]
+) -> None:
+    readings = timeline([*nivolumab(), _dated_report(conclusion)]).progression
+    assert [(found.kind, found.uncertain) for found in readings] == expected
+
+
+def test_a_german_progress_report_under_an_ici_asks_for_the_confirmation_scan() -> None:
+    found = topics(cards([*nivolumab(), _dated_report("Beurteilung: Progress (PD) der Lebermetastasen.")]))
+    assert "interval-imaging" in found
+
+
+def generic_report(title: str, conclusion: str, *, category: bool = True) -> dict[str, Any]:
+    resource = report(-5, title=title, conclusion=conclusion)
+    if not category:
+        resource.pop("category")
+    return resource
+
+
+# (cell, report, is a brain MRI)
+GENERIC_MRI: list[tuple[str, dict[str, Any], bool]] = [
+    ("title MRT | conclusion opens with cMRT | brain MRI", generic_report("MRT", "cMRT: unauffällig."), True),
+    (
+        "title Befund | conclusion opens with MRT des Schädels | brain MRI",
+        generic_report("Befund", "MRT des Schädels vom 01.12.: kein Hinweis auf Metastasen."),
+        True,
+    ),
+    (
+        "title Befund, no category | conclusion names Schädel-MRT | brain MRI",
+        generic_report("Befund", "Schädel-MRT nativ und mit KM: regelrechter Befund.", category=False),
+        True,
+    ),
+    (
+        "title CT Thorax | conclusion compares with the brain MRI | not one",
+        generic_report("CT Thorax", "MRT Schädel vom 01.12. zum Vergleich: keine Hirnmetastasen."),
+        False,
+    ),
+    (
+        "title Befund | brain MRI only in a later sentence | not one",
+        generic_report("Befund", "CT Thorax: stabile Rundherde. Vergleich mit cMRT der Vorwoche."),
+        False,
+    ),
+    (
+        "title MRT | conclusion names no region | not one",
+        generic_report("MRT", "Unauffälliger Befund."),
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(("resource", "is_brain_mri"), [pytest.param(r, b, id=n) for n, r, b in GENERIC_MRI])
+def test_a_generic_report_title_defers_to_its_conclusion(
+    resource: dict[str, Any], is_brain_mri: bool
+) -> None:
+    found = topics(cards([resource], [draft("Axicabtagen-Ciloleucel")]))
+    assert (BASELINE not in found) is is_brain_mri
+
+
+# --- b. sentences are not cut at German abbreviations ---------------------------------------------------
+
+# (cell, conclusion, the words the quoted statement must hold)
+QUOTES: list[tuple[str, str, str]] = [
+    (
+        "V.a. | one sentence",
+        "Neue Leberläsionen. V.a. Progress der Filiae re. Leberlappen.",
+        "V.a. Progress der Filiae re. Leberlappen",
+    ),
+    (
+        "Z.n. | one sentence",
+        "Z.n. Resektion li. frontal, jetzt iUPD nach iRECIST.",
+        "Z.n. Resektion li. frontal, jetzt iUPD",
+    ),
+    (
+        "z.B. and ggf. | one sentence",
+        "Neue Herde z.B. in Segment 7, ggf. Kontrolle. iUPD.",
+        "Neue Herde z.B. in Segment 7, ggf. Kontrolle.",
+    ),
+    (
+        "Dr. | one sentence",
+        "Befund mit Dr. Meier besprochen: iUPD.",
+        "Befund mit Dr. Meier besprochen: iUPD.",
+    ),
+    (
+        "bzw. and St.p. | one sentence",
+        "St.p. Lobektomie bzw. Radiatio, neue Läsionen: iUPD.",
+        "St.p. Lobektomie bzw. Radiatio, neue Läsionen: iUPD.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("conclusion", "quoted"), [pytest.param(c, q, id=n) for n, c, q in QUOTES])
+def test_the_quoted_statement_keeps_its_abbreviations(conclusion: str, quoted: str) -> None:
+    readings = timeline([*nivolumab(), _dated_report(conclusion)]).progression
+    assert readings and quoted in readings[0].statement
+
+
+def test_an_english_sentence_end_still_ends_the_quote() -> None:
+    readings = timeline(
+        [*nivolumab(), _dated_report("Header line. Patient Doe. New liver lesions: iUPD.")]
+    ).progression
+    assert readings[0].statement == "Patient Doe. New liver lesions: iUPD."
