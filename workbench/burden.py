@@ -246,7 +246,9 @@ def evaluate_patient(
         )
         view.orphan = outcome.orphan
         view.order_cards = order_days
-        (plan.out_dir / outcome.page).write_text(timeline_page(view, "../report.html"), encoding="utf-8")
+        (plan.out_dir / outcome.page).write_text(
+            timeline_page(view, "../report.html", language=plan.language), encoding="utf-8"
+        )
     except Exception as error:  # one patient's bad data must not stop a cohort's report
         outcome.rows.clear()
         outcome.order_rows.clear()
