@@ -4,6 +4,8 @@ The row id names the cell: "<fact> | <where> | <expected>"."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -288,3 +290,104 @@ def test_an_english_sentence_end_still_ends_the_quote() -> None:
         [*nivolumab(), _dated_report("Header line. Patient Doe. New liver lesions: iUPD.")]
     ).progression
     assert readings[0].statement == "Patient Doe. New liver lesions: iUPD."
+
+
+# --- German names in German cards; the German procedure code in the order ----------------------------
+
+
+def german_cards(records: list[dict[str, Any]], language: str = "de") -> dict[str, dict[str, Any]]:
+    from datetime import UTC, datetime, time
+
+    from clinical_support import PATIENT, TODAY, by_topic, evaluator
+
+    found = evaluator().cards_from_timeline(
+        timeline(records),
+        now=datetime.combine(TODAY, time(10, 0), tzinfo=UTC),
+        patient_id=PATIENT,
+        user_id="Practitioner/dr-1",
+        encounter_id=None,
+        language=language,
+    )
+    return by_topic(found)
+
+
+SEIZURE_AFTER_AXI_CEL = [
+    administration("Yescarta (Axicabtagen-Ciloleucel)", -5),
+    note("Heute generalisierter Krampfanfall.", 0),
+]
+
+# (language, words the neurotoxicity card must hold, words it must not)
+NAMES: list[tuple[str, list[str], list[str]]] = [
+    (
+        "de",
+        ["nach Axicabtagen-Ciloleucel", "- Krampfanfall:", "Domänen: Krampfanfall Grad 3"],
+        ["axicabtagene ciloleucel", "Seizure"],
+    ),
+    (
+        "en",
+        ["axicabtagene ciloleucel", "- Seizure:", "Seizure grade 3"],
+        ["Axicabtagen-Ciloleucel", "Krampfanfall:"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("language", "present", "absent"), NAMES)
+def test_a_card_names_findings_and_agents_in_its_language(
+    language: str, present: list[str], absent: list[str]
+) -> None:
+    card = german_cards(SEIZURE_AFTER_AXI_CEL, language)[NEURO]
+    text = card["summary"] + "\n" + card["detail"]
+    assert [words for words in present if words not in text] == []
+    assert [words for words in absent if words in text] == []
+
+
+def _order_codes(card: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (coding["system"], coding["code"])
+        for suggestion in card.get("suggestions", [])
+        for action in suggestion["actions"]
+        for coding in action["resource"]["code"]["coding"]
+    }
+
+
+OPS_3_820 = ("http://fhir.de/CodeSystem/bfarm/ops", "3-820")
+CPT_70553 = ("http://www.ama-assn.org/go/cpt", "70553")
+HYPOPHYSITIS = [*nivolumab(), diagnosis("E23.1", "Arzneimittelinduzierter Hypopituitarismus")]
+
+# (cell, records, topic, language, OPS 3-820 in the order)
+ORDERS: list[tuple[str, list[dict[str, Any]], str, str, bool]] = [
+    ("brain MRI | German card | OPS beside CPT", SEIZURE_AFTER_AXI_CEL, NEURO, "de", True),
+    ("brain MRI | English card | CPT only", SEIZURE_AFTER_AXI_CEL, NEURO, "en", False),
+    ("sella MRI | German hypophysitis card | OPS beside CPT", HYPOPHYSITIS, NEURO, "de", True),
+    ("sella MRI | English hypophysitis card | CPT only", HYPOPHYSITIS, NEURO, "en", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("records", "topic", "language", "ops"),
+    [pytest.param(r, t, lang, o, id=n) for n, r, t, lang, o in ORDERS],
+)
+def test_a_german_order_carries_the_ops_code(
+    records: list[dict[str, Any]], topic: str, language: str, ops: bool
+) -> None:
+    codes = _order_codes(german_cards(records, language)[topic])
+    assert CPT_70553 in codes
+    assert (OPS_3_820 in codes) is ops
+
+
+def test_a_finding_without_a_german_name_stops_start_up(tmp_path: Path) -> None:
+    from clinical_support import CARDS_DIR, KNOWLEDGE_DIR
+
+    from clinical.evaluation import Evaluator
+    from clinical.knowledge import KnowledgeError
+
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE_DIR, knowledge)
+    findings = knowledge / "neurological-findings.yaml"
+    text = findings.read_text(encoding="utf-8")
+    findings.write_text(
+        text.replace('    display_de: "Krampfanfall"    # German review', "    # German review", 1),
+        encoding="utf-8",
+    )
+    with pytest.raises(KnowledgeError, match="finding seizure has no display_de"):
+        Evaluator.load(knowledge, CARDS_DIR)

@@ -193,6 +193,18 @@ class ImagingVocabulary:
             system: {"system": systems.uri(system), "code": value.code, "display": value.display}
             for system, value in data.suggested_order.items()
         }
+        self._order_by_language: dict[str, dict[str, dict[str, str]]] = {
+            language: {
+                system: {"system": systems.uri(system), "code": value.code, "display": value.display}
+                for system, value in codes.items()
+            }
+            for language, codes in data.suggested_order_by_language.items()
+        }
+
+    def suggested_order_for(self, language: str) -> dict[str, dict[str, str]]:
+        """The suggested order's codes in cards of `language`: the shared ones, and the language's own
+        (OPS 3-820 beside CPT 70553 in German cards)."""
+        return {**self.suggested_order, **self._order_by_language.get(language, {})}
 
     def code_verdict(self, concept: Any) -> bool | None:
         """True/False when a coding says brain MRI / a look-alike that is not one; None if silent."""
