@@ -391,3 +391,116 @@ def test_a_finding_without_a_german_name_stops_start_up(tmp_path: Path) -> None:
     )
     with pytest.raises(KnowledgeError, match="finding seizure has no display_de"):
         Evaluator.load(knowledge, CARDS_DIR)
+
+
+# --- each place the fact can live ----------------------------------------------------------------------
+
+
+def _gm(code: str, display: str) -> dict[str, Any]:
+    return {"coding": [{"system": GM, "version": "2025", "code": code, "display": display}]}
+
+
+def coded_observation(code: str, display: str) -> dict[str, Any]:
+    found = note("", 0)
+    found.pop("valueString")
+    found["valueCodeableConcept"] = _gm(code, display)
+    return found
+
+
+def report_with(**fields: Any) -> dict[str, Any]:
+    resource = report(-1, title="CT Thorax/Abdomen mit KM")
+    resource.update(fields)
+    return resource
+
+
+def attached(text: str) -> list[dict[str, str]]:
+    import base64
+
+    return [{"contentType": "text/plain", "data": base64.b64encode(text.encode()).decode()}]
+
+
+def condition_text(text: str) -> dict[str, Any]:
+    resource = condition(-1)
+    resource["code"] = {"text": text}
+    return resource
+
+
+# (cell, records besides the ICI, expected indicator of the neurotoxicity card)
+PLACES: list[tuple[str, list[dict[str, Any]], str | None]] = [
+    (
+        "Fazialisparese | Condition code.text | warning",
+        [condition_text("Periphere Fazialisparese rechts")],
+        "warning",
+    ),
+    (
+        "G51.0 | Observation valueCodeableConcept | warning",
+        [coded_observation("G51.0", "Fazialisparese")],
+        "warning",
+    ),
+    (
+        "Fazialisparese | DiagnosticReport conclusion | warning",
+        [report_with(conclusion="Klinisch neu aufgetretene Fazialisparese li.")],
+        "warning",
+    ),
+    (
+        "E23.1 | DiagnosticReport conclusionCode | warning",
+        [report_with(conclusionCode=[_gm("E23.1", "Arzneimittelinduzierter Hypopituitarismus")])],
+        "warning",
+    ),
+    (
+        "G40.2 | Observation valueCodeableConcept (no onset there) | silent",
+        [coded_observation("G40.2", "Epilepsie")],
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("records", "indicator"), [pytest.param(r, i, id=n) for n, r, i in PLACES])
+def test_german_finding_is_read_wherever_it_lives(
+    records: list[dict[str, Any]], indicator: str | None
+) -> None:
+    assert topics(cards([*nivolumab(), *records])).get(NEURO) == indicator
+
+
+def imaging_study(description: str) -> dict[str, Any]:
+    return {
+        "resourceType": "ImagingStudy",
+        "id": "is-de-1",
+        "status": "available",
+        "subject": {"reference": "Patient/pt-1"},
+        "started": day(-1),
+        "description": description,
+    }
+
+
+# (cell, resource, expected kind of the reading)
+PROGRESS_PLACES: list[tuple[str, dict[str, Any], str]] = [
+    ("Progress | conclusion | iUPD", report_with(conclusion="Beurteilung: Progress."), "suspected"),
+    (
+        "progrediente Erkrankung | conclusionCode text | iUPD",
+        report_with(conclusionCode=[{"text": "progrediente Erkrankung"}]),
+        "suspected",
+    ),
+    (
+        "RECIST 1.1: PD | presentedForm text | iUPD",
+        report_with(presentedForm=attached("Befundbericht\nBeurteilung nach RECIST 1.1: PD.")),
+        "suspected",
+    ),
+    (
+        "Tumorprogress | ImagingStudy description | iUPD",
+        imaging_study("CT Thorax - Tumorprogress"),
+        "suspected",
+    ),
+]
+
+
+@pytest.mark.parametrize(("resource", "kind"), [pytest.param(r, k, id=n) for n, r, k in PROGRESS_PLACES])
+def test_german_progression_is_read_wherever_it_lives(resource: dict[str, Any], kind: str) -> None:
+    readings = timeline([*nivolumab(), resource]).progression
+    assert [found.kind for found in readings] == [kind]
+
+
+def test_a_generic_report_whose_conclusion_code_names_the_brain_mri_is_one() -> None:
+    resource = generic_report("Befund", "")
+    resource["conclusionCode"] = [{"text": "cMRT: regelrechter Befund"}]
+    assert BASELINE not in topics(cards([resource], [draft("Axicabtagen-Ciloleucel")]))

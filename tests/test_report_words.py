@@ -108,6 +108,12 @@ def test_a_german_timeline_page_has_no_english_lane_or_heading(german_run: Path)
         assert "Neurologische Befunde" in found and "MRT des Schädels" in found
         assert not ENGLISH_LABELS & set(found), (page.name, ENGLISH_LABELS & set(found))
         assert not re.search(r"<title>\d{4}-\d{2}-\d{2}", page.read_text(encoding="utf-8"))
+    texts = " ".join(" ".join(labels(page)) for page in pages)
+    assert (
+        "CAR-T cell therapy" not in texts
+        and "Immune checkpoint inhibitor" not in texts
+        and "ICE score" not in texts
+    )
 
 
 def test_the_english_report_is_unchanged_by_the_words(tmp_path: Path) -> None:
@@ -119,3 +125,15 @@ def test_the_english_report_is_unchanged_by_the_words(tmp_path: Path) -> None:
     )
     found = labels(out / "report.html")
     assert "Alert burden" in found and "Data quality" in found and "Kartenlast" not in found
+
+
+def test_evaluate_html_in_german_writes_a_german_timeline(tmp_path: Path) -> None:
+    from ops_support import REPO_ROOT
+
+    bundle = REPO_ROOT / "fhir_fixtures" / "scenarios" / "car-t-kymriah-procedure-ice2-critical.json"
+    page = tmp_path / "timeline.html"
+    argv = ["evaluate", str(bundle), "--now", "2026-04-02T08:45:00Z", "--language", "de", "--html", str(page)]
+    assert cli.main([*argv, "--format", "json"]) == 0
+    found = labels(page)
+    assert "Zeitstrahl: Patient" in " ".join(found) and "CAR-T-Zelltherapie" in found
+    assert '<html lang="de">' in page.read_text(encoding="utf-8")

@@ -243,6 +243,7 @@ def evaluate_patient(
             first_day=plan.first_day,
             last_day=plan.last_day,
             card_days=card_days,
+            language=plan.language,
         )
         view.orphan = outcome.orphan
         view.order_cards = order_days

@@ -153,7 +153,13 @@ def write_timeline(
         for card in cards
     ]
     view = clinical.timeline_view(
-        evaluator, facts, patient_id=patient_id, first_day=day, last_day=day, card_days=card_days
+        evaluator,
+        facts,
+        patient_id=patient_id,
+        first_day=day,
+        last_day=day,
+        card_days=card_days,
+        language=language,
     )
     try:
         path.write_text(timeline_page(view, language=language), encoding="utf-8")
