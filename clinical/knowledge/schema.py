@@ -193,7 +193,8 @@ class FindingCode(Strict):
     # German review (validation row 101): a code that is also a known chronic disease's (ICD-10-GM G40
     # Epilepsie, G20 Parkinson-Syndrom) is a finding only on a Condition that states its onset
     # (onsetDateTime / onsetPeriod.start): the rules then see whether the onset falls in the therapy.
-    # Without a stated onset, and on any other resource, the code is read as not listed.
+    # Without a stated onset, and on any other resource, it is a known disease: neither the code nor its
+    # text is a finding.
     only_with_onset: bool = False
 
 

@@ -99,7 +99,6 @@ class FindingKind:
     syndrome: Syndrome
     icans_grade: int | None
     also_work_up: tuple[Syndrome, ...] = ()  # encephalomyelitis: the spine as well as the brain
-    display_de: str | None = None  # the name in German cards (knowledge display_de)
 
 
 @dataclass(frozen=True)
@@ -205,7 +204,6 @@ class FindingVocabulary:
                 entry.syndrome,
                 entry.icans_grade,
                 tuple(entry.also_work_up),
-                entry.display_de,
             )
             self.kinds[kind.id] = kind
             for code in entry.codes:

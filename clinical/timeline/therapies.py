@@ -28,7 +28,6 @@ class Agent:
     therapy_class: TherapyClass
     generic: bool
     response_by_imaging: bool  # CAR-T: the day +28 response is assessed by imaging
-    display_de: str | None = None  # the German INN spelling where it differs (German cards)
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,6 @@ class TherapyCatalog:
                 therapy_class=entry.therapy_class,
                 generic=entry.generic,
                 response_by_imaging=entry.response_assessment != "laboratory",
-                display_de=entry.display_de,
             )
             self.agents.append(agent)
             names.extend((name, agent) for name in entry.names)
