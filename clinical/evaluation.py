@@ -22,6 +22,8 @@ from clinical.cards import CardContext, CardRenderer
 from clinical.knowledge import (
     DEFAULT_LANGUAGE,
     Knowledge,
+    check_display_names,
+    display_names,
     load_card_texts,
     load_card_translations,
     load_knowledge,
@@ -47,9 +49,16 @@ class Evaluator:
         order = vocabularies.imaging.suggested_order
         # English first: a typo in cards/ is named in the English file, not as a translation mismatch.
         english = CardRenderer(load_card_texts(cards_dir), knowledge.timing, order)
+        translated = load_card_translations(cards_dir)
+        check_display_names(knowledge, translated)
         translations = {
-            language: CardRenderer(texts, knowledge.timing, order)
-            for language, texts in load_card_translations(cards_dir).items()
+            language: CardRenderer(
+                texts,
+                knowledge.timing,
+                vocabularies.imaging.suggested_order_for(language),
+                names=display_names(knowledge, language),
+            )
+            for language, texts in translated.items()
         }
         return cls(knowledge, vocabularies, english, translations)
 

@@ -8,14 +8,14 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 from clinical.evaluation import Evaluator
+from clinical.knowledge import display_names
 from clinical.rules import courses_on
 from clinical.timeline import PatientTimeline, TherapyEvent
 from timeline_view.model import BrainMri, CardDay, Dose, Finding, ImagingWindow, Therapy, TimelineView
+from timeline_view.words import ENGLISH, words_for
 
 THERAPY_LABELS = {
-    "ici": "Immune checkpoint inhibitor",
-    "car_t": "CAR-T cell therapy",
-    "t_cell_engager": "T-cell engager",
+    therapy_class: ENGLISH[f"therapy.{therapy_class}"] for therapy_class in ("ici", "car_t", "t_cell_engager")
 }
 
 
@@ -40,9 +40,13 @@ def build_view(
     first_day: date,
     last_day: date,
     card_days: Iterable[CardDay] = (),
+    language: str = "en",
 ) -> TimelineView:
-    """The patient's therapies, imaging windows, findings and brain MRIs as of `last_day`."""
+    """The patient's therapies, imaging windows, findings and brain MRIs as of `last_day`; names in
+    `language` (German: the catalogue's `display_de`, the therapy classes from timeline_view/words.py)."""
     timing = evaluator.knowledge.timing
+    words = words_for(language)
+    names = display_names(evaluator.knowledge, language)
     view = TimelineView(patient_id, first_day, last_day, card_days=list(card_days))
     baseline = timing.baseline_brain_mri
     # Day 0 as the rules see it: a T-cell engager restarted after a long pause is a new course.
@@ -57,8 +61,8 @@ def build_view(
         view.therapies.append(
             Therapy(
                 therapy_class=therapy_class,
-                label=THERAPY_LABELS.get(therapy_class, therapy_class),
-                agents=tuple(course.agents()),
+                label=words.texts.get(f"therapy.{therapy_class}", therapy_class),
+                agents=tuple(names.get(agent, agent) for agent in course.agents()),
                 doses=doses,
                 started=course.first_exposure,
                 last=course.last_exposure,
@@ -90,11 +94,11 @@ def build_view(
         (
             Finding(
                 f.on,
-                f.kind.display,
+                names.get(f.kind.display, f.kind.display),
                 f.kind.icans_grade or f.coded_grade,
                 "warning" if f.uncertain else f.kind.severity,
                 f.resource_type,
-                f.detail + (" (suspected)" if f.uncertain else ""),
+                f.detail + (words["evidence.suspected"] if f.uncertain else ""),
             )
             for f in facts.findings
         ),
@@ -103,7 +107,7 @@ def build_view(
     view.findings += [
         Finding(
             s.on,
-            "ICE score" if s.kind == "ice" else "CAPD score",
+            words["score.ice"] if s.kind == "ice" else words["score.capd"],
             s.grade,
             "warning",
             "Observation",

@@ -39,9 +39,9 @@ def markdown_text(text: str) -> str:
     return _BOLD.sub(r"<b>\1</b>", e(text))
 
 
-def page(title: str, body: str) -> str:
+def page(title: str, body: str, *, language: str = "en") -> str:
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html>\n<html lang="{e(language)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         # No network: not even a favicon request.
         '<link rel="icon" href="data:,">'

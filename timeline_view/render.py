@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from timeline_view import app_words
 from timeline_view.html import INDICATOR_COLOURS, e, markdown_text, page
 from timeline_view.model import CardDay, ImagingWindow, TimelineView
+from timeline_view.words import ENGLISH, Words, words_for
 
 WIDTH = 1000
 LABEL_WIDTH = 190
@@ -79,7 +79,7 @@ def _dose_mark(x: float, y: float, stage: str, title: str) -> str:
     )
 
 
-def _therapy_rows(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float]:
+def _therapy_rows(view: TimelineView, axis: Axis, y: float, w: Words = ENGLISH) -> tuple[list[str], float]:
     parts: list[str] = []
     for therapy in view.therapies:
         agents = ", ".join(therapy.agents)
@@ -93,8 +93,17 @@ def _therapy_rows(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], 
             state = "ongoing" if therapy.ongoing else "finished"
             parts.append(
                 f'<rect class="course {state}" x="{x0:.1f}" y="{y + 9:.1f}" width="{max(2.0, x1 - x0):.1f}" '
-                f'height="{ROW_HEIGHT - 18}" fill="#b0bec5" rx="3"><title>{e(therapy.label)} ({e(agents)}): '
-                f"{bar_start} to {'ongoing' if therapy.ongoing else bar_end}</title></rect>"
+                f'height="{ROW_HEIGHT - 18}" fill="#b0bec5" rx="3"><title>'
+                + e(
+                    w.fill(
+                        "course_title",
+                        therapy=therapy.label,
+                        agents=agents,
+                        first=w.day(bar_start),
+                        last=w["ongoing"] if therapy.ongoing else w.day(bar_end),
+                    )
+                )
+                + "</title></rect>"
             )
         for dose in therapy.doses:
             if dose.on is not None and axis.shows(dose.on):
@@ -103,19 +112,24 @@ def _therapy_rows(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], 
                         axis.x(dose.on),
                         y,
                         dose.stage,
-                        f"{dose.on} {dose.stage}: {dose.agent} ({dose.source})",
+                        f"{w.day(dose.on)} {w.texts.get('stage.' + dose.stage, dose.stage)}: {dose.agent} "
+                        f"({dose.source})",
                     )
                 )
         if therapy.day_zero is not None and axis.shows(therapy.day_zero):
             x = axis.x(therapy.day_zero)
+            source = therapy.day_zero_source or ""
+            zero_title = w.fill("day_zero_title", date=w.day(therapy.day_zero), source=source)
             parts.append(
                 f'<g class="day-zero"><line x1="{x:.1f}" x2="{x:.1f}" y1="{y + 2:.1f}" '
                 f'y2="{y + ROW_HEIGHT - 2:.1f}" '
-                f'stroke="#000" stroke-width="2"/><text x="{x + 3:.1f}" y="{y + 9:.1f}">day 0</text>'
-                f"<title>day 0: {therapy.day_zero} ({e(therapy.day_zero_source or '')})</title></g>"
+                f'stroke="#000" stroke-width="2"/><text x="{x + 3:.1f}" y="{y + 9:.1f}">'
+                f"{e(w['day_zero'])}</text><title>{e(zero_title)}</title></g>"
             )
         if therapy.planned:
-            parts.append(f'<text class="planned-note" x="{WIDTH - 60}" y="{y + 19:.1f}">planned</text>')
+            parts.append(
+                f'<text class="planned-note" x="{WIDTH - 60}" y="{y + 19:.1f}">{e(w["planned_note"])}</text>'
+            )
         parts.append("</g>")
         y += ROW_HEIGHT
     return parts, y
@@ -139,19 +153,22 @@ def _window_lanes(view: TimelineView, axis: Axis) -> list[tuple[int, ImagingWind
     return placed
 
 
-def _window_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float]:
+def _window_row(view: TimelineView, axis: Axis, y: float, w: Words = ENGLISH) -> tuple[list[str], float]:
     placed = _window_lanes(view, axis)
     lanes = 1 + max((lane for lane, _ in placed), default=0)
     height = max(float(ROW_HEIGHT), 8 + lanes * WINDOW_LANE)
-    parts = [_label(y + (height - ROW_HEIGHT) / 2, "Imaging windows")]
+    parts = [_label(y + (height - ROW_HEIGHT) / 2, w["lane.imaging_windows"])]
     for lane, window in placed:
         top = y + 4 + lane * WINDOW_LANE
         x0, x1 = axis.x(window.starts), axis.x(window.ends + timedelta(days=1))
+        title = w.fill(
+            "window_title", window=window.window_id, first=w.day(window.starts), last=w.day(window.ends)
+        )
         colour = INDICATOR_COLOURS.get(window.indicator, "#888")
         parts.append(
             f'<rect class="window" x="{x0:.1f}" y="{top:.1f}" width="{max(2.0, x1 - x0):.1f}" '
             f'height="{WINDOW_LANE - 3}" fill="{colour}" fill-opacity="0.25" stroke="{colour}">'
-            f"<title>{e(window.window_id)}: {window.starts} to {window.ends}</title></rect>"
+            f"<title>{e(title)}</title></rect>"
         )
         if x1 - x0 > 7 * len(window.window_id):
             parts.append(
@@ -166,8 +183,8 @@ def _window_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], fl
     return parts, y + height
 
 
-def _mri_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float]:
-    parts = [_label(y, "Brain MRI")]
+def _mri_row(view: TimelineView, axis: Axis, y: float, w: Words = ENGLISH) -> tuple[list[str], float]:
+    parts = [_label(y, w["lane.brain_mri"])]
     cy = y + ROW_HEIGHT / 2
     for mri in view.brain_mris:
         if mri.on is None or not axis.shows(mri.on):
@@ -178,7 +195,7 @@ def _mri_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float
             f'<path class="mri {e(mri.state)}" d="M{x:.1f},{cy - 6:.1f} L{x + 6:.1f},{cy:.1f} '
             f"L{x:.1f},{cy + 6:.1f} "
             f'L{x - 6:.1f},{cy:.1f} Z" fill="{fill}" stroke="#2e7d32" stroke-width="1.5">'
-            f"<title>brain MRI {e(mri.state)} {mri.on} ({e(mri.source)})</title></path>"
+            f"<title>{e(_mri_text(mri.state, mri.on, mri.source, w))}</title></path>"
         )
     return parts, y + ROW_HEIGHT
 
@@ -202,14 +219,14 @@ def grade_label_levels(xs: list[float]) -> list[int]:
     return levels
 
 
-def _finding_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float]:
+def _finding_row(view: TimelineView, axis: Axis, y: float, w: Words = ENGLISH) -> tuple[list[str], float]:
     shown = sorted((f for f in view.findings if axis.shows(f.on)), key=lambda f: f.on)
     labelled = [f for f in shown if f.grade is not None]
     levels = grade_label_levels([axis.x(f.on) for f in labelled])
     level_of = {id(f): level for f, level in zip(labelled, levels, strict=True)}
     extra = GRADE_LEVEL * max(levels, default=0)
     height = ROW_HEIGHT + extra
-    parts = [_label(y + extra / 2, "Neurological findings")]
+    parts = [_label(y + extra / 2, w["lane.findings"])]
     cy = y + extra + ROW_HEIGHT / 2 + 3
     for finding in shown:
         x = axis.x(finding.on)
@@ -222,17 +239,17 @@ def _finding_row(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], f
         parts.append(
             f'<g class="finding"><circle class="finding-mark {e(finding.severity)}" cx="{x:.1f}" '
             f'cy="{cy:.1f}" r="5" fill="{colour}"/>{label}'
-            f"<title>{finding.on} {e(finding.display)} {e(grade)}: {e(finding.detail)} "
+            f"<title>{e(w.day(finding.on))} {e(finding.display)} {e(grade)}: {e(finding.detail)} "
             f"({e(finding.source)})</title></g>"
         )
     return parts, y + height
 
 
-def _card_rows(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], float]:
+def _card_rows(view: TimelineView, axis: Axis, y: float, w: Words = ENGLISH) -> tuple[list[str], float]:
     parts: list[str] = []
     runs = card_runs(view.card_days)
     for topic in sorted({run.topic for run in runs}):
-        parts.append(_label(y, f"Card: {topic}", "card-label"))
+        parts.append(_label(y, w.fill("lane.card", topic=topic), "card-label"))
         for run in runs:
             if run.topic != topic or run.last < axis.start or run.first > axis.end:
                 continue
@@ -241,14 +258,24 @@ def _card_rows(view: TimelineView, axis: Axis, y: float) -> tuple[list[str], flo
             parts.append(
                 f'<rect class="card-day {e(run.indicator)}" x="{x0:.1f}" y="{y + 7:.1f}" '
                 f'width="{max(1.5, x1 - x0):.1f}" height="{ROW_HEIGHT - 14}" fill="{colour}">'
-                f"<title>{run.first} to {run.last} ({run.days} days) {e(run.rule)}: "
-                f"{e(run.summary)}</title></rect>"
+                "<title>"
+                + e(
+                    w.fill(
+                        "card_run_title",
+                        first=w.day(run.first),
+                        last=w.day(run.last),
+                        days=run.days,
+                        rule=run.rule,
+                        summary=run.summary,
+                    )
+                )
+                + "</title></rect>"
             )
         y += ROW_HEIGHT
     return parts, y
 
 
-def _axis(axis: Axis, y: float, top: float) -> list[str]:
+def _axis(axis: Axis, y: float, top: float, w: Words = ENGLISH) -> list[str]:
     parts = [f'<line x1="{LABEL_WIDTH}" x2="{WIDTH - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#555"/>']
     month = date(axis.start.year, axis.start.month, 1)
     step = 1 if axis.days <= 200 else 2 if axis.days <= 400 else 3
@@ -257,31 +284,35 @@ def _axis(axis: Axis, y: float, top: float) -> list[str]:
             x = axis.x(month)
             parts.append(
                 f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top:.1f}" y2="{y + 4:.1f}" stroke="#e0e0e0"/>'
-                f'<text x="{x + 2:.1f}" y="{y + 16:.1f}">{month:%Y-%m}</text>'
+                f'<text x="{x + 2:.1f}" y="{y + 16:.1f}">{w.month(month)}</text>'
             )
         total = month.month - 1 + step
         month = date(month.year + total // 12, total % 12 + 1, 1)
     return parts
 
 
-def timeline_svg(view: TimelineView) -> str:
+def timeline_svg(view: TimelineView, w: Words = ENGLISH) -> str:
     axis = axis_for(view)
     rows: list[str] = []
     y = float(TOP)
     for build in (_therapy_rows, _window_row, _mri_row, _finding_row, _card_rows):
-        parts, y = build(view, axis, y)
+        parts, y = build(view, axis, y, w)
         rows.extend(parts)
     x0, x1 = axis.x(view.first_day), axis.x(view.last_day + timedelta(days=1))
+    evaluated = w.fill("evaluated_title", first=w.day(view.first_day), last=w.day(view.last_day))
     shade = (
         f'<rect class="range" x="{x0:.1f}" y="{TOP}" width="{max(2.0, x1 - x0):.1f}" height="{y - TOP:.1f}" '
-        f'fill="#fff59d" fill-opacity="0.35"><title>evaluated: {view.first_day} to '
-        f"{view.last_day}</title></rect>"
+        f'fill="#fff59d" fill-opacity="0.35"><title>{e(evaluated)}</title></rect>'
     )
     height = y + AXIS_HEIGHT
     return (
         f'<svg class="timeline" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0f}" '
-        f'viewBox="0 0 {WIDTH} {height:.0f}" role="img" aria-label="Timeline of patient '
-        f'{e(view.patient_id)}">' + "".join(_axis(axis, y, TOP)) + shade + "".join(rows) + "</svg>"
+        f'viewBox="0 0 {WIDTH} {height:.0f}" role="img" '
+        f'aria-label="{e(w.fill("timeline_label", patient=view.patient_id))}">'
+        + "".join(_axis(axis, y, TOP, w))
+        + shade
+        + "".join(rows)
+        + "</svg>"
     )
 
 
@@ -330,37 +361,50 @@ def card_runs(days: list[CardDay]) -> list[CardRun]:
     return sorted(runs, key=lambda run: (run.first, run.topic, run.rule))
 
 
-def describe_evidence(part: str) -> str:
+def describe_evidence(part: str, w: Words = ENGLISH) -> str:
     """One `clinical.acknowledgements.evidence_parts` item in words."""
     kind, *fields = part.split("|")
     if kind == "finding" and len(fields) == 5:
         what, on, source, grade, certainty = fields
-        graded = f", grade {grade}" if grade else ""
-        suspected = " (suspected)" if certainty == "suspected" else ""
-        return f"{source} {on}: {what}{graded}{suspected}"
+        graded = w.fill("evidence.grade", grade=grade) if grade else ""
+        suspected = w["evidence.suspected"] if certainty == "suspected" else ""
+        return f"{source} {_iso_day(on, w)}: {what}{graded}{suspected}"
     if kind == "score" and len(fields) == 3:
-        return f"{fields[0].upper()} score {fields[1]} on {fields[2]}"
+        return w.fill("evidence.score", name=fields[0].upper(), score=fields[1], date=_iso_day(fields[2], w))
     if kind == "plan" and len(fields) == 2:
-        return f"planned {fields[1]} ({fields[0]})"
+        return w.fill("evidence.plan", what=fields[1], kind=fields[0])
     if kind == "start" and fields and fields[0]:
-        return f"planned start {fields[0]}"
+        return w.fill("evidence.start", date=_iso_day(fields[0], w))
     if kind == "window" and len(fields) == 3:
-        return f"window {fields[0]} ({fields[1]}, day 0 {fields[2] or 'unknown'})"
+        day_zero = _iso_day(fields[2], w) if fields[2] else w["unknown"]
+        return w.fill("evidence.window", window=fields[0], therapy=fields[1], day_zero=day_zero)
     if kind == "iupd" and fields:
-        return f"iRECIST unconfirmed progression (iUPD) reported {fields[0]}"
+        return w.fill("evidence.iupd", date=_iso_day(fields[0], w))
     return ""
 
 
-def _behind(run: CardRun, view: TimelineView) -> str:
-    items = [text for text in (describe_evidence(part) for part in run.evidence) if text]
+def _iso_day(text: str, w: Words) -> str:
+    """An ISO date from an evidence key, written as the language writes dates (as given if not one)."""
+    try:
+        return w.day(date.fromisoformat(text[:10]))
+    except ValueError:
+        return text
+
+
+def _mri_text(state: str, on: date | None, source: str, w: Words) -> str:
+    return w.fill("brain_mri_title", state=w.texts.get(f"mri.{state}", state), date=w.day(on), source=source)
+
+
+def _behind(run: CardRun, view: TimelineView, w: Words = ENGLISH) -> str:
+    items = [text for text in (describe_evidence(part, w) for part in run.evidence) if text]
     studies = [mri for mri in view.brain_mris if mri.on is not None and mri.on <= run.last]
-    items += [f"brain MRI {mri.state} {mri.on} ({mri.source})" for mri in studies[-2:]]
+    items += [_mri_text(mri.state, mri.on, mri.source, w) for mri in studies[-2:]]
     if not items:
         return ""
     return '<ul class="behind">' + "".join(f"<li>{e(item)}</li>" for item in items) + "</ul>"
 
 
-def therapy_days(run: CardRun) -> str:
+def therapy_days(run: CardRun, w: Words = ENGLISH) -> str:
     """ "day 29-90" after the day 0 of the window the run counts in (its evidence), or ""."""
     for part in run.evidence:
         kind, *fields = part.split("|")
@@ -371,115 +415,122 @@ def therapy_days(run: CardRun) -> str:
         except ValueError:
             continue
         first, last = (run.first - day_zero).days, (run.last - day_zero).days
-        return f"day {first}" if first == last else f"day {first}-{last}"
+        if first == last:
+            return w.fill("therapy_day", first=first)
+        return w.fill("therapy_days", first=first, last=last)
     return ""
 
 
-def _run_item(run: CardRun, view: TimelineView, css: str = "card") -> str:
-    when = str(run.first) if run.first == run.last else f"{run.first} to {run.last}"
-    days = therapy_days(run)
+def _run_item(run: CardRun, view: TimelineView, css: str = "card", w: Words = ENGLISH) -> str:
+    when = w.span(run.first, run.last)
+    days = therapy_days(run, w)
     when = f"{days}: {when}" if days else when
-    length = f"{run.days} day{'s' if run.days != 1 else ''}"
     return (
-        f'<div class="{css} {e(run.indicator)}"><div class="note">{when} ({length}) · '
+        f'<div class="{css} {e(run.indicator)}"><div class="note">{e(when)} ({e(w.days(run.days))}) · '
         f"<code>{e(run.rule or run.topic)}</code> · {e(run.topic)} · "
-        f'<span class="{e(run.indicator)}">{e(run.indicator.upper())}</span></div>'
-        f"<b>{e(run.summary)}</b><pre>{markdown_text(run.detail)}</pre>{_behind(run, view)}</div>"
+        f'<span class="{e(run.indicator)}">{e(w.indicator(run.indicator).upper())}</span></div>'
+        f"<b>{e(run.summary)}</b><pre>{markdown_text(run.detail)}</pre>{_behind(run, view, w)}</div>"
     )
 
 
-def _cards_section(view: TimelineView) -> str:
+def _cards_section(view: TimelineView, w: Words = ENGLISH) -> str:
     runs = card_runs(view.card_days)
     order_runs = card_runs(view.order_cards)
     order = ""
     if order_runs:
-        order = (
-            '<h2 id="order-time-cards">Cards only an order shows (order-select simulated at the '
-            "order's authoredOn)</h2>"
-            + "".join(_run_item(run, view, "card order-card") for run in order_runs)
+        order = f'<h2 id="order-time-cards">{e(w["cards.order_heading"])}</h2>' + "".join(
+            _run_item(run, view, "card order-card", w) for run in order_runs
         )
     if not runs:
-        return "<h2>Cards</h2><p>No card fires on any day of the range.</p>" + order
-    head = (
-        '<h2>Cards</h2><p class="note">Repeated cards are merged into runs: the same topic and rule on '
-        "consecutive days, with its strongest indicator, the last day's wording and the records behind "
-        "it.</p>"
-    )
-    return head + "".join(_run_item(run, view) for run in runs) + order
+        return f"<h2>{e(w['cards.heading'])}</h2><p>{e(w['cards.none'])}</p>" + order
+    head = f'<h2>{e(w["cards.heading"])}</h2><p class="note">{e(w["cards.runs_note"])}</p>'
+    return head + "".join(_run_item(run, view, w=w) for run in runs) + order
 
 
-def _unknown_dates(view: TimelineView) -> str:
+def _unknown_dates(view: TimelineView, w: Words = ENGLISH) -> str:
     items = [
-        f"<li>{e(therapy.label)}: {e(dose.stage)} {e(dose.agent)} ({e(dose.source)})</li>"
+        f"<li>{e(therapy.label)}: {e(w.texts.get('stage.' + dose.stage, dose.stage))} {e(dose.agent)} "
+        f"({e(dose.source)})</li>"
         for therapy in view.therapies
         for dose in therapy.doses
         if dose.on is None
     ]
     items += [
-        f"<li>Brain MRI {e(mri.state)} ({e(mri.source)})</li>" for mri in view.brain_mris if mri.on is None
+        f"<li>{e(w['lane.brain_mri'])} {e(w.texts.get('mri.' + mri.state, mri.state))} ({e(mri.source)})</li>"
+        for mri in view.brain_mris
+        if mri.on is None
     ]
     if not items:
         return ""
-    return '<h2>Recorded without a usable date</h2><ul class="unknown-dates">' + "".join(items) + "</ul>"
+    return f'<h2>{e(w["undated.heading"])}</h2><ul class="unknown-dates">' + "".join(items) + "</ul>"
 
 
-LEGEND = (
-    '<p class="legend note"><span>● administered</span><span>■ ordered</span><span>○ planned</span>'
-    "<span>| day 0</span><span>◆ brain MRI done</span><span>◇ brain MRI ordered</span>"
-    '<span>G<i>n</i> ICANS grade</span><span style="background:#fff59d">evaluated range</span>'
-    '<span class="critical">■ critical</span><span class="warning">■ warning</span><span class="info">■ '
-    "info</span></p>"
-)
+def legend(w: Words = ENGLISH) -> str:
+    return (
+        f'<p class="legend note"><span>● {e(w["legend.administered"])}</span>'
+        f"<span>■ {e(w['legend.ordered'])}</span><span>○ {e(w['legend.planned'])}</span>"
+        f"<span>| {e(w['legend.day_zero'])}</span><span>◆ {e(w['legend.mri_done'])}</span>"
+        f"<span>◇ {e(w['legend.mri_ordered'])}</span>"
+        f"<span>G<i>n</i> {e(w['legend.grade'])}</span>"
+        f'<span style="background:#fff59d">{e(w["legend.range"])}</span>'
+        f'<span class="critical">■ {e(w.indicator("critical"))}</span>'
+        f'<span class="warning">■ {e(w.indicator("warning"))}</span>'
+        f'<span class="info">■ {e(w.indicator("info"))}</span></p>'
+    )
 
 
-def _therapy_days(view: TimelineView) -> str:
+def _therapy_days(view: TimelineView, w: Words) -> str:
     items = [
-        app_words.therapy_day(therapy.label, (view.last_day - therapy.day_zero).days, str(therapy.day_zero))
+        w.fill(
+            "today.therapy_day_item",
+            therapy=therapy.label,
+            day=f"{(view.last_day - therapy.day_zero).days:+d}",
+            day_zero=w.day(therapy.day_zero),
+        )
         for therapy in view.therapies
         if therapy.day_zero is not None and therapy.day_zero <= view.last_day
     ]
     if not items:
         return ""
-    return (
-        f'<p class="therapy-day"><b>{e(app_words.THERAPY_DAY)}</b>: '
-        + "; ".join(e(item) for item in items)
-        + "</p>"
-    )
+    heading = f"<b>{e(w['today.therapy_day'])}</b>"
+    return f'<p class="therapy-day">{heading}: ' + "; ".join(e(item) for item in items) + "</p>"
 
 
-def _today_card(card: CardDay) -> str:
+def _today_card(card: CardDay, w: Words) -> str:
     # The anchor a card link's appContext opens the page at (#card-<topic>).
+    indicator = w.indicator(card.indicator)
     return (
         f'<div class="card today {e(card.indicator)}" id="card-{e(card.topic)}"><div class="note">'
-        f'{e(card.topic)} · <span class="{e(card.indicator)}">{e(card.indicator.upper())}</span></div>'
+        f'{e(card.topic)} · <span class="{e(card.indicator)}">{e(indicator.upper())}</span></div>'
         f"<b>{e(card.summary)}</b><pre>{markdown_text(card.detail)}</pre></div>"
     )
 
 
-def todays_cards(view: TimelineView) -> str:
+def todays_cards(view: TimelineView, w: Words = ENGLISH) -> str:
     """The live view's first section: the therapy day and the cards the service answers now."""
     if view.today_cards is None:
         return ""
-    cards = "".join(_today_card(card) for card in view.today_cards)
-    return (
-        f'<section id="todays-cards"><h2>{e(app_words.TODAYS_CARDS)}</h2>{_therapy_days(view)}'
-        f"{cards or f'<p>{e(app_words.NO_CARD_TODAY)}</p>'}</section>"
-    )
+    cards = "".join(_today_card(card, w) for card in view.today_cards) or f"<p>{e(w['today.none'])}</p>"
+    heading = f"<h2>{e(w['today.heading'])}</h2>"
+    return f'<section id="todays-cards">{heading}{_therapy_days(view, w)}{cards}</section>'
 
 
-def timeline_page(view: TimelineView, back_link: str | None = None) -> str:
-    back = f'<p><a href="{e(back_link)}">Back to the report</a></p>' if back_link else ""
-    when = str(view.first_day) if view.first_day == view.last_day else f"{view.first_day} to {view.last_day}"
+LEGEND = legend()
+
+
+def timeline_page(view: TimelineView, back_link: str | None = None, *, language: str = "en") -> str:
+    """The patient's page in `language` ("de": German headings, lanes and dates as 04.12.2026); the
+    texts from the record and the cards are shown as written."""
+    w = words_for(language)
+    back = f'<p><a href="{e(back_link)}">{e(w["timeline.back"])}</a></p>' if back_link else ""
+    when = w.span(view.first_day, view.last_day)
     orphan = (
-        '<p class="critical orphan-flag" id="orphan">Orphan: the export holds no Patient resource for '
-        "this id. Its records are shown here but it is not counted as a patient of the cohort.</p>"
-        if view.orphan
-        else ""
+        f'<p class="critical orphan-flag" id="orphan">{e(w["timeline.orphan"])}</p>' if view.orphan else ""
     )
     body = (
-        f"{back}<h1>Patient {e(view.patient_id)}</h1>{orphan}"
-        '<p class="sub">Cards as patient-view would answer them, '
-        f"{when}</p>{todays_cards(view)}"
-        f'{LEGEND}<div class="figure">{timeline_svg(view)}</div>{_cards_section(view)}{_unknown_dates(view)}'
+        f"{back}<h1>{e(w.fill('timeline.heading', patient=view.patient_id))}</h1>{orphan}"
+        f'<p class="sub">{e(w.fill("timeline.sub", when=when))}</p>{todays_cards(view, w)}'
+        f'{legend(w)}<div class="figure">{timeline_svg(view, w)}</div>{_cards_section(view, w)}'
+        f"{_unknown_dates(view, w)}"
     )
-    return page(f"Timeline: patient {view.patient_id}", body)
+    return page(w.fill("timeline.title", patient=view.patient_id), body, language=w.language)

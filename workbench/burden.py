@@ -243,10 +243,13 @@ def evaluate_patient(
             first_day=plan.first_day,
             last_day=plan.last_day,
             card_days=card_days,
+            language=plan.language,
         )
         view.orphan = outcome.orphan
         view.order_cards = order_days
-        (plan.out_dir / outcome.page).write_text(timeline_page(view, "../report.html"), encoding="utf-8")
+        (plan.out_dir / outcome.page).write_text(
+            timeline_page(view, "../report.html", language=plan.language), encoding="utf-8"
+        )
     except Exception as error:  # one patient's bad data must not stop a cohort's report
         outcome.rows.clear()
         outcome.order_rows.clear()

@@ -124,7 +124,7 @@ def histogram(
         x = 60 + index * slot
         parts.append(
             f'<rect class="bin" x="{x + 2:.1f}" y="{plot_bottom - bar_height:.1f}" width="{slot - 4:.1f}" '
-            f'height="{bar_height:.1f}" fill="#5c6bc0"><title>{e(label)}: {count} patients</title></rect>'
+            f'height="{bar_height:.1f}" fill="#5c6bc0"><title>{e(label)}: {count} {e(y_label)}</title></rect>'
             f'<text x="{x + slot / 2:.1f}" y="{plot_bottom + 14}" text-anchor="middle">{e(label)}</text>'
         )
         if count:
@@ -179,7 +179,7 @@ def lines(
         else:
             parts.append(
                 f'<polyline class="series {e(indicator)}" points="{points}" fill="none" stroke="{colour}" '
-                f'stroke-width="2"><title>{e(indicator)} cards per day</title></polyline>'
+                f'stroke-width="2"><title>{e(indicator)}: {e(y_label)}</title></polyline>'
             )
     parts.append(
         f'<line x1="{left}" x2="{WIDTH - RIGHT}" y1="{plot_bottom}" y2="{plot_bottom}" stroke="#555"/>'

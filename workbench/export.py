@@ -42,14 +42,7 @@ _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _RESOURCE_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]+")
 
 # Why a resource was not read, as counted in summary.json (the keys) and shown in the report.
-SKIP_REASONS: dict[str, str] = {
-    "invalid-json": "the line is not JSON (truncated or garbage)",
-    "not-a-resource": "JSON, but not a FHIR resource (no resourceType)",
-    "invalid-id": "the id is not a string",
-    "invalid-patient-reference": "subject/patient is not a Reference object with a string reference",
-    "no-patient-reference": "names no patient, and the export holds several",
-    "patient-without-id": "a Patient without an id",
-}
+# What each skip reason means is in timeline_view/words.py ("skip.<reason>"), per language.
 
 
 class ExportError(Exception):

@@ -108,6 +108,7 @@ def run_description(source: str, plan: BurdenPlan, shard: tuple[int, int] | None
         "from": plan.first_day.isoformat(),
         "to": plan.last_day.isoformat(),
         "shard": list(shard) if shard else None,
+        "language": plan.language,
     }
 
 
@@ -143,7 +144,10 @@ def merge_shards(shard_dirs: list[Path], out_dir: Path) -> BurdenSummary:
         if pages.is_dir() and pages.resolve() != (out_dir / PATIENT_PAGES).resolve():
             for page in pages.iterdir():
                 shutil.copyfile(page, out_dir / PATIENT_PAGES / page.name)
-    plan = BurdenPlan(date.fromisoformat(first["from"]), date.fromisoformat(first["to"]), out_dir)
+    language = str(first.get("language") or "en")  # runs written before the German report: English
+    plan = BurdenPlan(
+        date.fromisoformat(first["from"]), date.fromisoformat(first["to"]), out_dir, language=language
+    )
     summary = BurdenSummary(str(first["source"]), plan, quality)
     finish_run(
         [folder / OUTCOMES for folder in shard_dirs],

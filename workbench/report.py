@@ -6,10 +6,11 @@ and data quality."""
 from __future__ import annotations
 
 import math
+from datetime import date
 
 from timeline_view.html import INDICATORS, e, page, table
+from timeline_view.words import ENGLISH, Words, words_for
 from workbench.charts import grouped_bars, histogram, lines, stacked_bars
-from workbench.export import SKIP_REASONS
 from workbench.summary import ORDER_HOOKS, BurdenSummary
 from workbench.validation import ValidationReport
 
@@ -40,7 +41,7 @@ def _per_patient_bins(summary: BurdenSummary) -> list[tuple[str, int]]:
     return bins
 
 
-def _charts(summary: BurdenSummary) -> str:
+def _charts(summary: BurdenSummary, w: Words = ENGLISH) -> str:
     rate_rows = [
         (
             topic,
@@ -56,52 +57,55 @@ def _charts(summary: BurdenSummary) -> str:
         (
             rule,
             {
-                "card-days": float(summary.by_rule[rule].card_days),
-                "episodes": float(summary.by_rule[rule].episodes),
-                "patients": float(summary.by_rule[rule].patients),
+                w["series.card_days"]: float(summary.by_rule[rule].card_days),
+                w["series.episodes"]: float(summary.by_rule[rule].episodes),
+                w["series.patients"]: float(summary.by_rule[rule].patients),
             },
         )
         for rule in summary.rules()
     ]
-    labels = [day.isoformat() for day in summary.plan.days()]
+    labels = [w.day(day) for day in summary.plan.days()]
     without_card = summary.patients - summary.patients_with_cards()
+    zero_bin = w.fill("chart.zero_bin", count=f"{without_card:,}")
     figures = [
         (
-            "Cards per 100 patients per week, by topic and indicator",
-            stacked_bars(
-                "chart-rate-by-topic",
-                rate_rows,
-                "cards per 100 patients per week",
-                "card-days per 100 patients per week",
-            ),
+            w["chart.rate_title"],
+            stacked_bars("chart-rate-by-topic", rate_rows, w["chart.rate_label"], w["chart.rate_axis"]),
             "",
         ),
         (
-            "By rule: card-days, episodes and patients",
-            grouped_bars("chart-by-rule", rule_rows, "card-days, episodes and patients by rule", "count"),
+            w["chart.rule_title"],
+            grouped_bars("chart-by-rule", rule_rows, w["chart.rule_label"], w["chart.count"]),
             "",
         ),
         (
-            "Card-days per patient (patients with at least one card)",
+            w["chart.per_patient_title"],
             histogram(
                 "chart-cards-per-patient",
                 _per_patient_bins(summary),
-                "patients by card-days",
-                "card-days per patient over the range",
-                "patients",
+                w["chart.per_patient_label"],
+                w["chart.per_patient_axis"],
+                w["chart.patients"],
             ),
-            f'<p class="note" id="zero-bin-note">Not drawn: {without_card:,} patients with no card.</p>',
+            f'<p class="note" id="zero-bin-note">{e(zero_bin)}</p>',
         ),
         (
-            "Cards per day over the range, by indicator",
-            lines("chart-over-time", labels, summary.day_series(), "cards per day"),
+            w["chart.over_time_title"],
+            lines(
+                "chart-over-time",
+                labels,
+                summary.day_series(),
+                w["chart.cards_per_day"],
+                y_label=w["chart.cards_per_day"],
+                x_label=w["chart.date_axis"],
+            ),
             "",
         ),
     ]
     legend = (
-        '<p class="legend note"><span class="critical">■ critical</span><span class="warning">■ '
-        "warning</span>"
-        '<span class="info">■ info</span></p>'
+        f'<p class="legend note"><span class="critical">■ {e(w.indicator("critical"))}</span>'
+        f'<span class="warning">■ {e(w.indicator("warning"))}</span>'
+        f'<span class="info">■ {e(w.indicator("info"))}</span></p>'
     )
     return (
         legend
@@ -111,9 +115,9 @@ def _charts(summary: BurdenSummary) -> str:
     )
 
 
-def _rule_table(summary: BurdenSummary) -> str:
+def _rule_table(summary: BurdenSummary, w: Words = ENGLISH) -> str:
     if not summary.by_rule:
-        return "<p>No rule fired on any day of the range.</p>"
+        return f"<p>{e(w['rules.none'])}</p>"
     rows = [
         [
             f"<code>{e(rule)}</code>",
@@ -128,7 +132,7 @@ def _rule_table(summary: BurdenSummary) -> str:
     return (
         '<div id="rules">'
         + table(
-            ["Rule", "Card-days", "Episodes", "Patients", "Card-days per 100 patients per week"],
+            [w["head.rule"], w["head.card_days"], w["head.episodes"], w["head.patients"], w["head.rate"]],
             rows,
             frozenset({1, 2, 3, 4}),
         )
@@ -136,20 +140,18 @@ def _rule_table(summary: BurdenSummary) -> str:
     )
 
 
-def _order_time(summary: BurdenSummary) -> str:
-    hooks = ", ".join(ORDER_HOOKS)
-    head = (
-        f'<p id="order-time">Hooks simulated besides patient-view: <b>{e(hooks)}</b>, at each therapy '
-        "order's authoredOn within the range, with the chart as of the day before and the "
-        "MedicationRequest itself as the draft order. "
-        f"{summary.orders_simulated:,} orders simulated; {summary.order_time_cards:,} cards that only the "
-        "order hook shows (not shown by patient-view that day). Not counted in the card-days above; "
-        "listed in <code>order_cards.ndjson</code>.</p>"
+def _order_time(summary: BurdenSummary, w: Words = ENGLISH) -> str:
+    text = e(w["order_time.text"]).format(
+        hooks=f"<b>{e(', '.join(ORDER_HOOKS))}</b>",
+        orders=f"{summary.orders_simulated:,}",
+        cards=f"{summary.order_time_cards:,}",
+        file="<code>order_cards.ndjson</code>",
     )
+    head = f'<p id="order-time">{text}</p>'
     if not summary.order_time_by_rule:
         return head
     return head + table(
-        ["Rule", "Order-time cards"],
+        [w["head.rule"], w["head.order_time_cards"]],
         [
             [f"<code>{e(rule)}</code>", f"{count:,}"]
             for rule, count in summary.order_time_by_rule.most_common()
@@ -158,39 +160,48 @@ def _order_time(summary: BurdenSummary) -> str:
     )
 
 
-def _patient_table(summary: BurdenSummary) -> str:
+def _patient_table(summary: BurdenSummary, w: Words = ENGLISH) -> str:
     lines_ = summary.patient_rows()
     if not lines_:
-        return "<p>No patient has a card on any day of the range.</p>"
+        return f"<p>{e(w['patients.none'])}</p>"
     shown = lines_[:MAX_PATIENT_ROWS]
     body = table(
-        ["Patient", "Therapy", "Topics", "First day", "Last day", "Card-days", "Episodes", "Worst"],
+        [
+            w["head.patient"],
+            w["head.therapy"],
+            w["head.topics"],
+            w["head.first_day"],
+            w["head.last_day"],
+            w["head.card_days"],
+            w["head.episodes"],
+            w["head.worst"],
+        ],
         [
             [
                 f'<a class="patient-link" href="{e(line.page)}">{e(line.patient)}</a>'
-                + (' <span class="orphan">(orphan: no Patient resource)</span>' if line.orphan else ""),
-                e(", ".join(line.therapies) or "none on record"),
+                + (f' <span class="orphan">{e(w["patients.orphan"])}</span>' if line.orphan else ""),
+                e(", ".join(line.therapies) or w["patients.no_therapy"]),
                 e(", ".join(line.topics)),
-                e(line.first),
-                e(line.last),
+                e(_day(line.first, w)),
+                e(_day(line.last, w)),
                 f"{line.card_days:,}",
                 f"{line.episodes:,}",
-                f'<span class="{e(line.worst)}">{e(line.worst)}</span>',
+                f'<span class="{e(line.worst)}">{e(w.indicator(line.worst))}</span>',
             ]
             for line in shown
         ],
         frozenset({5, 6}),
     )
-    more = (
-        f'<p class="note">{len(lines_) - len(shown):,} more in <code>patients.ndjson</code> and '
-        "<code>cards.ndjson</code>.</p>"
-        if len(lines_) > len(shown)
-        else ""
+    more_text = e(w["patients.more"]).format(
+        count=f"{len(lines_) - len(shown):,}",
+        patients_file="<code>patients.ndjson</code>",
+        cards_file="<code>cards.ndjson</code>",
     )
+    more = f'<p class="note">{more_text}</p>' if len(lines_) > len(shown) else ""
     return f'<div id="patients-with-cards">{body}</div>{more}'
 
 
-def _counts_table(summary: BurdenSummary) -> str:
+def _counts_table(summary: BurdenSummary, w: Words = ENGLISH) -> str:
     rows = []
     for topic in summary.topics():
         cells = [e(topic)]
@@ -202,49 +213,56 @@ def _counts_table(summary: BurdenSummary) -> str:
         cells.append(f"{summary.rate(summary.by_topic[topic]):,.2f}")
         rows.append(cells)
     return table(
-        ["Topic", "Critical", "Warning", "Info", "Card-days", "Episodes", "Per 100 patients per week"],
+        [
+            w["head.topic"],
+            *(w.indicator(indicator).capitalize() for indicator in INDICATORS),
+            w["head.card_days"],
+            w["head.episodes"],
+            w["head.per_100"],
+        ],
         rows,
         frozenset({1, 2, 3, 4, 5, 6}),
     )
 
 
-def _critical_table(summary: BurdenSummary) -> str:
+def _critical_table(summary: BurdenSummary, w: Words = ENGLISH) -> str:
     rows = summary.critical_rows()
     if not rows:
-        return "<p>No patient has a critical card on any day of the range.</p>"
+        return f"<p>{e(w['critical.none'])}</p>"
     shown = rows[:MAX_CRITICAL_ROWS]
     body = table(
-        ["Patient", "Days with a critical card", "First", "Last", "Topics"],
+        [w["head.patient"], w["head.critical_days"], w["head.first"], w["head.last"], w["head.topics"]],
         [
             [
                 f'<a class="patient-link" href="{e(summary.pages[patient])}">{e(patient)}</a>',
                 str(len(days)),
-                e(days[0]),
-                e(days[-1]),
+                e(_day(days[0], w)),
+                e(_day(days[-1], w)),
                 e(", ".join(topics)),
             ]
             for patient, days, topics in shown
         ],
         frozenset({1}),
     )
-    more = f'<p class="note">{len(rows) - len(shown)} more not listed.</p>' if len(rows) > len(shown) else ""
+    more_text = e(w.fill("critical.more", count=len(rows) - len(shown)))
+    more = f'<p class="note">{more_text}</p>' if len(rows) > len(shown) else ""
     return f'<div id="critical-patients">{body}</div>{more}'
 
 
-def _quality(summary: BurdenSummary, validation: ValidationReport | None) -> str:
+def _quality(summary: BurdenSummary, validation: ValidationReport | None, w: Words = ENGLISH) -> str:
     quality = summary.quality
-    parts = ['<h2 id="data-quality">Data quality</h2>']
+    parts = [f'<h2 id="data-quality">{e(w["heading.data_quality"])}</h2>']
     read = sum(quality.read.values())
     parts.append(
-        f"<p>{read:,} resources read; {quality.skipped_total:,} could not be read and were left out.</p>"
+        f"<p>{e(w.fill('quality.read', read=f'{read:,}', skipped=f'{quality.skipped_total:,}'))}</p>"
     )
-    parts.append(_problem_counts(summary))
+    parts.append(_problem_counts(summary, w))
     if quality.skipped:
         parts.append(
             table(
-                ["Reason", "Resources", "What it means"],
+                [w["head.reason"], w["head.resources"], w["head.meaning"]],
                 [
-                    [e(reason), f"{count:,}", e(SKIP_REASONS.get(reason, ""))]
+                    [e(reason), f"{count:,}", e(w.texts.get(f"skip.{reason}", ""))]
                     for reason, count in quality.skipped.most_common()
                 ],
                 frozenset({1}),
@@ -252,25 +270,31 @@ def _quality(summary: BurdenSummary, validation: ValidationReport | None) -> str
         )
     if quality.unreadable_dates:
         parts.append(
-            '<h3>Dates the rules read that cannot be parsed</h3><p class="note">The resource is read; '
-            "its date is read as unknown.</p>"
+            f'<h3>{e(w["quality.dates_heading"])}</h3><p class="note">{e(w["quality.dates_note"])}</p>'
             + table(
-                ["Element", "Resources"],
+                [w["head.element"], w["head.resources"]],
                 [[e(element), f"{count:,}"] for element, count in quality.unreadable_dates.most_common()],
                 frozenset({1}),
             )
         )
     if quality.ignored_types:
         parts.append(
-            '<p class="note">Resource types the rules do not read (ignored): '
-            + e(", ".join(f"{name} ({count:,})" for name, count in quality.ignored_types.most_common()))
+            '<p class="note">'
+            + e(
+                w.fill(
+                    "quality.ignored",
+                    types=", ".join(
+                        f"{name} ({count:,})" for name, count in quality.ignored_types.most_common()
+                    ),
+                )
+            )
             + "</p>"
         )
     if summary.errors:
         parts.append(
-            '<h3 class="critical">Patients whose evaluation failed</h3>'
+            f'<h3 class="critical">{e(w["quality.failed_heading"])}</h3>'
             + table(
-                ["Error", "Patients"],
+                [w["head.error"], w["head.patients"]],
                 [[e(name), str(count)] for name, count in summary.errors.most_common()],
                 frozenset({1}),
             )
@@ -279,51 +303,68 @@ def _quality(summary: BurdenSummary, validation: ValidationReport | None) -> str
             + "</p>"
         )
     if validation is not None:
-        parts.append(_validation(validation))
+        parts.append(_validation(validation, w))
     return "".join(parts)
 
 
-PROBLEM_MEANINGS: tuple[tuple[str, str], ...] = (
-    ("invalid_json", "lines that are not JSON (truncated, garbage): left out"),
-    ("missing_resource_type", "JSON objects without a resourceType: left out"),
-    ("wrong_file", "resources in the file of another type (an Observation in Condition.ndjson): read"),
-    ("duplicates", "a resource type and id seen before: read once"),
-    ("orphan_references", "resources naming a patient with no Patient resource: not in the denominator"),
-    ("orphan_patient_ids", "patient ids named only by such resources (flagged on their timelines)"),
-    ("undated", "clinical resources with no chart-entry date: seen from the first day"),
-    ("unparseable_dates", "dates the rules read that cannot be parsed: the resource read, the date unknown"),
-    ("unrecognised_therapy_codes", "medication records whose codes and texts match no catalog agent"),
-    ("oversized_lines", "lines over the size cap (--max-line-mib): skipped, never read whole"),
+# The data-quality problems in the report's order; what each means is in timeline_view/words.py
+# ("problem.<name>"), per language.
+PROBLEMS: tuple[str, ...] = (
+    "invalid_json",
+    "missing_resource_type",
+    "wrong_file",
+    "duplicates",
+    "orphan_references",
+    "orphan_patient_ids",
+    "undated",
+    "unparseable_dates",
+    "unrecognised_therapy_codes",
+    "oversized_lines",
 )
 
 
-def _problem_counts(summary: BurdenSummary) -> str:
+def _problem_counts(summary: BurdenSummary, w: Words = ENGLISH) -> str:
     quality = summary.data_quality()
-    rows = [[e(key), f"{quality[key]:,}", e(meaning)] for key, meaning in PROBLEM_MEANINGS]
+    rows = [[e(key), f"{quality[key]:,}", e(w[f"problem.{key}"])] for key in PROBLEMS]
     encoding = quality["encoding_errors"]
     rows.append(
         [
             "encoding_errors",
             f"{sum(encoding.values()):,}",
-            e("lines not in their file's encoding, read as Latin-1; by file: ")
-            + e(", ".join(f"{name} ({count:,})" for name, count in encoding.items()) or "none"),
+            e(
+                w.fill(
+                    "quality.encoding",
+                    files=", ".join(f"{name} ({count:,})" for name, count in encoding.items())
+                    or w["quality.none"],
+                )
+            ),
         ]
     )
     rows.append(
         [
             "skipped_files",
             f"{len(quality['skipped_files']):,}",
-            e("; ".join(f"{item['file']}: {item['reason']}" for item in quality["skipped_files"]) or "none"),
+            e(
+                "; ".join(f"{item['file']}: {item['reason']}" for item in quality["skipped_files"])
+                or w["quality.none"]
+            ),
         ]
     )
-    parts = ['<div id="data-problems">' + table(["Problem", "Count", "What it means"], rows, frozenset({1}))]
+    heads = [w["head.problem"], w["head.count"], w["head.meaning"]]
+    parts = ['<div id="data-problems">' + table(heads, rows, frozenset({1}))]
     details = [
         f"{name}: {text}"
         for name, text in (
-            *((f"file {name}", encoding_name) for name, encoding_name in quality["encodings"].items()),
-            *((f"wrong file {name}", f"{count:,}") for name, count in quality["wrong_file_by_file"].items()),
             *(
-                (f"oversized in {name}", f"{count:,}")
+                (w.fill("quality.file_encoding", name=name), encoding_name)
+                for name, encoding_name in quality["encodings"].items()
+            ),
+            *(
+                (w.fill("quality.wrong_file", name=name), f"{count:,}")
+                for name, count in quality["wrong_file_by_file"].items()
+            ),
+            *(
+                (w.fill("quality.oversized", name=name), f"{count:,}")
                 for name, count in quality["oversized_lines_by_file"].items()
             ),
         )
@@ -333,12 +374,10 @@ def _problem_counts(summary: BurdenSummary) -> str:
     top = quality["unrecognised_therapy_codes_most_frequent"]
     if top:
         parts.append(
-            "<h3>Medication codes the therapy catalog does not recognise (most frequent 20)</h3>"
-            '<p class="note">Every MedicationRequest, MedicationAdministration and MedicationStatement '
-            "whose codes and texts match no agent of the catalog: most are other medicines; a therapy "
-            "known here only by a local code is invisible to the rules until it is mapped.</p>"
+            f"<h3>{e(w['quality.codes_heading'])}</h3>"
+            f'<p class="note">{e(w["quality.codes_note"])}</p>'
             + table(
-                ["System", "Code", "Display or text", "Records"],
+                [w["head.system"], w["head.code"], w["head.display"], w["head.records"]],
                 [
                     [e(item["system"]), e(item["code"]), e(item["display"]), f"{item['records']:,}"]
                     for item in top
@@ -350,18 +389,19 @@ def _problem_counts(summary: BurdenSummary) -> str:
     return "".join(parts)
 
 
-def _validation(validation: ValidationReport) -> str:
+def _validation(validation: ValidationReport, w: Words = ENGLISH) -> str:
     validated = sum(validation.validated.values())
     invalid = sum(validation.invalid.values())
-    head = (
-        '<h3 id="fhir-validation">FHIR R4B validation</h3>'
-        f"<p>{validated:,} resources of the types the rules read were validated against the FHIR R4B "
-        f"models (fhir.resources): a random sample of up to {validation.per_type:,} per type, drawn "
-        f"across every resource of the type (seed {validation.seed}); {invalid:,} do not conform. The "
-        "service reads them anyway, defensively; this list is for the team that builds the export.</p>"
+    text = w.fill(
+        "validation.text",
+        validated=f"{validated:,}",
+        per_type=f"{validation.per_type:,}",
+        seed=validation.seed,
+        invalid=f"{invalid:,}",
     )
+    head = f'<h3 id="fhir-validation">{e(w["validation.heading"])}</h3><p>{e(text)}</p>'
     by_type = table(
-        ["Resource type", "Resources", "Validated (sample)", "Not conforming"],
+        [w["head.resource_type"], w["head.resources"], w["head.validated"], w["head.not_conforming"]],
         [
             [e(name), f"{validation.available[name]:,}", f"{count:,}", f"{validation.invalid[name]:,}"]
             for name, count in sorted(validation.validated.items())
@@ -372,7 +412,13 @@ def _validation(validation: ValidationReport) -> str:
     if not ranked:
         return head + by_type
     problems = table(
-        ["Resource type", "Element", "Problem", "Resources", "Example"],
+        [
+            w["head.resource_type"],
+            w["head.element"],
+            w["head.problem"],
+            w["head.resources"],
+            w["head.example"],
+        ],
         [
             [
                 e(problem.resource_type),
@@ -386,57 +432,70 @@ def _validation(validation: ValidationReport) -> str:
         frozenset({3}),
     )
     failures = table(
-        ["Resource type", "Id", "First problem"],
+        [w["head.resource_type"], w["head.id"], w["head.first_problem"]],
         [[e(kind), e(ident), e(problem)] for kind, ident, problem in validation.failures[:MAX_PROBLEM_ROWS]],
     )
     return (
         head
         + by_type
-        + f'<h4>What does not conform</h4><div id="validation-problems">{problems}</div>'
-        + f'<h4>The resources that failed</h4><div id="validation-failures">{failures}</div>'
+        + f'<h4>{e(w["validation.problems_heading"])}</h4><div id="validation-problems">{problems}</div>'
+        + f'<h4>{e(w["validation.failures_heading"])}</h4><div id="validation-failures">{failures}</div>'
     )
+
+
+def _day(text: str, w: Words) -> str:
+    """An ISO day from the summary, written as the language writes dates (as given if not one)."""
+    try:
+        return w.day(date.fromisoformat(text))
+    except ValueError:
+        return text
 
 
 def report_page(summary: BurdenSummary, validation: ValidationReport | None) -> str:
+    """The report in the run's language (`BurdenPlan.language`; "de": German headings, table heads, axis
+    titles, data-quality texts and dates as 04.12.2026). Codes (topics, rules, problem names) stay."""
     plan = summary.plan
-    when = str(plan.first_day) if plan.first_day == plan.last_day else f"{plan.first_day} to {plan.last_day}"
+    w = words_for(plan.language)
+    when = w.span(plan.first_day, plan.last_day)
     stats = "".join(
         (
-            _stat(f"{summary.patients:,}", "patients"),
-            _stat(f"{summary.exposed_patients:,}", "exposed patients"),
-            _stat(f"{summary.patients_with_cards():,}", "patients with any card"),
-            _stat(f"{len(summary.critical):,}", "patients with a critical card"),
-            _stat(f"{summary.cards:,}", "card-days"),
-            _stat(f"{summary.episodes:,}", "episodes"),
-            _stat(f"{summary.rate(summary.cards):,.2f}", "cards per 100 patients per week"),
-            _stat(
-                f"{summary.rate(summary.cards, summary.exposed_patients):,.2f}",
-                "cards per 100 exposed patients per week",
-            ),
-            _stat(f"{summary.order_time_cards:,}", "order-time cards"),
-            _stat(f"{summary.quality.skipped_total:,}", "resources not readable"),
+            _stat(f"{summary.patients:,}", w["stat.patients"]),
+            _stat(f"{summary.exposed_patients:,}", w["stat.exposed"]),
+            _stat(f"{summary.patients_with_cards():,}", w["stat.with_cards"]),
+            _stat(f"{len(summary.critical):,}", w["stat.with_critical"]),
+            _stat(f"{summary.cards:,}", w["stat.card_days"]),
+            _stat(f"{summary.episodes:,}", w["stat.episodes"]),
+            _stat(f"{summary.rate(summary.cards):,.2f}", w["stat.rate"]),
+            _stat(f"{summary.rate(summary.cards, summary.exposed_patients):,.2f}", w["stat.rate_exposed"]),
+            _stat(f"{summary.order_time_cards:,}", w["stat.order_time"]),
+            _stat(f"{summary.quality.skipped_total:,}", w["stat.unreadable"]),
         )
     )
-    body = (
-        "<h1>Alert burden</h1>"
-        '<p class="sub">What patient-view would answer for every patient of '
-        f"<code>{e(summary.source)}</code>, "
-        f"every day {e(when)} ({summary.days} days), evaluated at 12:00 UTC.</p>"
-        f'<div id="stats">{stats}</div>'
-        '<p class="note" id="as-of-note">Each day sees only what had entered the chart by then (no '
-        "look-ahead). Statuses are as exported: an order stopped or entered in error later is seen with "
-        "its final status on every day, because an export holds no history. A card-day is one card on "
-        "one day; an episode is the same topic for the same patient on consecutive days, counted once. "
-        f"Per 100 patients per week: card-days / ({summary.patients:,} patients x {summary.days} days) x "
-        "700; exposed patients are those with a checkpoint inhibitor, CAR-T or T-cell engager on record "
-        f"({summary.exposed_patients:,}).</p>"
-        f"<h2>Cards</h2>{_charts(summary)}{_counts_table(summary)}"
-        f'<h2 id="by-rule">By rule</h2>{_rule_table(summary)}'
-        f"<h2>Order-time cards</h2>{_order_time(summary)}"
-        f"<h2>Patients with cards</h2>{_patient_table(summary)}"
-        f"<h2>Patients with critical cards</h2>{_critical_table(summary)}"
-        f"{_quality(summary, validation)}"
-        '<p class="note">Each patient\'s timeline is in <code>patients/</code>; every card is in '
-        "<code>cards.ndjson</code>; the numbers are in <code>summary.json</code>.</p>"
+    sub = e(w["report.sub"]).format(
+        source=f"<code>{e(summary.source)}</code>", when=e(when), days=summary.days
     )
-    return page("Alert burden report", body)
+    as_of = w.fill(
+        "report.as_of",
+        patients=f"{summary.patients:,}",
+        days=summary.days,
+        exposed=f"{summary.exposed_patients:,}",
+    )
+    files = e(w["report.files"]).format(
+        patients_dir="<code>patients/</code>",
+        cards_file="<code>cards.ndjson</code>",
+        summary_file="<code>summary.json</code>",
+    )
+    body = (
+        f"<h1>{e(w['report.heading'])}</h1>"
+        f'<p class="sub">{sub}</p>'
+        f'<div id="stats">{stats}</div>'
+        f'<p class="note" id="as-of-note">{e(as_of)}</p>'
+        f"<h2>{e(w['heading.cards'])}</h2>{_charts(summary, w)}{_counts_table(summary, w)}"
+        f'<h2 id="by-rule">{e(w["heading.by_rule"])}</h2>{_rule_table(summary, w)}'
+        f"<h2>{e(w['heading.order_time'])}</h2>{_order_time(summary, w)}"
+        f"<h2>{e(w['heading.patients'])}</h2>{_patient_table(summary, w)}"
+        f"<h2>{e(w['heading.critical'])}</h2>{_critical_table(summary, w)}"
+        f"{_quality(summary, validation, w)}"
+        f'<p class="note">{files}</p>'
+    )
+    return page(w["report.title"], body, language=w.language)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from clinical.cards.baseline import DETAIL_FIELDS as BASELINE_DETAIL
@@ -23,11 +24,17 @@ __all__ = ["SUMMARY_LIMIT", "CardContext", "CardRenderer"]
 
 class CardRenderer:
     def __init__(
-        self, texts: CardTexts, timing: TimingFile, suggested_order: dict[str, dict[str, str]]
+        self,
+        texts: CardTexts,
+        timing: TimingFile,
+        suggested_order: dict[str, dict[str, str]],
+        *,
+        names: Mapping[str, str] | None = None,
     ) -> None:
         self.texts = texts
         self.timing = timing
-        self.common = CommonParts(texts.common, suggested_order)
+        # names: the language's names of the catalogue's findings and agents (German review, row 104)
+        self.common = CommonParts(texts.common, suggested_order, names or {})
         _check(texts, timing)
 
     def render(self, advice: Advice, context: CardContext) -> dict[str, Any]:

@@ -58,9 +58,28 @@ class CardContext:
 
 
 class CommonParts:
-    def __init__(self, texts: CommonCardsFile, suggested_order: dict[str, dict[str, str]]) -> None:
+    def __init__(
+        self,
+        texts: CommonCardsFile,
+        suggested_order: dict[str, dict[str, str]],
+        names: Mapping[str, str] | None = None,
+    ) -> None:
         self.texts = texts
         self.suggested_order = suggested_order
+        self.names: Mapping[str, str] = names or {}
+
+    def named(self, display: str) -> str:
+        """A catalogue finding's or agent's name in this language ("Krampfanfall" for "Seizure")."""
+        return self.names.get(display, display)
+
+    def in_sentence(self, display: str) -> str:
+        """ "Seizure" inside a sentence is "seizure"; an acronym ("ICANS", "PRES") stays as it is; a
+        translated name stays as the language writes it (German nouns keep their capital)."""
+        if display in self.names:
+            return self.names[display]
+        if len(display) > 1 and display[0].isupper() and display[1].islower():
+            return display[0].lower() + display[1:]
+        return display
 
     def day(self, value: date | None) -> str:
         """A date as this language writes it (cards/common.yaml words.date_format)."""
@@ -68,6 +87,7 @@ class CommonParts:
         return value.strftime(words.date_format) if value else words.date_not_readable
 
     def joined(self, items: list[str]) -> str:
+        items = [self.named(item) for item in items]
         if len(items) <= 1:
             return "".join(items)
         return ", ".join(items[:-1]) + self.texts.words.list_and + items[-1]
@@ -95,8 +115,8 @@ class CommonParts:
         what = self.event_label(event)
         record = self.record_label(event.resource_type)
         if event.draft_order:
-            return f"- {event.agent.display}: {what} ({record})"
-        return f"- {event.agent.display}: {what} {self.day(event.on)} ({record})"
+            return f"- {self.named(event.agent.display)}: {what} ({record})"
+        return f"- {self.named(event.agent.display)}: {what} {self.day(event.on)} ({record})"
 
     def links(self, evidence_ids: tuple[str, ...]) -> list[dict[str, str]]:
         return [

@@ -79,7 +79,7 @@ def _finding_lines(
     for finding in advice.findings:
         wording = phrases.suspected_finding_line if finding.uncertain else phrases.finding_line
         values = {
-            "finding": finding.kind.display,
+            "finding": common.named(finding.kind.display),
             "detail": finding.detail,
             "record": common.record_label(finding.resource_type),
             "date": phrases.undated_finding_date if finding.undated else common.day(finding.on),
@@ -119,7 +119,8 @@ def _domain(
         "capd": phrases.domain_capd,
         "code": phrases.domain_code,
     }[domain.source]
-    return fill(wording, {"finding": domain.finding, "score": domain.score, "grade": domain.grade})
+    finding = common.named(domain.finding)
+    return fill(wording, {"finding": finding, "score": domain.score, "grade": domain.grade})
 
 
 def _grading(
@@ -175,18 +176,11 @@ def _therapy_lines(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, c
     return "\n".join([phrases.therapy_heading, *(common.therapy_line(event) for event in events)])
 
 
-def _in_sentence(display: str) -> str:
-    """ "Seizure" inside a sentence is "seizure"; an acronym ("ICANS", "PRES") stays as it is."""
-    if len(display) > 1 and display[0].isupper() and display[1].islower():
-        return display[0].lower() + display[1:]
-    return display
-
-
 def _latest_evidence(advice: NeurotoxicityAdvice, common: CommonParts) -> str:
     """What was documented on the day of the latest evidence, in words ("ICE score 2/10")."""
     latest = advice.latest_evidence_on
     named = [
-        _in_sentence(finding.kind.display)
+        common.in_sentence(finding.kind.display)
         for finding in advice.findings
         if max(finding.on, finding.recorded_on or finding.on) == latest
     ]

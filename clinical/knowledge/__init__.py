@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,9 @@ __all__ = [
     "PhraseReader",
     "TextMatch",
     "TextMatcher",
+    "check_display_names",
     "check_translation",
+    "display_names",
     "export_json_schemas",
     "load_card_texts",
     "load_card_translations",
@@ -179,6 +182,32 @@ def load_card_translations(cards_dir: Path) -> dict[str, CardTexts]:
         check_translation(cards_dir, translated_dir)
         languages[language] = load_card_texts(translated_dir)
     return languages
+
+
+def display_names(knowledge: Knowledge, language: str) -> dict[str, str]:
+    """The names cards in `language` give the catalogue's findings and agents, by their English display
+    (German review, validation row 104): {"Seizure": "Krampfanfall", "axicabtagene ciloleucel":
+    "Axicabtagen-Ciloleucel"}. English, and any name without a translation, keep the display."""
+    if language != "de":
+        return {}
+    names = {entry.display: entry.display_de for entry in knowledge.findings.findings if entry.display_de}
+    names.update(
+        {agent.display: agent.display_de for agent in knowledge.therapies.agents if agent.display_de}
+    )
+    return names
+
+
+def check_display_names(knowledge: Knowledge, languages: Iterable[str]) -> None:
+    """Every finding a German card can show has its German name (`display_de`, the English term repeated
+    where German uses it): a missing one fails start-up naming the finding, as a missing card key does."""
+    if "de" not in languages:
+        return
+    for entry in knowledge.findings.findings:
+        if not entry.display_de:
+            raise KnowledgeError(
+                f"knowledge/neurological-findings.yaml: finding {entry.id} has no display_de "
+                "(German cards name it; write the English term again where German uses it)"
+            )
 
 
 def export_json_schemas(out_dir: Path) -> list[Path]:

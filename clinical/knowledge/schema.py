@@ -73,6 +73,9 @@ class AgentEntry(Strict):
     id: str
     display: str
     therapy_class: TherapyClass = Field(alias="class")
+    # German review (row 104): the German INN spelling where it differs ("Axicabtagen-Ciloleucel");
+    # without it German cards name the agent as `display` (the antibodies are spelled alike).
+    display_de: str | None = None
     target: str = ""
     names: list[str] = Field(min_length=1)
     codes: list[TherapyCode] = []
@@ -187,11 +190,21 @@ class FindingCode(Strict):
     verification: Verification
     source: str
     match: CodeMatch = "exact"
+    # German review (validation row 101): a code that is also a known chronic disease's (ICD-10-GM G40
+    # Epilepsie, G20 Parkinson-Syndrom) is a finding only on a Condition that states its onset
+    # (onsetDateTime / onsetPeriod.start): the rules then see whether the onset falls in the therapy.
+    # Without a stated onset, and on any other resource, it is a known disease: neither the code nor its
+    # text is a finding.
+    only_with_onset: bool = False
 
 
 class FindingEntry(Strict):
     id: str
     display: str
+    # German review (validation row 104): the finding's name in German cards. Every finding needs one
+    # when German cards are loaded (start-up fails naming the finding otherwise); where German uses the
+    # English term, it is written again here as the explicit fallback.
+    display_de: str | None = None
     severity: Severity
     syndrome: Syndrome
     # Further work-up classes the finding needs beside its own (encephalomyelitis: the spine as well).
@@ -425,6 +438,16 @@ class SuggestedCode(Strict):
     display: str
 
 
+class LanguageOrderCode(Strict):
+    """A code the suggested order carries beside the others when the card is in a given language (the
+    German procedure catalogue OPS for German cards), with its source and verification mark."""
+
+    code: str
+    display: str
+    verification: Verification
+    source: str
+
+
 class BrainImagingFile(Strict):
     sources: dict[str, Source]
     brain_mri_codes: list[ImagingCode]
@@ -434,6 +457,8 @@ class BrainImagingFile(Strict):
     brain_body_site_codes: list[ImagingCode]
     text: ImagingText
     suggested_order: dict[str, SuggestedCode]
+    # German review (validation row 104): by card language, by code system: codes added to the order.
+    suggested_order_by_language: dict[str, dict[str, LanguageOrderCode]] = {}
     systemic_anticancer_therapy: SystemicAnticancerTherapy | None = None
 
 

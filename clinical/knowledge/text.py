@@ -276,6 +276,11 @@ class PhraseReader:
         )
         no_break = rf"(?<!\w)(?P<abbreviation>{abbreviations})(?!\w)|" if abbreviations else ""
         self._breaks = re.compile(rf"{no_break}[.;,\n]|(?<!\w)(?:{words})(?!\w)", re.IGNORECASE)
+        # Sentence ends for quoting a report: a full stop, "!" or "?" before white space, or a line break;
+        # an abbreviation's stops ("V.a. Progress", "Dr. Meier", "li. frontal") end no sentence.
+        # The white space after an abbreviation is taken with it, so its stop is not seen from there.
+        no_end = rf"(?<!\w)(?P<abbreviation>{abbreviations})(?!\w)[ \t]*|" if abbreviations else ""
+        self._sentence_ends = re.compile(rf"{no_end}(?<=[.!?])\s+|\n+", re.IGNORECASE)
         # One matcher for every cue, each name with its roles: one scan of the text finds them all.
         roles: dict[str, set[str]] = {}
         causes = rules.alternative_cause_after
@@ -349,6 +354,11 @@ class PhraseReader:
 
     def clip(self, text: str) -> str:
         return text[: self.max_text_chars]
+
+    def sentence_starts(self, text: str) -> list[int]:
+        """Where each sentence of `text` starts (0 first); the abbreviations' stops start none."""
+        ends = (match for match in self._sentence_ends.finditer(text) if match.lastgroup != "abbreviation")
+        return [0, *(match.end() for match in ends)]
 
     def read(self, text: str) -> ReadText:
         breaks = [match for match in self._breaks.finditer(text) if match.lastgroup != "abbreviation"]

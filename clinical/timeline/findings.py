@@ -58,6 +58,7 @@ _VALUE_KEYS = (
 )
 _OBSERVATION_EXCLUDED_STATUS = frozenset(("entered-in-error", "cancelled"))
 CONDITION_DATES = ("onsetDateTime", "onsetPeriod.start", "recordedDate")
+_ONSET_DATES = ("onsetDateTime", "onsetPeriod.start")
 OBSERVATION_DATES = ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued")
 _ABATEMENT_DATES = ("abatementDateTime", "abatementPeriod.end", "abatementPeriod.start")
 # Any abatement[x] says the condition has abated (FHIR R4: a date, period, age, range or string).
@@ -146,6 +147,7 @@ class NormalReading:
 class _Coded:
     kind: FindingKind | None  # None: a listed alternative cause or non-finding
     grade: int | None
+    only_with_onset: bool = False  # a chronic disease's code too: a finding only with a stated onset
 
 
 class _Score:
@@ -205,7 +207,9 @@ class FindingVocabulary:
             )
             self.kinds[kind.id] = kind
             for code in entry.codes:
-                self._codes.add(code.system, code.code, _Coded(kind, code.grade), code.match)
+                self._codes.add(
+                    code.system, code.code, _Coded(kind, code.grade, code.only_with_onset), code.match
+                )
             names.extend((name, kind) for name in entry.names)
         # Non-findings are matched together with the findings so that the longer name wins: "hepatic
         # encephalopathy" is an alternative cause, not "encephalopathy".
@@ -267,10 +271,14 @@ class FindingVocabulary:
         ]
         self.max_text_chars = reader.max_text_chars
 
-    def coded(self, concept: Any) -> tuple[_Coded, str] | None:
-        """The first listed code in the concept (a finding, or None for a listed non-finding)."""
+    def coded(self, concept: Any, *, onset_stated: bool = False) -> tuple[_Coded, str] | None:
+        """The first listed code in the concept (a finding, or None for a listed non-finding); a code
+        listed `only_with_onset` without a stated onset is a known chronic disease: no finding, and its
+        text ("Primäres Parkinson-Syndrom") is not read as one either."""
         for system, code in codings(concept):
             found = self._codes.lookup(system, code)
+            if found is not None and found.only_with_onset and not onset_stated:
+                return _Coded(None, None), code
             if found is not None:
                 return found, code
         return None
@@ -439,11 +447,12 @@ def _narrowed_by_text(
 
 
 def concept_findings(
-    concept: Any, vocabulary: FindingVocabulary
+    concept: Any, vocabulary: FindingVocabulary, *, onset_stated: bool = False
 ) -> Iterator[tuple[FindingKind, int | None, str, bool]]:
     """(kind, coded grade, detail, uncertain) for a concept: its first listed code decides (a listed
-    non-finding silences its text too); otherwise every finding its texts name."""
-    coded = vocabulary.coded(concept)
+    non-finding silences its text too); otherwise every finding its texts name. `onset_stated`: the
+    concept is a Condition's code and the Condition states its onset."""
+    coded = vocabulary.coded(concept, onset_stated=onset_stated)
     if coded is not None:
         entry, code = coded
         if entry.kind is not None and not vocabulary.explained_in(concept):
@@ -549,7 +558,9 @@ def _condition_findings(
     recorded = parse_date(condition.get("recordedDate"))
     instant = _instant(condition, CONDITION_DATES)
     seen: set[str] = set()
-    for kind, grade, detail, uncertain in concept_findings(condition.get("code"), vocabulary):
+    onset_stated = first_date(condition, _ONSET_DATES) is not None
+    code = condition.get("code")
+    for kind, grade, detail, uncertain in concept_findings(code, vocabulary, onset_stated=onset_stated):
         if kind.id not in seen:
             seen.add(kind.id)
             yield NeurologicalFinding(

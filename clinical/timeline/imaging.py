@@ -193,6 +193,18 @@ class ImagingVocabulary:
             system: {"system": systems.uri(system), "code": value.code, "display": value.display}
             for system, value in data.suggested_order.items()
         }
+        self._order_by_language: dict[str, dict[str, dict[str, str]]] = {
+            language: {
+                system: {"system": systems.uri(system), "code": value.code, "display": value.display}
+                for system, value in codes.items()
+            }
+            for language, codes in data.suggested_order_by_language.items()
+        }
+
+    def suggested_order_for(self, language: str) -> dict[str, dict[str, str]]:
+        """The suggested order's codes in cards of `language`: the shared ones, and the language's own
+        (OPS 3-820 beside CPT 70553 in German cards)."""
+        return {**self.suggested_order, **self._order_by_language.get(language, {})}
 
     def code_verdict(self, concept: Any) -> bool | None:
         """True/False when a coding says brain MRI / a look-alike that is not one; None if silent."""
@@ -223,6 +235,19 @@ class ImagingVocabulary:
             all(phrase.end <= hit.start or hit.end <= phrase.start for hit in excluded)
             for phrase in self._brain_mri_phrases.find(text)
         )
+
+    def sentence_starts(self, text: str) -> list[int]:
+        return self._reader.sentence_starts(text)
+
+    @property
+    def max_text_chars(self) -> int:
+        return self._reader.max_text_chars
+
+    def title_is_generic(self, text: str) -> bool:
+        """A report title that names no body region and no modality but MRI ("MRT", "Befund")."""
+        if self.text_names_brain(text) or self._body_terms.first(text) is not None:
+            return False
+        return self.text_is_cross_sectional(text) is None or self._mri_terms.first(text) is not None
 
     def text_names_brain(self, text: str) -> bool:
         return self._brain_terms.first(text) is not None
@@ -403,6 +428,8 @@ def _imaging_kind(
         return _kind_from_texts(texts, vocabulary)
     if vocabulary.concepts_say_brain_mri([codeable_reference_concept(resource.get("code"))]):
         return "brain-mri"
+    if resource_type == "DiagnosticReport" and _conclusion_names_brain_mri(resource, texts, vocabulary):
+        return "brain-mri"
     is_imaging = (resource_type == "DiagnosticReport" and _is_radiology_report(resource)) or (
         resource_type == "ServiceRequest" and _is_imaging_order(resource)
     )
@@ -410,6 +437,27 @@ def _imaging_kind(
         kind = _kind_from_texts(texts, vocabulary)
         return kind if kind is not None or not is_imaging else "other-imaging"
     return None
+
+
+def _conclusion_names_brain_mri(
+    report: dict[str, Any], titles: list[str], vocabulary: ImagingVocabulary
+) -> bool:
+    """German review (validation row 103): a report titled only "MRT" or "Befund" whose conclusion
+    opens with the brain MRI ("cMRT vom 01.12.: ...", "MRT des Schädels: unauffällig") is a brain MRI.
+    A title naming another modality or a body region (a CT chest comparing with last week's brain MRI)
+    is never overridden, and only the conclusion's first sentence counts (a comparison comes later)."""
+    if not all(vocabulary.title_is_generic(title) for title in titles):
+        return False
+    conclusions = [text for text in [as_str(report.get("conclusion"))] if text]
+    for concept in as_list(report.get("conclusionCode")):
+        conclusions.extend(concept_texts(codeable_reference_concept(concept)))
+    for text in conclusions:
+        text = text[: vocabulary.max_text_chars]
+        starts = vocabulary.sentence_starts(text)
+        first = text[: starts[1]] if len(starts) > 1 else text
+        if vocabulary.text_says_brain_mri(first):
+            return True
+    return False
 
 
 def _kind_from_texts(texts: list[str], vocabulary: ImagingVocabulary) -> ImagingKind | None:
@@ -603,13 +651,13 @@ def _sites(group: list[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(list(names)[:4])
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-
-
-def _statement_text(found: _Statement, limit: int = 200, *, with_previous: bool = True) -> str:
-    """The sentence stating the response and the one before it (where the sites usually are)."""
+def _statement_text(
+    found: _Statement, vocabulary: ImagingVocabulary, limit: int = 200, *, with_previous: bool = True
+) -> str:
+    """The sentence stating the response and the one before it (where the sites usually are); a
+    German abbreviation's stops ("V.a. Progress") end no sentence."""
     text = found.text
-    starts = [0] + [match.end() for match in _SENTENCE_END.finditer(text)]
+    starts = vocabulary.sentence_starts(text)
     index = max(i for i, start in enumerate(starts) if start <= found.start)
     begin = starts[max(index - 1, 0)] if with_previous else starts[index]
     following = [start for start in starts if start > found.start]
@@ -656,7 +704,7 @@ def find_progression_reports(record: PatientRecord, vocabulary: ImagingVocabular
                 reading.uncertain,
                 any(_on_brain_only_study(resource, vocabulary) for resource in members),
                 study=_study_name(group),
-                statement=_statement_text(reading, with_previous=reading.text not in attached),
+                statement=_statement_text(reading, vocabulary, with_previous=reading.text not in attached),
                 sites=_sites(group),
             )
         )

@@ -89,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
         language=args.language,
     )
     if args.html:
-        write_timeline(Path(args.html), evaluator, record, draft_orders, cards, patient_id, now)
+        write_timeline(
+            Path(args.html), evaluator, record, draft_orders, cards, patient_id, now, language=args.language
+        )
     if args.format == "json":
         import orjson
 
@@ -131,6 +133,8 @@ def write_timeline(
     cards: list[dict[str, Any]],
     patient_id: str,
     now: datetime,
+    *,
+    language: str = "en",
 ) -> None:
     from timeline_view.model import CardDay
     from timeline_view.render import timeline_page
@@ -149,10 +153,16 @@ def write_timeline(
         for card in cards
     ]
     view = clinical.timeline_view(
-        evaluator, facts, patient_id=patient_id, first_day=day, last_day=day, card_days=card_days
+        evaluator,
+        facts,
+        patient_id=patient_id,
+        first_day=day,
+        last_day=day,
+        card_days=card_days,
+        language=language,
     )
     try:
-        path.write_text(timeline_page(view), encoding="utf-8")
+        path.write_text(timeline_page(view, language=language), encoding="utf-8")
     except OSError as error:
         raise CliError(
             f"--html {path}: cannot be written ({error.strerror or type(error).__name__})"
