@@ -75,7 +75,9 @@ def lymphoma() -> dict[str, Any]:
 PEMBROLIZUMAB = [administration("pembrolizumab 200 mg", -40), administration("pembrolizumab 200 mg", -19)]
 IPILIMUMAB = [administration("ipilimumab 3 mg/kg", -40)]
 PROVISIONAL = {
-    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "provisional"}]
+    "coding": [
+        {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "provisional"}
+    ]
 }
 
 
@@ -100,13 +102,15 @@ def priority(card: dict[str, Any]) -> str | None:
 
 def advised(card: dict[str, Any]) -> str:
     """The detail's work-up paragraph ("**Advised:** ..." / "**Empfohlen:** ...")."""
-    return next(part for part in card["detail"].split("\n\n") if part.startswith(("**Advised", "**Empfohlen")))
+    return next(
+        part for part in card["detail"].split("\n\n") if part.startswith(("**Advised", "**Empfohlen"))
+    )
 
 
 SAME_DAY = {"en": re.compile(r"\b(urgent|today)\b"), "de": re.compile(r"\b(dringlich\w*|heute)\b")}
 
 
-# --- C2: the record's own words narrow a code that covers several findings ----------------------------------
+# --- C2: the record's own words narrow a code that covers several findings --------------------------------
 
 # (case, the diagnosis, the finding it is, the work-up, whether the spine is listed too)
 NARROWING: list[tuple[str, dict[str, Any], str, tuple[str, ...]]] = [
@@ -159,7 +163,9 @@ NARROWING: list[tuple[str, dict[str, Any], str, tuple[str, ...]]] = [
 def test_the_diagnosis_text_beats_the_catalogue_title(
     record: dict[str, Any], finding: str, work_up: tuple[str, ...]
 ) -> None:
-    (neuro,) = [a for a in evaluator().advice_on(timeline([*PEMBROLIZUMAB, record]), TODAY) if hasattr(a, "work_up")]
+    (neuro,) = [
+        a for a in evaluator().advice_on(timeline([*PEMBROLIZUMAB, record]), TODAY) if hasattr(a, "work_up")
+    ]
     assert [f.kind.id for f in neuro.findings] == [finding]
     assert neuro.work_up == work_up
     for language in ("en", "de"):
@@ -168,7 +174,7 @@ def test_the_diagnosis_text_beats_the_catalogue_title(
         assert (spine in advised(card)) == ("spinal" in work_up), advised(card)
 
 
-# --- C3 / C9: suspicion keeps the written grade, lowers at most one level, one priority per card --------------
+# --- C3 / C9: suspicion keeps the written grade, lowers at most one level, one priority per card ----------
 
 # (case, record, indicator, same-day?, words the summary says in English)
 SUSPECTED: list[tuple[str, list[dict[str, Any]], str, bool, list[str]]] = [
@@ -202,7 +208,10 @@ SUSPECTED: list[tuple[str, list[dict[str, Any]], str, bool, list[str]]] = [
     ),
     (
         "Guillain-Barre syndrome, verificationStatus provisional, under pembrolizumab: warning, same day",
-        [*PEMBROLIZUMAB, condition(-1, text="Guillain-Barre syndrome", code="G61.0", verificationStatus=PROVISIONAL)],
+        [
+            *PEMBROLIZUMAB,
+            condition(-1, text="Guillain-Barre syndrome", code="G61.0", verificationStatus=PROVISIONAL),
+        ],
         "warning",
         True,
         ["today"],
@@ -216,7 +225,12 @@ SUSPECTED: list[tuple[str, list[dict[str, Any]], str, bool, list[str]]] = [
     ),
     (
         "'V.a. Krampfanfall' on R56.8 (no Diagnosesicherheit): a suspicion, routine",
-        [*PEMBROLIZUMAB, german_diagnosis(-1, "R56.8", "Sonstige und nicht näher bezeichnete Krämpfe", "V.a. Krampfanfall")],
+        [
+            *PEMBROLIZUMAB,
+            german_diagnosis(
+                -1, "R56.8", "Sonstige und nicht näher bezeichnete Krämpfe", "V.a. Krampfanfall"
+            ),
+        ],
         "warning",
         False,
         ["brain MRI"],
@@ -264,14 +278,34 @@ def test_a_suspected_written_grade_stays_in_german_too() -> None:
     assert "ICANS Grad 2 meist zu Kortikosteroiden" in card["detail"]  # the guidance of the written grade
 
 
-# --- C4: hypophysitis is an endocrine irAE -------------------------------------------------------------------
+# --- C4: hypophysitis is an endocrine irAE ----------------------------------------------------------------
 
 ENDOCRINE: list[tuple[str, list[dict[str, Any]], bool]] = [
-    ("hypophysitis E23.6 under ipilimumab", [*IPILIMUMAB, condition(-1, text="Hypophysitis", code="E23.6")], True),
-    ("hypopituitarism E23.0 under ipilimumab", [*IPILIMUMAB, condition(-1, text="Hypopituitarism", code="E23.0")], True),
-    ("'Hypophyseninsuffizienz' in a German note under ipilimumab", [*IPILIMUMAB, note("Neu aufgetretene Hypophyseninsuffizienz", -1)], True),
-    ("hypophysitis with no therapy on record: silent", [condition(-1, text="Hypophysitis", code="E23.6")], False),
-    ("hypopituitarism before the first ipilimumab dose: silent", [administration("ipilimumab 3 mg/kg", 0), condition(-3, text="Hypopituitarism", code="E23.0")], False),
+    (
+        "hypophysitis E23.6 under ipilimumab",
+        [*IPILIMUMAB, condition(-1, text="Hypophysitis", code="E23.6")],
+        True,
+    ),
+    (
+        "hypopituitarism E23.0 under ipilimumab",
+        [*IPILIMUMAB, condition(-1, text="Hypopituitarism", code="E23.0")],
+        True,
+    ),
+    (
+        "'Hypophyseninsuffizienz' in a German note under ipilimumab",
+        [*IPILIMUMAB, note("Neu aufgetretene Hypophyseninsuffizienz", -1)],
+        True,
+    ),
+    (
+        "hypophysitis with no therapy on record: silent",
+        [condition(-1, text="Hypophysitis", code="E23.6")],
+        False,
+    ),
+    (
+        "hypopituitarism before the first ipilimumab dose: silent",
+        [administration("ipilimumab 3 mg/kg", 0), condition(-3, text="Hypopituitarism", code="E23.0")],
+        False,
+    ),
 ]
 
 
@@ -287,34 +321,75 @@ def test_hypophysitis_under_a_checkpoint_inhibitor_is_an_endocrine_irae(
     card = english[NEURO]
     assert card["summary"].startswith("Possible endocrine irAE (hypophysitis)")
     assert "neurological irAE" not in card["summary"]
-    for words in ("morning cortisol and ACTH", "TSH and free T4", "sodium", "pituitary (sella) MRI", "endocrinology"):
+    for words in (
+        "morning cortisol and ACTH",
+        "TSH and free T4",
+        "sodium",
+        "pituitary (sella) MRI",
+        "endocrinology",
+    ):
         assert words in advised(card)
     assert "hypophysitis is managed with endocrinology" in card["detail"]
     assert "IVIG" not in card["detail"] and "neurology consultation" not in card["detail"]
     assert german[NEURO]["summary"].startswith("Mögliche endokrine irAE (Hypophysitis)")
 
 
-# --- C5: content of the exposure class only -----------------------------------------------------------------
+# --- C5: content of the exposure class only ---------------------------------------------------------------
 
 ICANS_ONLY_LINKS = ("Lee et al.", "Lasocki et al.")
 
 # (case, record, drafts, topic, whether CAR-T / T-cell engager content belongs on the card)
 EXPOSURE_CONTENT: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, bool]] = [
-    ("seizure under pembrolizumab", [*PEMBROLIZUMAB, condition(-1, text="Seizure", code="R56.9")], [], NEURO, False),
-    ("seizure under pembrolizumab, six days old (stale)", [*PEMBROLIZUMAB, condition(-6, text="Seizure", code="R56.9")], [], NEURO, False),
-    ("encephalitis under pembrolizumab", [*PEMBROLIZUMAB, condition(-1, text="Encephalitis", code="G04.81")], [], NEURO, False),
+    (
+        "seizure under pembrolizumab",
+        [*PEMBROLIZUMAB, condition(-1, text="Seizure", code="R56.9")],
+        [],
+        NEURO,
+        False,
+    ),
+    (
+        "seizure under pembrolizumab, six days old (stale)",
+        [*PEMBROLIZUMAB, condition(-6, text="Seizure", code="R56.9")],
+        [],
+        NEURO,
+        False,
+    ),
+    (
+        "encephalitis under pembrolizumab",
+        [*PEMBROLIZUMAB, condition(-1, text="Encephalitis", code="G04.81")],
+        [],
+        NEURO,
+        False,
+    ),
     ("seizure after CAR-T day 5", [car_t(-5), condition(-1, text="Seizure", code="R56.9")], [], NEURO, True),
-    ("pembrolizumab being ordered: the baseline to consider", [patient()], [draft("pembrolizumab 200 mg IV")], "baseline-brain-mri", False),
-    ("teclistamab being ordered: the baseline advised", [patient()], [draft("teclistamab 0.06 mg/kg SC")], "baseline-brain-mri", True),
+    (
+        "pembrolizumab being ordered: the baseline to consider",
+        [patient()],
+        [draft("pembrolizumab 200 mg IV")],
+        "baseline-brain-mri",
+        False,
+    ),
+    (
+        "teclistamab being ordered: the baseline advised",
+        [patient()],
+        [draft("teclistamab 0.06 mg/kg SC")],
+        "baseline-brain-mri",
+        True,
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("record", "drafts", "topic", "immune_effector"), [pytest.param(*r[1:], id=r[0]) for r in EXPOSURE_CONTENT]
+    ("record", "drafts", "topic", "immune_effector"),
+    [pytest.param(*r[1:], id=r[0]) for r in EXPOSURE_CONTENT],
 )
 @pytest.mark.parametrize("language", ["en", "de"])
 def test_car_t_content_only_on_cards_of_its_exposure_class(
-    language: str, record: list[dict[str, Any]], drafts: list[dict[str, Any]], topic: str, immune_effector: bool
+    language: str,
+    record: list[dict[str, Any]],
+    drafts: list[dict[str, Any]],
+    topic: str,
+    immune_effector: bool,
 ) -> None:
     card = cards_in(language, record, drafts)[topic]
     links = [link["label"] for link in card.get("links", [])]
@@ -326,7 +401,7 @@ def test_car_t_content_only_on_cards_of_its_exposure_class(
     assert "ICANS" not in card["detail"] and "ICE" not in card["detail"], card["detail"]
 
 
-# --- C6: the Guillain-Barre and myasthenia work-ups ------------------------------------------------------------
+# --- C6: the Guillain-Barre and myasthenia work-ups -------------------------------------------------------
 
 WORK_UP: list[tuple[str, dict[str, Any], dict[str, list[str]], list[str]]] = [
     (
@@ -342,8 +417,20 @@ WORK_UP: list[tuple[str, dict[str, Any], dict[str, list[str]], list[str]]] = [
         "myasthenia gravis",
         condition(-1, text="Myasthenia gravis", code="G70.00"),
         {
-            "en": ["acetylcholine receptor (AChR) antibodies", "anti-striational (titin)", "MuSK", "troponin", "ECG"],
-            "de": ["Acetylcholinrezeptoren (AChR)", "quergestreifte Muskulatur (Titin)", "MuSK", "Troponin", "EKG"],
+            "en": [
+                "acetylcholine receptor (AChR) antibodies",
+                "anti-striational (titin)",
+                "MuSK",
+                "troponin",
+                "ECG",
+            ],
+            "de": [
+                "Acetylcholinrezeptoren (AChR)",
+                "quergestreifte Muskulatur (Titin)",
+                "MuSK",
+                "Troponin",
+                "EKG",
+            ],
         },
         ["albuminocytologic", "zytoalbuminäre"],
     ),
@@ -368,41 +455,60 @@ def test_the_neuromuscular_work_up_is_complete(
         assert words not in card["detail"], words
 
 
-# --- C8: the day +28 card leads with the response assessment --------------------------------------------------
+# --- C8: the day +28 card leads with the response assessment ----------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("car_t_day", "leads"),
     [
-        pytest.param(26, {"en": "Day +28 response imaging (PET-CT) due", "de": "Remissionsbildgebung an Tag +28 (PET-CT) fällig"}, id="day 26: the response imaging leads, not the ending ICANS window"),
-        pytest.param(10, {"en": "CAR-T day 10", "de": "CAR-T Tag 10"}, id="day 10: no response window yet, the ICANS window"),
+        pytest.param(
+            26,
+            {
+                "en": "Day +28 response imaging (PET-CT) due",
+                "de": "Remissionsbildgebung an Tag +28 (PET-CT) fällig",
+            },
+            id="day 26: the response imaging leads, not the ending ICANS window",
+        ),
+        pytest.param(
+            10,
+            {"en": "CAR-T day 10", "de": "CAR-T Tag 10"},
+            id="day 10: no response window yet, the ICANS window",
+        ),
     ],
 )
-def test_the_day_28_card_leads_with_the_due_response_assessment(car_t_day: int, leads: dict[str, str]) -> None:
+def test_the_day_28_card_leads_with_the_due_response_assessment(
+    car_t_day: int, leads: dict[str, str]
+) -> None:
     for language in ("en", "de"):
         card = cards_in(language, [car_t(-car_t_day), lymphoma()])["interval-imaging"]
         assert card["summary"].startswith(leads[language]), card["summary"]
         assert card["indicator"] == "warning"
 
 
-# --- C9: the baseline indicator by exposure class --------------------------------------------------------------
+# --- C9: the baseline indicator by exposure class ---------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("ordered", "indicator", "suggests"),
     [
-        pytest.param("teclistamab 0.06 mg/kg SC", "warning", True, id="T-cell engager: advised, with the order"),
-        pytest.param("pembrolizumab 200 mg IV", "info", False, id="checkpoint inhibitor: to consider, no order"),
+        pytest.param(
+            "teclistamab 0.06 mg/kg SC", "warning", True, id="T-cell engager: advised, with the order"
+        ),
+        pytest.param(
+            "pembrolizumab 200 mg IV", "info", False, id="checkpoint inhibitor: to consider, no order"
+        ),
     ],
 )
-def test_the_baseline_indicator_follows_the_exposure_class(ordered: str, indicator: str, suggests: bool) -> None:
+def test_the_baseline_indicator_follows_the_exposure_class(
+    ordered: str, indicator: str, suggests: bool
+) -> None:
     for language in ("en", "de"):
         card = cards_in(language, [patient()], [draft(ordered)])["baseline-brain-mri"]
         assert card["indicator"] == indicator
         assert bool(card.get("suggestions")) == suggests
 
 
-# --- W3 / W4: German wording --------------------------------------------------------------------------------
+# --- W3 / W4: German wording ------------------------------------------------------------------------------
 
 
 def test_german_cards_say_die_mrt_everywhere() -> None:

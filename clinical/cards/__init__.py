@@ -187,7 +187,15 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
             "knowledge/timing.yaml or cards/possible-neurotoxicity.yaml cites evidence missing from "
             f"cards/common.yaml: {unknown_evidence}"
         )
-    for note in ("icans", "capd_range", "ice_not_valid", "delayed-car-t", "irae", "endocrine-irae", "neuro-ae"):
+    for note in (
+        "icans",
+        "capd_range",
+        "ice_not_valid",
+        "delayed-car-t",
+        "irae",
+        "endocrine-irae",
+        "neuro-ae",
+    ):
         if note not in texts.neurotoxicity.grading_note:
             raise KnowledgeError(f"cards/possible-neurotoxicity.yaml grading_note needs {note!r}")
     unknown_guidance = sorted(set(texts.neurotoxicity.decision_guidance) - set(DECISION_GUIDANCE_KEYS))

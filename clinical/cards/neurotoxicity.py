@@ -163,7 +163,9 @@ def _context_sentence(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases
         if not documented and advice.implied_by:
             return fill(phrases.exposure_implied_not_recorded, {"implied": "; ".join(advice.implied_by)})
         return phrases.icans_not_recorded if documented else phrases.ice_not_recorded
-    wording = phrases.after_therapies_endocrine if advice.syndrome == "endocrine-irae" else phrases.after_therapies
+    wording = (
+        phrases.after_therapies_endocrine if advice.syndrome == "endocrine-irae" else phrases.after_therapies
+    )
     return fill(wording, {"therapies": common.therapies(advice.courses)})
 
 

@@ -869,8 +869,8 @@ class NeurotoxicityCardsFile(Strict):
     decision_guidance: dict[str, DecisionGuidance] = Field(default_factory=dict)
     # Issue 16 section 4: the LP line (encephalitis, meningitis) and the pituitary-protocol MRI.
     lumbar_puncture_note: str
-    # German clinician review (C6): what a finding's own work-up adds (Guillain-Barre: LP and nerve conduction;
-    # myasthenia: AChR / titin / MuSK antibodies, CK, troponin), by finding id.
+    # German clinician review (C6): what a finding's own work-up adds (Guillain-Barre: LP and nerve
+    # conduction; myasthenia: AChR / titin / MuSK antibodies, CK, troponin), by finding id.
     finding_notes: dict[str, str] = Field(default_factory=dict)
     suggestion_pituitary: Suggestion
     suggestion_pituitary_order_text: str

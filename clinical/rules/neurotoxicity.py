@@ -35,7 +35,9 @@ _SUGGESTS_MRI: frozenset[Syndrome] = frozenset(("central", "pituitary"))
 _IMMUNE_EFFECTOR: frozenset[TherapyClass] = frozenset(("car_t", "t_cell_engager"))
 # Suspected, these still need the same-day work-up: they can stop breathing within hours (ASCO irAE
 # guideline 2021: Guillain-Barre syndrome and myasthenia gravis are worked up and treated as inpatients).
-_URGENT_WHEN_SUSPECTED: frozenset[str] = frozenset(("guillain-barre", "myasthenia-gravis", "myasthenia-pattern"))
+_URGENT_WHEN_SUSPECTED: frozenset[str] = frozenset(
+    ("guillain-barre", "myasthenia-gravis", "myasthenia-pattern")
+)
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,9 @@ def _stale(latest: date, today: date, rules: NeurotoxicityTiming) -> bool:
     return (today - latest).days * 24 > rules.critical_while_recent_hours
 
 
-def _in_icans_window(finding: NeurologicalFinding, courses: dict[TherapyClass, Course], rules: NeurotoxicityTiming) -> bool:
+def _in_icans_window(
+    finding: NeurologicalFinding, courses: dict[TherapyClass, Course], rules: NeurotoxicityTiming
+) -> bool:
     """The finding falls in the ICANS risk window of a recorded CAR-T or T-cell engager course (day 0 to
     car_t_delayed_after_day)."""
     for therapy_class in _IMMUNE_EFFECTOR:

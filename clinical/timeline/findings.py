@@ -420,7 +420,7 @@ def _named_in(text: str, vocabulary: FindingVocabulary) -> dict[str, tuple[str, 
     """The findings a text names: id -> (the words, uncertain); affirmed beats uncertain."""
     named: dict[str, tuple[str, bool]] = {}
     for found, words, uncertain in vocabulary.named(text):
-        if found.id not in named or named[found.id][1] and not uncertain:
+        if found.id not in named or (named[found.id][1] and not uncertain):
             named[found.id] = (words, uncertain)
     return named
 
