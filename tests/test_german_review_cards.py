@@ -74,6 +74,7 @@ def lymphoma() -> dict[str, Any]:
 
 PEMBROLIZUMAB = [administration("pembrolizumab 200 mg", -40), administration("pembrolizumab 200 mg", -19)]
 IPILIMUMAB = [administration("ipilimumab 3 mg/kg", -40)]
+PACEMAKER = condition(-900, text="Presence of cardiac pacemaker", code="Z95.0")
 PROVISIONAL = {
     "coding": [
         {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "provisional"}
@@ -241,6 +242,27 @@ SUSPECTED: list[tuple[str, list[dict[str, Any]], str, bool, list[str]]] = [
         "warning",
         False,
         ["spine MRI"],
+    ),
+    (
+        "possible seizure under pembrolizumab, pacemaker: routine CT and radiology, not 'urgent imaging'",
+        [*PEMBROLIZUMAB, PACEMAKER, note("possible seizure", -1)],
+        "warning",
+        False,
+        ["MRI contraindicated"],
+    ),
+    (
+        "seizure under pembrolizumab with a pacemaker: critical, urgent CT and radiology",
+        [*PEMBROLIZUMAB, PACEMAKER, condition(-1, text="Seizure", code="R56.9")],
+        "critical",
+        True,
+        ["urgent imaging (MRI contraindicated"],
+    ),
+    (
+        "possible transverse myelitis under pembrolizumab with a pacemaker: routine spinal imaging",
+        [*PEMBROLIZUMAB, PACEMAKER, note("possible transverse myelitis", -1)],
+        "warning",
+        False,
+        ["MRI contraindicated"],
     ),
     (
         "'suspected ICANS' at CAR-T day 60 (outside the risk window): routine",

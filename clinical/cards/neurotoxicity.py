@@ -330,9 +330,11 @@ def _work_up_detail(
     an implant rules it out, no contrast while contrast is ruled out, no "urgent" on a routine order."""
     wording = texts.work_up[kind]
     if caution is not None and caution.implants and wording.detail_mri_contraindicated:
-        return wording.detail_mri_contraindicated
+        routine = not urgent and wording.detail_mri_contraindicated_routine
+        return routine or wording.detail_mri_contraindicated
     if caution is not None and caution.contrast_only and wording.detail_contrast_contraindicated:
-        return wording.detail_contrast_contraindicated
+        routine = not urgent and wording.detail_contrast_contraindicated_routine
+        return routine or wording.detail_contrast_contraindicated
     if not urgent and wording.detail_routine:
         return wording.detail_routine
     return wording.detail
@@ -413,7 +415,8 @@ def neurotoxicity_card(
     wording = texts.work_up[lead]
     action = wording.summary_action if urgent else wording.summary_action_warning
     if caution is not None and caution.implants and lead in ("central", "spinal", "pituitary"):
-        action = texts.summary_action_mri_contraindicated
+        routine = not urgent and texts.summary_action_mri_contraindicated_routine
+        action = routine or texts.summary_action_mri_contraindicated
     summary = _summary(texts, title, action, agent_choices)
     if advice.stale:
         summary = _stale_summary(advice, texts.summary_stale, title, agents, common)

@@ -783,6 +783,10 @@ class WorkUp(Strict):
     detail_routine: str = ""
     detail_mri_contraindicated: str = ""
     detail_contrast_contraindicated: str = ""
+    # German clinician review (C3): the same alternatives when the card's priority is routine (a suspicion,
+    # evidence gone stale): no "urgent", no "today".
+    detail_mri_contraindicated_routine: str = ""
+    detail_contrast_contraindicated_routine: str = ""
 
 
 class NeurotoxicityPhrases(Strict):
@@ -875,6 +879,8 @@ class NeurotoxicityCardsFile(Strict):
     suggestion_pituitary: Suggestion
     suggestion_pituitary_order_text: str
     summary_action_mri_contraindicated: str
+    # German clinician review (C3): the same action on a routine card (a suspicion, stale evidence).
+    summary_action_mri_contraindicated_routine: str = ""
     # v3 (review): the summary when even the therapy class does not fit: the agents are in the detail.
     summary_without_agents: str = "{headline}: {action}"
 
