@@ -75,7 +75,8 @@ def test_the_risk_window_folds_into_the_neurotoxicity_card(
         assert mention in detail
     if "interval-imaging" in found:
         assert "risk window" not in found["interval-imaging"]["detail"]
-        assert found["interval-imaging"]["summary"].endswith(f"day +28 response imaging due {day(3)}")
+        summary = found["interval-imaging"]["summary"]
+        assert summary.startswith(f"Day +28 response imaging (PET-CT) due {day(3)}")
 
 
 def test_without_a_neurotoxicity_card_the_window_keeps_its_own_card() -> None:

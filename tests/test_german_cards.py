@@ -193,7 +193,7 @@ GERMAN: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, str, li
         "info",
         [
             "Baseline-MRT des Schädels vor pembrolizumab (Checkpoint-Inhibitor) erwägen",
-            "Kein MRT des Schädels",
+            "Keine MRT des Schädels",
         ],
     ),
     (

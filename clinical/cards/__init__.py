@@ -60,10 +60,12 @@ class CardRenderer:
 # The fields each phrase may use; a phrase not listed uses none.
 PHRASE_FIELDS: dict[str, set[str]] = {
     "icans_possible_grade": {"grade"},
+    "icans_suspected_grade": {"grade"},
     "icans_documented_grade": {"grade"},
     "icans_documented_higher_grade": {"grade"},
     "delayed_car_t": {"day"},
     "after_therapies": {"therapies"},
+    "after_therapies_endocrine": {"therapies"},
     "finding_line": {"finding", "detail", "record", "date"},
     "suspected_finding_line": {"finding", "detail", "record", "date"},
     "ice_score_line": {"value", "maximum", "date"},
@@ -78,6 +80,7 @@ PHRASE_FIELDS: dict[str, set[str]] = {
     "brain_mri_ordered_since": {"date", "study"},
     "brain_mri_being_ordered": {"study"},
     "stale_evidence": {"finding", "date", "hours"},
+    "stale_evidence_irae": {"finding", "date", "hours"},
     "therapies_sentence": {"therapies", "start"},
     "planned_start": {"date"},
     "last_brain_mri": {"date", "study"},
@@ -174,6 +177,8 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
         )
     cited = [
         *timing.baseline_brain_mri.evidence,
+        *timing.baseline_brain_mri.immune_effector_evidence,
+        *timing.possible_neurotoxicity.immune_effector_evidence,
         *(source for window in timing.interval_imaging.windows for source in window.evidence),
         *timing.interval_imaging.irecist_confirmation.evidence,
         *timing.possible_neurotoxicity.evidence,
@@ -189,7 +194,15 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
             "knowledge/timing.yaml or cards/possible-neurotoxicity.yaml cites evidence missing from "
             f"cards/common.yaml: {unknown_evidence}"
         )
-    for note in ("icans", "capd_range", "ice_not_valid", "delayed-car-t", "irae", "neuro-ae"):
+    for note in (
+        "icans",
+        "capd_range",
+        "ice_not_valid",
+        "delayed-car-t",
+        "irae",
+        "endocrine-irae",
+        "neuro-ae",
+    ):
         if note not in texts.neurotoxicity.grading_note:
             raise KnowledgeError(f"cards/possible-neurotoxicity.yaml grading_note needs {note!r}")
     unknown_guidance = sorted(set(texts.neurotoxicity.decision_guidance) - set(DECISION_GUIDANCE_KEYS))

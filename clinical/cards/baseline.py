@@ -20,7 +20,7 @@ def _planned_therapies(advice: BaselineAdvice, common: CommonParts) -> str:
         planned = [plan.agent for plan in advice.plans if plan.agent.therapy_class == course.therapy_class]
         named = sorted({agent.display for agent in planned if not agent.generic})
         names = named or sorted({agent.display for agent in planned}) or course.agents()
-        parts.append(f"{common.joined(names)} ({common.class_label(course.therapy_class)})")
+        parts.append(f"{common.joined(names)} ({common.class_label(course.therapy_class, len(names) > 1)})")
     return common.joined(parts)
 
 

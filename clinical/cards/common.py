@@ -92,12 +92,17 @@ class CommonParts:
             return "".join(items)
         return ", ".join(items[:-1]) + self.texts.words.list_and + items[-1]
 
-    def class_label(self, therapy_class: TherapyClass) -> str:
-        return self.texts.therapy_class_labels[therapy_class]
+    def class_label(self, therapy_class: TherapyClass, several: bool = False) -> str:
+        """The therapy class in words; for several agents the plural ("Checkpoint-Inhibitoren")."""
+        plural = self.texts.therapy_class_labels_plural.get(therapy_class) if several else None
+        return plural or self.texts.therapy_class_labels[therapy_class]
 
     def therapies(self, courses: tuple[Course, ...]) -> str:
         return self.joined(
-            [f"{self.joined(c.agents())} ({self.class_label(c.therapy_class)})" for c in courses]
+            [
+                f"{self.joined(c.agents())} ({self.class_label(c.therapy_class, len(c.agents()) > 1)})"
+                for c in courses
+            ]
         )
 
     def record_label(self, resource_type: str) -> str:

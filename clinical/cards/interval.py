@@ -95,7 +95,13 @@ def interval_card(
 ) -> dict[str, Any]:
     summaries: list[str] = []
     details: list[str] = []
-    for hit in sorted(advice.windows, key=lambda hit: indicator_rank(hit.window.indicator), reverse=True):
+    # A due assessment (day +28 response imaging) leads the summary over a risk window that is ending:
+    # it is the decision the card asks for (German clinician review, C8); then the most pressing window.
+    for hit in sorted(
+        advice.windows,
+        key=lambda hit: (hit.target is not None, indicator_rank(hit.window.indicator)),
+        reverse=True,
+    ):
         values = _window_values(hit, common)
         summaries.append(fill(texts.windows[hit.window.id].summary, values))
         details.append(fill(texts.windows[hit.window.id].detail, values))

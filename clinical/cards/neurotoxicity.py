@@ -23,6 +23,7 @@ DECISION_GUIDANCE_KEYS = (
     "icans_grade_2",
     "icans_grade_3_or_more",
     "irae",
+    "endocrine-irae",
     "delayed-car-t",
     "neuro-ae",
 )
@@ -43,6 +44,9 @@ REASON_FIELDS = {"headline", "agents"}
 
 
 def _icans_headline(grade: IcansGrade | None, phrases: NeurotoxicityPhrases) -> str:
+    if grade is not None and not grade.documented and (grade.suspected or 0) > (grade.grade or 0):
+        # "V.a. ICANS Grad 2": the written grade stays, said as suspected (never dropped to "possible").
+        return fill(phrases.icans_suspected_grade, {"grade": grade.suspected})
     if grade is None or (grade.grade is None and not grade.documented):
         return phrases.icans_possible
     if grade.documented:
@@ -69,6 +73,8 @@ def headline(
         return fill(phrases.delayed_car_t, {"day": day})
     if advice.syndrome == "neuro-ae":
         return phrases.neuro_ae
+    if advice.syndrome == "endocrine-irae":
+        return phrases.endocrine_irae
     return phrases.irae
 
 
@@ -158,7 +164,10 @@ def _context_sentence(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases
         if not documented and advice.implied_by:
             return fill(phrases.exposure_implied_not_recorded, {"implied": "; ".join(advice.implied_by)})
         return phrases.icans_not_recorded if documented else phrases.ice_not_recorded
-    return fill(phrases.after_therapies, {"therapies": common.therapies(advice.courses)})
+    wording = (
+        phrases.after_therapies_endocrine if advice.syndrome == "endocrine-irae" else phrases.after_therapies
+    )
+    return fill(wording, {"therapies": common.therapies(advice.courses)})
 
 
 def _therapy_lines(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, common: CommonParts) -> str:
@@ -173,7 +182,8 @@ def _therapy_lines(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, c
                 events.append(event)
     if not events:
         return ""
-    return "\n".join([phrases.therapy_heading, *(common.therapy_line(event) for event in events)])
+    # The heading is its own paragraph and the records a list: no hard line break inside a paragraph.
+    return phrases.therapy_heading + "\n\n" + "\n".join(common.therapy_line(event) for event in events)
 
 
 def _latest_evidence(advice: NeurotoxicityAdvice, common: CommonParts) -> str:
@@ -209,7 +219,9 @@ def _stale_sentence(
         "date": common.day(advice.latest_evidence_on),
         "hours": recent_hours,
     }
-    return fill(phrases.stale_evidence, values)
+    # The ICE score is an ICANS tool: a checkpoint-inhibitor-only card asks for the examination.
+    wording = phrases.stale_evidence if advice.immune_effector else phrases.stale_evidence_irae
+    return fill(wording, values)
 
 
 def _stale_summary(
@@ -240,7 +252,9 @@ def _agent_choices(
     choices = [common.joined(agents)]
     if len(agents) > 1:
         choices.append(fill(texts.phrases.agents_and_more, {"first": agents[0], "count": len(agents) - 1}))
-    classes = list(dict.fromkeys(common.class_label(course.therapy_class) for course in advice.courses))
+    classes = list(
+        dict.fromkeys(common.class_label(c.therapy_class, len(c.agents()) > 1) for c in advice.courses)
+    )
     if classes:
         choices.append(common.joined(classes))
     return choices
@@ -262,11 +276,17 @@ def decision_guidance_key(advice: NeurotoxicityAdvice) -> str:
     if advice.syndrome != "icans":
         return advice.syndrome
     grade = advice.grade
-    if grade is None or grade.grade is None or (grade.grade == 1 and grade.capd_grade_1_or_2):
+    if grade is not None and not grade.documented and (grade.suspected or 0) > (grade.grade or 0):
+        band: int | None = grade.suspected  # the grade as written with the suspicion
+    elif grade is None or grade.grade is None or (grade.grade == 1 and grade.capd_grade_1_or_2):
         return "icans_ungraded"  # CAPD 1-8 alone is grade 1 or 2: the band is not known
-    if grade.grade >= 3:
+    else:
+        band = grade.grade
+    if band is None:
+        return "icans_ungraded"
+    if band >= 3:
         return "icans_grade_3_or_more"
-    return f"icans_grade_{grade.grade}"
+    return f"icans_grade_{band}"
 
 
 def _decision(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> tuple[str, tuple[str, ...]]:
@@ -291,6 +311,12 @@ def _brain_mri_line(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, 
     return fill(phrases.brain_mri_since, values)
 
 
+def _finding_notes(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> list[str]:
+    """What the work-up of a finding on the card adds (Guillain-Barre syndrome, myasthenia), once each."""
+    ids = dict.fromkeys(finding.kind.id for finding in advice.findings)
+    return [texts.finding_notes[finding_id] for finding_id in ids if finding_id in texts.finding_notes]
+
+
 def _work_up_detail(
     kind: Syndrome, texts: NeurotoxicityCardsFile, caution: MriCaution | None, urgent: bool
 ) -> str:
@@ -298,10 +324,12 @@ def _work_up_detail(
     an implant rules it out, no contrast while contrast is ruled out, no "urgent" on a routine order."""
     wording = texts.work_up[kind]
     if caution is not None and caution.implants and wording.detail_mri_contraindicated:
-        return wording.detail_mri_contraindicated
+        routine = not urgent and wording.detail_mri_contraindicated_routine
+        return routine or wording.detail_mri_contraindicated
     if caution is not None and caution.contrast_only and wording.detail_contrast_contraindicated:
-        return wording.detail_contrast_contraindicated
-    if kind == "central" and not urgent and wording.detail_routine:
+        routine = not urgent and wording.detail_contrast_contraindicated_routine
+        return routine or wording.detail_contrast_contraindicated
+    if not urgent and wording.detail_routine:
         return wording.detail_routine
     return wording.detail
 
@@ -327,7 +355,8 @@ def neurotoxicity_card(
     caution = advice.mri_caution
     lead = advice.work_up[0] if advice.work_up else "central"
     central = "central" in advice.work_up or not advice.work_up
-    urgent = advice.urgent_brain_mri if lead == "central" else advice.indicator == "critical"
+    # One priority across the card: the summary's action, every work-up sentence and the order agree.
+    urgent = advice.urgent_brain_mri
     # The brain MRI line: central syndromes, and hypophysitis leading (a pituitary-protocol brain MRI).
     head_mri = central or lead == "pituitary"
     # The lead note of spinal and pituitary work-ups names an MRI as the primary test: not while MRI is
@@ -350,7 +379,7 @@ def neurotoxicity_card(
     since = advice.brain_mri_since
     brain_mri = _brain_mri_line(advice, phrases, common) if head_mri else ""
     decision, decision_evidence = _decision(advice, texts)
-    risk_window = "\n".join([phrases.risk_window_heading, *risk_windows]) if risk_windows else ""
+    risk_window = "\n\n".join([phrases.risk_window_heading, *risk_windows]) if risk_windows else ""
     detail = fill(
         texts.detail,
         {
@@ -362,8 +391,11 @@ def neurotoxicity_card(
             "eeg": " ".join(
                 note
                 for note in (
-                    texts.eeg_note if advice.eeg and central else "",
+                    (texts.eeg_note if advice.immune_effector else texts.eeg_note_irae)
+                    if advice.eeg and central
+                    else "",
                     texts.lumbar_puncture_note if advice.lumbar_puncture else "",
+                    *_finding_notes(advice, texts),
                 )
                 if note
             ),
@@ -377,7 +409,8 @@ def neurotoxicity_card(
     wording = texts.work_up[lead]
     action = wording.summary_action if urgent else wording.summary_action_warning
     if caution is not None and caution.implants and lead in ("central", "spinal", "pituitary"):
-        action = texts.summary_action_mri_contraindicated
+        routine = not urgent and texts.summary_action_mri_contraindicated_routine
+        action = routine or texts.summary_action_mri_contraindicated
     summary = _summary(texts, title, action, agent_choices)
     if advice.stale:
         summary = _stale_summary(advice, texts.summary_stale, title, agents, common)
@@ -389,6 +422,8 @@ def neurotoxicity_card(
         suggestion = common.mri_suggestion(wanted, reason, context)
     elif lead == "pituitary" and since is None and not blocked:
         wanted = texts.suggestion_pituitary
+        if urgent:  # visual field loss: the pituitary MRI the same day, as the summary says
+            wanted = wanted.model_copy(update={"priority": texts.suggestion.priority})
         reason = fill(wanted.reason, {"headline": title, "agents": agents})
         suggestion = common.mri_suggestion(wanted, reason, context, texts.suggestion_pituitary_order_text)
     if head_mri or "spinal" in advice.work_up:

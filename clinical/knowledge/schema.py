@@ -597,6 +597,9 @@ class BaselineTiming(Strict):
     # A T-cell engager restarted after a pause longer than this is a new course: baseline and day 0 again.
     t_cell_engager_new_course_gap_days: int = Field(default=90, ge=1)
     evidence: list[str]
+    # Cited only when CAR-T or a T-cell engager is planned (CAR-T sources on a checkpoint-inhibitor-only
+    # card would be content from another exposure class).
+    immune_effector_evidence: list[str] = []
 
 
 class Window(Strict):
@@ -645,6 +648,9 @@ class NeurotoxicityTiming(Strict):
     eeg_finding_ids: list[str]
     eeg_from_score_grade: int = Field(ge=1, le=5)
     evidence: list[str]
+    # Cited only when the card rests on CAR-T or a T-cell engager (recorded or implied): ASTCT grading
+    # and CAR-T neuroimaging are not the sources of a checkpoint-inhibitor-only card.
+    immune_effector_evidence: list[str] = []
     # The card is critical only while its latest evidence is at most this old (and unresolved); after
     # that it is a warning that names the last documented finding (issue 16, section 7).
     critical_while_recent_hours: int = Field(default=72, ge=24)
@@ -729,6 +735,8 @@ class CommonCardsFile(Strict):
     override_reasons: OverrideReasons
     evidence: dict[str, EvidenceLink]
     therapy_class_labels: dict[TherapyClass, str]
+    # German clinician review (W4): the class said for several agents ("Checkpoint-Inhibitoren").
+    therapy_class_labels_plural: dict[TherapyClass, str] = Field(default_factory=dict)
     event_labels: dict[str, str]
     record_labels: dict[str, str]
     suggested_mri: SuggestedMri
@@ -800,6 +808,10 @@ class WorkUp(Strict):
     detail_routine: str = ""
     detail_mri_contraindicated: str = ""
     detail_contrast_contraindicated: str = ""
+    # German clinician review (C3): the same alternatives when the card's priority is routine (a suspicion,
+    # evidence gone stale): no "urgent", no "today".
+    detail_mri_contraindicated_routine: str = ""
+    detail_contrast_contraindicated_routine: str = ""
 
 
 class NeurotoxicityPhrases(Strict):
@@ -812,7 +824,10 @@ class NeurotoxicityPhrases(Strict):
     delayed_car_t: str
     irae: str
     neuro_ae: str
+    # Hypophysitis / hypopituitarism under a checkpoint inhibitor: an endocrine irAE, not a neurological one.
+    endocrine_irae: str
     after_therapies: str
+    after_therapies_endocrine: str
     icans_not_recorded: str
     ice_not_recorded: str
     # v3: a diagnosis implies the therapy (T80.82-, D89.83-): "{implied}" names it.
@@ -840,6 +855,10 @@ class NeurotoxicityPhrases(Strict):
     brain_mri_being_ordered: str
     # The card is no longer critical: its latest evidence is older than critical_while_recent_hours.
     stale_evidence: str
+    # The same for a checkpoint-inhibitor-only card: reassess without the ICE score (an ICANS tool).
+    stale_evidence_irae: str
+    # A grade stated only with a suspicion ("V.a. ICANS Grad 2"): the written grade, said as suspected.
+    icans_suspected_grade: str
     # Heading of the folded risk window(s) and of the decision the grade usually drives.
     risk_window_heading: str
     decision_heading: str
@@ -869,17 +888,24 @@ class NeurotoxicityCardsFile(Strict):
     grading_note: dict[str, str]
     work_up: dict[Syndrome, WorkUp]
     eeg_note: str
+    # The EEG line of a checkpoint-inhibitor-only card: no ICANS grade in it.
+    eeg_note_irae: str
     unattributed_therapy: str
     suggestion: Suggestion
     suggestion_warning: Suggestion
     phrases: NeurotoxicityPhrases
-    # Keys: icans_grade_1, icans_grade_2, icans_grade_3_or_more, icans_ungraded, irae (see the file).
+    # Keys: icans_grade_1, icans_grade_2, icans_grade_3_or_more, icans_ungraded, irae, endocrine-irae.
     decision_guidance: dict[str, DecisionGuidance] = Field(default_factory=dict)
     # Issue 16 section 4: the LP line (encephalitis, meningitis) and the pituitary-protocol MRI.
     lumbar_puncture_note: str
+    # German clinician review (C6): what a finding's own work-up adds (Guillain-Barre: LP and nerve
+    # conduction; myasthenia: AChR / titin / MuSK antibodies, CK, troponin), by finding id.
+    finding_notes: dict[str, str] = Field(default_factory=dict)
     suggestion_pituitary: Suggestion
     suggestion_pituitary_order_text: str
     summary_action_mri_contraindicated: str
+    # German clinician review (C3): the same action on a routine card (a suspicion, stale evidence).
+    summary_action_mri_contraindicated_routine: str = ""
     # v3 (review): the summary when even the therapy class does not fit: the agents are in the detail.
     summary_without_agents: str = "{headline}: {action}"
 

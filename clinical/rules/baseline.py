@@ -109,5 +109,13 @@ def baseline_brain_mri(
         planned_start=planned_start,
         last_brain_mri=_last_brain_mri(timeline.imaging, today),
         suggest_order=any(course.therapy_class in _SUGGESTS_ORDER for course in due),
-        evidence=tuple(rules.evidence),
+        # CAR-T sources only on a card about CAR-T or a T-cell engager, never on a checkpoint-inhibitor one.
+        evidence=tuple(
+            dict.fromkeys(
+                [
+                    *rules.evidence,
+                    *(rules.immune_effector_evidence if any(c.therapy_class != "ici" for c in due) else []),
+                ]
+            )
+        ),
     )

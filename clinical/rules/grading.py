@@ -36,6 +36,9 @@ class IcansGrade:
     capd_grade_1_or_2: bool  # CAPD 1-8: grade 1 or 2 depending on the level of consciousness
     ice_not_valid_for_age: bool  # an ICE score was charted for a child under 12: not graded
     domains: tuple[Domain, ...]  # worst first
+    # The grade a suspected ICANS states ("V.a. ICANS Grad 2"): kept as written, never a domain (a
+    # suspicion does not grade), said in the headline when it is above the graded domains.
+    suspected: int | None = None
 
 
 def _is_normal(reading: ScoreReading) -> bool:
@@ -89,6 +92,7 @@ def grade_icans(
         if finding.kind.icans_grade is not None and not finding.uncertain:
             domains.append(Domain("finding", finding.kind.display, "", finding.kind.icans_grade))
     coded = [f.coded_grade for f in findings if f.coded_grade is not None and not f.uncertain]
+    suspected = [f.coded_grade for f in findings if f.coded_grade is not None and f.uncertain]
     if coded:
         domains.append(Domain("code", "", "", max(coded)))
     domains.sort(key=lambda domain: domain.grade, reverse=True)
@@ -103,4 +107,5 @@ def grade_icans(
         capd_grade_1_or_2=any(r.kind == "capd" and r.grade == 1 for r in scores),
         ice_not_valid_for_age=child and recent_ice,
         domains=tuple(dict.fromkeys(domains)),
+        suspected=max(suspected) if suspected else None,
     )

@@ -25,13 +25,19 @@ from clinical.timeline.findings import ICANS, age_in_years
 
 # icans: central findings after a T-cell engager or CAR-T up to day 30, or ICANS documented;
 # delayed-car-t: after CAR-T day 30; irae: after a checkpoint inhibitor; neuro-ae: a spinal or
-# neuromuscular event after immune effector cell therapy (ICANS is a CNS syndrome, Lee 2019: not ICANS).
-Attribution = Literal["icans", "delayed-car-t", "irae", "neuro-ae"]
-_LEAD_ORDER: tuple[Attribution, ...] = ("icans", "delayed-car-t", "irae", "neuro-ae")
+# neuromuscular event after immune effector cell therapy (ICANS is a CNS syndrome, Lee 2019: not ICANS);
+# endocrine-irae: hypophysitis / hypopituitarism after a checkpoint inhibitor (an endocrine irAE, ASCO 2021).
+Attribution = Literal["icans", "delayed-car-t", "irae", "endocrine-irae", "neuro-ae"]
+_LEAD_ORDER: tuple[Attribution, ...] = ("icans", "delayed-car-t", "irae", "endocrine-irae", "neuro-ae")
 _WORK_UP_ORDER: tuple[Syndrome, ...] = ("central", "spinal", "neuromuscular", "pituitary")
 # The lead classes whose card suggests an MRI of the head: brain, or brain with a pituitary protocol.
 _SUGGESTS_MRI: frozenset[Syndrome] = frozenset(("central", "pituitary"))
 _IMMUNE_EFFECTOR: frozenset[TherapyClass] = frozenset(("car_t", "t_cell_engager"))
+# Suspected, these still need the same-day work-up: they can stop breathing within hours (ASCO irAE
+# guideline 2021: Guillain-Barre syndrome and myasthenia gravis are worked up and treated as inpatients).
+_URGENT_WHEN_SUSPECTED: frozenset[str] = frozenset(
+    ("guillain-barre", "myasthenia-gravis", "myasthenia-pattern")
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,12 @@ class NeurotoxicityAdvice:
     # v3 (review): the central work-up (brain MRI) is urgent: a critical card, or a warning with affirmed
     # central evidence of the last critical_while_recent_hours (an undated active diagnosis counts as
     # current). A suspicion only, or evidence gone stale, gets the same MRI at routine priority.
+    # German clinician review: the one priority of the whole card, whatever leads (summary, detail and
+    # the order agree); a suspected ICANS in the ICANS risk window (unless grade 1), a suspected
+    # Guillain-Barre syndrome or myasthenia stay urgent.
     urgent_brain_mri: bool = False
+    # The card rests on CAR-T or a T-cell engager (recorded or implied): ICANS content may be said.
+    immune_effector: bool = False
 
     @property
     def suggests_brain_mri(self) -> bool:
@@ -179,6 +190,9 @@ def _attributed_findings(
             # Myelitis, neuropathy, myasthenia, myositis, GBS: not ICANS (a CNS syndrome). With a
             # checkpoint inhibitor too, the irAE leads (_LEAD_ORDER).
             found = [("neuro-ae" if label == "icans" else label, course) for label, course in found]
+        if finding.kind.syndrome == "pituitary":
+            # Hypophysitis under a checkpoint inhibitor is an endocrine irAE, not a neurological one.
+            found = [("endocrine-irae" if label == "irae" else label, course) for label, course in found]
         if finding.kind.id != ICANS:
             implied_found, implying = _implied_attribution(finding, found, timeline, rules)
             found += implied_found
@@ -254,6 +268,36 @@ def _stale(latest: date, today: date, rules: NeurotoxicityTiming) -> bool:
     return (today - latest).days * 24 > rules.critical_while_recent_hours
 
 
+def _in_icans_window(
+    finding: NeurologicalFinding, courses: dict[TherapyClass, Course], rules: NeurotoxicityTiming
+) -> bool:
+    """The finding falls in the ICANS risk window of a recorded CAR-T or T-cell engager course (day 0 to
+    car_t_delayed_after_day)."""
+    for therapy_class in _IMMUNE_EFFECTOR:
+        course = courses.get(therapy_class)
+        day_zero = course.day_zero if course is not None else None
+        if day_zero is not None and 0 <= (finding.on - day_zero).days <= rules.car_t_delayed_after_day:
+            return True
+    return False
+
+
+def _suspicion_stays_urgent(
+    finding: NeurologicalFinding,
+    grade: IcansGrade | None,
+    courses: dict[TherapyClass, Course],
+    rules: NeurotoxicityTiming,
+) -> bool:
+    """A suspicion that keeps the same-day work-up: Guillain-Barre syndrome, myasthenia, or ICANS in its
+    risk window unless its grade (as graded, or as written) is 1: grade 1 is supportive care with
+    frequent neurological checks (ASTCT / ASCO), nothing the same day demands."""
+    if finding.kind.id in _URGENT_WHEN_SUSPECTED:
+        return True
+    if finding.kind.id != ICANS or not _in_icans_window(finding, courses, rules):
+        return False
+    band = max((grade.grade or 0, grade.suspected or 0)) if grade is not None else 0
+    return band != 1
+
+
 def _urgent_brain_mri(
     indicator: Indicator,
     stale: bool,
@@ -261,8 +305,10 @@ def _urgent_brain_mri(
     scores: list[ScoreReading],
     today: date,
     rules: NeurotoxicityTiming,
+    grade: IcansGrade | None = None,
+    courses: dict[TherapyClass, Course] | None = None,
 ) -> bool:
-    """Whether the card's brain MRI is urgent (see `NeurotoxicityAdvice.urgent_brain_mri`)."""
+    """Whether the card's work-up is urgent (see `NeurotoxicityAdvice.urgent_brain_mri`)."""
     if stale:
         return False
     if indicator == "critical":
@@ -272,7 +318,14 @@ def _urgent_brain_mri(
         for finding in findings
         if finding.kind.syndrome == "central" and not finding.uncertain
     ] + [score.on for score in scores]
-    return any(not _stale(day, today, rules) for day in central_days)
+    if any(not _stale(day, today, rules) for day in central_days):
+        return True
+    return any(
+        finding.uncertain
+        and not _stale(_evidence_day(finding), today, rules)
+        and _suspicion_stays_urgent(finding, grade, courses or {}, rules)
+        for finding in findings
+    )
 
 
 def _needs_eeg(
@@ -314,11 +367,18 @@ def possible_neurotoxicity(
     latest_evidence = max(critical_days or [_evidence_day(f) for f in findings] + [s.on for s in scores])
     stale = bool(critical_days) and _stale(latest_evidence, today, rules)
     car_t = courses.get("car_t")
+    therapy_not_recorded = (syndrome == "icans" and not attributions.get("icans")) or not involved
+    immune_effector = (
+        therapy_not_recorded
+        or bool(implied_by)
+        or any(course.therapy_class in _IMMUNE_EFFECTOR for course in involved)
+    )
+    evidence = [*rules.evidence, *(rules.immune_effector_evidence if immune_effector else [])]
     return NeurotoxicityAdvice(
         indicator="warning" if stale else indicator,
         syndrome=syndrome,
         courses=tuple(dict.fromkeys(involved)),
-        therapy_not_recorded=(syndrome == "icans" and not attributions.get("icans")) or not involved,
+        therapy_not_recorded=therapy_not_recorded,
         car_t_day=car_t.day(latest) if car_t is not None and syndrome == "delayed-car-t" else None,
         findings=tuple(sorted(findings, key=lambda finding: finding.on)),
         scores=tuple(scores),
@@ -330,9 +390,10 @@ def possible_neurotoxicity(
             for finding in findings
         ),
         brain_mri_since=_brain_mri_since(timeline, latest, today),
-        evidence=tuple(rules.evidence),
+        evidence=tuple(dict.fromkeys(evidence)),
         latest_evidence_on=latest_evidence,
         stale=stale,
-        urgent_brain_mri=_urgent_brain_mri(indicator, stale, findings, scores, today, rules),
+        urgent_brain_mri=_urgent_brain_mri(indicator, stale, findings, scores, today, rules, grade, courses),
+        immune_effector=immune_effector,
         implied_by=tuple(implied_by) if not involved or not attributions.get("icans") else (),
     )

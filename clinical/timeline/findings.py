@@ -424,26 +424,50 @@ class FindingVocabulary:
         return any(normalise_name(value) in self._reader.absent_values for value in values)
 
 
+def _named_in(text: str, vocabulary: FindingVocabulary) -> dict[str, tuple[str, bool]]:
+    """The findings a text names: id -> (the words, uncertain); affirmed beats uncertain."""
+    named: dict[str, tuple[str, bool]] = {}
+    for found, words, uncertain in vocabulary.named(text):
+        if found.id not in named or (named[found.id][1] and not uncertain):
+            named[found.id] = (words, uncertain)
+    return named
+
+
 def _narrowed_by_text(
     kind: FindingKind, concept: Any, vocabulary: FindingVocabulary
-) -> tuple[FindingKind, str] | None:
-    """The one narrower finding the code's own text names (with the words that name it), when the code
-    covers several: "Encephalitis" on G04.81, "ICANS Grad 3" on the German G92."""
+) -> tuple[FindingKind, str, bool] | None:
+    """The one narrower finding the record's own words name (with those words, and whether only
+    suspected), when the code covers several: "Encephalitis" on G04.81, "ICANS Grad 3" on the German G92.
+    The diagnosis text speaks first; a coding display that names the broad finding or several narrower
+    ones is the catalogue's title ("Sonstige Enzephalitis, Myelitis und Enzephalomyelitis") and narrows
+    nothing, while a display the sender wrote that names one narrower finding does."""
     narrower = vocabulary.narrowed_by_text.get(kind.id)
     if not narrower:
         return None
-    named = {
-        found.id: words
-        for text in concept_texts(concept)
-        for found, words, uncertain in vocabulary.named(text)
-        if not uncertain
-    }
-    if kind.id in named:
-        return None  # the text names the broad finding itself ("encephalomyelitis")
-    candidates = [
-        (vocabulary.kinds[finding_id], named[finding_id]) for finding_id in narrower if finding_id in named
-    ]
-    return candidates[0] if len(candidates) == 1 else None
+    holder = as_dict(concept)
+    own_text = as_str(holder.get("text")) if holder is not None else None
+    for text in concept_texts(concept):
+        named = _named_in(text, vocabulary)
+        candidates = [finding_id for finding_id in narrower if finding_id in named]
+        if kind.id in named or len(candidates) > 1:
+            if text == own_text:
+                return None  # the diagnosis text names the broad finding itself ("encephalomyelitis")
+            continue  # the catalogue's title of the code: it covers them all
+        if len(candidates) == 1:
+            words, uncertain = named[candidates[0]]
+            return vocabulary.kinds[candidates[0]], words, uncertain
+    return None
+
+
+def _suspected_in_own_text(concept: Any, vocabulary: FindingVocabulary) -> bool:
+    """The diagnosis text names findings only as suspected ("V.a. Krampfanfall", "suspected ICANS"):
+    the coded diagnosis is a suspicion too, with or without a Diagnosesicherheit on its code."""
+    holder = as_dict(concept)
+    text = as_str(holder.get("text")) if holder is not None else None
+    if not text:
+        return False
+    named = _named_in(text, vocabulary)
+    return bool(named) and all(uncertain for _, uncertain in named.values())
 
 
 def concept_findings(
@@ -457,15 +481,16 @@ def concept_findings(
         entry, code = coded
         if entry.kind is not None and not vocabulary.explained_in(concept):
             narrowed = _narrowed_by_text(entry.kind, concept, vocabulary)
+            suspected = _suspected_in_own_text(concept, vocabulary)
             if narrowed is None:
-                yield entry.kind, entry.grade, f"code {code}", False
+                yield entry.kind, entry.grade, f"code {code}", suspected
             else:
-                kind, words = narrowed
+                kind, words, uncertain = narrowed
                 stated = (
                     (_STATED_GRADE.search(words) or _GRADE_BEFORE.search(words)) if kind.id == ICANS else None
                 )
                 grade = int(stated.group(1)) if stated else entry.grade
-                yield kind, grade, f"code {code}, '{words}'", False
+                yield kind, grade, f"code {code}, '{words}'", uncertain or suspected
         return  # a listed alternative cause: its text is not read as a finding either
     for text in concept_texts(concept):
         for kind, name, uncertain in vocabulary.named(text):
