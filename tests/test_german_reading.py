@@ -1,0 +1,136 @@
+"""German reading gaps found by the independent German clinical review (docs/german-deployments.md,
+docs/clinical-validation.md rows 140-143): level-of-consciousness words graded as the ASTCT consciousness
+domain, German imaging titles (pituitary, brain, spine), and exclusion wording. Each table row is one cell:
+the fact, where it lives, what the card must do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from clinical_support import (
+    SUBJECT,
+    administration,
+    advice,
+    by_topic,
+    cards,
+    condition,
+    day,
+    draft,
+    note,
+    report,
+    score,
+    topics,
+)
+
+from clinical.rules import NeurotoxicityAdvice
+
+NEURO = "possible-neurotoxicity"
+BASELINE = "baseline-brain-mri"
+GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"
+
+
+def car_t_day_2() -> list[dict[str, Any]]:
+    return [administration("Yescarta (Axicabtagen-Ciloleucel) Infusionsdispersion", -2)]
+
+
+def ipilimumab_nivolumab() -> list[dict[str, Any]]:
+    return [
+        administration(name, offset)
+        for offset in (-63, -42, -21)
+        for name in ("Nivolumab 1 mg/kg i.v.", "Ipilimumab 3 mg/kg i.v.")
+    ]
+
+
+def neurotoxicity(resources: list[dict[str, Any]]) -> NeurotoxicityAdvice | None:
+    found = [item for item in advice(resources) if isinstance(item, NeurotoxicityAdvice)]
+    return found[0] if found else None
+
+
+def icans_grade(resources: list[dict[str, Any]]) -> int | None:
+    found = neurotoxicity(resources)
+    return found.grade.grade if found is not None and found.grade is not None else None
+
+
+def form(*items: tuple[str, str | int]) -> dict[str, Any]:
+    """An ICANS assessment form (MII / nursing documentation): each item an Observation.component."""
+    components = [
+        {"code": {"text": name}, **({"valueInteger": value} if isinstance(value, int) else {"valueString": value})}
+        for name, value in items
+    ]
+    return {
+        "resourceType": "Observation",
+        "id": "icans-form",
+        "status": "final",
+        "code": {"text": "ICANS-Assessment"},
+        "component": components,
+        "subject": SUBJECT,
+        "effectiveDateTime": day(0),
+    }
+
+
+# --- C. German level-of-consciousness words: the ASTCT consciousness domain ---------------------------
+
+# (cell, nursing note of today two days after axi-cel, ICANS grade expected, card indicator expected).
+# ASTCT (Lee 2019): awakens to voice grade 2, only to tactile stimulus grade 3, unarousable or needs
+# vigorous (painful) or repetitive stimuli, stupor or coma grade 4; as the English names grade.
+CONSCIOUSNESS: list[tuple[str, str, int | None, str | None]] = [
+    ("schläfrig | nursing note | grade 2", "Patient schläfrig.", 2, "critical"),
+    ("schlaefrig | ASCII spelling | grade 2", "Patient schlaefrig, Pupillen isokor.", 2, "critical"),
+    ("Schläfrigkeit | noun | grade 2", "Zunehmende Schläfrigkeit seit dem Morgen.", 2, "critical"),
+    ("nur auf Ansprache erweckbar | grade 2", "Patient nur auf Ansprache erweckbar.", 2, "critical"),
+    ("erweckbar auf Ansprache | grade 2", "Vigilanzminderung, erweckbar auf Ansprache.", 2, "critical"),
+    ("durch Ansprache erweckbar | grade 2", "Durch Ansprache erweckbar, dann orientiert.", 2, "critical"),
+    ("auf Anruf erweckbar | grade 2", "Auf Anruf erweckbar.", 2, "critical"),
+    ("somnolent | already listed | grade 2", "Patient somnolent.", 2, "critical"),
+    ("nur auf Berührung erweckbar | grade 3", "Nur auf Berührung erweckbar.", 3, "critical"),
+    ("erweckbar auf taktile Reize | grade 3", "Erweckbar nur auf taktile Reize.", 3, "critical"),
+    ("nicht auf Ansprache erweckbar | grade 3 at least", "Nicht auf Ansprache erweckbar.", 3, "critical"),
+    ("nur auf Schmerzreiz erweckbar | grade 4 (as English painful stimuli)", "Nur auf Schmerzreiz erweckbar.", 4, "critical"),
+    ("erweckbar auf Schmerzreiz | grade 4", "Patient erweckbar auf Schmerzreiz.", 4, "critical"),
+    ("reagiert nur auf Schmerzreize | grade 4", "Reagiert nur auf Schmerzreize.", 4, "critical"),
+    ("nicht erweckbar | grade 4", "Patient nicht erweckbar.", 4, "critical"),
+    ("soporös | grade 4", "Patientin soporös.", 4, "critical"),
+    ("komatös | grade 4", "Patient komatös, intubiert.", 4, "critical"),
+    ("nicht schläfrig | negation | silent", "Wach, nicht schläfrig, orientiert.", None, None),
+    ("keine Schläfrigkeit | negation | silent", "Keine Schläfrigkeit, ICE 10/10.", None, None),
+    ("wach | normal wording | silent", "Patient wach und allseits orientiert.", None, None),
+    ("Schläfrigkeit nach Lorazepam | named cause | silent", "Schläfrigkeit nach Lorazepam-Gabe.", None, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "grade", "indicator"), [pytest.param(t, g, i, id=n) for n, t, g, i in CONSCIOUSNESS]
+)
+def test_a_german_consciousness_word_grades_the_consciousness_domain(
+    text: str, grade: int | None, indicator: str | None
+) -> None:
+    resources = [*car_t_day_2(), note(text, 0)]
+    assert topics(cards(resources)).get(NEURO) == indicator
+    assert icans_grade(resources) == grade
+
+
+def test_the_consciousness_item_of_a_german_form_beats_a_grade_1_ice_score() -> None:
+    """The review's record 39: ICE 7 (grade 1) and "schläfrig, nur auf Ansprache erweckbar" in the form's
+    consciousness item: the worst domain is grade 2, critical."""
+    assessment = form(
+        ("ICE-Score", 7), ("Bewusstsein", "schläfrig, nur auf Ansprache erweckbar"), ("Krampfanfall", "nein")
+    )
+    resources = [*car_t_day_2(), assessment]
+    assert icans_grade(resources) == 2
+    assert topics(cards(resources)).get(NEURO) == "critical"
+
+
+def test_a_german_consciousness_word_under_a_checkpoint_inhibitor_raises_the_irae_card() -> None:
+    """Obtundation is critical after a checkpoint inhibitor too (think encephalitis)."""
+    found = topics(cards([*ipilimumab_nivolumab(), note("Seit heute nur auf Berührung erweckbar.", 0)]))
+    assert found.get(NEURO) == "critical"
+
+
+def test_a_german_consciousness_word_in_a_condition_text_grades() -> None:
+    resources = [*car_t_day_2(), condition(0, text="Somnolenz, nur auf Ansprache erweckbar")]
+    assert icans_grade(resources) == 2
+
+
+def test_a_normal_ice_score_with_no_consciousness_word_stays_grade_free() -> None:
+    assert neurotoxicity([*car_t_day_2(), score("ICE score", 10, 0), note("Wach, orientiert.", 0)]) is None
