@@ -55,7 +55,10 @@ def icans_grade(resources: list[dict[str, Any]]) -> int | None:
 def form(*items: tuple[str, str | int]) -> dict[str, Any]:
     """An ICANS assessment form (MII / nursing documentation): each item an Observation.component."""
     components = [
-        {"code": {"text": name}, **({"valueInteger": value} if isinstance(value, int) else {"valueString": value})}
+        {
+            "code": {"text": name},
+            **({"valueInteger": value} if isinstance(value, int) else {"valueString": value}),
+        }
         for name, value in items
     ]
     return {
@@ -86,7 +89,12 @@ CONSCIOUSNESS: list[tuple[str, str, int | None, str | None]] = [
     ("nur auf Berührung erweckbar | grade 3", "Nur auf Berührung erweckbar.", 3, "critical"),
     ("erweckbar auf taktile Reize | grade 3", "Erweckbar nur auf taktile Reize.", 3, "critical"),
     ("nicht auf Ansprache erweckbar | grade 3 at least", "Nicht auf Ansprache erweckbar.", 3, "critical"),
-    ("nur auf Schmerzreiz erweckbar | grade 4 (as English painful stimuli)", "Nur auf Schmerzreiz erweckbar.", 4, "critical"),
+    (
+        "nur auf Schmerzreiz erweckbar | grade 4 (as English painful stimuli)",
+        "Nur auf Schmerzreiz erweckbar.",
+        4,
+        "critical",
+    ),
     ("erweckbar auf Schmerzreiz | grade 4", "Patient erweckbar auf Schmerzreiz.", 4, "critical"),
     ("reagiert nur auf Schmerzreize | grade 4", "Reagiert nur auf Schmerzreize.", 4, "critical"),
     ("nicht erweckbar | grade 4", "Patient nicht erweckbar.", 4, "critical"),
@@ -134,3 +142,80 @@ def test_a_german_consciousness_word_in_a_condition_text_grades() -> None:
 
 def test_a_normal_ice_score_with_no_consciousness_word_stays_grade_free() -> None:
     assert neurotoxicity([*car_t_day_2(), score("ICE score", 10, 0), note("Wach, orientiert.", 0)]) is None
+
+
+# --- H. German exclusion wording: excluded, or the reason for a test ----------------------------------
+
+# (cell, note of today two days after axi-cel, indicator of the neurotoxicity card or None)
+EXCLUSION: list[tuple[str, str, str | None]] = [
+    (
+        "Ausschluss ... mittels LP erfolgt | done | silent",
+        "Levetiracetam zur Krampfanfallsprophylaxe. Ausschluss einer Enzephalitis mittels LP erfolgt.",
+        None,
+    ),
+    ("Ausschluss ... erfolgt | done | silent", "Ausschluss einer Enzephalitis erfolgt.", None),
+    ("Ausschluss (diagnosis line) | excluded | silent", "Ausschluss einer Enzephalitis", None),
+    ("Ausschluß | old spelling | silent", "Ausschluß einer Enzephalitis.", None),
+    ("nach Ausschluss | excluded | silent", "Nach Ausschluss einer Enzephalitis Entlassung geplant.", None),
+    ("wurde ausgeschlossen | silent", "Enzephalitis wurde ausgeschlossen.", None),
+    ("konnte ausgeschlossen werden | silent", "Enzephalitis konnte ausgeschlossen werden.", None),
+    ("bei ausgeschlossener | adjective | silent", "Kopfschmerz bei ausgeschlossener Enzephalitis.", None),
+    ("kein Anhalt für | silent", "Kein Anhalt für Enzephalitis.", None),
+    ("ohne Nachweis von | silent", "EEG ohne Nachweis von Krampfanfällen.", None),
+    ("ohne Nachweis einer | silent", "Liquor ohne Nachweis einer Enzephalitis.", None),
+    ("zum Ausschluss | reason for a test | warning", "LP zum Ausschluss einer Enzephalitis.", "warning"),
+    (
+        "zum Ausschluss ... erfolgt | test done, result open | warning",
+        "LP zum Ausschluss einer Enzephalitis erfolgt.",
+        "warning",
+    ),
+    ("zum Ausschluß | old spelling | warning", "cMRT zum Ausschluß einer Enzephalitis.", "warning"),
+    (
+        "zum sicheren Ausschluss | reason for a test | warning",
+        "EEG zum sicheren Ausschluss eines Status epilepticus.",
+        "warning",
+    ),
+    ("Bitte um Ausschluss | request | warning", "Bitte um Ausschluss einer Enzephalitis.", "warning"),
+    ("Fragestellung | radiology question | warning", "Fragestellung: Enzephalitis", "warning"),
+    (
+        "Ausschluss ... geplant | pending | warning",
+        "Ausschluss einer Enzephalitis mittels LP geplant.",
+        "warning",
+    ),
+    ("Ausschluss ... ausstehend | pending | warning", "Ausschluss einer Enzephalitis ausstehend.", "warning"),
+    (
+        "Ausschluss ... nicht möglich | not done | warning",
+        "Ausschluss einer Enzephalitis nicht möglich.",
+        "warning",
+    ),
+    ("Ausschluss ...? | question | warning", "Ausschluss Enzephalitis?", "warning"),
+    ("nicht ausgeschlossen | uncertain after | warning", "Enzephalitis nicht ausgeschlossen.", "warning"),
+    (
+        "konnte nicht ausgeschlossen werden | uncertain | warning",
+        "Enzephalitis konnte nicht ausgeschlossen werden.",
+        "warning",
+    ),
+    (
+        "nach Ausschluss einer Hyponatriämie | the cause excluded | critical",
+        "Krampfanfall nach Ausschluss einer Hyponatriämie.",
+        "critical",
+    ),
+    ("Krampfanfall | affirmed, for contrast | critical", "Heute Krampfanfall.", "critical"),
+]
+
+
+@pytest.mark.parametrize(("text", "indicator"), [pytest.param(t, i, id=n) for n, t, i in EXCLUSION])
+def test_german_exclusion_wording_decides_excluded_or_suspected(text: str, indicator: str | None) -> None:
+    assert topics(cards([*car_t_day_2(), note(text, 0)])).get(NEURO) == indicator
+
+
+def test_an_excluded_encephalitis_in_a_report_conclusion_raises_no_card() -> None:
+    lp = report(0, title="Liquordiagnostik", conclusion="Ausschluss einer Enzephalitis mittels LP erfolgt.")
+    lp["category"] = [{"text": "Labor"}]
+    assert NEURO not in topics(cards([*ipilimumab_nivolumab(), lp]))
+
+
+def test_an_excluded_encephalitis_in_a_condition_text_raises_no_card() -> None:
+    coded = condition(0, text="Ausschluss einer Enzephalitis")
+    coded["code"]["coding"] = [{"system": GM, "code": "R51", "display": "Kopfschmerz"}]
+    assert NEURO not in topics(cards([*ipilimumab_nivolumab(), coded]))
