@@ -219,3 +219,138 @@ def test_an_excluded_encephalitis_in_a_condition_text_raises_no_card() -> None:
     coded = condition(0, text="Ausschluss einer Enzephalitis")
     coded["code"]["coding"] = [{"system": GM, "code": "R51", "display": "Kopfschmerz"}]
     assert NEURO not in topics(cards([*ipilimumab_nivolumab(), coded]))
+
+
+# --- D. German imaging titles: brain, pituitary, spine ---------------------------------------------------
+
+
+def imaging_study(description: str, offset: int = -5, body_site: str | None = None) -> dict[str, Any]:
+    series: dict[str, Any] = {
+        "uid": "1.2.3.4",
+        "modality": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "MR"},
+    }
+    if body_site:
+        series["bodySite"] = {"system": "http://snomed.info/sct", "code": body_site}
+    return {
+        "resourceType": "ImagingStudy",
+        "id": f"study-{abs(hash(description)) % 10_000}",
+        "status": "available",
+        "subject": SUBJECT,
+        "started": day(offset),
+        "description": description,
+        "series": [series],
+    }
+
+
+def procedure(text: str, offset: int = -5) -> dict[str, Any]:
+    return {
+        "resourceType": "Procedure",
+        "id": f"proc-{abs(hash(text)) % 10_000}",
+        "status": "completed",
+        "code": {"text": text},
+        "subject": SUBJECT,
+        "performedDateTime": day(offset),
+    }
+
+
+# (cell, records, a CAR-T baseline brain MRI): only a brain MRI is a baseline; a pituitary or spine MRI
+# is not.
+BASELINE_TITLES: list[tuple[str, list[dict[str, Any]], bool]] = [
+    ("MRT Kopf mit KM | report title | brain MRI", [report(-5, title="MRT Kopf mit KM")], True),
+    ("kraniale MRT | report title | brain MRI", [report(-5, title="Kraniale MRT nativ und mit KM")], True),
+    ("MRT des Gehirns | report title | brain MRI", [report(-5, title="MRT des Gehirns")], True),
+    ("Kopf-MRT | Procedure text | brain MRI", [procedure("Kopf-MRT mit Kontrastmittel")], True),
+    ("MRT Neuroachse | report title | brain MRI", [report(-5, title="MRT Neuroachse mit KM")], True),
+    ("MRT Schädel und HWS | brain and spine | brain MRI", [report(-5, title="MRT Schädel und HWS")], True),
+    ("cMRT | ImagingStudy description | brain MRI", [imaging_study("cMRT nativ + KM")], True),
+    (
+        "MRT Sella / Hypophyse | report title | not a baseline",
+        [report(-5, title="MRT Sella / Hypophyse mit KM")],
+        False,
+    ),
+    ("Hypophysen-MRT | report title | not a baseline", [report(-5, title="Hypophysen-MRT")], False),
+    (
+        "MRT der Sellaregion | ImagingStudy | not a baseline",
+        [imaging_study("MRT der Sellaregion", body_site="69536005")],
+        False,
+    ),
+    (
+        "MRI pituitary | English title | not a baseline",
+        [report(-5, title="MRI pituitary with contrast")],
+        False,
+    ),
+    ("MRT HWS | spine | not a baseline", [report(-5, title="MRT HWS nativ")], False),
+    (
+        "MRT HWS/BWS/Ganzwirbelsäule | spine | not a baseline",
+        [report(-5, title="MRT HWS/BWS/Ganzwirbelsäule")],
+        False,
+    ),
+    ("MRT Kopf/Hals | head and neck | not a baseline", [report(-5, title="MRT Kopf/Hals")], False),
+]
+
+
+@pytest.mark.parametrize(
+    ("records", "is_brain_mri"), [pytest.param(r, b, id=n) for n, r, b in BASELINE_TITLES]
+)
+def test_a_german_imaging_title_decides_the_car_t_baseline_card(
+    records: list[dict[str, Any]], is_brain_mri: bool
+) -> None:
+    found = topics(cards(records, [draft("Axicabtagen-Ciloleucel")]))
+    assert (BASELINE not in found) is is_brain_mri
+
+
+def hypophysitis() -> dict[str, Any]:
+    coded = condition(-2, text="Hypophysitis (irAE) unter Ipilimumab/Nivolumab")
+    coded["code"]["coding"] = [
+        {"system": GM, "code": "E23.6", "display": "Sonstige Krankheiten der Hypophyse"}
+    ]
+    return coded
+
+
+# (cell, imaging on record, the hypophysitis card proposes its pituitary MRI)
+PITUITARY: list[tuple[str, list[dict[str, Any]], bool]] = [
+    ("no MRI | proposes", [], True),
+    (
+        "MRT Sella / Hypophyse mit KM | report, same day | not again",
+        [report(-2, title="MRT Sella / Hypophyse mit KM")],
+        False,
+    ),
+    ("Hypophysen-MRT | report | not again", [report(-1, title="Hypophysen-MRT")], False),
+    (
+        "MRT der Sellaregion | ImagingStudy | not again",
+        [imaging_study("MRT der Sellaregion", offset=-1)],
+        False,
+    ),
+    (
+        "MRT Sella | order pending | not again",
+        [{**report(0, title="MRT Sella mit KM"), "status": "registered"}],
+        False,
+    ),
+    ("MRT Schädel | brain MRI | not again", [report(-1, title="MRT Schädel mit KM")], False),
+    ("MRT Sella before the finding | proposes", [report(-30, title="MRT Sella / Hypophyse")], True),
+    ("MRT HWS | spine | proposes", [report(-1, title="MRT HWS")], True),
+]
+
+
+@pytest.mark.parametrize(("records", "proposes"), [pytest.param(r, p, id=n) for n, r, p in PITUITARY])
+def test_a_pituitary_mri_on_record_is_not_proposed_again(
+    records: list[dict[str, Any]], proposes: bool
+) -> None:
+    card = by_topic(cards([*ipilimumab_nivolumab(), hypophysitis(), *records]))[NEURO]
+    assert bool(card.get("suggestions")) is proposes
+
+
+def test_a_pituitary_mri_does_not_answer_a_central_card() -> None:
+    """A seizure after CAR-T needs the brain MRI: a sella MRI of yesterday does not replace it."""
+    card = by_topic(
+        cards([*car_t_day_2(), report(0, title="MRT Sella / Hypophyse"), note("Heute Krampfanfall.", 0)])
+    )[NEURO]
+    assert card.get("suggestions")
+
+
+def test_a_pituitary_mri_confirms_no_body_ct_iupd() -> None:
+    """A sella MRI is no restaging: it is neither cross-sectional nor a brain MRI of the timeline."""
+    from clinical_support import timeline
+
+    kinds = {event.kind for event in timeline([report(-1, title="MRT Sella / Hypophyse")]).imaging}
+    assert kinds == {"pituitary-mri"}

@@ -399,6 +399,10 @@ class ImagingText(Strict):
     # itself with one of brain_mri_phrases ("MRI brain and MRA head" is a brain MRI; "MRA brain" is not).
     not_brain_mri_terms: list[str] = []
     brain_mri_phrases: list[str] = []
+    # German reading review: an MRI naming the pituitary / sella and not the brain ("MRT Sella /
+    # Hypophyse", "Hypophysen-MRT", "MRI pituitary") is a pituitary MRI: the hypophysitis work-up's own
+    # study, not a baseline or central brain MRI.
+    pituitary_terms: list[str] = []
 
 
 class AnticancerCode(Strict):
