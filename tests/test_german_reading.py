@@ -354,3 +354,139 @@ def test_a_pituitary_mri_confirms_no_body_ct_iupd() -> None:
 
     kinds = {event.kind for event in timeline([report(-1, title="MRT Sella / Hypophyse")]).imaging}
     assert kinds == {"pituitary-mri"}
+
+
+# --- where the German fact lives ------------------------------------------------------------------------
+
+
+def observation_note(text: str) -> dict[str, Any]:
+    """A nursing observation whose German text is in Observation.note (an annotation), not its value."""
+    return {
+        "resourceType": "Observation",
+        "id": f"obs-note-{abs(hash(text)) % 10_000}",
+        "status": "final",
+        "code": {"text": "Pflegeverlauf"},
+        "note": [{"text": text}],
+        "subject": SUBJECT,
+        "effectiveDateTime": day(0),
+    }
+
+
+def eeg_report(conclusion: str = "", attached: str = "") -> dict[str, Any]:
+    import base64
+
+    resource = report(0, title="EEG", conclusion=conclusion)
+    resource["category"] = [{"text": "Neurophysiologie"}]
+    if attached:
+        data = base64.b64encode(attached.encode()).decode()
+        resource["presentedForm"] = [{"contentType": "text/plain; charset=utf-8", "data": data}]
+    return resource
+
+
+def diagnosis_text(text: str) -> dict[str, Any]:
+    return condition(0, text=text)
+
+
+# (cell, the record holding the German sentence, ICANS grade expected after axi-cel day 2)
+CONSCIOUSNESS_WHERE: list[tuple[str, dict[str, Any], int | None]] = [
+    (
+        "Observation.note | nur auf Ansprache erweckbar | grade 2",
+        observation_note("Nur auf Ansprache erweckbar."),
+        2,
+    ),
+    ("Condition code.text | soporös | grade 4", diagnosis_text("Sopor, nur auf Schmerzreiz erweckbar"), 4),
+    (
+        "DiagnosticReport conclusion | schläfrig | grade 2",
+        eeg_report(conclusion="Verlangsamter Grundrhythmus, Patient während der Ableitung schläfrig."),
+        2,
+    ),
+    (
+        "DiagnosticReport presentedForm | nur auf Berührung erweckbar | grade 3",
+        eeg_report(
+            attached="Befund: Patient nur auf Berührung erweckbar, keine epilepsietypischen Potentiale."
+        ),
+        3,
+    ),
+    ("Observation.note | nicht schläfrig | no grade", observation_note("Wach, nicht schläfrig."), None),
+    (
+        "Observation.note | English awakens only to touch | grade 3",
+        observation_note("Awakens only to touch."),
+        3,
+    ),
+]
+
+
+@pytest.mark.parametrize(("resource", "grade"), [pytest.param(r, g, id=n) for n, r, g in CONSCIOUSNESS_WHERE])
+def test_a_german_consciousness_word_grades_wherever_it_is_written(
+    resource: dict[str, Any], grade: int | None
+) -> None:
+    assert icans_grade([*car_t_day_2(), resource]) == grade
+
+
+# (cell, the record holding the German sentence, neurotoxicity card indicator after axi-cel day 2)
+EXCLUSION_WHERE: list[tuple[str, dict[str, Any], str | None]] = [
+    (
+        "Observation.note | Ausschluss ... erfolgt | silent",
+        observation_note("Ausschluss einer Enzephalitis erfolgt."),
+        None,
+    ),
+    (
+        "Observation.note | zum Ausschluss | warning",
+        observation_note("LP zum Ausschluss einer Enzephalitis."),
+        "warning",
+    ),
+    (
+        "DiagnosticReport presentedForm | Ausschluss ... erfolgt | silent",
+        eeg_report(attached="Beurteilung: Ausschluss eines Status epilepticus erfolgt."),
+        None,
+    ),
+    (
+        "DiagnosticReport conclusion | zum Ausschluss | warning",
+        eeg_report(conclusion="Ableitung zum Ausschluss eines Status epilepticus."),
+        "warning",
+    ),
+    ("Condition code.text | Ausschluss | silent", diagnosis_text("Ausschluss einer Enzephalitis"), None),
+    (
+        "Condition code.text | zum Ausschluss | warning",
+        diagnosis_text("Zum Ausschluss einer Enzephalitis"),
+        "warning",
+    ),
+]
+
+
+@pytest.mark.parametrize(("resource", "indicator"), [pytest.param(r, i, id=n) for n, r, i in EXCLUSION_WHERE])
+def test_german_exclusion_wording_is_read_wherever_it_is_written(
+    resource: dict[str, Any], indicator: str | None
+) -> None:
+    assert topics(cards([*car_t_day_2(), resource])).get(NEURO) == indicator
+
+
+def pituitary_order(text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "ServiceRequest",
+        "id": f"sr-{abs(hash(text)) % 10_000}",
+        "status": "active",
+        "intent": "order",
+        "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "363679005"}]}],
+        "code": {"text": text},
+        "subject": SUBJECT,
+        "authoredOn": day(-1),
+    }
+
+
+# (cell, the pituitary MRI on record, as each resource carries it): none is proposed again
+PITUITARY_WHERE: list[tuple[str, dict[str, Any]]] = [
+    ("ServiceRequest | MRT Hypophyse angemeldet", pituitary_order("MRT Hypophyse nativ und mit KM")),
+    ("Procedure | MRT der Sellaregion", procedure("MRT der Sellaregion mit Kontrastmittel", offset=-1)),
+    (
+        "ImagingStudy | series description",
+        imaging_study("MR", offset=-1) | {"description": "Sella-MRT dünnschichtig"},
+    ),
+    ("DiagnosticReport | English title", report(-1, title="MRI pituitary without and with contrast")),
+]
+
+
+@pytest.mark.parametrize("resource", [pytest.param(r, id=n) for n, r in PITUITARY_WHERE])
+def test_a_pituitary_mri_is_recognised_wherever_it_is_recorded(resource: dict[str, Any]) -> None:
+    card = by_topic(cards([*ipilimumab_nivolumab(), hypophysitis(), resource]))[NEURO]
+    assert not card.get("suggestions")
