@@ -176,7 +176,11 @@ EXCLUSION: list[tuple[str, str, str | None]] = [
         "warning",
     ),
     ("Bitte um Ausschluss | request | warning", "Bitte um Ausschluss einer Enzephalitis.", "warning"),
-    ("Fragestellung | radiology question | warning", "Fragestellung: Enzephalitis", "warning"),
+    (
+        "Fragestellung | the exam's question, not a cue: an indication can be a fact | critical",
+        "cMRT, Fragestellung: erstmaliger Krampfanfall heute",
+        "critical",
+    ),
     (
         "Ausschluss ... geplant | pending | warning",
         "Ausschluss einer Enzephalitis mittels LP geplant.",
@@ -189,6 +193,11 @@ EXCLUSION: list[tuple[str, str, str | None]] = [
         "warning",
     ),
     ("Ausschluss ...? | question | warning", "Ausschluss Enzephalitis?", "warning"),
+    (
+        "Geplant: Ausschluss | pending first | warning",
+        "Geplant: Ausschluss einer Enzephalitis mittels LP.",
+        "warning",
+    ),
     ("nicht ausgeschlossen | uncertain after | warning", "Enzephalitis nicht ausgeschlossen.", "warning"),
     (
         "konnte nicht ausgeschlossen werden | uncertain | warning",

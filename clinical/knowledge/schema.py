@@ -529,7 +529,7 @@ class FlareOfKnownDisease(Strict):
 
 class ExclusionBefore(Strict):
     """A noun of exclusion before the name ("Ausschluss einer Enzephalitis mittels LP erfolgt"): the
-    finding was excluded, unless the rest of the phrase says the exclusion is still to come ("...
+    finding was excluded, unless the phrase says the exclusion is still to come ("...
     geplant", "... ausstehend"): then it is suspected. "zum Ausschluss" (the reason for a test) is an
     uncertainty cue and, being longer, wins over the bare noun."""
 

@@ -11,7 +11,7 @@
   after it ("seizure prophylaxis", "ICANS monitoring", "seizures in mother"), a form answer ("Seizure:
   no", "Seizure? No") or a named alternative cause ("confusion due to opioid toxicity") negates it.
 - A noun of exclusion before the name ("Ausschluss einer Enzephalitis mittels LP erfolgt") negates it,
-  unless the rest of the phrase says the exclusion is still to come ("... geplant"): then it is uncertain.
+  unless the phrase says the exclusion is still to come ("... geplant"): then it is uncertain.
 - A negation runs on over a comma-separated list of short items when the list is closed ("no headache,
   confusion or seizure") or the cue opens lists by itself ("denies confusion, seizures, weakness"); a
   word that starts a new statement ends the list ("No fever, new generalized seizure").
@@ -405,8 +405,9 @@ class PhraseReader:
             return "negated"  # "chemotherapy-induced neuropathy", "diabetic polyneuropathy"
         exclusion = read.extra["exclusion"].last_between(phrase_start, start)
         if exclusion is not None:
-            # "Ausschluss einer Enzephalitis erfolgt": excluded; "... geplant": still to be excluded.
-            pending = read.extra["exclusion_pending"].any_starting_between(exclusion[1], phrase_end)
+            # "Ausschluss einer Enzephalitis erfolgt": excluded; "... geplant", "Geplant: Ausschluss ...":
+            # still to be excluded (a pending word anywhere in the phrase keeps the doubt).
+            pending = read.extra["exclusion_pending"].any_starting_between(phrase_start, phrase_end)
             return "uncertain" if pending else "negated"
         if read.before["negated"].any_between(phrase_start, start):
             return "negated"
