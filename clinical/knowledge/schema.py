@@ -412,6 +412,10 @@ class ImagingText(Strict):
     # itself with one of brain_mri_phrases ("MRI brain and MRA head" is a brain MRI; "MRA brain" is not).
     not_brain_mri_terms: list[str] = []
     brain_mri_phrases: list[str] = []
+    # German reading review: an MRI naming the pituitary / sella and not the brain ("MRT Sella /
+    # Hypophyse", "Hypophysen-MRT", "MRI pituitary") is a pituitary MRI: the hypophysitis work-up's own
+    # study, not a baseline or central brain MRI.
+    pituitary_terms: list[str] = []
 
 
 class AnticancerCode(Strict):
@@ -548,6 +552,17 @@ class FlareOfKnownDisease(Strict):
     source: str
 
 
+class ExclusionBefore(Strict):
+    """A noun of exclusion before the name ("Ausschluss einer Enzephalitis mittels LP erfolgt"): the
+    finding was excluded, unless the phrase says the exclusion is still to come ("...
+    geplant", "... ausstehend"): then it is suspected. "zum Ausschluss" (the reason for a test) is an
+    uncertainty cue and, being longer, wins over the bare noun."""
+
+    cues: list[str]
+    pending: list[str]
+    source: str
+
+
 class TextMatchingFile(Strict):
     max_text_chars: int = Field(ge=1000, le=1_000_000)
     phrase_breaks: list[str]
@@ -569,6 +584,7 @@ class TextMatchingFile(Strict):
     negated_lists: NegatedLists | None = None
     reported_by_others: ReportedByOthers | None = None
     flare_of_known_disease: FlareOfKnownDisease | None = None
+    exclusion_before: ExclusionBefore | None = None
     absent_values: list[str]
     progression: ProgressionTerms
     # Issue 19: abbreviations written with full stops ("V.a.", "Z.n.", "St.p."): their stops end no

@@ -10,6 +10,8 @@
   a word that starts the present ("history of seizure in 2019 and new seizure today"). A qualifier right
   after it ("seizure prophylaxis", "ICANS monitoring", "seizures in mother"), a form answer ("Seizure:
   no", "Seizure? No") or a named alternative cause ("confusion due to opioid toxicity") negates it.
+- A noun of exclusion before the name ("Ausschluss einer Enzephalitis mittels LP erfolgt") negates it,
+  unless the phrase says the exclusion is still to come ("... geplant"): then it is uncertain.
 - A negation runs on over a comma-separated list of short items when the list is closed ("no headache,
   confusion or seizure") or the cue opens lists by itself ("denies confusion, seizures, weakness"); a
   word that starts a new statement ends the list ("No fever, new generalized seizure").
@@ -287,6 +289,7 @@ class PhraseReader:
         lists = rules.negated_lists
         reported = rules.reported_by_others
         flare = rules.flare_of_known_disease
+        exclusion = rules.exclusion_before
         for role, cues in (
             ("negated", rules.negation_before),
             ("adjacent_before", rules.alternative_cause_before),
@@ -308,6 +311,8 @@ class PhraseReader:
             ("reporter_before", reported.reporter_prepositions if reported else []),
             ("flare", flare.words if flare else []),
             ("chronic", flare.chronicity_cues if flare else []),
+            ("exclusion", exclusion.cues if exclusion else []),
+            ("exclusion_pending", exclusion.pending if exclusion else []),
             # A pseudo-negation is matched only so that, being longer, it hides the negation word it
             # starts with ("no improvement" over "no"); nothing reads its own role.
             ("pseudo", rules.pseudo_negations),
@@ -408,6 +413,12 @@ class PhraseReader:
         cause_end = read.extra["adjacent_before"].last_end_between(phrase_start, start)
         if cause_end is not None and start - cause_end <= _ADJACENT_CHARS:
             return "negated"  # "chemotherapy-induced neuropathy", "diabetic polyneuropathy"
+        exclusion = read.extra["exclusion"].last_between(phrase_start, start)
+        if exclusion is not None:
+            # "Ausschluss einer Enzephalitis erfolgt": excluded; "... geplant", "Geplant: Ausschluss ...":
+            # still to be excluded (a pending word anywhere in the phrase keeps the doubt).
+            pending = read.extra["exclusion_pending"].any_starting_between(phrase_start, phrase_end)
+            return "uncertain" if pending else "negated"
         if read.before["negated"].any_between(phrase_start, start):
             return "negated"
         if read.extra["pseudo"].covers(start):
@@ -579,6 +590,8 @@ _EXTRA_ROLES = (
     "chronic",
     "person",
     "reporter_before",
+    "exclusion",
+    "exclusion_pending",
 )
 
 

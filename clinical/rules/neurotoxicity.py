@@ -122,11 +122,16 @@ def _new_findings(
     ]
 
 
-def _brain_mri_since(timeline: PatientTimeline, since: date, today: date) -> ImagingEvent | None:
+def _brain_mri_since(
+    timeline: PatientTimeline, since: date, today: date, lead: Syndrome | None
+) -> ImagingEvent | None:
+    # A pituitary MRI ("MRT Sella / Hypophyse") is the study a hypophysitis card asks for, not a brain MRI
+    # for a central syndrome (German reading review).
+    kinds = ("brain-mri", "pituitary-mri") if lead == "pituitary" else ("brain-mri",)
     imaged = [
         event
         for event in timeline.imaging
-        if event.kind == "brain-mri"
+        if event.kind in kinds
         and event.known_on(today)
         and event.on is not None
         and event.on >= since
@@ -389,7 +394,7 @@ def possible_neurotoxicity(
             finding.kind.id in rules.lumbar_puncture_finding_ids and not finding.uncertain
             for finding in findings
         ),
-        brain_mri_since=_brain_mri_since(timeline, latest, today),
+        brain_mri_since=_brain_mri_since(timeline, latest, today, work_up[0] if work_up else None),
         evidence=tuple(dict.fromkeys(evidence)),
         latest_evidence_on=latest_evidence,
         stale=stale,

@@ -602,6 +602,26 @@ def _condition_findings(
             )
 
 
+def _note_texts(resource: dict[str, Any]) -> Iterator[str]:
+    for note in as_list(resource.get("note")):
+        holder = as_dict(note)
+        text = as_str(holder.get("text")) if holder is not None else None
+        if text:
+            yield text
+
+
+def _note_findings(
+    observation: dict[str, Any], vocabulary: FindingVocabulary, on: date, instant: float
+) -> Iterator[NeurologicalFinding]:
+    """Findings written in an observation's notes (Annotation.text): a nursing remark beside the value
+    ("nur auf Ansprache erweckbar"), read with the phrase rules like any other text (German reading
+    review: the fact can live in a note too). A Condition's note is not read: it elaborates the
+    diagnosis ("History of seizures": "febrile seizures in childhood") and takes its context from it."""
+    for text in _note_texts(observation):
+        for kind, grade, detail, uncertain in concept_findings({"text": text}, vocabulary):
+            yield NeurologicalFinding(kind, grade, on, "Observation", detail, uncertain, instant=instant)
+
+
 @dataclass
 class ObservationFacts:
     findings: list[NeurologicalFinding]
@@ -777,6 +797,7 @@ def _observation_facts(
         facts.extend(_item_facts(observation, vocabulary, on, instant))
     for component in components:
         facts.extend(_item_facts(_component_as_item(component), vocabulary, on, instant))
+    facts.findings.extend(_note_findings(observation, vocabulary, on, instant))
     if depth >= _MAX_PANEL_DEPTH:
         return facts
     facts.extend(member_facts(observation, member_refs, vocabulary, members, (on, instant), depth + 1))

@@ -30,7 +30,9 @@ from clinical.knowledge.schema import BrainImagingFile, ProgressionTerms, TextMa
 from clinical.labels import shorten
 from clinical.patient_record import PatientRecord
 
-ImagingKind = Literal["brain-mri", "cross-sectional", "other-imaging"]
+# pituitary-mri: an MRI of the sella / pituitary that does not name the brain (German reading review):
+# the hypophysitis work-up's study, neither a baseline or central brain MRI nor restaging.
+ImagingKind = Literal["brain-mri", "pituitary-mri", "cross-sectional", "other-imaging"]
 ImagingState = Literal["done", "ordered"]
 
 _STATE_BY_STATUS: dict[str, dict[str, ImagingState]] = {
@@ -171,6 +173,7 @@ class ImagingVocabulary:
         self._lesion_level = TextMatcher((term, term) for term in progression.lesion_level_components)
         self._not_brain_mri = TextMatcher((term, term) for term in data.text.not_brain_mri_terms)
         self._brain_mri_phrases = TextMatcher((term, term) for term in data.text.brain_mri_phrases)
+        self._pituitary_terms = TextMatcher((term, term) for term in data.text.pituitary_terms)
         self._reader = reader
         # "iUPD criteria not met": denials specific to response statements, read after the term with
         # the shared phrase rules.
@@ -252,9 +255,17 @@ class ImagingVocabulary:
     def text_names_brain(self, text: str) -> bool:
         return self._brain_terms.first(text) is not None
 
+    def text_names_pituitary(self, text: str) -> bool:
+        return self._pituitary_terms.first(text) is not None
+
+    def text_says_pituitary_mri(self, text: str) -> bool:
+        """An MRI of the sella / pituitary ("MRT Sella / Hypophyse", "Hypophysen-MRT"); a text that also
+        names the brain is a brain MRI (checked first by the callers)."""
+        return self._mri_terms.first(text) is not None and self.text_names_pituitary(text)
+
     def brain_only(self, kind: ImagingKind, texts: Sequence[str]) -> bool:
         """A study of the brain alone (a brain MRI, "CT head"), not one that also covers the body."""
-        names_brain = kind == "brain-mri" or any(self.text_names_brain(text) for text in texts)
+        names_brain = kind in ("brain-mri", "pituitary-mri") or any(self.text_names_brain(t) for t in texts)
         return names_brain and not any(self._body_terms.first(text) is not None for text in texts)
 
     def concepts_say_brain_mri(self, concepts: list[Any], extra_texts: Sequence[str] = ()) -> bool:
@@ -378,9 +389,13 @@ def _modalities(study: dict[str, Any]) -> list[Any]:
     return as_list(study.get("modality")) + [item.get("modality") for item in _series(study)]
 
 
-def _imaging_study_is_brain_mri(study: dict[str, Any], vocabulary: ImagingVocabulary) -> bool:
+def _procedure_concepts(study: dict[str, Any]) -> list[Any]:
     procedures = [codeable_reference_concept(item) for item in as_list(study.get("procedureCode"))]
-    procedures += [codeable_reference_concept(item) for item in as_list(study.get("procedure"))]
+    return procedures + [codeable_reference_concept(item) for item in as_list(study.get("procedure"))]
+
+
+def _imaging_study_is_brain_mri(study: dict[str, Any], vocabulary: ImagingVocabulary) -> bool:
+    procedures = _procedure_concepts(study)
     descriptions = [text for text in [as_str(study.get("description"))] if text]
     series = _series(study)
     descriptions += [text for item in series if (text := as_str(item.get("description")))]
@@ -418,9 +433,17 @@ def _imaging_kind(
     resource: dict[str, Any], resource_type: str, texts: list[str], vocabulary: ImagingVocabulary
 ) -> ImagingKind | None:
     if resource_type == "ImagingStudy":
+        modalities = [modality for modality in _modalities(resource) if modality]
+        # A sella study is a pituitary MRI even with the head as its body site; a brain code or a text
+        # naming the brain keeps it a brain MRI ("MRT Schädel mit Sella-Dünnschichten").
+        if (
+            _is_pituitary_mri(texts, modalities, vocabulary)
+            and not any(vocabulary.text_names_brain(text) for text in texts)
+            and not any(vocabulary.code_verdict(concept) for concept in _procedure_concepts(resource))
+        ):
+            return "pituitary-mri"
         if _imaging_study_is_brain_mri(resource, vocabulary):
             return "brain-mri"
-        modalities = [modality for modality in _modalities(resource) if modality]
         if any(vocabulary.is_restaging_modality(m) for m in modalities):
             return "cross-sectional"
         if modalities:
@@ -430,6 +453,8 @@ def _imaging_kind(
         return "brain-mri"
     if resource_type == "DiagnosticReport" and _conclusion_names_brain_mri(resource, texts, vocabulary):
         return "brain-mri"
+    if any(vocabulary.text_says_pituitary_mri(text) for text in texts):
+        return "pituitary-mri"
     is_imaging = (resource_type == "DiagnosticReport" and _is_radiology_report(resource)) or (
         resource_type == "ServiceRequest" and _is_imaging_order(resource)
     )
@@ -458,6 +483,14 @@ def _conclusion_names_brain_mri(
         if vocabulary.text_says_brain_mri(first):
             return True
     return False
+
+
+def _is_pituitary_mri(texts: list[str], modalities: list[Any], vocabulary: ImagingVocabulary) -> bool:
+    """A study of the sella / pituitary: a text naming an MRI of it, or an MR study whose texts name it."""
+    if any(vocabulary.text_says_pituitary_mri(text) for text in texts):
+        return True
+    is_mri = any(vocabulary.is_mri_modality(modality) for modality in modalities)
+    return is_mri and any(vocabulary.text_names_pituitary(text) for text in texts)
 
 
 def _kind_from_texts(texts: list[str], vocabulary: ImagingVocabulary) -> ImagingKind | None:
