@@ -160,14 +160,25 @@ def _context_sentence(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases
     return fill(phrases.after_therapies, {"therapies": common.therapies(advice.courses)})
 
 
+def _latest_of_each_agent(exposures: tuple[TherapyEvent, ...]) -> list[TherapyEvent]:
+    """The latest dated exposure of every agent of a course: a combination (nivolumab with ipilimumab)
+    names each of its drugs, not only the one given last."""
+    latest: dict[str, TherapyEvent] = {}
+    for event in exposures:
+        known = latest.get(event.agent.display)
+        if event.on is not None and (known is None or event.on > (known.on or date.min)):
+            latest[event.agent.display] = event
+    return sorted(latest.values(), key=lambda event: (event.on or date.min, event.agent.display))
+
+
 def _therapy_lines(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, common: CommonParts) -> str:
-    """Per course: day 0, the latest exposure, and any record whose date could not be read."""
+    """Per course: day 0, the latest exposure of each agent, and any record whose date could not be
+    read."""
     events: list[TherapyEvent] = []
     for course in advice.courses:
-        dated = [event for event in course.exposures if event.on is not None]
-        latest = max(dated, key=lambda event: event.on or date.min) if dated else None
+        latest = _latest_of_each_agent(course.exposures)
         undated = [event for event in course.exposures if event.on is None][:1]
-        for event in (course.day_zero_event, latest, *undated):
+        for event in (course.day_zero_event, *latest, *undated):
             if event is not None and event not in events:
                 events.append(event)
     if not events:
@@ -250,6 +261,12 @@ def _agent_choices(
     if classes:
         choices.append(common.joined(classes))
     return choices
+
+
+def _not_in_headline(choices: list[str], title: str) -> list[str]:
+    """The agent wordings the headline does not already say: "delayed neurotoxicity after CAR-T (day 75)"
+    is not followed by "after CAR-T" again (the class label), in any language."""
+    return [choice for choice in choices if choice not in title]
 
 
 def _summary(texts: NeurotoxicityCardsFile, title: str, action: str, choices: list[str]) -> str:
@@ -384,7 +401,7 @@ def neurotoxicity_card(
     action = wording.summary_action if urgent else wording.summary_action_warning
     if caution is not None and caution.implants and lead in ("central", "spinal", "pituitary"):
         action = texts.summary_action_mri_contraindicated
-    summary = _summary(texts, title, action, agent_choices)
+    summary = _summary(texts, title, action, _not_in_headline(agent_choices, title))
     if advice.stale:
         summary = _stale_summary(advice, texts.summary_stale, title, agents, common)
     suggestion = None
