@@ -14,8 +14,14 @@ from typing import Any
 import pytest
 from clinical_support import (
     PATIENT,
+    SUBJECT,
     TODAY,
     administration,
+    brain_mri,
+    brain_mri_order,
+    condition,
+    day,
+    draft,
     evaluator,
     note,
     timeline,
@@ -127,3 +133,151 @@ def test_the_german_summary_asks_for_a_consult(record: list[dict[str, Any]], wor
     summary = card_in("de", record)["summary"]
     assert words in summary, summary
     assert "Vorstellung" not in summary, summary
+
+
+# --- E. the summary says what the card advises when it proposes no order ---------------------------------
+
+PACEMAKER = condition(-900, code="Z95.0")
+SEIZURE_AFTER_CAR_T = [administration("Yescarta", -5), note("new generalized seizure", 0)]
+HYPOPHYSITIS = [administration("ipilimumab", -40), condition(-1, code="E23.6")]
+
+
+def gadolinium_allergy() -> dict[str, Any]:
+    return {
+        "resourceType": "AllergyIntolerance",
+        "id": "allergy-gd",
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                    "code": "active",
+                }
+            ]
+        },
+        "code": {"text": "Gadolinium contrast"},
+        "patient": SUBJECT,
+        "recordedDate": day(-400),
+    }
+
+
+def english_and_german(english: str, german: str) -> dict[str, str]:
+    return {"en": english, "de": german}
+
+
+# (case, record, draft orders, topic, the summary's words per language, words it must not hold, suggests)
+NO_ORDER: list[
+    tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, dict[str, str], dict[str, str], bool]
+] = [
+    (
+        "seizure after CAR-T, brain MRI done today: review it, no urgent MRI",
+        [*SEIZURE_AFTER_CAR_T, brain_mri(0)],
+        [],
+        NEUROTOXICITY,
+        english_and_german("neurology review (brain MRI of 2026-06-15 on record)", "liegt vor"),
+        english_and_german("urgent brain MRI", "dringliche MRT"),
+        False,
+    ),
+    (
+        "hypophysitis under ipilimumab, brain MRI done since: endocrine review",
+        [*HYPOPHYSITIS, brain_mri(0)],
+        [],
+        NEUROTOXICITY,
+        english_and_german("cortisol and endocrine review (MRI of 2026-06-15 on record)", "liegt vor"),
+        english_and_german("pituitary MRI", "MRT der Hypophyse"),
+        False,
+    ),
+    (
+        "seizure after CAR-T, brain MRI ordered (not done): the urgent MRI stays advised",
+        [*SEIZURE_AFTER_CAR_T, brain_mri_order(0)],
+        [],
+        NEUROTOXICITY,
+        english_and_german("urgent brain MRI and neurology review", "dringliche MRT des Schädels"),
+        english_and_german("on record", "liegt vor"),
+        False,
+    ),
+    (
+        "seizure after CAR-T, brain MRI before the seizure: the urgent MRI is suggested",
+        [*SEIZURE_AFTER_CAR_T, brain_mri(-3)],
+        [],
+        NEUROTOXICITY,
+        english_and_german("urgent brain MRI and neurology review", "dringliche MRT des Schädels"),
+        english_and_german("on record", "liegt vor"),
+        True,
+    ),
+    (
+        "CAR-T being ordered, pacemaker: baseline imaging, MRI contraindicated",
+        [PACEMAKER],
+        [draft("Yescarta")],
+        "baseline-brain-mri",
+        english_and_german(
+            "Baseline imaging before axicabtagene ciloleucel (CAR-T): MRI contraindicated",
+            "MRT wegen Implantat kontraindiziert",
+        ),
+        english_and_german("Baseline brain MRI advised", "Baseline-MRT des Schädels vor"),
+        False,
+    ),
+    (
+        "CAR-T being ordered, gadolinium allergy: baseline MRI, protocol with radiology",
+        [gadolinium_allergy()],
+        [draft("Yescarta")],
+        "baseline-brain-mri",
+        english_and_german("contrast ruled out, protocol with radiology", "Kontrastmittel ausgeschlossen"),
+        english_and_german("MRI contraindicated", "kontraindiziert"),
+        False,
+    ),
+    (
+        "CAR-T being ordered, no contraindication: baseline MRI advised, with the order",
+        [],
+        [draft("Yescarta")],
+        "baseline-brain-mri",
+        english_and_german("Baseline brain MRI advised before", "Baseline-MRT des Schädels vor"),
+        english_and_german("contraindicated", "kontraindiziert"),
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+@pytest.mark.parametrize(
+    ("record", "drafts", "topic", "said", "unsaid", "suggests"),
+    [pytest.param(*row[1:], id=row[0]) for row in NO_ORDER],
+)
+def test_the_summary_says_what_the_card_advises_when_it_orders_nothing(
+    language: str,
+    record: list[dict[str, Any]],
+    drafts: list[dict[str, Any]],
+    topic: str,
+    said: dict[str, str],
+    unsaid: dict[str, str],
+    suggests: bool,
+) -> None:
+    (card,) = [c for c in cards_in(language, record, drafts) if c["source"]["topic"]["code"] == topic]
+    assert said[language] in card["summary"], card["summary"]
+    assert unsaid[language] not in card["summary"], card["summary"]
+    assert ("suggestions" in card) == suggests
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_the_work_up_reviews_the_brain_mri_done_since_instead_of_ordering_one(language: str) -> None:
+    card = card_in(language, [*SEIZURE_AFTER_CAR_T, brain_mri(0)])
+    advised = next(
+        line for line in card["detail"].splitlines() if line.startswith(("**Advised:**", "**Empfohlen:**"))
+    )
+    assert ("neuroradiology" if language == "en" else "Neuroradiologie") in advised, advised
+    assert not advised.split("** ")[1].startswith(("urgent MRI", "dringliche MRT")), advised
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_a_baseline_with_an_implant_offers_ct_as_the_baseline_not_as_an_urgent_question(
+    language: str,
+) -> None:
+    (card,) = [
+        c
+        for c in cards_in(language, [PACEMAKER], [draft("Yescarta")])
+        if c["source"]["topic"]["code"] == "baseline-brain-mri"
+    ]
+    assert card["detail"].startswith(("**Baseline imaging advised", "**Baseline-Bildgebung empfohlen")), card[
+        "detail"
+    ]
+    assert ("alternative baseline" if language == "en" else "alternative Baseline") in card["detail"]
+    assert "urgent question" not in card["detail"] and "dringliche Fragestellung" not in card["detail"]

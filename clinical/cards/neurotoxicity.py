@@ -314,14 +314,31 @@ def _brain_mri_line(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, 
     return fill(phrases.brain_mri_since, values)
 
 
+def _brain_mri_done_since(advice: NeurotoxicityAdvice, common: CommonParts) -> str:
+    """The date of a brain MRI done since the latest finding, as the card writes it, else empty: the
+    card then advises reviewing that MRI, not an urgent one it does not order (an order placed, or one
+    being ordered now, is still to be done: the advice stands)."""
+    since = advice.brain_mri_since
+    if since is None or since.draft_order or since.state != "done":
+        return ""
+    return common.day(since.on)
+
+
 def _work_up_detail(
-    kind: Syndrome, texts: NeurotoxicityCardsFile, caution: MriCaution | None, urgent: bool
+    kind: Syndrome,
+    texts: NeurotoxicityCardsFile,
+    caution: MriCaution | None,
+    urgent: bool,
+    mri_on_record: str = "",
 ) -> str:
     """The work-up the card advises for a syndrome class, consistent with what it suggests: no MRI while
-    an implant rules it out, no contrast while contrast is ruled out, no "urgent" on a routine order."""
+    an implant rules it out, none again when one was done since the finding (`mri_on_record`, its
+    date), no contrast while contrast is ruled out, no "urgent" on a routine order."""
     wording = texts.work_up[kind]
     if caution is not None and caution.implants and wording.detail_mri_contraindicated:
         return wording.detail_mri_contraindicated
+    if mri_on_record and wording.detail_mri_on_record:
+        return fill(wording.detail_mri_on_record, {"date": mri_on_record})
     if caution is not None and caution.contrast_only and wording.detail_contrast_contraindicated:
         return wording.detail_contrast_contraindicated
     if kind == "central" and not urgent and wording.detail_routine:
@@ -359,18 +376,19 @@ def neurotoxicity_card(
     lead_note = texts.work_up[lead].lead_note
     if implant and lead in ("spinal", "pituitary"):
         lead_note = ""
-    work_up = [_work_up_detail(lead, texts, caution, urgent), lead_note]
+    since = advice.brain_mri_since
+    mri_done = _brain_mri_done_since(advice, common) if head_mri else ""
+    work_up = [_work_up_detail(lead, texts, caution, urgent, mri_done), lead_note]
     work_up += [
         fill(
             phrases.also_work_up,
             {
                 "kind": common.texts.words.work_up_kinds.get(kind, kind),
-                "detail": _work_up_detail(kind, texts, caution, urgent),
+                "detail": _work_up_detail(kind, texts, caution, urgent, mri_done),
             },
         )
         for kind in advice.work_up[1:]
     ]
-    since = advice.brain_mri_since
     brain_mri = _brain_mri_line(advice, phrases, common) if head_mri else ""
     decision, decision_evidence = _decision(advice, texts)
     risk_window = "\n".join([phrases.risk_window_heading, *risk_windows]) if risk_windows else ""
@@ -401,6 +419,8 @@ def neurotoxicity_card(
     action = wording.summary_action if urgent else wording.summary_action_warning
     if caution is not None and caution.implants and lead in ("central", "spinal", "pituitary"):
         action = texts.summary_action_mri_contraindicated
+    elif mri_done and wording.summary_action_mri_on_record:
+        action = fill(wording.summary_action_mri_on_record, {"date": mri_done})
     summary = _summary(texts, title, action, _not_in_headline(agent_choices, title))
     if advice.stale:
         summary = _stale_summary(advice, texts.summary_stale, title, agents, common)

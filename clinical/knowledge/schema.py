@@ -726,6 +726,16 @@ class BaselinePhrases(Strict):
     no_brain_mri: str
 
 
+class BaselineCaution(Strict):
+    """German review (class E): what the baseline card says when the MRI order is left out for a
+    contraindication, so that summary, headline and detail agree. Fills: {therapies}."""
+
+    summary_mri_contraindicated: str
+    summary_contrast_contraindicated: str
+    headline_mri_contraindicated: str
+    implant: str  # replaces common.yaml mri_caution.implant on this card; fills {reasons}
+
+
 class BaselineCardsFile(Strict):
     topic: Topic
     summary: str
@@ -734,6 +744,7 @@ class BaselineCardsFile(Strict):
     class_notes: dict[TherapyClass, str]
     suggestion: Suggestion
     phrases: BaselinePhrases
+    mri_caution: BaselineCaution | None = None
 
 
 class WindowTexts(Strict):
@@ -775,6 +786,10 @@ class WorkUp(Strict):
     detail_routine: str = ""
     detail_mri_contraindicated: str = ""
     detail_contrast_contraindicated: str = ""
+    # German review (class E): a brain MRI done since the latest finding: the summary's action and the
+    # work-up say so (no "urgent MRI" the card does not order). Fills: {date}.
+    summary_action_mri_on_record: str = ""
+    detail_mri_on_record: str = ""
 
 
 class NeurotoxicityPhrases(Strict):
