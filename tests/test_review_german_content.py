@@ -281,3 +281,65 @@ def test_a_baseline_with_an_implant_offers_ct_as_the_baseline_not_as_an_urgent_q
     ]
     assert ("alternative baseline" if language == "en" else "alternative Baseline") in card["detail"]
     assert "urgent question" not in card["detail"] and "dringliche Fragestellung" not in card["detail"]
+
+
+# --- F2. myelitis with paraparesis: the spine MRI leads, the brain MRI follows -----------------------------
+# (case, record, the work-up that leads, the summary's action)
+MYELITIS: list[tuple[str, list[dict[str, Any]], str, str]] = [
+    (
+        "transverse myelitis with paraparesis under nivolumab: spine first",
+        [
+            administration("nivolumab", -30),
+            note("transverse myelitis at T6 with paraparesis of both legs", 0),
+        ],
+        "urgent MRI of the whole spine",
+        "urgent spine MRI and neurology review",
+    ),
+    (
+        "suspected myelitis with paraplegia under pembrolizumab: spine first",
+        [administration("pembrolizumab", -30), note("paraplegia, suspected myelitis", 0)],
+        "urgent MRI of the whole spine",
+        "urgent spine MRI and neurology review",
+    ),
+    (
+        "myelitis with hemiparesis (the brain too): brain first",
+        [administration("nivolumab", -30), note("transverse myelitis; new right hemiparesis", 0)],
+        "urgent MRI brain",
+        "urgent brain MRI and neurology review",
+    ),
+    (
+        "paraparesis alone after CAR-T (ASTCT motor domain): brain first",
+        [administration("Yescarta", -5), note("new paraparesis", 0)],
+        "urgent MRI brain",
+        "urgent brain MRI and neurology review",
+    ),
+    (
+        "myelitis alone under nivolumab: spine",
+        [administration("nivolumab", -30), note("transverse myelitis", 0)],
+        "urgent MRI of the whole spine",
+        "urgent spine MRI and neurology review",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("record", "lead", "action"), [pytest.param(*row[1:], id=row[0]) for row in MYELITIS]
+)
+def test_the_work_up_leads_with_the_spine_when_a_myelitis_explains_the_paraparesis(
+    record: list[dict[str, Any]], lead: str, action: str
+) -> None:
+    card = card_in("en", record)
+    advised = next(line for line in card["detail"].splitlines() if line.startswith("**Advised:**"))
+    assert advised.startswith(f"**Advised:** {lead}"), advised
+    assert card["summary"].endswith(action), card["summary"]
+    assert card["indicator"] == "critical"
+
+
+def test_myelitis_with_paraparesis_still_orders_the_brain_mri_second() -> None:
+    card = card_in(
+        "de", [administration("nivolumab", -30), note("Querschnittsmyelitis Th6 mit Paraparese der Beine", 0)]
+    )
+    advised = next(line for line in card["detail"].splitlines() if line.startswith("**Empfohlen:**"))
+    assert advised.index("Wirbelsäule") < advised.index("MRT des Schädels"), advised
+    assert "dringliche MRT der Wirbelsäule" in card["summary"]
+    assert card["suggestions"][0]["actions"][0]["resource"]["priority"] == "urgent"

@@ -426,7 +426,9 @@ def neurotoxicity_card(
         summary = _stale_summary(advice, texts.summary_stale, title, agents, common)
     suggestion = None
     blocked = caution is not None and caution.blocks_order
-    if lead == "central" and since is None and not blocked:
+    # The brain MRI leads, or follows the spine's (myelitis with paraparesis): the card orders it.
+    brain_mri_advised = lead == "central" or (lead == "spinal" and central)
+    if brain_mri_advised and since is None and not blocked:
         wanted = texts.suggestion if urgent else texts.suggestion_warning
         reason = fill(wanted.reason, {"headline": title, "agents": agents})
         suggestion = common.mri_suggestion(wanted, reason, context)

@@ -196,6 +196,9 @@ class FindingEntry(Strict):
     syndrome: Syndrome
     # Further work-up classes the finding needs beside its own (encephalomyelitis: the spine as well).
     also_work_up: list[Syndrome] = []
+    # German review (F2): a sign a spinal cord lesion explains (paraparesis): next to a spinal finding
+    # the spine's work-up leads.
+    explained_by_spinal: bool = False
     # The ASTCT ICANS grade this finding implies by itself (Lee 2019); null when it does not grade.
     icans_grade: int | None = Field(default=None, ge=1, le=5)
     names: list[str] = []

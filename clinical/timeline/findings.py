@@ -98,6 +98,7 @@ class FindingKind:
     syndrome: Syndrome
     icans_grade: int | None
     also_work_up: tuple[Syndrome, ...] = ()  # encephalomyelitis: the spine as well as the brain
+    explained_by_spinal: bool = False  # paraparesis: next to a myelitis the spine's work-up leads
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ class FindingVocabulary:
                 entry.syndrome,
                 entry.icans_grade,
                 tuple(entry.also_work_up),
+                entry.explained_by_spinal,
             )
             self.kinds[kind.id] = kind
             for code in entry.codes:
