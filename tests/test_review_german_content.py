@@ -343,3 +343,72 @@ def test_myelitis_with_paraparesis_still_orders_the_brain_mri_second() -> None:
     assert advised.index("Wirbelsäule") < advised.index("MRT des Schädels"), advised
     assert "dringliche MRT der Wirbelsäule" in card["summary"]
     assert card["suggestions"][0]["actions"][0]["resource"]["priority"] == "urgent"
+
+
+# --- F3. myositis with a raised troponin: the overlap is critical, with the cardiac work-up ---------------
+NIVOLUMAB = administration("nivolumab", -30)
+# (case, record, indicator or None for no card, the cardiac work-up named)
+OVERLAP: list[tuple[str, list[dict[str, Any]], str | None, bool]] = [
+    (
+        "suspected myositis with raised troponin: critical, cardiac work-up",
+        [
+            NIVOLUMAB,
+            note("proximal weakness, CK 4500, troponin elevated, suspected myositis and myocarditis", 0),
+        ],
+        "critical",
+        True,
+    ),
+    (
+        "coded myositis and coded myocarditis: critical, cardiac work-up",
+        [NIVOLUMAB, condition(0, code="M60.9"), condition(0, code="I40.9")],
+        "critical",
+        True,
+    ),
+    (
+        "myasthenia gravis with raised troponin: critical, cardiac work-up",
+        [NIVOLUMAB, note("new myasthenia gravis, raised troponin", 0)],
+        "critical",
+        True,
+    ),
+    (
+        "suspected myositis, troponin normal: warning, no cardiac line",
+        [NIVOLUMAB, note("suspected myositis; troponin normal", 0)],
+        "warning",
+        False,
+    ),
+    (
+        "suspected myositis, no troponin elevation: warning, no cardiac line",
+        [NIVOLUMAB, note("suspected myositis, no troponin elevation", 0)],
+        "warning",
+        False,
+    ),
+    (
+        "myocarditis alone under nivolumab: a cardiac irAE, no neurotoxicity card",
+        [NIVOLUMAB, note("immune-mediated myocarditis, troponin elevated", 0)],
+        None,
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("record", "indicator", "cardiac"), [pytest.param(*row[1:], id=row[0]) for row in OVERLAP]
+)
+def test_a_myositis_with_raised_troponin_is_critical_with_the_cardiac_work_up(
+    record: list[dict[str, Any]], indicator: str | None, cardiac: bool
+) -> None:
+    found = [c for c in cards_in("en", record) if c["source"]["topic"]["code"] == NEUROTOXICITY]
+    if indicator is None:
+        assert found == []
+        return
+    (card,) = found
+    assert card["indicator"] == indicator
+    assert ("cardiology review today" in card["detail"]) == cardiac, card["detail"]
+    assert ("ECG" in card["summary"]) == cardiac, card["summary"]
+
+
+def test_the_german_overlap_card_asks_for_ecg_and_a_cardiology_consult() -> None:
+    card = card_in("de", [NIVOLUMAB, note("Proximale Schwäche, Troponin erhöht, V.a. Myositis", 0)])
+    assert card["indicator"] == "critical"
+    assert "EKG, Troponin, CK, kardiologisches und neurologisches Konsil" in card["summary"]
+    assert "Echokardiographie" in card["detail"]

@@ -8,7 +8,12 @@ from datetime import date
 from typing import Any
 
 from clinical.cards.common import SUMMARY_LIMIT, CardContext, CommonParts, fill
-from clinical.knowledge.schema import NeurotoxicityCardsFile, NeurotoxicityPhrases, Syndrome
+from clinical.knowledge.schema import (
+    CompanionWorkUp,
+    NeurotoxicityCardsFile,
+    NeurotoxicityPhrases,
+    Syndrome,
+)
 from clinical.labels import shorten
 from clinical.rules import IcansGrade, MriCaution, NeurotoxicityAdvice
 from clinical.rules.grading import Domain
@@ -314,6 +319,13 @@ def _brain_mri_line(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, 
     return fill(phrases.brain_mri_since, values)
 
 
+def _companions(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> list[CompanionWorkUp]:
+    """The work-up of companion findings on the card (a myocarditis or raised troponin with the
+    myositis: ECG, troponin, cardiology), once each."""
+    ids = dict.fromkeys(finding.kind.id for finding in advice.findings)
+    return [texts.companion_work_up[kind] for kind in ids if kind in texts.companion_work_up]
+
+
 def _brain_mri_done_since(advice: NeurotoxicityAdvice, common: CommonParts) -> str:
     """The date of a brain MRI done since the latest finding, as the card writes it, else empty: the
     card then advises reviewing that MRI, not an urgent one it does not order (an order placed, or one
@@ -378,7 +390,9 @@ def neurotoxicity_card(
         lead_note = ""
     since = advice.brain_mri_since
     mri_done = _brain_mri_done_since(advice, common) if head_mri else ""
+    companions = _companions(advice, texts)
     work_up = [_work_up_detail(lead, texts, caution, urgent, mri_done), lead_note]
+    work_up += [companion.detail for companion in companions]
     work_up += [
         fill(
             phrases.also_work_up,
@@ -421,6 +435,8 @@ def neurotoxicity_card(
         action = texts.summary_action_mri_contraindicated
     elif mri_done and wording.summary_action_mri_on_record:
         action = fill(wording.summary_action_mri_on_record, {"date": mri_done})
+    elif companions and lead == "neuromuscular":
+        action = companions[0].summary_action
     summary = _summary(texts, title, action, _not_in_headline(agent_choices, title))
     if advice.stale:
         summary = _stale_summary(advice, texts.summary_stale, title, agents, common)

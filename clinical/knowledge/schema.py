@@ -199,6 +199,9 @@ class FindingEntry(Strict):
     # German review (F2): a sign a spinal cord lesion explains (paraparesis): next to a spinal finding
     # the spine's work-up leads.
     explained_by_spinal: bool = False
+    # German review (F3): a finding that counts only next to one of these (myocarditis with a myositis
+    # or myasthenia); alone it is not a neurological finding.
+    counts_only_with: list[str] = []
     # The ASTCT ICANS grade this finding implies by itself (Lee 2019); null when it does not grade.
     icans_grade: int | None = Field(default=None, ge=1, le=5)
     names: list[str] = []
@@ -853,6 +856,13 @@ class DecisionGuidance(Strict):
     evidence: list[str]
 
 
+class CompanionWorkUp(Strict):
+    """German review (F3): the work-up a companion finding adds (myocarditis with a myositis)."""
+
+    summary_action: str
+    detail: str
+
+
 class NeurotoxicityCardsFile(Strict):
     topic: Topic
     summary: str
@@ -875,6 +885,8 @@ class NeurotoxicityCardsFile(Strict):
     summary_action_mri_contraindicated: str
     # v3 (review): the summary when even the therapy class does not fit: the agents are in the detail.
     summary_without_agents: str = "{headline}: {action}"
+    # German review (F3): by finding id (knowledge/neurological-findings.yaml, counts_only_with).
+    companion_work_up: dict[str, CompanionWorkUp] = Field(default_factory=dict)
 
 
 # --- patient-context.yaml (issue 16 section 4) -----------------------------------------------------------

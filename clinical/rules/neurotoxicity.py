@@ -169,7 +169,11 @@ def _attributed_findings(
     kept: list[NeurologicalFinding] = []
     attributions: dict[Attribution, list[Course]] = {}
     implied_by: list[str] = []
-    for finding in _new_findings(timeline, today, rules):
+    new = _new_findings(timeline, today, rules)
+    present = {finding.kind.id for finding in new}
+    for finding in new:
+        if finding.kind.counts_only_with and present.isdisjoint(finding.kind.counts_only_with):
+            continue  # myocarditis without a myositis or myasthenia: not a neurological finding
         found = _attribution(finding.on, courses, rules)
         if finding.kind.id == ICANS:
             # An ICANS diagnosis implies immune effector cell therapy, recorded here or not, and stays

@@ -99,6 +99,7 @@ class FindingKind:
     icans_grade: int | None
     also_work_up: tuple[Syndrome, ...] = ()  # encephalomyelitis: the spine as well as the brain
     explained_by_spinal: bool = False  # paraparesis: next to a myelitis the spine's work-up leads
+    counts_only_with: tuple[str, ...] = ()  # myocarditis: only with a myositis or myasthenia
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,7 @@ class FindingVocabulary:
                 entry.icans_grade,
                 tuple(entry.also_work_up),
                 entry.explained_by_spinal,
+                tuple(entry.counts_only_with),
             )
             self.kinds[kind.id] = kind
             for code in entry.codes:
