@@ -24,6 +24,7 @@ from clinical_support import (
     draft,
     evaluator,
     note,
+    score,
     timeline,
 )
 
@@ -412,3 +413,93 @@ def test_the_german_overlap_card_asks_for_ecg_and_a_cardiology_consult() -> None
     assert card["indicator"] == "critical"
     assert "EKG, Troponin, CK, kardiologisches und neurologisches Konsil" in card["summary"]
     assert "Echokardiographie" in card["detail"]
+
+
+# --- F1. new aphasia after a T-cell engager: graded like ICANS, the blinatumomab label named ----------------
+
+
+def blinatumomab_running(offset: int) -> dict[str, Any]:
+    return administration(
+        "Blincyto (blinatumomab) 28 mcg/day continuous infusion", offset, status="in-progress"
+    )
+
+
+def r47_01(text: str) -> dict[str, Any]:
+    return condition(0, code="R47.01", text=text)
+
+
+# (case, record, indicator, the headline, the blinatumomab label named)
+APHASIA: list[tuple[str, list[dict[str, Any]], str, str, bool]] = [
+    (
+        "new aphasia on blinatumomab day 3: ICANS grade 2, the label",
+        [blinatumomab_running(-3), note("new aphasia and tremor, awake", 0)],
+        "critical",
+        "Possible ICANS grade 2",
+        True,
+    ),
+    (
+        "word-finding difficulty on blinatumomab: ungraded, the label",
+        [blinatumomab_running(-3), note("mild word-finding difficulty", 0)],
+        "warning",
+        "Possible ICANS",
+        True,
+    ),
+    (
+        "aphasia with ICE 2 on blinatumomab: grade 3, the label",
+        [blinatumomab_running(-3), note("expressive aphasia", 0), score("ICE score", 2, 0)],
+        "critical",
+        "Possible ICANS grade 3",
+        True,
+    ),
+    (
+        "new aphasia after teclistamab: grade 2, no blinatumomab label",
+        [administration("teclistamab step-up dose", -2), note("new aphasia", 0)],
+        "critical",
+        "Possible ICANS grade 2",
+        False,
+    ),
+    (
+        "R47.01 'Expressive aphasia' after CAR-T: the code's text narrows it, grade 2",
+        [administration("Yescarta", -5), r47_01("Expressive aphasia")],
+        "critical",
+        "Possible ICANS grade 2",
+        False,
+    ),
+    (
+        "R47.01 'Word-finding difficulty' after CAR-T: ungraded",
+        [administration("Yescarta", -5), r47_01("Word-finding difficulty")],
+        "warning",
+        "Possible ICANS",
+        False,
+    ),
+    (
+        "new aphasia under nivolumab: an irAE, not ASTCT-graded",
+        [administration("nivolumab", -30), note("new aphasia", 0)],
+        "warning",
+        "Possible neurological irAE",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("record", "indicator", "headline", "label"), [pytest.param(*row[1:], id=row[0]) for row in APHASIA]
+)
+def test_new_aphasia_is_graded_like_icans_and_blinatumomab_names_its_label(
+    record: list[dict[str, Any]], indicator: str, headline: str, label: bool
+) -> None:
+    card = card_in("en", record)
+    assert card["indicator"] == indicator
+    assert card["detail"].startswith(f"**{headline}.**"), card["detail"][:80]
+    assert ("Blinatumomab label" in card["detail"]) == label
+    links = [link["url"] for link in card.get("links", [])]
+    assert ("https://www.blincytohcp.com/rr/dosing/adjustments" in links) == label
+
+
+def test_the_german_blinatumomab_card_names_the_interruption_of_the_infusion() -> None:
+    card = card_in(
+        "de", [blinatumomab_running(-3), note("Seit dem Morgen Tremor beider Hände und Aphasie, wach.", 0)]
+    )
+    assert card["indicator"] == "critical"
+    assert card["summary"].startswith("Mögliches ICANS Grad 2 nach blinatumomab")
+    assert "Infusion ab Grad 3 unterbrochen" in card["detail"]

@@ -201,6 +201,7 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
             for guidance in texts.neurotoxicity.decision_guidance.values()
             for source in guidance.evidence
         ),
+        *(source for guidance in texts.neurotoxicity.label_guidance.values() for source in guidance.evidence),
     ]
     unknown_evidence = sorted({source for source in cited if source not in texts.common.evidence})
     if unknown_evidence:

@@ -305,6 +305,24 @@ def _decision(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> tup
     return f"{texts.phrases.decision_heading} {guidance.text}", tuple(guidance.evidence)
 
 
+def _label_guidance(
+    advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile
+) -> tuple[str, tuple[str, ...]]:
+    """What the label of an agent on the card says to do with it on neurotoxicity (blinatumomab: interrupt
+    or stop the infusion by grade), for ICANS and the other events after immune effector cell therapy."""
+    if advice.syndrome not in ("icans", "neuro-ae"):
+        return "", ()
+    agents = dict.fromkeys(
+        event.agent.id
+        for course in advice.courses
+        if course.therapy_class != "ici"
+        for event in course.exposures
+    )
+    found = [texts.label_guidance[agent] for agent in agents if agent in texts.label_guidance]
+    text = " ".join(guidance.text for guidance in found)
+    return text, tuple(source for guidance in found for source in guidance.evidence)
+
+
 def _brain_mri_line(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, common: CommonParts) -> str:
     """ "On record" only for a study done; an order is "ordered", this request's draft "being ordered"."""
     since = advice.brain_mri_since
@@ -405,6 +423,9 @@ def neurotoxicity_card(
     ]
     brain_mri = _brain_mri_line(advice, phrases, common) if head_mri else ""
     decision, decision_evidence = _decision(advice, texts)
+    label, label_evidence = _label_guidance(advice, texts)
+    decision = "\n\n".join(part for part in (decision, label) if part)
+    decision_evidence += label_evidence
     risk_window = "\n".join([phrases.risk_window_heading, *risk_windows]) if risk_windows else ""
     detail = fill(
         texts.detail,

@@ -887,6 +887,9 @@ class NeurotoxicityCardsFile(Strict):
     summary_without_agents: str = "{headline}: {action}"
     # German review (F3): by finding id (knowledge/neurological-findings.yaml, counts_only_with).
     companion_work_up: dict[str, CompanionWorkUp] = Field(default_factory=dict)
+    # German review (F1): what an agent's label says to do with the infusion on neurotoxicity, by agent
+    # id (knowledge/therapies.yaml): blinatumomab, a continuous infusion, is interrupted or stopped.
+    label_guidance: dict[str, DecisionGuidance] = Field(default_factory=dict)
 
 
 # --- patient-context.yaml (issue 16 section 4) -----------------------------------------------------------
