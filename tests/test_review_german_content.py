@@ -348,8 +348,54 @@ def test_myelitis_with_paraparesis_still_orders_the_brain_mri_second() -> None:
 
 # --- F3. myositis with a raised troponin: the overlap is critical, with the cardiac work-up ---------------
 NIVOLUMAB = administration("nivolumab", -30)
+
+
+def troponin(value: float, high: float | None = 14, interpretation: str | None = None) -> dict[str, Any]:
+    """A troponin T result (LOINC 6598-7) in ng/L, with its reference range or its interpretation flag."""
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": f"trop-{value}-{interpretation}",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "6598-7"}], "text": "Troponin T hs"},
+        "valueQuantity": {"value": value, "unit": "ng/L"},
+        "subject": SUBJECT,
+        "effectiveDateTime": day(0),
+    }
+    if high is not None:
+        resource["referenceRange"] = [{"high": {"value": high, "unit": "ng/L"}}]
+    if interpretation:
+        system = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+        resource["interpretation"] = [{"coding": [{"system": system, "code": interpretation}]}]
+    return resource
+
+
+SUSPECTED_MYOSITIS = note("suspected myositis", 0)
 # (case, record, indicator or None for no card, the cardiac work-up named)
 OVERLAP: list[tuple[str, list[dict[str, Any]], str | None, bool]] = [
+    (
+        "suspected myositis, troponin T 85 ng/L above its range: critical, cardiac work-up",
+        [NIVOLUMAB, SUSPECTED_MYOSITIS, troponin(85)],
+        "critical",
+        True,
+    ),
+    (
+        "suspected myositis, troponin flagged H without a range: critical, cardiac work-up",
+        [NIVOLUMAB, SUSPECTED_MYOSITIS, troponin(85, high=None, interpretation="H")],
+        "critical",
+        True,
+    ),
+    (
+        "suspected myositis, troponin T 8 ng/L within its range: warning, no cardiac line",
+        [NIVOLUMAB, SUSPECTED_MYOSITIS, troponin(8)],
+        "warning",
+        False,
+    ),
+    (
+        "troponin above its range alone under nivolumab: no neurotoxicity card",
+        [NIVOLUMAB, troponin(85)],
+        None,
+        False,
+    ),
     (
         "suspected myositis with raised troponin: critical, cardiac work-up",
         [

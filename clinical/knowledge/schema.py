@@ -325,6 +325,15 @@ class SignPattern(Strict):
     source: str
 
 
+class RaisedResult(Strict):
+    """German review (F3): a laboratory result reported above its range (interpretation H, HH, HU, A or
+    AA, or a value above referenceRange.high) is `finding` (a raised troponin: the myocarditis overlap)."""
+
+    finding: str
+    codes: list[NotFindingCode] = []
+    names: list[str] = []  # the test's name in Observation.code.text ("Troponin T", "hs-Troponin")
+
+
 class FindingsFile(Strict):
     sources: dict[str, Source]
     findings: list[FindingEntry]
@@ -342,6 +351,7 @@ class FindingsFile(Strict):
     normal_score_ends: NormalScoreEnds | None = None
     condition_certainty: ConditionCertainty | None = None
     sign_patterns: list[SignPattern] = []
+    raised_results: list[RaisedResult] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> FindingsFile:
@@ -362,6 +372,8 @@ class FindingsFile(Strict):
         named += [finding_id for treatment in self.treatment_evidence for finding_id in treatment.documents]
         named += [treatment.documents_as for treatment in self.treatment_evidence if treatment.documents_as]
         named += [narrower for finding in self.findings for narrower in finding.narrowed_by_text]
+        named += [companion for finding in self.findings for companion in finding.counts_only_with]
+        named += [result.finding for result in self.raised_results]
         if self.glasgow_coma_scale is not None:
             named.append(self.glasgow_coma_scale.finding)
         for finding_id in named:
