@@ -549,3 +549,13 @@ def test_the_german_blinatumomab_card_names_the_interruption_of_the_infusion() -
     assert card["indicator"] == "critical"
     assert card["summary"].startswith("Mögliches ICANS Grad 2 nach blinatumomab")
     assert "Infusion ab Grad 3 unterbrochen" in card["detail"]
+
+
+def test_a_german_coded_paraparesis_with_myelitis_leads_with_the_spine() -> None:
+    coded = condition(0)
+    coded["code"] = {
+        "coding": [{"system": "http://fhir.de/CodeSystem/bfarm/icd-10-gm", "code": "G82.12"}],
+        "text": "Spastische Paraparese der Beine",
+    }
+    card = card_in("de", [NIVOLUMAB, coded, note("Querschnittsmyelitis Th6", 0)])
+    assert "dringliche MRT der Wirbelsäule" in card["summary"], card["summary"]
