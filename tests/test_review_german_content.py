@@ -206,6 +206,15 @@ NO_ORDER: list[
         True,
     ),
     (
+        "seizure after CAR-T, gadolinium allergy: a non-contrast MRI or CT, no order",
+        [*SEIZURE_AFTER_CAR_T, gadolinium_allergy()],
+        [],
+        NEUROTOXICITY,
+        english_and_german("urgent non-contrast brain MRI or CT", "native MRT des Schädels oder CT"),
+        english_and_german("urgent brain MRI", "dringliche MRT des Schädels"),
+        False,
+    ),
+    (
         "CAR-T being ordered, pacemaker: baseline imaging, MRI contraindicated",
         [PACEMAKER],
         [draft("Yescarta")],

@@ -91,6 +91,10 @@ def _contraindication_templates(texts: CardTexts) -> dict[str, tuple[set[str], s
                 {"date"},
                 getattr(wording, name),
             )
+        expected[f"possible-neurotoxicity.yaml work_up.{kind}.summary_action_contrast_contraindicated"] = (
+            set(),
+            wording.summary_action_contrast_contraindicated,
+        )
     caution = texts.baseline.mri_caution
     if caution is not None:
         for name in ("summary_mri_contraindicated", "summary_contrast_contraindicated"):

@@ -456,6 +456,8 @@ def neurotoxicity_card(
         action = texts.summary_action_mri_contraindicated
     elif mri_done and wording.summary_action_mri_on_record:
         action = fill(wording.summary_action_mri_on_record, {"date": mri_done})
+    elif caution is not None and caution.contrast_only and wording.summary_action_contrast_contraindicated:
+        action = wording.summary_action_contrast_contraindicated
     elif companions and lead == "neuromuscular":
         action = companions[0].summary_action
     summary = _summary(texts, title, action, _not_in_headline(agent_choices, title))

@@ -808,6 +808,8 @@ class WorkUp(Strict):
     # work-up say so (no "urgent MRI" the card does not order). Fills: {date}.
     summary_action_mri_on_record: str = ""
     detail_mri_on_record: str = ""
+    # Contrast ruled out only (no order offered): the summary says the non-contrast study.
+    summary_action_contrast_contraindicated: str = ""
 
 
 class NeurotoxicityPhrases(Strict):
