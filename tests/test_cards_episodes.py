@@ -56,7 +56,7 @@ FOLDED: list[tuple[str, list[dict[str, Any]], dict[str, str], list[str]]] = [
     (
         "CAR-T day 25 (lymphoma product): the ICANS window folds in, day +28 response imaging keeps its card",
         [administration("Yescarta", -25), note("new expressive aphasia", 0)],
-        {"possible-neurotoxicity": "warning", "interval-imaging": "info"},
+        {"possible-neurotoxicity": "critical", "interval-imaging": "info"},
         ["CAR-T day 25", "ICANS risk window"],
     ),
 ]

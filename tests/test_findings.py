@@ -103,7 +103,7 @@ BY_TEXT = [
     row(
         "negation stops at the comma", named("No fever, new generalized seizure"), [("seizure", None, False)]
     ),
-    row("negation stops at but", named("no headache but aphasic"), [("aphasia", None, False)]),
+    row("negation stops at but", named("no headache but aphasic"), [("aphasia-frank", None, False)]),
     row("r/o is uncertain", named("r/o ICANS"), [("icans", None, True)]),
     row("possible is uncertain", named("possible seizure"), [("seizure", None, True)]),
     row("history of", named("history of seizures"), []),
@@ -241,7 +241,7 @@ def test_an_observation_answer_says_whether_the_finding_is_there(
     ("fields", "expected"),
     [
         ({"valueString": "new generalized seizure"}, [("seizure", None, False)]),
-        ({"valueString": "no seizure, new expressive aphasia"}, [("aphasia", None, False)]),
+        ({"valueString": "no seizure, new expressive aphasia"}, [("aphasia-frank", None, False)]),
         ({"valueString": "r/o seizure"}, [("seizure", None, True)]),
         (
             {"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "91175000"}]}},

@@ -179,7 +179,7 @@ GERMAN: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, str, li
         "critical",
         [
             "Mögliches ICANS Grad 2 nach ",
-            "dringliche MRT des Schädels und neurologische Vorstellung",
+            "dringliche MRT des Schädels und neurologisches Konsil",
             f"ICE-Score 4/10 am {german_date(0)}",
             f"Infusion am {german_date(-5)}",
             "**Empfohlen:**",

@@ -54,10 +54,10 @@ EXPOSURE: list[Row] = [
         {},
     ),
     (
-        "standing active T-cell engager order from a year ago, new aphasia",
+        "standing active T-cell engager order from a year ago, new aphasia (ICANS grade 2 at least)",
         [order("teclistamab", -365), note("new expressive aphasia", -1)],
         [],
-        {"possible-neurotoxicity": "warning"},
+        {"possible-neurotoxicity": "critical"},
     ),
     (
         "a finding before the therapy started does not count",

@@ -305,7 +305,7 @@ V3_CONTEXT = [
     ("peripheral neuropathy", ["neuropathy"]),
     ("Drug-induced polyneuropathy", ["neuropathy"]),
     ("medication-induced neuropathy", ["neuropathy"]),
-    ("aphasia after chemotherapy and CAR-T infusion", ["aphasia"]),
+    ("aphasia after chemotherapy and CAR-T infusion", ["aphasia-frank"]),
     ("confusion, likely alcohol withdrawal", ["altered-mental-status"]),
 ]
 

@@ -91,6 +91,35 @@ PHRASE_FIELDS: dict[str, set[str]] = {
 }
 
 
+def _contraindication_templates(texts: CardTexts) -> dict[str, tuple[set[str], str]]:
+    """German review (class E): what a card says when it proposes no MRI (one done since the finding, one
+    ruled out by an implant or by contrast) and the placeholders each template may use."""
+    expected: dict[str, tuple[set[str], str]] = {}
+    for kind, wording in texts.neurotoxicity.work_up.items():
+        for name in ("summary_action_mri_on_record", "detail_mri_on_record"):
+            expected[f"possible-neurotoxicity.yaml work_up.{kind}.{name}"] = (
+                {"date"},
+                getattr(wording, name),
+            )
+        expected[f"possible-neurotoxicity.yaml work_up.{kind}.summary_action_contrast_contraindicated"] = (
+            set(),
+            wording.summary_action_contrast_contraindicated,
+        )
+    caution = texts.baseline.mri_caution
+    if caution is not None:
+        for name in ("summary_mri_contraindicated", "summary_contrast_contraindicated"):
+            expected[f"baseline-brain-mri.yaml mri_caution.{name}"] = (
+                BASELINE_SUMMARY,
+                getattr(caution, name),
+            )
+        expected["baseline-brain-mri.yaml mri_caution.headline_mri_contraindicated"] = (
+            set(),
+            caution.headline_mri_contraindicated,
+        )
+        expected["baseline-brain-mri.yaml mri_caution.implant"] = ({"reasons"}, caution.implant)
+    return expected
+
+
 def _phrase_templates(texts: CardTexts) -> dict[str, tuple[set[str], str]]:
     found: dict[str, tuple[set[str], str]] = {}
     for file_name, phrases in (
@@ -139,6 +168,7 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
         "common.yaml mri_caution.conditional": ({"devices"}, texts.common.mri_caution.conditional),
     }
     expected.update(_phrase_templates(texts))
+    expected.update(_contraindication_templates(texts))
     for phase in ("planned", "due", "overdue"):
         wording = getattr(texts.interval.irecist, phase)
         expected[f"interval-imaging.yaml irecist.{phase}.summary"] = (IRECIST_FIELDS, wording.summary)
@@ -187,6 +217,7 @@ def _check(texts: CardTexts, timing: TimingFile) -> None:
             for guidance in texts.neurotoxicity.decision_guidance.values()
             for source in guidance.evidence
         ),
+        *(source for guidance in texts.neurotoxicity.label_guidance.values() for source in guidance.evidence),
     ]
     unknown_evidence = sorted({source for source in cited if source not in texts.common.evidence})
     if unknown_evidence:

@@ -180,15 +180,16 @@ class CommonParts:
             ]
         )
 
-    def mri_caution_text(self, caution: MriCaution | None) -> str:
+    def mri_caution_text(self, caution: MriCaution | None, implant: str = "") -> str:
         """Why the card carries no MRI order and what to do instead; the MR conditions of an
-        MR-conditional device when the order stays. Empty when nothing stands in the way."""
+        MR-conditional device when the order stays. Empty when nothing stands in the way. `implant`:
+        a card's own wording for the implant (the baseline card's alternative is not an urgent CT)."""
         if caution is None:
             return ""
         texts = self.texts.mri_caution
         parts = []
         if caution.implants:
-            parts.append(fill(texts.implant, {"reasons": self._reasons(caution.implants)}))
+            parts.append(fill(implant or texts.implant, {"reasons": self._reasons(caution.implants)}))
         contrast = [self._reasons(caution.contrast)] if caution.contrast else []
         if caution.low_egfr is not None:
             reading = caution.low_egfr

@@ -8,7 +8,12 @@ from datetime import date
 from typing import Any
 
 from clinical.cards.common import SUMMARY_LIMIT, CardContext, CommonParts, fill
-from clinical.knowledge.schema import NeurotoxicityCardsFile, NeurotoxicityPhrases, Syndrome
+from clinical.knowledge.schema import (
+    CompanionWorkUp,
+    NeurotoxicityCardsFile,
+    NeurotoxicityPhrases,
+    Syndrome,
+)
 from clinical.labels import shorten
 from clinical.rules import IcansGrade, MriCaution, NeurotoxicityAdvice
 from clinical.rules.grading import Domain
@@ -170,14 +175,25 @@ def _context_sentence(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases
     return fill(wording, {"therapies": common.therapies(advice.courses)})
 
 
+def _latest_of_each_agent(exposures: tuple[TherapyEvent, ...]) -> list[TherapyEvent]:
+    """The latest dated exposure of every agent of a course: a combination (nivolumab with ipilimumab)
+    names each of its drugs, not only the one given last."""
+    latest: dict[str, TherapyEvent] = {}
+    for event in exposures:
+        known = latest.get(event.agent.display)
+        if event.on is not None and (known is None or event.on > (known.on or date.min)):
+            latest[event.agent.display] = event
+    return sorted(latest.values(), key=lambda event: (event.on or date.min, event.agent.display))
+
+
 def _therapy_lines(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, common: CommonParts) -> str:
-    """Per course: day 0, the latest exposure, and any record whose date could not be read."""
+    """Per course: day 0, the latest exposure of each agent, and any record whose date could not be
+    read."""
     events: list[TherapyEvent] = []
     for course in advice.courses:
-        dated = [event for event in course.exposures if event.on is not None]
-        latest = max(dated, key=lambda event: event.on or date.min) if dated else None
+        latest = _latest_of_each_agent(course.exposures)
         undated = [event for event in course.exposures if event.on is None][:1]
-        for event in (course.day_zero_event, latest, *undated):
+        for event in (course.day_zero_event, *latest, *undated):
             if event is not None and event not in events:
                 events.append(event)
     if not events:
@@ -260,6 +276,12 @@ def _agent_choices(
     return choices
 
 
+def _not_in_headline(choices: list[str], title: str) -> list[str]:
+    """The agent wordings the headline does not already say: "delayed neurotoxicity after CAR-T (day 75)"
+    is not followed by "after CAR-T" again (the class label), in any language."""
+    return [choice for choice in choices if choice not in title]
+
+
 def _summary(texts: NeurotoxicityCardsFile, title: str, action: str, choices: list[str]) -> str:
     """Within the CDS Hooks limit by shortening the agents, never the action (issue 16 section 7): the
     full list, then "pembrolizumab and 2 more", then the class, then no agents (they are in the
@@ -297,6 +319,24 @@ def _decision(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> tup
     return f"{texts.phrases.decision_heading} {guidance.text}", tuple(guidance.evidence)
 
 
+def _label_guidance(
+    advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile
+) -> tuple[str, tuple[str, ...]]:
+    """What the label of an agent on the card says to do with it on neurotoxicity (blinatumomab: interrupt
+    or stop the infusion by grade), for ICANS and the other events after immune effector cell therapy."""
+    if advice.syndrome not in ("icans", "neuro-ae"):
+        return "", ()
+    agents = dict.fromkeys(
+        event.agent.id
+        for course in advice.courses
+        if course.therapy_class != "ici"
+        for event in course.exposures
+    )
+    found = [texts.label_guidance[agent] for agent in agents if agent in texts.label_guidance]
+    text = " ".join(guidance.text for guidance in found)
+    return text, tuple(source for guidance in found for source in guidance.evidence)
+
+
 def _brain_mri_line(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, common: CommonParts) -> str:
     """ "On record" only for a study done; an order is "ordered", this request's draft "being ordered"."""
     since = advice.brain_mri_since
@@ -317,15 +357,39 @@ def _finding_notes(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -
     return [texts.finding_notes[finding_id] for finding_id in ids if finding_id in texts.finding_notes]
 
 
+def _companions(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> list[CompanionWorkUp]:
+    """The work-up of companion findings on the card (a myocarditis or raised troponin with the
+    myositis: ECG, troponin, cardiology), once each."""
+    ids = dict.fromkeys(finding.kind.id for finding in advice.findings)
+    return [texts.companion_work_up[kind] for kind in ids if kind in texts.companion_work_up]
+
+
+def _brain_mri_done_since(advice: NeurotoxicityAdvice, common: CommonParts) -> str:
+    """The date of a brain MRI done since the latest finding, as the card writes it, else empty: the
+    card then advises reviewing that MRI, not an urgent one it does not order (an order placed, or one
+    being ordered now, is still to be done: the advice stands)."""
+    since = advice.brain_mri_since
+    if since is None or since.draft_order or since.state != "done":
+        return ""
+    return common.day(since.on)
+
+
 def _work_up_detail(
-    kind: Syndrome, texts: NeurotoxicityCardsFile, caution: MriCaution | None, urgent: bool
+    kind: Syndrome,
+    texts: NeurotoxicityCardsFile,
+    caution: MriCaution | None,
+    urgent: bool,
+    mri_on_record: str = "",
 ) -> str:
     """The work-up the card advises for a syndrome class, consistent with what it suggests: no MRI while
-    an implant rules it out, no contrast while contrast is ruled out, no "urgent" on a routine order."""
+    an implant rules it out, none again when one was done since the finding (`mri_on_record`, its
+    date), no contrast while contrast is ruled out, no "urgent" on a routine order."""
     wording = texts.work_up[kind]
     if caution is not None and caution.implants and wording.detail_mri_contraindicated:
         routine = not urgent and wording.detail_mri_contraindicated_routine
         return routine or wording.detail_mri_contraindicated
+    if mri_on_record and wording.detail_mri_on_record:
+        return fill(wording.detail_mri_on_record, {"date": mri_on_record})
     if caution is not None and caution.contrast_only and wording.detail_contrast_contraindicated:
         routine = not urgent and wording.detail_contrast_contraindicated_routine
         return routine or wording.detail_contrast_contraindicated
@@ -365,20 +429,26 @@ def neurotoxicity_card(
     lead_note = texts.work_up[lead].lead_note
     if implant and lead in ("spinal", "pituitary"):
         lead_note = ""
-    work_up = [_work_up_detail(lead, texts, caution, urgent), lead_note]
+    since = advice.brain_mri_since
+    mri_done = _brain_mri_done_since(advice, common) if head_mri else ""
+    companions = _companions(advice, texts)
+    work_up = [_work_up_detail(lead, texts, caution, urgent, mri_done), lead_note]
+    work_up += [companion.detail for companion in companions]
     work_up += [
         fill(
             phrases.also_work_up,
             {
                 "kind": common.texts.words.work_up_kinds.get(kind, kind),
-                "detail": _work_up_detail(kind, texts, caution, urgent),
+                "detail": _work_up_detail(kind, texts, caution, urgent, mri_done),
             },
         )
         for kind in advice.work_up[1:]
     ]
-    since = advice.brain_mri_since
     brain_mri = _brain_mri_line(advice, phrases, common) if head_mri else ""
     decision, decision_evidence = _decision(advice, texts)
+    label, label_evidence = _label_guidance(advice, texts)
+    decision = "\n\n".join(part for part in (decision, label) if part)
+    decision_evidence += label_evidence
     risk_window = "\n\n".join([phrases.risk_window_heading, *risk_windows]) if risk_windows else ""
     detail = fill(
         texts.detail,
@@ -411,12 +481,22 @@ def neurotoxicity_card(
     if caution is not None and caution.implants and lead in ("central", "spinal", "pituitary"):
         routine = not urgent and texts.summary_action_mri_contraindicated_routine
         action = routine or texts.summary_action_mri_contraindicated
-    summary = _summary(texts, title, action, agent_choices)
+    elif mri_done and wording.summary_action_mri_on_record:
+        action = fill(wording.summary_action_mri_on_record, {"date": mri_done})
+    elif (
+        urgent and caution is not None and caution.contrast_only and wording.summary_action_contrast_contraindicated
+    ):
+        action = wording.summary_action_contrast_contraindicated
+    elif companions and lead == "neuromuscular":
+        action = companions[0].summary_action
+    summary = _summary(texts, title, action, _not_in_headline(agent_choices, title))
     if advice.stale:
         summary = _stale_summary(advice, texts.summary_stale, title, agents, common)
     suggestion = None
     blocked = caution is not None and caution.blocks_order
-    if lead == "central" and since is None and not blocked:
+    # The brain MRI leads, or follows the spine's (myelitis with paraparesis): the card orders it.
+    brain_mri_advised = lead == "central" or (lead == "spinal" and central)
+    if brain_mri_advised and since is None and not blocked:
         wanted = texts.suggestion if urgent else texts.suggestion_warning
         reason = fill(wanted.reason, {"headline": title, "agents": agents})
         suggestion = common.mri_suggestion(wanted, reason, context)

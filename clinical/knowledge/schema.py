@@ -209,6 +209,12 @@ class FindingEntry(Strict):
     syndrome: Syndrome
     # Further work-up classes the finding needs beside its own (encephalomyelitis: the spine as well).
     also_work_up: list[Syndrome] = []
+    # German review (F2): a sign a spinal cord lesion explains (paraparesis): next to a spinal finding
+    # the spine's work-up leads.
+    explained_by_spinal: bool = False
+    # German review (F3): a finding that counts only next to one of these (myocarditis with a myositis
+    # or myasthenia); alone it is not a neurological finding.
+    counts_only_with: list[str] = []
     # The ASTCT ICANS grade this finding implies by itself (Lee 2019); null when it does not grade.
     icans_grade: int | None = Field(default=None, ge=1, le=5)
     names: list[str] = []
@@ -332,6 +338,15 @@ class SignPattern(Strict):
     source: str
 
 
+class RaisedResult(Strict):
+    """German review (F3): a laboratory result reported above its range (interpretation H, HH, HU, A or
+    AA, or a value above referenceRange.high) is `finding` (a raised troponin: the myocarditis overlap)."""
+
+    finding: str
+    codes: list[NotFindingCode] = []
+    names: list[str] = []  # the test's name in Observation.code.text ("Troponin T", "hs-Troponin")
+
+
 class FindingsFile(Strict):
     sources: dict[str, Source]
     findings: list[FindingEntry]
@@ -349,6 +364,7 @@ class FindingsFile(Strict):
     normal_score_ends: NormalScoreEnds | None = None
     condition_certainty: ConditionCertainty | None = None
     sign_patterns: list[SignPattern] = []
+    raised_results: list[RaisedResult] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> FindingsFile:
@@ -369,6 +385,8 @@ class FindingsFile(Strict):
         named += [finding_id for treatment in self.treatment_evidence for finding_id in treatment.documents]
         named += [treatment.documents_as for treatment in self.treatment_evidence if treatment.documents_as]
         named += [narrower for finding in self.findings for narrower in finding.narrowed_by_text]
+        named += [companion for finding in self.findings for companion in finding.counts_only_with]
+        named += [result.finding for result in self.raised_results]
         if self.glasgow_coma_scale is not None:
             named.append(self.glasgow_coma_scale.finding)
         for finding_id in named:
@@ -775,6 +793,16 @@ class BaselinePhrases(Strict):
     no_brain_mri: str
 
 
+class BaselineCaution(Strict):
+    """German review (class E): what the baseline card says when the MRI order is left out for a
+    contraindication, so that summary, headline and detail agree. Fills: {therapies}."""
+
+    summary_mri_contraindicated: str
+    summary_contrast_contraindicated: str
+    headline_mri_contraindicated: str
+    implant: str  # replaces common.yaml mri_caution.implant on this card; fills {reasons}
+
+
 class BaselineCardsFile(Strict):
     topic: Topic
     summary: str
@@ -783,6 +811,7 @@ class BaselineCardsFile(Strict):
     class_notes: dict[TherapyClass, str]
     suggestion: Suggestion
     phrases: BaselinePhrases
+    mri_caution: BaselineCaution | None = None
 
 
 class WindowTexts(Strict):
@@ -828,6 +857,12 @@ class WorkUp(Strict):
     # evidence gone stale): no "urgent", no "today".
     detail_mri_contraindicated_routine: str = ""
     detail_contrast_contraindicated_routine: str = ""
+    # German review (class E): a brain MRI done since the latest finding: the summary's action and the
+    # work-up say so (no "urgent MRI" the card does not order). Fills: {date}.
+    summary_action_mri_on_record: str = ""
+    detail_mri_on_record: str = ""
+    # Contrast ruled out only (no order offered): the summary says the non-contrast study.
+    summary_action_contrast_contraindicated: str = ""
 
 
 class NeurotoxicityPhrases(Strict):
@@ -895,6 +930,13 @@ class DecisionGuidance(Strict):
     evidence: list[str]
 
 
+class CompanionWorkUp(Strict):
+    """German review (F3): the work-up a companion finding adds (myocarditis with a myositis)."""
+
+    summary_action: str
+    detail: str
+
+
 class NeurotoxicityCardsFile(Strict):
     topic: Topic
     summary: str
@@ -924,6 +966,11 @@ class NeurotoxicityCardsFile(Strict):
     summary_action_mri_contraindicated_routine: str = ""
     # v3 (review): the summary when even the therapy class does not fit: the agents are in the detail.
     summary_without_agents: str = "{headline}: {action}"
+    # German review (F3): by finding id (knowledge/neurological-findings.yaml, counts_only_with).
+    companion_work_up: dict[str, CompanionWorkUp] = Field(default_factory=dict)
+    # German review (F1): what an agent's label says to do with the infusion on neurotoxicity, by agent
+    # id (knowledge/therapies.yaml): blinatumomab, a continuous infusion, is interrupted or stopped.
+    label_guidance: dict[str, DecisionGuidance] = Field(default_factory=dict)
 
 
 # --- patient-context.yaml (issue 16 section 4) -----------------------------------------------------------

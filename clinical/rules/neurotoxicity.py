@@ -185,7 +185,11 @@ def _attributed_findings(
     kept: list[NeurologicalFinding] = []
     attributions: dict[Attribution, list[Course]] = {}
     implied_by: list[str] = []
-    for finding in _new_findings(timeline, today, rules):
+    new = _new_findings(timeline, today, rules)
+    present = {finding.kind.id for finding in new}
+    for finding in new:
+        if finding.kind.counts_only_with and present.isdisjoint(finding.kind.counts_only_with):
+            continue  # myocarditis without a myositis or myasthenia: not a neurological finding
         found = _attribution(finding.on, courses, rules)
         if finding.kind.id == ICANS:
             # An ICANS diagnosis implies immune effector cell therapy, recorded here or not, and stays
@@ -345,6 +349,29 @@ def _needs_eeg(
     )
 
 
+def _work_up(findings: list[NeurologicalFinding], scores: list[ScoreReading]) -> list[Syndrome]:
+    """The work-up classes, the leading one first (central, spinal, neuromuscular, pituitary); a spinal
+    finding leads when the only central findings are signs a cord lesion explains (myelitis with
+    paraparesis: the whole-spine MRI first, the brain MRI second)."""
+    work_up = [
+        kind
+        for kind in _WORK_UP_ORDER
+        if any(f.kind.syndrome == kind or kind in f.kind.also_work_up for f in findings)
+        or (kind == "central" and scores)
+    ]
+    central = [f for f in findings if f.kind.syndrome == "central" or "central" in f.kind.also_work_up]
+    spinal_lead = (
+        any(f.kind.syndrome == "spinal" for f in findings)
+        and not scores
+        and bool(central)
+        and all(f.kind.explained_by_spinal for f in central)
+    )
+    if spinal_lead:
+        work_up.remove("spinal")
+        work_up.insert(0, "spinal")
+    return work_up
+
+
 def possible_neurotoxicity(
     timeline: PatientTimeline, courses: dict[TherapyClass, Course], today: date, rules: NeurotoxicityTiming
 ) -> NeurotoxicityAdvice | None:
@@ -358,12 +385,7 @@ def possible_neurotoxicity(
     grade = None
     if syndrome == "icans":
         grade = grade_icans(findings, scores, timeline.scores, today, age, rules.new_finding_days)
-    work_up = [
-        kind
-        for kind in _WORK_UP_ORDER
-        if any(f.kind.syndrome == kind or kind in f.kind.also_work_up for f in findings)
-        or (kind == "central" and scores)
-    ]
+    work_up = _work_up(findings, scores)
     latest = max([f.on for f in findings] + [s.on for s in scores])
     indicator = _indicator(findings, grade, rules)
     critical_days = _critical_evidence_days(findings, scores, grade, rules) if indicator == "critical" else []

@@ -99,6 +99,8 @@ class FindingKind:
     syndrome: Syndrome
     icans_grade: int | None
     also_work_up: tuple[Syndrome, ...] = ()  # encephalomyelitis: the spine as well as the brain
+    explained_by_spinal: bool = False  # paraparesis: next to a myelitis the spine's work-up leads
+    counts_only_with: tuple[str, ...] = ()  # myocarditis: only with a myositis or myasthenia
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,8 @@ class FindingVocabulary:
                 entry.syndrome,
                 entry.icans_grade,
                 tuple(entry.also_work_up),
+                entry.explained_by_spinal,
+                tuple(entry.counts_only_with),
             )
             self.kinds[kind.id] = kind
             for code in entry.codes:
@@ -266,6 +270,15 @@ class FindingVocabulary:
         self.narrowed_by_text = {
             entry.id: tuple(entry.narrowed_by_text) for entry in data.findings if entry.narrowed_by_text
         }
+        self._results: CodeIndex[FindingKind] = CodeIndex(systems)
+        result_names: list[tuple[str, FindingKind]] = []
+        for result in data.raised_results:
+            for result_code in result.codes:
+                self._results.add(
+                    result_code.system, result_code.code, self.kinds[result.finding], result_code.match
+                )
+            result_names.extend((name, self.kinds[result.finding]) for name in result.names)
+        self._result_names: TextMatcher[FindingKind] = TextMatcher(result_names)
         self._sign_patterns = [
             _SignPattern(self.kinds[pattern.finding], pattern.all_of) for pattern in data.sign_patterns
         ]
@@ -340,6 +353,18 @@ class FindingVocabulary:
         if duration is None or int(duration.group(1)) < minutes:
             return kind, end
         return prolonged, end + duration.end()
+
+    def result_kind(self, concept: Any) -> FindingKind | None:
+        """The finding a laboratory test stands for when raised (troponin: the myocarditis overlap)."""
+        for system, code in codings(concept):
+            kind = self._results.lookup(system, code)
+            if kind is not None:
+                return kind
+        for text in concept_texts(concept):
+            named = self._result_names.first(self._reader.clip(text))
+            if named is not None:
+                return named
+        return None
 
     def score_in_text(self, text: str) -> tuple[_Score, int] | None:
         """The last score a free text states by name and number ("ICE 6/10", "ICE score: 4", "CAPD 12"):
@@ -696,6 +721,12 @@ def _item_facts(
         if value is not None:
             scored(score, value)
         return facts
+    result = vocabulary.result_kind(code)
+    if result is not None:
+        # A laboratory test: a finding only when reported above its range (a normal troponin is none).
+        if _raised(observation):
+            add([(result, None, _result_detail(observation), False)])
+        return facts
     if vocabulary.is_absent_value(observation):
         return facts
     has_value = _has_value(observation)
@@ -725,6 +756,39 @@ def _item_facts(
         facts.findings.extend(found for found in stated_gcs.findings if found.kind.id not in seen)
         facts.normals.extend(stated_gcs.normals)
     return facts
+
+
+_RAISED_INTERPRETATIONS = frozenset(("H", "HH", "HU", "A", "AA"))
+
+
+def _raised(observation: dict[str, Any]) -> bool:
+    """Reported above its range: an interpretation H, HH, HU, A or AA, or a value above the reference
+    range's high end (same unit, or either without one)."""
+    interpretations = as_list(observation.get("interpretation"))
+    if any(code in _RAISED_INTERPRETATIONS for concept in interpretations for _, code in codings(concept)):
+        return True
+    quantity = as_dict(observation.get("valueQuantity"))
+    if quantity is None or not isinstance(quantity.get("value"), int | float):
+        return False
+    for reference in as_list(observation.get("referenceRange")):
+        high = as_dict(get_path(reference, "high"))
+        if high is None or not isinstance(high.get("value"), int | float):
+            continue
+        units = {as_str(quantity.get("unit")), as_str(high.get("unit"))} - {None}
+        if len(units) <= 1 and quantity["value"] > high["value"]:
+            return True
+    return False
+
+
+def _result_detail(observation: dict[str, Any]) -> str:
+    """ "Troponin T hs 85 ng/L (H)": the test as the record names it, its value, raised."""
+    code = as_dict(observation.get("code")) or {}
+    name = as_str(code.get("text")) or next(
+        (as_str(coding.get("display")) for coding in as_list(code.get("coding")) if as_dict(coding)), None
+    )
+    quantity = as_dict(observation.get("valueQuantity")) or {}
+    value = " ".join(str(part) for part in (quantity.get("value"), quantity.get("unit")) if part is not None)
+    return " ".join(part for part in (name or "", value, "(H)") if part)
 
 
 def _component_as_item(component: dict[str, Any]) -> dict[str, Any]:
