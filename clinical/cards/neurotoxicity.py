@@ -484,7 +484,10 @@ def neurotoxicity_card(
     elif mri_done and wording.summary_action_mri_on_record:
         action = fill(wording.summary_action_mri_on_record, {"date": mri_done})
     elif (
-        urgent and caution is not None and caution.contrast_only and wording.summary_action_contrast_contraindicated
+        urgent
+        and caution is not None
+        and caution.contrast_only
+        and wording.summary_action_contrast_contraindicated
     ):
         action = wording.summary_action_contrast_contraindicated
     elif companions and lead == "neuromuscular":
