@@ -136,9 +136,7 @@ def _imaging_study(index: int, rng: random.Random) -> dict[str, Any]:
 def lean_resources(seed: int = SEED) -> list[dict[str, Any]]:
     """The Patient, bench/generate.py's clinical story, and the lean history around it."""
     builder = _Builder(Mix(0, 0, 0, 0, 0, 0, 0, 0, 0, 0), seed)
-    builder.add(
-        {"resourceType": "Patient", "id": PATIENT_ID, "gender": "female", "birthDate": "1958-03-14"}
-    )
+    builder.add({"resourceType": "Patient", "id": PATIENT_ID, "gender": "female", "birthDate": "1958-03-14"})
     builder.story()
     rng = random.Random(seed)
     uses = MEDICATION_USES - _STORY.medication_requests - _STORY.medication_administrations
