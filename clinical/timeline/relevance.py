@@ -202,13 +202,17 @@ def screen(
         return Screening(_screened(record, record.by_type), walk.text_chars, 0)
     if any(_targets(reference) for reference in walk.references):
         _follow_references(candidates, kept_ids, pending, followed)
+    # In the record's own order: the candidates were taken type by type, in order.
     kept: dict[str, list[dict[str, Any]]] = {}
+    first = 0
     for resource_type, resources in record.by_type.items():
         if resource_type not in SCREENED_TYPES:
             kept[resource_type] = resources
-    for index, (resource_type, resource, _) in enumerate(candidates):
-        if index in kept_ids:
-            kept.setdefault(resource_type, []).append(resource)
+            continue
+        kept[resource_type] = [
+            resource for offset, resource in enumerate(resources) if first + offset in kept_ids
+        ]
+        first += len(resources)
     return Screening(_screened(record, kept), walk.text_chars, len(candidates) - len(kept_ids))
 
 
