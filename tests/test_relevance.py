@@ -59,7 +59,10 @@ def full_timeline(record: PatientRecord, drafts: list[dict[str, Any]], today: da
 
 
 def screened_timeline(record: PatientRecord, drafts: list[dict[str, Any]], today: date) -> PatientTimeline:
-    return build_timeline(record, drafts, vocabularies(), today)
+    """The timeline of the screened record, whatever its size (as the hook path screens every record)."""
+    screened = screen(record, drafts, catalog(), element_cap=20_000, stop_above=10**9).record
+    assert isinstance(screened, ScreenedRecord)
+    return build_timeline(screened, drafts, vocabularies(), today)
 
 
 # --- every scenario --------------------------------------------------------------------------------
@@ -386,7 +389,27 @@ def test_the_walk_counts_the_text_the_budget_counted(
 ) -> None:
     record, drafts = loose
     resources: list[object] = [*record.all_resources(), *drafts]
-    assert screen(record, drafts, catalog(), element_cap=7).text_chars == text_volume(resources, 7, 10**9)
+    counted = screen(record, drafts, catalog(), element_cap=7, stop_above=10**9).text_chars
+    assert counted == text_volume(resources, 7, 10**9)
     screening = screen(record, drafts, catalog(), element_cap=7, stop_above=stop_above)
     assert screening.over_budget == (text_volume(resources, 7, stop_above) > stop_above)
     assert screening.over_budget == (screening.text_chars > stop_above)
+
+
+def test_the_timeline_screens_a_record_with_history_by_itself() -> None:
+    story = {
+        "resourceType": "MedicationAdministration",
+        "id": "ici-1",
+        "status": "completed",
+        "medicationCodeableConcept": {"text": "pembrolizumab 200 mg IV"},
+        "subject": SUBJECT,
+        "effectiveDateTime": TODAY.isoformat(),
+    }
+    history = [
+        {"resourceType": "Condition", "id": f"c-{index}", "code": {"text": "Essential hypertension"}}
+        for index in range(150)
+    ]
+    record = record_of([{"resourceType": "Patient", "id": "pt-1"}, story, *history])
+    timeline = build_timeline(record, [], vocabularies(), TODAY)
+    assert timeline == full_timeline(record, [], TODAY)
+    assert len(timeline.therapy) == 1

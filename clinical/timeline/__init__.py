@@ -170,12 +170,18 @@ def _in_order(events: Iterable[_Event]) -> tuple[_Event, ...]:
     return tuple(sorted(events, key=lambda event: (event.on is None, event.on or date.min, repr(event))))
 
 
+# The fast reject pays for itself on records with history (hundreds of resources, most unrelated); on a
+# record smaller than this its walk costs about what it saves. The hook path screens every record: it
+# walks every record for the evaluation budget anyway (relevance.py).
+SCREEN_FROM_RESOURCES = 100
+
+
 def build_timeline(
     record: PatientRecord, draft_orders: list[dict[str, Any]], vocabularies: Vocabularies, today: date
 ) -> PatientTimeline:
     """`today` only dates draft orders that carry no date of their own (they are being ordered now), and
     stands in for the date of an undated active Condition (the rules read it as current on any day)."""
-    if not isinstance(record, ScreenedRecord):
+    if not isinstance(record, ScreenedRecord) and record.resource_count() >= SCREEN_FROM_RESOURCES:
         record = vocabularies.screen(record, draft_orders).record
     with remembering_texts():
         findings, scores, normals = find_neurological_facts(record, vocabularies.findings, today)

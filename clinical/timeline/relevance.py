@@ -44,7 +44,7 @@ class ScreenedRecord(PatientRecord):
 @dataclass(frozen=True)
 class Screening:
     record: PatientRecord
-    text_chars: int  # the distinct texts' characters, each up to the text cap
+    text_chars: int  # the distinct texts' characters, each up to the text cap (all of them with a budget)
     dismissed: int  # resources left out
     over_budget: bool = False  # text_chars passed `stop_above`: counting stopped, nothing was left out
 
@@ -190,10 +190,13 @@ def screen(
             if relevant:
                 kept_ids.add(index)
                 pending.append(index)
-    for resource in record.medications.values():
-        walk.read(resource, None)
-        if walk.over:
-            return Screening(record, walk.text_chars, 0, over_budget=True)
+    if stop_above is not None:
+        # Counted for the budget only (a use reads its own Medication when it needs it): without a
+        # budget, a record sharing an export's every Medication does not walk them all per patient.
+        for resource in record.medications.values():
+            walk.read(resource, None)
+            if walk.over:
+                return Screening(record, walk.text_chars, 0, over_budget=True)
     for draft in draft_orders:
         followed.extend(walk.read(draft, None)[1])
         if walk.over:
