@@ -204,6 +204,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     )
     # Loaded once at start-up: the catalog, code indexes and card templates are read-only after this.
     app.state.evaluator = Evaluator.load(settings.knowledge_dir, settings.cards_dir)
+    # The fast reject and the budget's text count (one walk, clinical/timeline/relevance.py).
+    app.state.vocabularies = app.state.evaluator.vocabularies
     app.state.evaluation_budget = EvaluationBudget(
         max_resources=settings.evaluation_max_resources,
         max_text_chars=settings.evaluation_max_text_chars,

@@ -43,11 +43,19 @@ class EvaluationBudget:
 
     def check(self, resources: list[object]) -> None:
         """TooCostly when `resources` (the record's and the draft orders) are over the budget."""
-        if len(resources) > self.max_resources:
+        self.check_resources(len(resources))
+        self.check_text(text_volume(resources, self.element_cap, self.max_text_chars))
+
+    def check_resources(self, count: int) -> None:
+        if count > self.max_resources:
             raise TooCostly(
                 f"the record holds more than {self.max_resources} resources, more than one call may evaluate"
             )
-        if text_volume(resources, self.element_cap, self.max_text_chars) > self.max_text_chars:
+
+    def check_text(self, characters: int) -> None:
+        """`characters`: as `text_volume` counts them (the hook path counts them in the fast reject's
+        walk, clinical/timeline/relevance.py, so the record is walked once)."""
+        if characters > self.max_text_chars:
             raise TooCostly(
                 f"the record holds more than {self.max_text_chars} characters of distinct text, "
                 "more than one call may evaluate"

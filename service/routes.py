@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from clinical.acknowledgements import RenderedCard
 from clinical.patient_record import PatientRecord, about_another_patient
+from clinical.timeline import Vocabularies
 from service.card_language import card_language
 from service.card_links import launch_url, with_timeline_link
 from service.discovery import SERVICES, ServiceDefinition, discovery_document
@@ -173,8 +174,7 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
     language = card_language(caller.language, request.headers.get("accept-language"))
     evaluate = functools.partial(
         request.app.state.evaluator.rendered_cards_for,
-        record,
-        draft_orders,
+        draft_orders=draft_orders,
         now=now,
         patient_id=context.patient_id,
         user_id=context.user_id,
@@ -226,29 +226,36 @@ def _linked_cards(request: Request, settings: Settings, rendered: list[RenderedC
 
 
 async def evaluate_within_budget(
-    request: Request, record: PatientRecord, draft_orders: list[dict[str, Any]], evaluate: Callable[[], T]
+    request: Request,
+    record: PatientRecord,
+    draft_orders: list[dict[str, Any]],
+    evaluate: Callable[[PatientRecord], T],
 ) -> T:
-    """`evaluate()` in the evaluation pool, once the record and draft orders are known to be within the
-    call's CPU budget (service/evaluation_pool.py); each refusal is a 503 counted by its reason."""
+    """`evaluate(record)` in the evaluation pool, once the record and draft orders are known to be within
+    the call's CPU budget (service/evaluation_pool.py); each refusal is a 503 counted by its reason."""
     settings: Settings = request.app.state.settings
     budget: EvaluationBudget = request.app.state.evaluation_budget
-    resources: list[object] = [*record.all_resources(), *draft_orders]
+    vocabularies: Vocabularies = request.app.state.vocabularies
+    resources = record.resource_count() + len(record.medications) + len(draft_orders)
 
     def within_budget() -> T:
-        # Measured on the worker thread: counting a large record's text is work for the pool too.
-        budget.check(resources)
-        return evaluate()
+        # Measured on the worker thread: counting a large record's text is work for the pool too. One
+        # walk counts the text and leaves out what the timeline cannot use (the fast reject).
+        budget.check_resources(resources)
+        screening = vocabularies.screen(record, draft_orders, stop_above=budget.max_text_chars)
+        budget.check_text(screening.text_chars)
+        return evaluate(screening.record)
 
     pool: EvaluationPool = request.app.state.evaluation_pool
     try:
         return await pool.run(within_budget, settings.evaluation_deadline_seconds)
     except EvaluationOverran:
         count_evaluation_refused("overran")
-        log.warning("evaluation_overran", resources=len(resources))
+        log.warning("evaluation_overran", resources=resources)
         raise
     except TooCostly:
         count_evaluation_refused("too_costly")
-        log.warning("evaluation_too_costly", resources=len(resources))
+        log.warning("evaluation_too_costly", resources=resources)
         raise
     except EvaluationBusy:
         count_evaluation_refused("queue_full")

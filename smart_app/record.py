@@ -83,5 +83,5 @@ async def timeline_of(request: Request, session: ActiveSession, record: PatientR
     )
     evaluator: Evaluator = request.app.state.evaluator
     return await evaluate_within_budget(
-        request, record, [], lambda: _view(evaluator, record, now, acknowledgements)
+        request, record, [], lambda screened: _view(evaluator, screened, now, acknowledgements)
     )

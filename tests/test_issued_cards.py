@@ -186,3 +186,38 @@ def test_hook_calls_record_their_cards_by_shutdown(make_settings: SettingsFactor
 
     assert issued
     assert sorted(row.card_uuid for row in asyncio.run(read())) == sorted(issued)
+
+
+async def test_settle_writes_the_rows_still_waiting(store_engine: AsyncEngine) -> None:
+    recorder = IssuedCardsRecorder(store_engine)
+    await recorder.record("svc", [card("card-1")], ISSUED_AT)
+    assert recorder.waiting_rows == 1  # handed over, not written: the writer has not run yet
+
+    await recorder.settle()
+
+    assert [row.card_uuid for row in await stored_rows(store_engine)] == ["card-1"]
+    await recorder.aclose()
+
+
+def test_feedback_on_a_card_not_yet_written_is_accepted(make_settings: SettingsFactory) -> None:
+    """The issued cards are written off the request path: feedback that arrives before its card's row is
+    written waits for the pending batch (settle), and is accepted."""
+    with TestClient(create_app(make_settings())) as client:
+        recorder = client.app.state.issued_cards  # type: ignore[attr-defined]
+        write = recorder._write
+
+        async def slow_write(rows: Any) -> Any:
+            await asyncio.sleep(0.5)
+            return await write(rows)
+
+        recorder._write = slow_write
+        response = client.post(
+            "/cds-services/immunotherapy-brain-mri-order-sign", json=pembrolizumab_order_sign()
+        )
+        issued = response.json()["cards"][0]["uuid"]
+        assert recorder.waiting_rows or recorder._writer is not None  # still on its way
+        outcome = {"card": issued, "outcome": "accepted", "outcomeTimestamp": "2026-11-21T12:00:00Z"}
+        answer = client.post(
+            "/cds-services/immunotherapy-brain-mri-order-sign/feedback", json={"feedback": [outcome]}
+        )
+    assert answer.status_code == 200, answer.text

@@ -82,6 +82,14 @@ class CodeIndex(Generic[T]):
             raise KnowledgeError(f"code {code!r} in {alias} cannot be normalised")
         (self.prefixes if match == "prefix" else self.entries)[(canonical, normalised)] = value
 
+    def exact_keys(self) -> frozenset[tuple[str, str]]:
+        """Every (canonical system, normalised code) looked up exactly."""
+        return frozenset(self.entries)
+
+    def prefix_keys(self) -> frozenset[tuple[str, str]]:
+        """Every (canonical system, normalised code prefix) of a `match: prefix` family."""
+        return frozenset(self.prefixes)
+
     def lookup(self, system: str, code: str) -> T | None:
         canonical = self.systems.canonical(system)
         normalised = self.systems.normalise_code(canonical, code)

@@ -122,6 +122,7 @@ class TextMatcher(Generic[T]):
     def __init__(self, names: Iterable[tuple[str, T]]) -> None:
         self._values: dict[str, T] = {}
         grouped: list[dict[str | None, list[str]]] = [{}, {}]
+        headless: list[tuple[str, str]] = []
         for name, value in names:
             self._values.setdefault(normalise_name(name), value)
             tokens = [token for token in _SEPARATORS.split(name.strip()) if token]
@@ -132,6 +133,18 @@ class TextMatcher(Generic[T]):
             if head is not None and head.group(0).isascii() and head.end() == len(tokens[0]):
                 key = head.group(0) if kind == 0 else head.group(0).lower()
             grouped[kind].setdefault(key, []).append(pattern)
+            if key is None:
+                headless.append((name, pattern))
+        # What the fast reject (clinical/knowledge/catalog.py) needs to rule a text out: each name's
+        # pattern by its leading word (lower-cased) and case rule, and the names without one.
+        self.patterns_by_head = tuple(
+            (head.lower(), kind == 1, pattern)
+            for kind, group in enumerate(grouped)
+            for head, patterns in group.items()
+            if head is not None
+            for pattern in patterns
+        )
+        self.headless_names = tuple(headless)
         self._groups = [
             _Group(
                 folded=folded,

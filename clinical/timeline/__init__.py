@@ -5,11 +5,12 @@ response assessments) and no judgement of "today": the rules decide, per day, wh
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Protocol, TypeVar
 
 from clinical.knowledge import Knowledge, PhraseReader, remembering_texts
+from clinical.knowledge.catalog import TermCatalog
 from clinical.patient_record import PatientRecord
 from clinical.timeline import contraindications as contraindications_module
 from clinical.timeline import exposures as exposures_module
@@ -43,6 +44,7 @@ from clinical.timeline.imaging import (
     find_progression_reports,
 )
 from clinical.timeline.implied import ImpliedExposure, ImpliedExposureVocabulary, find_implied_exposures
+from clinical.timeline.relevance import ScreenedRecord, Screening, screen
 from clinical.timeline.therapies import TherapyCatalog
 from clinical.timeline.treatment_changes import (
     IciStop,
@@ -106,11 +108,14 @@ class Vocabularies:
     diagnoses: DiagnosisVocabulary
     implied: ImpliedExposureVocabulary | None = None
     treatment_changes: TreatmentChangeVocabulary | None = None
+    # Every code and name of the vocabularies above, for the fast reject (relevance.py); None: no reject.
+    terms: TermCatalog | None = None
+    text_cap: int = 20_000
 
     @classmethod
     def from_knowledge(cls, knowledge: Knowledge) -> Vocabularies:
         reader = PhraseReader(knowledge.text)
-        return cls(
+        vocabularies = cls(
             catalog=TherapyCatalog(knowledge.therapies, knowledge.systems, knowledge.text),
             imaging=ImagingVocabulary(
                 knowledge.imaging, knowledge.text.progression, reader, knowledge.systems, knowledge.text
@@ -135,6 +140,20 @@ class Vocabularies:
                 knowledge.context.diagnoses, reader, knowledge.systems, knowledge.findings.condition_certainty
             ),
         )
+        return replace(
+            vocabularies,
+            terms=TermCatalog.gathered_from(vocabularies),
+            text_cap=knowledge.text.max_text_chars,
+        )
+
+    def screen(
+        self, record: PatientRecord, draft_orders: list[dict[str, Any]], stop_above: int | None = None
+    ) -> Screening:
+        """The record less the resources no vocabulary can read anything in, and the call's text volume
+        (relevance.py); without a catalog nothing is left out."""
+        if self.terms is None:
+            return Screening(record, 0, 0)
+        return screen(record, draft_orders, self.terms, element_cap=self.text_cap, stop_above=stop_above)
 
 
 class _Dated(Protocol):
@@ -151,11 +170,19 @@ def _in_order(events: Iterable[_Event]) -> tuple[_Event, ...]:
     return tuple(sorted(events, key=lambda event: (event.on is None, event.on or date.min, repr(event))))
 
 
+# The fast reject pays for itself on records with history (hundreds of resources, most unrelated); on a
+# record smaller than this its walk costs about what it saves. The hook path screens every record: it
+# walks every record for the evaluation budget anyway (relevance.py).
+SCREEN_FROM_RESOURCES = 100
+
+
 def build_timeline(
     record: PatientRecord, draft_orders: list[dict[str, Any]], vocabularies: Vocabularies, today: date
 ) -> PatientTimeline:
     """`today` only dates draft orders that carry no date of their own (they are being ordered now), and
     stands in for the date of an undated active Condition (the rules read it as current on any day)."""
+    if not isinstance(record, ScreenedRecord) and record.resource_count() >= SCREEN_FROM_RESOURCES:
+        record = vocabularies.screen(record, draft_orders).record
     with remembering_texts():
         findings, scores, normals = find_neurological_facts(record, vocabularies.findings, today)
         report_findings, report_scores, report_normals = find_report_facts(record, vocabularies.findings)
