@@ -328,6 +328,21 @@ class ConditionCertainty(Strict):
     source: str
 
 
+class KnownDiseaseText(Strict):
+    """Confirmatory German review (class R): what the diagnosis's own words (code text, notes) say about
+    when a chronic disease coded `only_with_onset` (epilepsy G40.-) began. The doctor's text beats the
+    structured onset: a new-event word makes it a new event; a past date after a cue ("seit 2010",
+    "letzter Anfall 2019") dates it; a known-disease word ("bekannte", "anfallsfrei") makes it known.
+    With none of them, an onset on the day the diagnosis was recorded is no evidence of a new onset."""
+
+    new_event: list[str]
+    known: list[str]
+    since: list[str]  # followed by a date: the disease runs from then ("seit 2010")
+    last_event: list[str]  # followed by a date: the last event was then ("letzter Anfall 2019")
+    verification: Verification
+    source: str
+
+
 class SignPattern(Strict):
     """A finding recognised from its signs named together in one text: one sign of each group, each
     affirmed or uncertain on its own ("dysphagia to solids and proximal weakness" is the myasthenia /
@@ -363,6 +378,7 @@ class FindingsFile(Strict):
     treatment_conditional_words: list[str] = []
     normal_score_ends: NormalScoreEnds | None = None
     condition_certainty: ConditionCertainty | None = None
+    known_disease_text: KnownDiseaseText | None = None
     sign_patterns: list[SignPattern] = []
     raised_results: list[RaisedResult] = []
 
@@ -374,6 +390,8 @@ class FindingsFile(Strict):
                 raise ValueError(f"sign_patterns names unknown finding {pattern.finding!r}")
             if pattern.source not in self.sources:
                 raise ValueError(f"sign_patterns names unknown source {pattern.source!r}")
+        if self.known_disease_text is not None and self.known_disease_text.source not in self.sources:
+            raise ValueError(f"known_disease_text names unknown source {self.known_disease_text.source!r}")
         if "icans" not in ids:
             raise ValueError("the finding 'icans' is required (coded ICANS grades and the ICE score use it)")
         prolonged = self.prolonged_seizure

@@ -31,7 +31,14 @@ from clinical.fhir_data import (
     parse_date,
 )
 from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatch, TextMatcher, normalise_name
-from clinical.knowledge.schema import FindingsFile, GlasgowComaScale, ScoreBand, Severity, Syndrome
+from clinical.knowledge.schema import (
+    FindingsFile,
+    GlasgowComaScale,
+    KnownDiseaseText,
+    ScoreBand,
+    Severity,
+    Syndrome,
+)
 from clinical.patient_record import PatientRecord
 from clinical.timeline.code_certainty import coded_certainty
 
@@ -89,6 +96,15 @@ _SEIZURE_DURATION = re.compile(
 _STATED_GRADE = re.compile(r"(?:\s*\(\s*ICANS\s*\))?\W{0,3}(?:grade|grad|gr\.?|g)\s*([1-5])\b", re.IGNORECASE)
 _GRADE_BEFORE = re.compile(r"\b(?:grade|grad|gr\.?|g)\s*([1-5])\W{0,3}$", re.IGNORECASE)
 ICANS = "icans"
+# A date right after a known-disease cue ("seit 2010", "letzter Anfall am 03.05.2019", "since 03/2019"),
+# with an optional preposition between.
+_CUED_DATE = re.compile(
+    r"[\s:]*(?:(?:am|im|in|on|vom|von|Jahr|year)\s+)?"
+    r"(?:(?P<day>\d{1,2})\.(?P<dmonth>\d{1,2})\.(?P<dyear>\d{4})|(?P<iso>\d{4}-\d{2}-\d{2})"
+    r"|(?P<month>\d{1,2})[./](?P<myear>\d{4})|(?P<year>(?:19|20)\d{2}))(?![\w.\-/])",
+    re.IGNORECASE,
+)
+OnsetSaid = Literal["new", "dated", "known"]
 
 
 @dataclass(frozen=True)
@@ -193,6 +209,63 @@ class _SignPattern:
         return f"{words} (pattern)", any(uncertain for _, uncertain in first.values())
 
 
+def _cued_date(text: str, position: int, *, end_of_period: bool) -> date | None:
+    """The date written right after a cue: its first day ("seit 2010": 2010-01-01) or, for the last
+    event, its last day ("letzter Anfall 2019": 2019-12-31)."""
+    match = _CUED_DATE.match(text, position, position + 32)
+    if match is None:
+        return None
+    try:
+        if match.group("day"):
+            return date(int(match.group("dyear")), int(match.group("dmonth")), int(match.group("day")))
+        if match.group("iso"):
+            return date.fromisoformat(match.group("iso"))
+        if match.group("month"):
+            year, month = int(match.group("myear")), int(match.group("month"))
+            if not end_of_period:
+                return date(year, month, 1)
+            following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+            return date.fromordinal(following.toordinal() - 1)
+    except ValueError:
+        return None
+    year = int(match.group("year"))
+    return date(year, 12, 31) if end_of_period else date(year, 1, 1)
+
+
+class _KnownDiseaseReader:
+    """What a chronic disease's own words say about its onset (knowledge `known_disease_text`)."""
+
+    def __init__(self, words: KnownDiseaseText, reader: PhraseReader) -> None:
+        self._new: TextMatcher[bool] = TextMatcher((word, True) for word in words.new_event)
+        self._known: TextMatcher[bool] = TextMatcher((word, True) for word in words.known)
+        self._dated: TextMatcher[bool] = TextMatcher(
+            [(word, False) for word in words.since] + [(word, True) for word in words.last_event]
+        )
+        self._reader = reader
+
+    def said(self, texts: list[str]) -> tuple[OnsetSaid, date | None] | None:
+        """"new" (a new-event word, not negated), else "dated" with the latest date a cue gives, else
+        "known" (a known-disease word), else None."""
+        texts = [self._reader.clip(text) for text in texts]
+        for text in texts:
+            hits = list(self._new.find(text))
+            if hits:
+                read = self._reader.read(text)
+                if any(self._reader.certainty(read, h.start, h.end) in ("affirmed", "uncertain") for h in hits):
+                    return "new", None
+        dates = [
+            found
+            for text in texts
+            for hit in self._dated.find(text)
+            if (found := _cued_date(text, hit.end, end_of_period=hit.value)) is not None
+        ]
+        if dates:
+            return "dated", max(dates)
+        if any(self._known.first(text) is not None for text in texts):
+            return "known", None
+        return None
+
+
 class FindingVocabulary:
     def __init__(self, data: FindingsFile, reader: PhraseReader, systems: CodeSystems) -> None:
         self._codes: CodeIndex[_Coded] = CodeIndex(systems)
@@ -267,6 +340,8 @@ class FindingVocabulary:
         self.ice_from_age = ice.applies_from_age_years
         self.capd_below_age = capd.applies_below_age_years
         self._reader = reader
+        known = data.known_disease_text
+        self._known_disease = _KnownDiseaseReader(known, reader) if known is not None else None
         self.narrowed_by_text = {
             entry.id: tuple(entry.narrowed_by_text) for entry in data.findings if entry.narrowed_by_text
         }
@@ -295,6 +370,18 @@ class FindingVocabulary:
             if found is not None:
                 return found, code
         return None
+
+    def chronic_code(self, concept: Any) -> bool:
+        """The concept's first listed code is a chronic disease's (a finding only with a stated onset)."""
+        for system, code in codings(concept):
+            found = self._codes.lookup(system, code)
+            if found is not None:
+                return found.only_with_onset
+        return False
+
+    def onset_in_text(self, texts: list[str]) -> tuple[OnsetSaid, date | None] | None:
+        """What the diagnosis's own words say about a chronic disease's onset (`_KnownDiseaseReader`)."""
+        return self._known_disease.said(texts) if self._known_disease is not None else None
 
     def explained_in(self, concept: Any) -> bool:
         """The concept's own text states another cause: it names an alternative cause ("CIPN",
@@ -608,8 +695,12 @@ def _condition_findings(
     recorded = parse_date(condition.get("recordedDate"))
     instant = _instant(condition, CONDITION_DATES)
     seen: set[str] = set()
-    onset_stated = first_date(condition, _ONSET_DATES) is not None
     code = condition.get("code")
+    onset_stated = first_date(condition, _ONSET_DATES) is not None
+    if vocabulary.chronic_code(code):
+        onset_stated, dated = _chronic_onset(condition, vocabulary)
+        if dated is not None and dated < on:
+            on, instant, undated = dated, 0.0, False
     for kind, grade, detail, uncertain in concept_findings(code, vocabulary, onset_stated=onset_stated):
         if kind.id not in seen:
             seen.add(kind.id)
@@ -625,6 +716,22 @@ def _condition_findings(
                 undated=undated,
                 instant=instant,
             )
+
+
+def _chronic_onset(condition: dict[str, Any], vocabulary: FindingVocabulary) -> tuple[bool, date | None]:
+    """(a new event, the date the doctor's words give it) for a chronic disease's diagnosis (epilepsy
+    G40.-): its own words (code text, notes) beat the structured onset; without them an onset on the
+    day the diagnosis was recorded is no evidence of a new onset (EHRs fill the onset with the day of
+    coding: "Bekannte Epilepsie seit 2010" with onset = recordedDate is a known epilepsy)."""
+    holder = as_dict(condition.get("code"))
+    own = as_str(holder.get("text")) if holder is not None else None
+    said = vocabulary.onset_in_text([*([own] if own else []), *_note_texts(condition)])
+    if said is not None:
+        kind, dated = said
+        return kind != "known", dated
+    onset = first_date(condition, _ONSET_DATES)
+    recorded = parse_date(condition.get("recordedDate"))
+    return onset is not None and onset != recorded, None
 
 
 def _note_texts(resource: dict[str, Any]) -> Iterator[str]:
