@@ -595,19 +595,41 @@ def concept_findings(
             narrowed = _narrowed_by_text(entry.kind, concept, vocabulary)
             suspected = _suspected_in_own_text(concept, vocabulary)
             if narrowed is None:
+                yielded = entry.kind.id
                 yield entry.kind, entry.grade, f"code {code}", suspected
             else:
                 kind, words, uncertain = narrowed
-                stated = (
-                    (_STATED_GRADE.search(words) or _GRADE_BEFORE.search(words)) if kind.id == ICANS else None
-                )
-                grade = int(stated.group(1)) if stated else entry.grade
-                yield kind, grade, f"code {code}, '{words}'", uncertain or suspected
+                yielded = kind.id
+                grade = _grade_in(words) if kind.id == ICANS else None
+                yield kind, grade or entry.grade, f"code {code}, '{words}'", uncertain or suspected
+            yield from _own_text_findings(concept, vocabulary, code, yielded)
         return  # a listed alternative cause: its text is not read as a finding either
     for text in concept_texts(concept):
         for kind, name, uncertain in vocabulary.named(text):
-            stated = (_STATED_GRADE.search(name) or _GRADE_BEFORE.search(name)) if kind.id == ICANS else None
-            yield kind, int(stated.group(1)) if stated else None, f"'{name}'", uncertain
+            yield kind, _grade_in(name) if kind.id == ICANS else None, f"'{name}'", uncertain
+
+
+def _grade_in(words: str) -> int | None:
+    """The ICANS grade stated in a name's words ("ICANS Grad 3", "grade 2 ICANS")."""
+    stated = _STATED_GRADE.search(words) or _GRADE_BEFORE.search(words)
+    return int(stated.group(1)) if stated else None
+
+
+def _own_text_findings(
+    concept: Any, vocabulary: FindingVocabulary, code: str, yielded: str
+) -> Iterator[tuple[FindingKind, int | None, str, bool]]:
+    """The other findings the doctor's own text on a coded concept names, on any code (confirmatory
+    German review, class A'): "ICANS Grad 3 nach CAR-T" written on G93.4 or R41.0 is ICANS grade 3, not
+    only the code's ungraded encephalopathy. The coding display is the catalogue's title: not read."""
+    holder = as_dict(concept)
+    text = as_str(holder.get("text")) if holder is not None else None
+    if not text:
+        return
+    seen = {yielded}
+    for kind, name, uncertain in vocabulary.named(text):
+        if kind.id not in seen:
+            seen.add(kind.id)
+            yield kind, _grade_in(name) if kind.id == ICANS else None, f"code {code}, '{name}'", uncertain
 
 
 def _numeric_value(observation: dict[str, Any]) -> int | float | None:
