@@ -244,14 +244,15 @@ class _KnownDiseaseReader:
         self._reader = reader
 
     def said(self, texts: list[str]) -> tuple[OnsetSaid, date | None] | None:
-        """"new" (a new-event word, not negated), else "dated" with the latest date a cue gives, else
+        """ "new" (a new-event word, not negated), else "dated" with the latest date a cue gives, else
         "known" (a known-disease word), else None."""
         texts = [self._reader.clip(text) for text in texts]
         for text in texts:
             hits = list(self._new.find(text))
             if hits:
                 read = self._reader.read(text)
-                if any(self._reader.certainty(read, h.start, h.end) in ("affirmed", "uncertain") for h in hits):
+                said = {self._reader.certainty(read, hit.start, hit.end) for hit in hits}
+                if said & {"affirmed", "uncertain"}:
                     return "new", None
         dates = [
             found
