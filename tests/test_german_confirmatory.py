@@ -71,7 +71,7 @@ def diagnosis(
 
 EPILEPSY = ("G40.2", "Lokalisationsbezogene symptomatische Epilepsie")
 
-# (cell, the G40 diagnosis under nivolumab, expected indicator of the neurotoxicity card or None)
+# (cell, the chronic disease's diagnosis under nivolumab, expected indicator of the neurotoxicity card or None)
 KNOWN_EPILEPSY: list[tuple[str, dict[str, Any], str | None]] = [
     (
         "bekannt seit 2010, anfallsfrei | code text, onset = recorded | silent",
@@ -134,6 +134,21 @@ KNOWN_EPILEPSY: list[tuple[str, dict[str, Any], str | None]] = [
         "bekannt, erneuter Anfall | new-event word beats known | critical",
         diagnosis(*EPILEPSY, text="Bekannte Epilepsie, erneuter Anfall"),
         "critical",
+    ),
+    (
+        "bekannt, unter Nivolumab anfallsfrei | the therapy named, known wins | silent",
+        diagnosis(*EPILEPSY, text="Bekannte Epilepsie, unter Nivolumab anfallsfrei"),
+        None,
+    ),
+    (
+        "E23.0 unter Ipilimumab/Nivolumab | attributed to the therapy | warning",
+        diagnosis("E23.0", "Hypopituitarismus", text="Hypophyseninsuffizienz unter Ipilimumab/Nivolumab"),
+        "warning",
+    ),
+    (
+        "E23.0 no text | onset = recorded is no evidence on its own | silent",
+        diagnosis("E23.0", "Hypopituitarismus"),
+        None,
     ),
     (
         "Condition note | Erstmanifestation | critical",

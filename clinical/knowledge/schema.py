@@ -333,12 +333,17 @@ class KnownDiseaseText(Strict):
     when a chronic disease coded `only_with_onset` (epilepsy G40.-) began. The doctor's text beats the
     structured onset: a new-event word makes it a new event; a past date after a cue ("seit 2010",
     "letzter Anfall 2019") dates it; a known-disease word ("bekannte", "anfallsfrei") makes it known.
-    With none of them, an onset on the day the diagnosis was recorded is no evidence of a new onset."""
+    A disease the text attributes to the immunotherapy is new. With none of them, an onset on the day the
+    diagnosis was recorded is no evidence of a new onset."""
 
     new_event: list[str]
     known: list[str]
     since: list[str]  # followed by a date: the disease runs from then ("seit 2010")
     last_event: list[str]  # followed by a date: the last event was then ("letzter Anfall 2019")
+    # The doctor attributes the disease to the immunotherapy ("Hypophyseninsuffizienz unter Ipilimumab"):
+    # a new event, unless a known-disease word says otherwise ("bekannte Epilepsie, unter Nivolumab
+    # anfallsfrei").
+    attributed_to_therapy: list[str] = []
     verification: Verification
     source: str
 

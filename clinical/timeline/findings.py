@@ -238,6 +238,9 @@ class _KnownDiseaseReader:
     def __init__(self, words: KnownDiseaseText, reader: PhraseReader) -> None:
         self._new: TextMatcher[bool] = TextMatcher((word, True) for word in words.new_event)
         self._known: TextMatcher[bool] = TextMatcher((word, True) for word in words.known)
+        self._attributed: TextMatcher[bool] = TextMatcher(
+            (word, True) for word in words.attributed_to_therapy
+        )
         self._dated: TextMatcher[bool] = TextMatcher(
             [(word, False) for word in words.since] + [(word, True) for word in words.last_event]
         )
@@ -264,6 +267,8 @@ class _KnownDiseaseReader:
             return "dated", max(dates)
         if any(self._known.first(text) is not None for text in texts):
             return "known", None
+        if any(self._attributed.first(text) is not None for text in texts):
+            return "new", None
         return None
 
 
