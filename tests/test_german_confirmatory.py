@@ -71,7 +71,7 @@ def diagnosis(
 
 EPILEPSY = ("G40.2", "Lokalisationsbezogene symptomatische Epilepsie")
 
-# (cell, the chronic disease's diagnosis under nivolumab, expected indicator of the neurotoxicity card or None)
+# (cell, the chronic disease's diagnosis under nivolumab, expected neurotoxicity card indicator or None)
 KNOWN_EPILEPSY: list[tuple[str, dict[str, Any], str | None]] = [
     (
         "bekannt seit 2010, anfallsfrei | code text, onset = recorded | silent",
