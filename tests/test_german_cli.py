@@ -60,5 +60,4 @@ def test_burden_language_de_reports_german_summaries(
     rows = [json.loads(line) for line in (out / "cards.ndjson").read_text(encoding="utf-8").splitlines()]
     assert [row["summary"] for row in rows if row["indicator"] == "critical"] == [
         "Mögliches ICANS Grad 3 nach Tisagenlecleucel: dringliche MRT des Schädels und neurologisches Konsil"
-        " (MRT vom 21.03.2026 vor dem Befund)"  # the brain MRI before the finding is named (class M)
     ]

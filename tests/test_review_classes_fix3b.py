@@ -184,6 +184,7 @@ BEFORE = {"en": "predates the finding", "de": "vor dem Befund"}
     [
         pytest.param(-2, True, id="brain MRI the day before the finding: named, repeat still advised"),
         pytest.param(-60, False, id="brain MRI two months before: not named"),
+        pytest.param(-6, False, id="baseline brain MRI the day before the CAR-T infusion: not named"),
     ],
 )
 def test_a_brain_mri_before_the_finding_is_named(mri_offset: int, named: bool) -> None:

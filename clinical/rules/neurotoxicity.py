@@ -406,10 +406,16 @@ def _work_up(findings: list[NeurologicalFinding], scores: list[ScoreReading]) ->
 
 
 def _brain_mri_before(
-    timeline: PatientTimeline, latest: date, today: date, rules: NeurotoxicityTiming
+    timeline: PatientTimeline,
+    latest: date,
+    today: date,
+    rules: NeurotoxicityTiming,
+    courses: list[Course],
 ) -> ImagingEvent | None:
-    """The latest brain MRI done in the new_finding_days before the latest finding (German review,
-    class M): a normal MRI of yesterday does not show what is new today, but the card names it."""
+    """The latest brain MRI done in the new_finding_days before the latest finding and since the therapy
+    began (German review, class M): a normal MRI of yesterday does not show what is new today, but the
+    card names it; a baseline before the therapy is not news."""
+    started = [course.first_exposure for course in courses if course.first_exposure is not None]
     done = [
         event
         for event in timeline.imaging
@@ -419,6 +425,7 @@ def _brain_mri_before(
         and event.on is not None
         and event.on < latest
         and (latest - event.on).days <= rules.new_finding_days
+        and (not started or event.on >= min(started))
     ]
     return max(done, key=lambda event: event.on or date.min) if done else None
 
@@ -474,7 +481,9 @@ def possible_neurotoxicity(
         # German review (class S): a suspected encephalitis or meningitis is when the LP is done.
         lumbar_puncture=any(finding.kind.id in rules.lumbar_puncture_finding_ids for finding in findings),
         brain_mri_since=since,
-        brain_mri_before=_brain_mri_before(timeline, latest, today, rules) if since is None else None,
+        brain_mri_before=None
+        if since is not None
+        else _brain_mri_before(timeline, latest, today, rules, involved),
         encephalitis_question=_encephalitis_question(syndrome, findings),
         evidence=tuple(dict.fromkeys(evidence)),
         latest_evidence_on=latest_evidence,
