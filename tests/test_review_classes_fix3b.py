@@ -160,9 +160,11 @@ def test_myelitis_with_paraparesis_summary_names_the_brain_mri_it_orders() -> No
         condition(-1, text="Transverse myelitis", code="G37.3"),
         note("New paraparesis of both legs.", -1),
     ]
+    why = {"en": "a lesion of the brain can cause the paraparesis", "de": "Läsion des Gehirns die Paraparese"}
     for language in ENGLISH_AND_GERMAN:
         card = cards_in(language, record)[NEURO]
         assert BOTH_MRIS[language] in card["summary"], card["summary"]
+        assert why[language] in advised(card), advised(card)
         assert priority(card) == "urgent"
 
 

@@ -90,6 +90,7 @@ PHRASE_FIELDS: dict[str, set[str]] = {
     "grade_rests_on_old_score": {"kind", "date", "hours"},
     "brain_mri_before": {"date", "study", "state"},
     "summary_action_mri_before": {"action", "date"},
+    "also_brain_mri_after_spine": {"kind", "detail"},
 }
 
 

@@ -376,6 +376,15 @@ def _companions(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> l
     return [texts.companion_work_up[kind] for kind in ids if kind in texts.companion_work_up]
 
 
+def _also_work_up(kind: Syndrome, lead: Syndrome, phrases: NeurotoxicityPhrases) -> str:
+    """ "Also for the central findings", except the brain MRI after a leading spine MRI: its only central
+    findings are signs a cord lesion explains (paraparesis), so the card says why the brain is imaged
+    too (German confirmatory review, probe p)."""
+    if kind == "central" and lead == "spinal" and phrases.also_brain_mri_after_spine:
+        return phrases.also_brain_mri_after_spine
+    return phrases.also_work_up
+
+
 def _finding_action(
     advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile
 ) -> FindingSummaryAction | None:
@@ -460,7 +469,7 @@ def neurotoxicity_card(
     work_up += [companion.detail for companion in companions]
     work_up += [
         fill(
-            phrases.also_work_up,
+            _also_work_up(kind, lead, phrases),
             {
                 "kind": common.texts.words.work_up_kinds.get(kind, kind),
                 "detail": _work_up_detail(kind, texts, caution, urgent, mri_done),

@@ -932,6 +932,8 @@ class NeurotoxicityPhrases(Strict):
     # why a new one is advised; the summary's action names its date ({action}, {date}).
     brain_mri_before: str = ""
     summary_action_mri_before: str = "{action}"
+    # German review (probe p): the brain MRI listed after a leading spine MRI (myelitis with paraparesis).
+    also_brain_mri_after_spine: str = ""
 
 
 class DecisionGuidance(Strict):
