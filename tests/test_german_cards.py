@@ -192,7 +192,7 @@ GERMAN: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, str, li
         "baseline-brain-mri",
         "info",
         [
-            "Baseline-MRT des Schädels vor pembrolizumab (Checkpoint-Inhibitor) erwägen",
+            "Baseline-MRT des Schädels vor Pembrolizumab (Checkpoint-Inhibitor) erwägen",
             "Keine MRT des Schädels",
         ],
     ),

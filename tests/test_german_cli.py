@@ -59,5 +59,5 @@ def test_burden_language_de_reports_german_summaries(
     assert status == 0, capsys.readouterr().err
     rows = [json.loads(line) for line in (out / "cards.ndjson").read_text(encoding="utf-8").splitlines()]
     assert [row["summary"] for row in rows if row["indicator"] == "critical"] == [
-        "Mögliches ICANS Grad 3 nach tisagenlecleucel: dringliche MRT des Schädels und neurologisches Konsil"
+        "Mögliches ICANS Grad 3 nach Tisagenlecleucel: dringliche MRT des Schädels und neurologisches Konsil"
     ]

@@ -98,7 +98,7 @@ CALLS: list[tuple[str, str, dict[str, str], str]] = [
 ]
 
 SUMMARY = {
-    "de": "Baseline-MRT des Schädels vor pembrolizumab (Checkpoint-Inhibitor) erwägen",
+    "de": "Baseline-MRT des Schädels vor Pembrolizumab (Checkpoint-Inhibitor) erwägen",
     "en": "Consider a baseline brain MRI before pembrolizumab (checkpoint inhibitor)",
 }
 

@@ -547,9 +547,9 @@ def test_several_checkpoint_inhibitors_are_plural_in_german() -> None:
         condition(-1, text="Seizure", code="R56.9"),
     ]
     card = cards_in("de", record)[NEURO]
-    assert "ipilimumab und nivolumab (Checkpoint-Inhibitoren)" in card["detail"]
+    assert "Ipilimumab und Nivolumab (Checkpoint-Inhibitoren)" in card["detail"]  # capitalised: class W
     single = cards_in("de", [*PEMBROLIZUMAB, condition(-1, text="Seizure", code="R56.9")])[NEURO]
-    assert "pembrolizumab (Checkpoint-Inhibitor):" in single["detail"]
+    assert "Pembrolizumab (Checkpoint-Inhibitor):" in single["detail"]
 
 
 def test_a_grade_written_in_a_note_is_icans_grad_2_not_a_code() -> None:

@@ -351,7 +351,7 @@ def test_icans_without_local_therapy_says_the_therapy_is_not_recorded_here() -> 
         ([administration("Yescarta", -5), note("somnolent, awakens to voice", 0)], "Possible ICANS grade 2"),
         (
             [administration("Carvykti", -45), note("parkinsonism", 0)],
-            "Possible delayed neurotoxicity after CAR-T (day 45)",
+            "Possible delayed CAR-T neurotoxicity (finding on day 45)",
         ),
     ],
 )

@@ -88,6 +88,9 @@ PHRASE_FIELDS: dict[str, set[str]] = {
     "agents_and_more": {"first", "count"},
     "domain_score_dated": {"kind", "score", "date", "grade"},
     "grade_rests_on_old_score": {"kind", "date", "hours"},
+    "brain_mri_before": {"date", "study", "state"},
+    "summary_action_mri_before": {"action", "date"},
+    "also_brain_mri_after_spine": {"kind", "detail"},
 }
 
 

@@ -72,6 +72,11 @@ class CommonParts:
         """A catalogue finding's or agent's name in this language ("Krampfanfall" for "Seizure")."""
         return self.names.get(display, display)
 
+    def caution_named(self, what: str) -> str:
+        """A device or contraindication as this language names it ("Herzschrittmacher (nicht MR-sicher)"
+        for "cardiac pacemaker (MR unsafe)"): cards/*/common.yaml mri_caution.names."""
+        return self.texts.mri_caution.names.get(what, what)
+
     def in_sentence(self, display: str) -> str:
         """ "Seizure" inside a sentence is "seizure"; an acronym ("ICANS", "PRES") stays as it is; a
         translated name stays as the language writes it (German nouns keep their capital)."""
@@ -175,7 +180,7 @@ class CommonParts:
         reason_line = self.texts.mri_caution.reason_line
         return self.joined(
             [
-                fill(reason_line, {"what": what, "record": ", ".join(labels)})
+                fill(reason_line, {"what": self.caution_named(what), "record": ", ".join(labels)})
                 for what, labels in records.items()
             ]
         )
@@ -202,7 +207,8 @@ class CommonParts:
         if contrast:
             parts.append(fill(texts.contrast, {"reasons": self.joined(list(dict.fromkeys(contrast)))}))
         if caution.conditional_devices and not caution.implants:
-            parts.append(fill(texts.conditional, {"devices": self.joined(list(caution.conditional_devices))}))
+            devices = [self.caution_named(device) for device in caution.conditional_devices]
+            parts.append(fill(texts.conditional, {"devices": self.joined(devices)}))
         return "\n\n".join(parts)
 
     def mri_suggestion(

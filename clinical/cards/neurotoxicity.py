@@ -10,6 +10,7 @@ from typing import Any
 from clinical.cards.common import SUMMARY_LIMIT, CardContext, CommonParts, fill
 from clinical.knowledge.schema import (
     CompanionWorkUp,
+    FindingSummaryAction,
     NeurotoxicityCardsFile,
     NeurotoxicityPhrases,
     Syndrome,
@@ -46,6 +47,9 @@ DETAIL_FIELDS = {
     "risk_window",
 }
 REASON_FIELDS = {"headline", "agents"}
+# German review (record 20): a myasthenia gravis on the card says its work-up once; the myasthenia
+# pattern beside it (ptosis with diplopia) would repeat the same paragraph.
+_NOTE_COVERED_BY = {"myasthenia-pattern": "myasthenia-gravis"}
 
 
 def _icans_headline(grade: IcansGrade | None, phrases: NeurotoxicityPhrases) -> str:
@@ -340,6 +344,11 @@ def _label_guidance(
 def _brain_mri_line(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, common: CommonParts) -> str:
     """ "On record" only for a study done; an order is "ordered", this request's draft "being ordered"."""
     since = advice.brain_mri_since
+    before = advice.brain_mri_before
+    if since is None and before is not None and phrases.brain_mri_before:
+        state = common.texts.words.study_states.get(before.state, before.state)
+        values = {"date": common.day(before.on), "study": before.label, "state": state}
+        return fill(phrases.brain_mri_before, values)
     if since is None:
         return phrases.no_brain_mri_since
     if since.draft_order:
@@ -354,6 +363,9 @@ def _brain_mri_line(advice: NeurotoxicityAdvice, phrases: NeurotoxicityPhrases, 
 def _finding_notes(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> list[str]:
     """What the work-up of a finding on the card adds (Guillain-Barre syndrome, myasthenia), once each."""
     ids = dict.fromkeys(finding.kind.id for finding in advice.findings)
+    for covered, covering in _NOTE_COVERED_BY.items():
+        if covering in ids:
+            ids.pop(covered, None)
     return [texts.finding_notes[finding_id] for finding_id in ids if finding_id in texts.finding_notes]
 
 
@@ -362,6 +374,27 @@ def _companions(advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile) -> l
     myositis: ECG, troponin, cardiology), once each."""
     ids = dict.fromkeys(finding.kind.id for finding in advice.findings)
     return [texts.companion_work_up[kind] for kind in ids if kind in texts.companion_work_up]
+
+
+def _also_work_up(kind: Syndrome, lead: Syndrome, phrases: NeurotoxicityPhrases) -> str:
+    """ "Also for the central findings", except the brain MRI after a leading spine MRI: its only central
+    findings are signs a cord lesion explains (paraparesis), so the card says why the brain is imaged
+    too (German confirmatory review, probe p)."""
+    if kind == "central" and lead == "spinal" and phrases.also_brain_mri_after_spine:
+        return phrases.also_brain_mri_after_spine
+    return phrases.also_work_up
+
+
+def _finding_action(
+    advice: NeurotoxicityAdvice, texts: NeurotoxicityCardsFile
+) -> FindingSummaryAction | None:
+    """The summary's action a finding on the card brings (Guillain-Barre syndrome: lumbar puncture,
+    nerve conduction studies, vital capacity), the first found."""
+    for finding in advice.findings:
+        own = texts.finding_summary_action.get(finding.kind.id)
+        if own is not None:
+            return own
+    return None
 
 
 def _brain_mri_done_since(advice: NeurotoxicityAdvice, common: CommonParts) -> str:
@@ -436,7 +469,7 @@ def neurotoxicity_card(
     work_up += [companion.detail for companion in companions]
     work_up += [
         fill(
-            phrases.also_work_up,
+            _also_work_up(kind, lead, phrases),
             {
                 "kind": common.texts.words.work_up_kinds.get(kind, kind),
                 "detail": _work_up_detail(kind, texts, caution, urgent, mri_done),
@@ -465,6 +498,7 @@ def neurotoxicity_card(
                     if advice.eeg and central
                     else "",
                     texts.lumbar_puncture_note if advice.lumbar_puncture else "",
+                    texts.encephalitis_question_note if advice.encephalitis_question else "",
                     *_finding_notes(advice, texts),
                 )
                 if note
@@ -477,6 +511,7 @@ def neurotoxicity_card(
         },
     )
     wording = texts.work_up[lead]
+    blocked = caution is not None and caution.blocks_order
     action = wording.summary_action if urgent else wording.summary_action_warning
     if caution is not None and caution.implants and lead in ("central", "spinal", "pituitary"):
         routine = not urgent and texts.summary_action_mri_contraindicated_routine
@@ -492,11 +527,21 @@ def neurotoxicity_card(
         action = wording.summary_action_contrast_contraindicated
     elif companions and lead == "neuromuscular":
         action = companions[0].summary_action
+    elif lead == "neuromuscular" and (own := _finding_action(advice, texts)) is not None:
+        action = own.summary_action if urgent else own.summary_action_warning
+    elif lead == "spinal" and central and since is None and not blocked:
+        # The card orders the brain MRI: the summary names it first, the whole-spine MRI with it.
+        with_brain = (
+            wording.summary_action_with_brain_mri if urgent else wording.summary_action_warning_with_brain_mri
+        )
+        action = with_brain or action
+    elif lead == "central" and advice.brain_mri_before is not None and not mri_done:
+        values = {"action": action, "date": common.day(advice.brain_mri_before.on)}
+        action = fill(phrases.summary_action_mri_before, values)
     summary = _summary(texts, title, action, _not_in_headline(agent_choices, title))
     if advice.stale:
         summary = _stale_summary(advice, texts.summary_stale, title, agents, common)
     suggestion = None
-    blocked = caution is not None and caution.blocks_order
     # The brain MRI leads, or follows the spine's (myelitis with paraparesis): the card orders it.
     brain_mri_advised = lead == "central" or (lead == "spinal" and central)
     if brain_mri_advised and since is None and not blocked:

@@ -192,9 +192,18 @@ def display_names(knowledge: Knowledge, language: str) -> dict[str, str]:
         return {}
     names = {entry.display: entry.display_de for entry in knowledge.findings.findings if entry.display_de}
     names.update(
-        {agent.display: agent.display_de for agent in knowledge.therapies.agents if agent.display_de}
+        {
+            agent.display: agent.display_de or _german_noun(agent.display)
+            for agent in knowledge.therapies.agents
+        }
     )
     return names
+
+
+def _german_noun(display: str) -> str:
+    """An agent's name in a German sentence: a noun, capitalised ("Pembrolizumab", "Tisagenlecleucel", as
+    the German product information writes them; German review, class W)."""
+    return display[:1].upper() + display[1:]
 
 
 def check_display_names(knowledge: Knowledge, languages: Iterable[str]) -> None:

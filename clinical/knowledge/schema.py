@@ -770,6 +770,9 @@ class MriCautionTexts(Strict):
     reason_line: str
     egfr: str
     conditional: str
+    # German review (class W): what the record's contraindication is called in this language, by the
+    # English wording the timeline gives it ("cardiac pacemaker (MR unsafe)"); English repeats it.
+    names: dict[str, str] = Field(default_factory=dict)
 
 
 class CardWords(Strict):
@@ -886,6 +889,10 @@ class WorkUp(Strict):
     detail_mri_on_record: str = ""
     # Contrast ruled out only (no order offered): the summary says the non-contrast study.
     summary_action_contrast_contraindicated: str = ""
+    # German review (class E'): the spinal work-up leads (myelitis with paraparesis) and the card's order
+    # is the brain MRI: the summary names the brain MRI first, the whole-spine MRI with it.
+    summary_action_with_brain_mri: str = ""
+    summary_action_warning_with_brain_mri: str = ""
 
 
 class NeurotoxicityPhrases(Strict):
@@ -944,6 +951,12 @@ class NeurotoxicityPhrases(Strict):
     grade_rests_on_old_score: str = (
         "The grade rests on the {kind} score of {date}, more than {hours} hours old: reassess today."
     )
+    # German review (class M): a brain MRI done before the latest finding: the detail names it and says
+    # why a new one is advised; the summary's action names its date ({action}, {date}).
+    brain_mri_before: str = ""
+    summary_action_mri_before: str = "{action}"
+    # German review (probe p): the brain MRI listed after a leading spine MRI (myelitis with paraparesis).
+    also_brain_mri_after_spine: str = ""
 
 
 class DecisionGuidance(Strict):
@@ -958,6 +971,14 @@ class CompanionWorkUp(Strict):
 
     summary_action: str
     detail: str
+
+
+class FindingSummaryAction(Strict):
+    """German review (class E'): the summary's action when a finding's own lead tests differ from its
+    class's (Guillain-Barre syndrome: lumbar puncture, nerve conduction, vital capacity)."""
+
+    summary_action: str
+    summary_action_warning: str
 
 
 class NeurotoxicityCardsFile(Strict):
@@ -994,6 +1015,11 @@ class NeurotoxicityCardsFile(Strict):
     # German review (F1): what an agent's label says to do with the infusion on neurotoxicity, by agent
     # id (knowledge/therapies.yaml): blinatumomab, a continuous infusion, is interrupted or stopped.
     label_guidance: dict[str, DecisionGuidance] = Field(default_factory=dict)
+    # German review (class E'): by finding id, the summary's action when the neuromuscular work-up leads.
+    finding_summary_action: dict[str, FindingSummaryAction] = Field(default_factory=dict)
+    # German review (class S): a new encephalopathy under a checkpoint inhibitor alone: the encephalitis
+    # question (lumbar puncture, EEG).
+    encephalitis_question_note: str = ""
 
 
 # --- patient-context.yaml (issue 16 section 4) -----------------------------------------------------------

@@ -35,8 +35,32 @@ _SUGGESTS_MRI: frozenset[Syndrome] = frozenset(("central", "pituitary"))
 _IMMUNE_EFFECTOR: frozenset[TherapyClass] = frozenset(("car_t", "t_cell_engager"))
 # Suspected, these still need the same-day work-up: they can stop breathing within hours (ASCO irAE
 # guideline 2021: Guillain-Barre syndrome and myasthenia gravis are worked up and treated as inpatients).
+# German review (class S): so does a suspected CNS inflammation (encephalitis, meningoencephalitis,
+# meningitis): ASCO 2021 and SITC work up a suspected encephalitis at once (MRI, lumbar puncture with HSV
+# PCR, EEG) because infection, above all HSV, must be excluded before immunosuppression.
+_CNS_INFLAMMATION: frozenset[str] = frozenset(("encephalitis", "encephalomyelitis", "meningitis"))
 _URGENT_WHEN_SUSPECTED: frozenset[str] = frozenset(
-    ("guillain-barre", "myasthenia-gravis", "myasthenia-pattern")
+    ("guillain-barre", "myasthenia-gravis", "myasthenia-pattern", *_CNS_INFLAMMATION)
+)
+# German review (class S): a new encephalopathy under a checkpoint inhibitor alone (confusion, aphasia,
+# depressed consciousness, seizure) raises the question of an immune-related encephalitis: the card asks
+# it (lumbar puncture and EEG after imaging), unless an encephalitis is already on the card.
+_ENCEPHALOPATHY_SIGNS: frozenset[str] = frozenset(
+    (
+        "encephalopathy",
+        "toxic-encephalopathy",
+        "altered-mental-status",
+        "delirium",
+        "impaired-cognition",
+        "aphasia",
+        "aphasia-frank",
+        "somnolence",
+        "obtundation",
+        "stupor-coma",
+        "depressed-consciousness-gcs",
+        "seizure",
+        "status-epilepticus",
+    )
 )
 
 
@@ -75,6 +99,12 @@ class NeurotoxicityAdvice:
     urgent_brain_mri: bool = False
     # The card rests on CAR-T or a T-cell engager (recorded or implied): ICANS content may be said.
     immune_effector: bool = False
+    # German review (class S): a new encephalopathy under a checkpoint inhibitor alone, no encephalitis
+    # on the card: the card asks whether it is an immune encephalitis (lumbar puncture, EEG).
+    encephalitis_question: bool = False
+    # German review (class M): the latest brain MRI done before the latest finding (within
+    # new_finding_days): named, with why the card still advises a new one.
+    brain_mri_before: ImagingEvent | None = None
 
     @property
     def suggests_brain_mri(self) -> bool:
@@ -342,6 +372,9 @@ def _needs_eeg(
 ) -> bool:
     if any(finding.kind.id in rules.eeg_finding_ids and not finding.uncertain for finding in findings):
         return True
+    # German review (class S): a suspected encephalitis gets its EEG as a confirmed one does.
+    if any(f.kind.id in rules.eeg_finding_ids and f.kind.id in _CNS_INFLAMMATION for f in findings):
+        return True
     return (
         grade is not None
         and grade.score_grade is not None
@@ -370,6 +403,38 @@ def _work_up(findings: list[NeurologicalFinding], scores: list[ScoreReading]) ->
         work_up.remove("spinal")
         work_up.insert(0, "spinal")
     return work_up
+
+
+def _brain_mri_before(
+    timeline: PatientTimeline,
+    latest: date,
+    today: date,
+    rules: NeurotoxicityTiming,
+    courses: list[Course],
+) -> ImagingEvent | None:
+    """The latest brain MRI done in the new_finding_days before the latest finding and since the therapy
+    began (German review, class M): a normal MRI of yesterday does not show what is new today, but the
+    card names it; a baseline before the therapy is not news."""
+    started = [course.first_exposure for course in courses if course.first_exposure is not None]
+    done = [
+        event
+        for event in timeline.imaging
+        if event.kind == "brain-mri"
+        and event.state == "done"
+        and event.known_on(today)
+        and event.on is not None
+        and event.on < latest
+        and (latest - event.on).days <= rules.new_finding_days
+        and (not started or event.on >= min(started))
+    ]
+    return max(done, key=lambda event: event.on or date.min) if done else None
+
+
+def _encephalitis_question(syndrome: Attribution, findings: list[NeurologicalFinding]) -> bool:
+    ids = {finding.kind.id for finding in findings}
+    return (
+        syndrome == "irae" and not ids.isdisjoint(_ENCEPHALOPATHY_SIGNS) and ids.isdisjoint(_CNS_INFLAMMATION)
+    )
 
 
 def possible_neurotoxicity(
@@ -401,6 +466,7 @@ def possible_neurotoxicity(
         or any(course.therapy_class in _IMMUNE_EFFECTOR for course in involved)
     )
     evidence = [*rules.evidence, *(rules.immune_effector_evidence if immune_effector else [])]
+    since = _brain_mri_since(timeline, latest, today, work_up[0] if work_up else None)
     return NeurotoxicityAdvice(
         indicator="warning" if stale else indicator,
         syndrome=syndrome,
@@ -412,11 +478,13 @@ def possible_neurotoxicity(
         grade=grade,
         work_up=tuple(work_up),
         eeg=_needs_eeg(findings, grade, rules),
-        lumbar_puncture=any(
-            finding.kind.id in rules.lumbar_puncture_finding_ids and not finding.uncertain
-            for finding in findings
-        ),
-        brain_mri_since=_brain_mri_since(timeline, latest, today, work_up[0] if work_up else None),
+        # German review (class S): a suspected encephalitis or meningitis is when the LP is done.
+        lumbar_puncture=any(finding.kind.id in rules.lumbar_puncture_finding_ids for finding in findings),
+        brain_mri_since=since,
+        brain_mri_before=None
+        if since is not None
+        else _brain_mri_before(timeline, latest, today, rules, involved),
+        encephalitis_question=_encephalitis_question(syndrome, findings),
         evidence=tuple(dict.fromkeys(evidence)),
         latest_evidence_on=latest_evidence,
         stale=stale,
