@@ -4,7 +4,9 @@ process tree (the command and its worker processes), sampled every 0.2 s from /p
 
     .venv/bin/python -m bench.burden_scale --patients 20000 [--workers 2] [--keep var/cohort-20000]
 
-Prints one JSON line: patients, resources, export bytes, wall seconds, peak PSS MiB, peak RSS MiB.
+Prints one JSON line: patients, resources, export bytes, wall seconds, CPU seconds (user and system,
+the command and its worker processes: on a shared machine the wall time measures the load too), peak
+PSS MiB, peak RSS MiB, and the load average before and after.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -60,6 +63,8 @@ def measure(export: Path, out: Path, workers: int) -> dict[str, float]:
         "--from", FIRST, "--to", LAST, "--workers", str(workers),
     ]  # fmt: skip
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_before = os.getloadavg()[0]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     peak_pss = peak_rss = 0
     while process.poll() is None:
@@ -68,11 +73,15 @@ def measure(export: Path, out: Path, workers: int) -> dict[str, float]:
         peak_rss = max(peak_rss, sum(rss for _, rss in totals))
         time.sleep(0.2)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes included: each is waited for
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     printed = process.stdout.read() if process.stdout else ""
     if process.returncode != 0:
         raise SystemExit(f"burden failed ({process.returncode}): {printed}")
     return {
         "wall_seconds": round(wall, 1),
+        "cpu_seconds": round(cpu, 1),
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "peak_pss_mib": round(peak_pss / 1024),
         "peak_rss_mib": round(peak_rss / 1024),
         "printed": printed.strip(),
