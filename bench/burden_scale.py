@@ -2,7 +2,10 @@
 PSS (proportional set size: shared pages split between the processes sharing them) summed across the
 process tree (the command and its worker processes), sampled every 0.2 s from /proc/*/smaps_rollup.
 
-    .venv/bin/python -m bench.burden_scale --patients 20000 [--workers 2] [--keep var/cohort-20000]
+    .venv/bin/python -m bench.burden_scale --patients 20000 [--workers 2] [--keep var/c-20000] [--shard 1/10]
+
+With --shard, the command reads the whole export (every count of its data quality is the whole export's)
+and evaluates one hash partition of the patients, as one job of a sharded run does.
 
 Prints one JSON line: patients, resources, export bytes, wall seconds, CPU seconds (user and system,
 the command and its worker processes: on a shared machine the wall time measures the load too), peak
@@ -57,11 +60,13 @@ def _memory_kib(pid: int) -> tuple[int, int]:
     return values.get("Pss", 0), values.get("Rss", 0)
 
 
-def measure(export: Path, out: Path, workers: int) -> dict[str, float]:
+def measure(export: Path, out: Path, workers: int, shard: str | None = None) -> dict[str, object]:
     command = [
         sys.executable, "-m", "service.cli", "burden", str(export), "--out", str(out),
         "--from", FIRST, "--to", LAST, "--workers", str(workers),
     ]  # fmt: skip
+    if shard is not None:
+        command += ["--shard", shard]
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_before = os.getloadavg()[0]
@@ -93,6 +98,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=20000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="the cohort folder (written when missing)")
+    parser.add_argument("--shard", help="I/N: evaluate one shard of the patients (the export read whole)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         export = args.keep or Path(scratch) / "export"
@@ -105,8 +111,9 @@ def main() -> None:
             "resources": resources,
             "export_mib": round(sum(path.stat().st_size for path in files) / 2**20),
             "workers": args.workers,
+            "shard": args.shard,
             "cpus": os.cpu_count(),
-            **measure(export, Path(scratch) / "out", args.workers),
+            **measure(export, Path(scratch) / "out", args.workers, args.shard),
         }
     print(json.dumps(result))
 

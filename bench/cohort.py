@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import random
 import re
-from datetime import date, timedelta
 from contextlib import ExitStack
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 

@@ -1,8 +1,8 @@
-"""The burden at scale. Its shortcuts change no card: it rebuilds a patient's timeline only on the days something
-entered the chart, and one patient's builds share one memo of text matches. Here each patient and day is
-also evaluated the plain way (the chart as of that day, a timeline built afresh with no memo carried over,
-the day's rules), on every fixture scenario and on a generated cohort with future-dated therapies. And
-`--shard I/N` evaluates only the patients of its own hash partition."""
+"""The burden at scale. Its shortcuts change no card: it rebuilds a patient's timeline only on the days
+something entered the chart, and one patient's builds share one memo of text matches. Here each patient
+and day is also evaluated the plain way (the chart as of that day, a timeline built afresh with no memo
+carried over, the day's rules), on every fixture scenario and on a generated cohort with future-dated
+therapies. And `--shard I/N` evaluates only the patients of its own hash partition."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import yaml
 from ops_support import REPO_ROOT
 from workbench_support import small_export
 
-from service.cli.inputs import scenario_moment
 from service import cli
+from service.cli.inputs import scenario_moment
 from workbench import burden, clinical_adapter
 from workbench.as_of import ChartHistory
 from workbench.burden import BurdenPlan, evaluate_patient
@@ -113,7 +113,8 @@ def test_burden_gives_the_plain_days_cards_on_a_generated_cohort(
         history = ChartHistory(resources)
         future_dated += len(history.orders_in(plan.first_day + timedelta(days=1), plan.last_day))
         expected = plain_cards(evaluator, plan, patient_id, resources, cohort.medications)
-        assert burden_cards(evaluator, plan, patient_id, resources, cohort.medications) == expected, patient_id
+        found = burden_cards(evaluator, plan, patient_id, resources, cohort.medications)
+        assert found == expected, patient_id
         compared += len(expected)
     assert compared > 0
     assert future_dated > 0  # therapies ordered after the first day: the chart changes within the range
