@@ -16,9 +16,10 @@ import yaml
 from ops_support import REPO_ROOT
 from workbench_support import small_export
 
+from clinical.knowledge import remembered, remembering_texts
 from service import cli
 from service.cli.inputs import scenario_moment
-from workbench import burden, clinical_adapter
+from workbench import burden, clinical_adapter, partitions
 from workbench.as_of import ChartHistory
 from workbench.burden import BurdenPlan, evaluate_patient
 from workbench.export import read_export, shard_of
@@ -140,3 +141,32 @@ def test_a_shard_evaluates_only_its_own_patients(tmp_path: Path, monkeypatch: py
         mine = [patient_id for patient_id in everyone if shard_of(patient_id, 3) == shard]
         assert mine  # each shard holds some of the twelve
         assert sorted(evaluated) == mine
+
+
+def test_a_memo_block_within_another_shares_the_outer_memo() -> None:
+    read: list[str] = []
+
+    def length(text: str) -> int:
+        read.append(text)
+        return len(text)
+
+    owner = object()
+    with remembering_texts():
+        for _ in range(3):  # one patient's chart read on three days
+            with remembering_texts():
+                assert remembered(owner, "pembrolizumab", length) == 13
+    assert read == ["pembrolizumab"]
+    with remembering_texts():
+        remembered(owner, "pembrolizumab", length)
+    assert read == ["pembrolizumab"] * 2  # a new outer block (the next patient) starts empty
+
+
+def test_a_shards_partitions_are_as_large_as_a_whole_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export = small_export(tmp_path / "export", 2)
+    size = sum(path.stat().st_size for path in export.iterdir())
+    monkeypatch.setattr(partitions, "PARTITION_BYTES", size // 40)
+    whole = partitions.partitions_for(export)
+    assert whole >= 40
+    assert abs(partitions.partitions_for(export, 4) - whole / 4) <= 1
