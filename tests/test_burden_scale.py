@@ -22,7 +22,7 @@ from service.cli.inputs import scenario_moment
 from workbench import burden, clinical_adapter, partitions
 from workbench.as_of import ChartHistory
 from workbench.burden import BurdenPlan, evaluate_patient
-from workbench.export import read_export, shard_of
+from workbench.export import SeenHashes, read_export, shard_of
 
 FIXTURES = REPO_ROOT / "fhir_fixtures"
 SCENARIOS = yaml.safe_load((FIXTURES / "scenarios.yaml").read_text(encoding="utf-8"))["scenarios"]
@@ -170,3 +170,11 @@ def test_a_shards_partitions_are_as_large_as_a_whole_runs(
     whole = partitions.partitions_for(export)
     assert whole >= 40
     assert abs(partitions.partitions_for(export, 4) - whole / 4) <= 1
+
+
+def test_the_hashes_of_resources_read_are_each_seen_once() -> None:
+    seen = SeenHashes()
+    values = [hash(f"Observation/{number}") for number in range(5000)] + [0, -1, 2**63 - 1, -(2**63)]
+    assert all(seen.add(value) for value in values)
+    assert not any(seen.add(value) for value in values)
+    assert seen.add(12345 << SeenHashes.BUCKET_BITS) is (12345 << SeenHashes.BUCKET_BITS not in values)
