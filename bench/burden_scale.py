@@ -2,9 +2,14 @@
 PSS (proportional set size: shared pages split between the processes sharing them) summed across the
 process tree (the command and its worker processes), sampled every 0.2 s from /proc/*/smaps_rollup.
 
-    .venv/bin/python -m bench.burden_scale --patients 20000 [--workers 2] [--keep var/cohort-20000]
+    .venv/bin/python -m bench.burden_scale --patients 20000 [--workers 2] [--keep var/c-20000] [--shard 1/10]
 
-Prints one JSON line: patients, resources, export bytes, wall seconds, peak PSS MiB, peak RSS MiB.
+With --shard, the command reads the whole export (every count of its data quality is the whole export's)
+and evaluates one hash partition of the patients, as one job of a sharded run does.
+
+Prints one JSON line: patients, resources, export bytes, wall seconds, CPU seconds (user and system,
+the command and its worker processes: on a shared machine the wall time measures the load too), peak
+PSS MiB, peak RSS MiB, and the load average before and after.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -54,12 +60,16 @@ def _memory_kib(pid: int) -> tuple[int, int]:
     return values.get("Pss", 0), values.get("Rss", 0)
 
 
-def measure(export: Path, out: Path, workers: int) -> dict[str, float]:
+def measure(export: Path, out: Path, workers: int, shard: str | None = None) -> dict[str, object]:
     command = [
         sys.executable, "-m", "service.cli", "burden", str(export), "--out", str(out),
         "--from", FIRST, "--to", LAST, "--workers", str(workers),
     ]  # fmt: skip
+    if shard is not None:
+        command += ["--shard", shard]
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_before = os.getloadavg()[0]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     peak_pss = peak_rss = 0
     while process.poll() is None:
@@ -68,11 +78,15 @@ def measure(export: Path, out: Path, workers: int) -> dict[str, float]:
         peak_rss = max(peak_rss, sum(rss for _, rss in totals))
         time.sleep(0.2)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes included: each is waited for
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     printed = process.stdout.read() if process.stdout else ""
     if process.returncode != 0:
         raise SystemExit(f"burden failed ({process.returncode}): {printed}")
     return {
         "wall_seconds": round(wall, 1),
+        "cpu_seconds": round(cpu, 1),
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "peak_pss_mib": round(peak_pss / 1024),
         "peak_rss_mib": round(peak_rss / 1024),
         "printed": printed.strip(),
@@ -84,6 +98,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=20000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="the cohort folder (written when missing)")
+    parser.add_argument("--shard", help="I/N: evaluate one shard of the patients (the export read whole)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         export = args.keep or Path(scratch) / "export"
@@ -96,8 +111,9 @@ def main() -> None:
             "resources": resources,
             "export_mib": round(sum(path.stat().st_size for path in files) / 2**20),
             "workers": args.workers,
+            "shard": args.shard,
             "cpus": os.cpu_count(),
-            **measure(export, Path(scratch) / "out", args.workers),
+            **measure(export, Path(scratch) / "out", args.workers, args.shard),
         }
     print(json.dumps(result))
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 import random
 import re
+from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -105,34 +106,52 @@ def _broken(resource: dict[str, Any], rng: random.Random) -> bytes:
 
 
 def write_export(folder: Path, patients: int, *, broken: bool = True, mix: Mix = TYPICAL) -> dict[str, int]:
-    """Write the cohort; returns resources per file."""
+    """Write the cohort, streaming: each patient's lines go to their files as the patient is made, so
+    memory holds one patient (and the shared Medications), whatever the cohort's size. Returns
+    resources per file."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(SEED)
-    lines: dict[str, list[bytes]] = {}
     count = 0
     shared: dict[str, dict[str, Any]] = {}
-    for index in range(patients):
-        resources, referenced = cohort_patient(index, mix)
-        shared.update((medication["id"], medication) for medication in referenced)
-        for resource in resources:
-            count += 1
-            if broken and count % BROKEN_EVERY == 0 and resource["resourceType"] != "Patient":
-                line = _broken(resource, rng)
-            else:
-                line = orjson.dumps(resource)
-            lines.setdefault(resource["resourceType"], []).append(line)
-    lines["Medication"] = [orjson.dumps(medication) for medication in shared.values()]
     written: dict[str, int] = {}
-    for resource_type, type_lines in lines.items():
-        parts = [type_lines]
-        if resource_type == "Observation" and len(type_lines) > 1:
-            half = len(type_lines) // 2
-            parts = [type_lines[:half], type_lines[half:]]
-        for number, part in enumerate(parts):
-            name = f"{resource_type}.{number:03d}.ndjson" if len(parts) > 1 else f"{resource_type}.ndjson"
-            (folder / name).write_bytes(b"\n".join(part) + b"\n")
-            written[name] = len(part)
+    with ExitStack() as files:
+        streams: dict[str, BinaryIO] = {}
+        for index in range(patients):
+            resources, referenced = cohort_patient(index, mix)
+            shared.update((medication["id"], medication) for medication in referenced)
+            for resource in resources:
+                count += 1
+                if broken and count % BROKEN_EVERY == 0 and resource["resourceType"] != "Patient":
+                    line = _broken(resource, rng)
+                else:
+                    line = orjson.dumps(resource)
+                resource_type = resource["resourceType"]
+                stream = streams.get(resource_type)
+                if stream is None:
+                    stream = streams[resource_type] = files.enter_context(
+                        (folder / f"{resource_type}.ndjson").open("wb")
+                    )
+                stream.write(line + b"\n")
+                written[f"{resource_type}.ndjson"] = written.get(f"{resource_type}.ndjson", 0) + 1
+        medications = files.enter_context((folder / "Medication.ndjson").open("wb"))
+        medications.writelines(orjson.dumps(medication) + b"\n" for medication in shared.values())
+        written["Medication.ndjson"] = len(shared)
+    observations = written.get("Observation.ndjson", 0)
+    if observations > 1:
+        written.pop("Observation.ndjson")
+        written.update(_split_in_two(folder / "Observation.ndjson", observations))
     return written
+
+
+def _split_in_two(path: Path, lines: int) -> dict[str, int]:
+    """A Bulk Data server splits a large type over files: the first half of the lines, then the rest."""
+    half = lines // 2
+    first, second = path.with_name("Observation.000.ndjson"), path.with_name("Observation.001.ndjson")
+    with path.open("rb") as source, first.open("wb") as head, second.open("wb") as tail:
+        for number, line in enumerate(source):
+            (head if number < half else tail).write(line)
+    path.unlink()
+    return {first.name: half, second.name: lines - half}
 
 
 def main() -> None:

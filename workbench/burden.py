@@ -214,47 +214,59 @@ def evaluate_patient(
 ) -> PatientOutcome:
     outcome = PatientOutcome(patient_id, patient_page_path(patient_id), orphan=orphan)
     try:
-        history = ChartHistory(resources)
-        outcome.undated = history.undated
-        facts: clinical.Facts | None = None
-        card_days: list[CardDay] = []
-        shown: dict[str, set[tuple[str, str]]] = {}
-        for state in history.replay(plan.days()):
-            day = state.day
-            if state.changed or facts is None:
-                # As of that day: only what had entered the chart by then (no look-ahead). The
-                # timeline is rebuilt only on the days something new entered it.
-                record = clinical.build_record(patient_id, state.resources, medications)
-                facts = clinical.patient_facts(evaluator, record, [], day)
-            for card in _cards_on(evaluator, plan, patient_id, facts, day):
-                outcome.rows.append(_card_row(patient_id, day, card))
-                card_days.append(_card_day(day, card))
-                shown.setdefault(day.isoformat(), set()).add((card.topic, card.rule))
-        full_record = clinical.build_record(patient_id, history.on(plan.last_day), medications)
-        if facts is None:  # an empty range: the chart as of its first day
-            facts = clinical.patient_facts(evaluator, full_record, [], plan.first_day)
-        outcome.therapies = clinical.therapy_classes(facts)
-        _unrecognised_medications(evaluator, full_record, outcome)
-        order_days = _order_time_cards(evaluator, plan, patient_id, history, medications, shown, outcome)
-        view = clinical.timeline_view(
-            evaluator,
-            facts,
-            patient_id=patient_id,
-            first_day=plan.first_day,
-            last_day=plan.last_day,
-            card_days=card_days,
-            language=plan.language,
-        )
-        view.orphan = outcome.orphan
-        view.order_cards = order_days
-        (plan.out_dir / outcome.page).write_text(
-            timeline_page(view, "../report.html", language=plan.language), encoding="utf-8"
-        )
+        with clinical.one_patients_texts():
+            _evaluate_days(evaluator, plan, patient_id, resources, medications, outcome)
     except Exception as error:  # one patient's bad data must not stop a cohort's report
         outcome.rows.clear()
         outcome.order_rows.clear()
         outcome.error = type(error).__name__
     return outcome
+
+
+def _evaluate_days(
+    evaluator: clinical.Evaluator,
+    plan: BurdenPlan,
+    patient_id: str,
+    resources: list[dict[str, Any]],
+    medications: dict[str, dict[str, Any]],
+    outcome: PatientOutcome,
+) -> None:
+    history = ChartHistory(resources)
+    outcome.undated = history.undated
+    facts: clinical.Facts | None = None
+    card_days: list[CardDay] = []
+    shown: dict[str, set[tuple[str, str]]] = {}
+    for state in history.replay(plan.days()):
+        day = state.day
+        if state.changed or facts is None:
+            # As of that day: only what had entered the chart by then (no look-ahead). The
+            # timeline is rebuilt only on the days something new entered it.
+            record = clinical.build_record(patient_id, state.resources, medications)
+            facts = clinical.patient_facts(evaluator, record, [], day)
+        for card in _cards_on(evaluator, plan, patient_id, facts, day):
+            outcome.rows.append(_card_row(patient_id, day, card))
+            card_days.append(_card_day(day, card))
+            shown.setdefault(day.isoformat(), set()).add((card.topic, card.rule))
+    full_record = clinical.build_record(patient_id, history.on(plan.last_day), medications)
+    if facts is None:  # an empty range: the chart as of its first day
+        facts = clinical.patient_facts(evaluator, full_record, [], plan.first_day)
+    outcome.therapies = clinical.therapy_classes(facts)
+    _unrecognised_medications(evaluator, full_record, outcome)
+    order_days = _order_time_cards(evaluator, plan, patient_id, history, medications, shown, outcome)
+    view = clinical.timeline_view(
+        evaluator,
+        facts,
+        patient_id=patient_id,
+        first_day=plan.first_day,
+        last_day=plan.last_day,
+        card_days=card_days,
+        language=plan.language,
+    )
+    view.orphan = outcome.orphan
+    view.order_cards = order_days
+    (plan.out_dir / outcome.page).write_text(
+        timeline_page(view, "../report.html", language=plan.language), encoding="utf-8"
+    )
 
 
 @dataclass(frozen=True)

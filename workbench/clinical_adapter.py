@@ -12,6 +12,8 @@ that a change of the core's API is a change here only:
     medication_codes(evaluator, resource, record)          a medication record the catalog does not know
     cards_for(evaluator, record, draft_orders, ...)        the service path: facts, rules and cards
     timeline_view(evaluator, facts, ...)                   timeline_view.build.build_view: the view model
+    one_patients_texts()                                   a block whose timeline builds share one
+                                                           memo of text matches (one patient's days)
 
 The core's own split is used: `Evaluator.timeline_for` reads the record once per patient, and
 `Evaluator.cards_from_timeline` applies the rules for one day, exactly as the service's `cards_for` does.
@@ -20,12 +22,14 @@ The core's own split is used: `Evaluator.timeline_for` reads the record once per
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
 from clinical.acknowledgements import RenderedCard
 from clinical.evaluation import Evaluator
+from clinical.knowledge import remembering_texts
 from clinical.patient_record import PatientRecord
 from clinical.timeline import PatientTimeline
 from clinical.timeline.exposures import medication_concepts
@@ -50,6 +54,12 @@ def build_record(
     for reference, medication in medications.items():
         record.medications.setdefault(reference, medication)
     return record
+
+
+def one_patients_texts() -> AbstractContextManager[None]:
+    """Every timeline built within this block (one patient's chart on each day it changed) scans a
+    given text once: the memo lives for the block, so no patient's text outlives the patient."""
+    return remembering_texts()
 
 
 def day_noon(day: date) -> datetime:

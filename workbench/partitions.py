@@ -20,11 +20,12 @@ from workbench.ndjson_files import is_ndjson_name
 PARTITION_BYTES = 16 * 1024 * 1024
 
 
-def partitions_for(export: Path) -> int:
-    """Enough partitions that each holds about PARTITION_BYTES of the export (gzip counted x8)."""
+def partitions_for(export: Path, shards: int = 1) -> int:
+    """Enough partitions that each holds about PARTITION_BYTES of the export (gzip counted x8); a shard
+    keeps one in `shards` of the patients, so fewer partitions of the same size."""
     files = [export] if export.is_file() else [path for path in export.iterdir() if is_ndjson_name(path.name)]
     size = sum(path.stat().st_size * (8 if path.name.endswith(".gz") else 1) for path in files)
-    return max(1, math.ceil(size / PARTITION_BYTES))
+    return max(1, math.ceil(size / shards / PARTITION_BYTES))
 
 
 class PartitionStore:

@@ -149,7 +149,7 @@ def _run_partitioned(
     work: Path,
 ) -> BurdenResult:
     out_dir = options.out_dir
-    parts = options.partitions or partitions_for(export)
+    parts = options.partitions or partitions_for(export, options.shard[1] if options.shard else 1)
     sampler = Sampler(options.validation_sample)
     keep = None
     if options.shard is not None:

@@ -47,8 +47,11 @@ _TEXT_MEMO: ContextVar[dict[tuple[object, str], Any] | None] = ContextVar("text_
 def remembering_texts() -> Iterator[None]:
     """Within this block each matcher scans a given text once: a heavy record repeats the same drug
     and condition names thousands of times. Scoped to the block (one evaluation), so no patient text
-    outlives it; the memo holds whole element texts only, so it is bounded by the record's size."""
-    token = _TEXT_MEMO.set({})
+    outlives it; the memo holds whole element texts only, so it is bounded by the record's size. A
+    block within another shares the outer block's memo (a burden run reads one patient's chart again on
+    each day something entered it, and keeps one memo for the patient)."""
+    active = _TEXT_MEMO.get()
+    token = _TEXT_MEMO.set({} if active is None else active)
     try:
         yield
     finally:

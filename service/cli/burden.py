@@ -73,7 +73,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="P",
         help=(
             "partitions of the export on disk, evaluated one at a time (default: one per 16 MB of "
-            "export); more partitions, less memory"
+            "export, of the shard's part with --shard); more partitions, less memory"
         ),
     )
     parser.add_argument(
