@@ -9,7 +9,7 @@ Each step is timed by wrapping the function the route calls for it (wall time, m
 - envelope: `parse_hook_request` and `parse_context` (what the spec requires of the request);
 - record: `gather_patient_record` from prefetch;
 - acknowledgements: `read_acknowledgements` (one database read);
-- evaluation: `_evaluate` (the pool hand-over, the fast reject and budget walk, timeline, rules, cards);
+- evaluation: `evaluate_within_budget` (the pool hand-over, the fast reject and budget walk, timeline, rules, cards);
 - response: `_json` (orjson);
 - audit line: `audit_log.info`; metrics: `count_cards` (the request middleware is in "framework");
 - issued cards: the hand-over of the call's rows to the batch writer (`IssuedCardsRecorder.record`);
@@ -91,7 +91,7 @@ def instrument(app: Any, timings: Timings) -> None:
     routes.parse_context = timings.sync("envelope", routes.parse_context)
     routes.gather_patient_record = timings.asynchronous("record", routes.gather_patient_record)
     routes.read_acknowledgements = timings.asynchronous("acknowledgements", routes.read_acknowledgements)
-    routes._evaluate = timings.asynchronous("evaluation", routes._evaluate)
+    routes.evaluate_within_budget = timings.asynchronous("evaluation", routes.evaluate_within_budget)
     routes._json = timings.sync("response", routes._json)
     routes.count_cards = timings.sync("metrics", routes.count_cards)
     audit = routes.audit_log
