@@ -87,7 +87,13 @@ NOT_CONFIRMED: list[tuple[str, str, str, str | None]] = [
 # A question put to a consultant or a test: the reason for it, as "zum Ausschluss" (suspected).
 QUESTIONS: list[tuple[str, str, str, str | None]] = [
     ("Fragestellung: ICANS? | q3 | warning", "Fragestellung: ICANS?", "car_t", "warning"),
-    ("Fragestellung without ? | suspected | warning", "Fragestellung: Enzephalitis", "ici", "warning"),
+    (
+        "Fragestellung without ? | an indication can be a fact | critical",
+        "Fragestellung: Enzephalitis",
+        "ici",
+        "critical",
+    ),
+    ("Fragestellung nach | suspected | warning", "Fragestellung nach Enzephalitis", "ici", "warning"),
     ("Frage nach | suspected | warning", "Frage nach Enzephalitis", "ici", "warning"),
     ("zum Ausschluss | the mirror | warning", "LP zum Ausschluss einer Enzephalitis.", "ici", "warning"),
     ("Enzephalitis affirmed | control | critical", "Enzephalitis.", "ici", "critical"),
