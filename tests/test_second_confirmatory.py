@@ -65,12 +65,27 @@ PLACES = {
 
 # (cell, text, exposure, expected indicator of the neurotoxicity card or None)
 NOT_CONFIRMED: list[tuple[str, str, str, str | None]] = [
-    ("V.a. hat sich nicht bestätigt | q2 | silent", "Der V.a. ICANS hat sich nicht bestätigt.", "car_t", None),
+    (
+        "V.a. hat sich nicht bestätigt | q2 | silent",
+        "Der V.a. ICANS hat sich nicht bestätigt.",
+        "car_t",
+        None,
+    ),
     ("nicht bestätigt | negated | silent", "V.a. Enzephalitis nicht bestätigt.", "car_t", None),
     ("Verdacht nicht bestätigt | negated | silent", "ICANS: Verdacht nicht bestätigt.", "car_t", None),
-    ("hat sich nicht erhärtet | negated | silent", "Verdacht auf ICANS hat sich nicht erhärtet.", "car_t", None),
+    (
+        "hat sich nicht erhärtet | negated | silent",
+        "Verdacht auf ICANS hat sich nicht erhärtet.",
+        "car_t",
+        None,
+    ),
     ("considered but is unlikely | q5 | silent", "Encephalitis was considered but is unlikely.", "ici", None),
-    ("considered and ruled out | negated | silent", "Encephalitis was considered and ruled out.", "ici", None),
+    (
+        "considered and ruled out | negated | silent",
+        "Encephalitis was considered and ruled out.",
+        "ici",
+        None,
+    ),
     ("was not confirmed | negated | silent", "Suspected encephalitis was not confirmed.", "ici", None),
     ("not confirmed | negated | silent", "ICANS not confirmed.", "car_t", None),
     ("V.a. alone | suspicion | warning", "V.a. ICANS.", "car_t", "warning"),
@@ -145,7 +160,9 @@ def _indicator(place: str, text: str, exposure: str) -> str | None:
 @pytest.mark.parametrize(
     ("text", "exposure", "indicator"), [pytest.param(t, x, i, id=n) for n, t, x, i in NOT_CONFIRMED]
 )
-def test_a_suspicion_not_confirmed_is_no_finding(place: str, text: str, exposure: str, indicator: str | None) -> None:
+def test_a_suspicion_not_confirmed_is_no_finding(
+    place: str, text: str, exposure: str, indicator: str | None
+) -> None:
     assert _indicator(place, text, exposure) == indicator
 
 
@@ -160,7 +177,9 @@ def test_a_question_for_a_test_is_at_most_a_suspicion(
 
 
 @pytest.mark.parametrize("place", list(PLACES))
-@pytest.mark.parametrize(("text", "exposure", "indicator"), [pytest.param(t, x, i, id=n) for n, t, x, i in WORDS])
+@pytest.mark.parametrize(
+    ("text", "exposure", "indicator"), [pytest.param(t, x, i, id=n) for n, t, x, i in WORDS]
+)
 def test_german_ice_naming_and_writing_words_are_read(
     place: str, text: str, exposure: str, indicator: str | None
 ) -> None:

@@ -424,7 +424,9 @@ class FindingVocabulary:
         # ICANS hat sich nicht bestätigt" (second confirmatory review, validation row 221). An affirmed
         # name is never answered away.
         last_negated = {
-            hit.value.id: hit.start for hit, certainty in said if hit.value is not None and certainty == "negated"
+            hit.value.id: hit.start
+            for hit, certainty in said
+            if hit.value is not None and certainty == "negated"
         }
         for hit, certainty in said:
             if hit.value is None:
