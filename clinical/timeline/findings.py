@@ -419,10 +419,20 @@ class FindingVocabulary:
             stated = pattern.stated(found, lambda start, end: self._reader.certainty(read, start, end), text)
             if stated is not None:
                 yield pattern.kind, stated[0], stated[1]
-        for hit in hits:
+        said = [(hit, self._reader.certainty(read, hit.start, hit.end)) for hit in hits]
+        # A question answered later in the same text is no suspicion: "Fragestellung: ICANS? ... Der V.a.
+        # ICANS hat sich nicht bestätigt" (second confirmatory review, validation row 221). An affirmed
+        # name is never answered away.
+        last_negated = {
+            hit.value.id: hit.start
+            for hit, certainty in said
+            if hit.value is not None and certainty == "negated"
+        }
+        for hit, certainty in said:
             if hit.value is None:
                 continue
-            certainty = self._reader.certainty(read, hit.start, hit.end)
+            if certainty == "uncertain" and last_negated.get(hit.value.id, -1) > hit.start:
+                continue
             if certainty in ("affirmed", "uncertain"):
                 start, end = hit.start, hit.end
                 kind = hit.value
