@@ -9,7 +9,8 @@ Each step is timed by wrapping the function the route calls for it (wall time, m
 - envelope: `parse_hook_request` and `parse_context` (what the spec requires of the request);
 - record: `gather_patient_record` from prefetch;
 - acknowledgements: `read_acknowledgements` (one database read);
-- evaluation: `evaluate_within_budget` (the pool hand-over, the fast reject and budget walk, timeline, rules, cards);
+- evaluation: `evaluate_within_budget` (the pool hand-over, the fast reject and budget walk, timeline,
+  rules, cards);
 - response: `_json` (orjson);
 - audit line: `audit_log.info`; metrics: `count_cards` (the request middleware is in "framework");
 - issued cards: the hand-over of the call's rows to the batch writer (`IssuedCardsRecorder.record`);
