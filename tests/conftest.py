@@ -131,6 +131,15 @@ def fhir_server(_running_fhir_server: FhirTestServer) -> Iterator[FhirTestServer
     _running_fhir_server.reset()
 
 
+@pytest.fixture
+def quiet_fhir_server() -> Iterator[FhirTestServer]:
+    """A loopback FHIR server of its own (same seed) for tests that assert it is never contacted: a
+    request another test's service sent late (a gather cut short by its deadline) cannot land here."""
+    server = FhirTestServer.from_bundle_file(SEED_BUNDLE)
+    with server.running():
+        yield server
+
+
 def _postgres_problem(url: str) -> str | None:
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 

@@ -420,14 +420,14 @@ def test_redirect_target_is_never_requested(service: TestClient, fhir_server: Fh
 
 
 def test_without_fhir_authorization_open_servers_are_not_queried_unless_allowed(
-    make_client: ClientFactory, fhir_server: FhirTestServer
+    make_client: ClientFactory, quiet_fhir_server: FhirTestServer
 ) -> None:
     client = make_client(allow_open_fhir_servers=False, **PATIENT_SETTINGS)
 
-    response = client.post(PV, json=hook_request("patient-view", fhir_server=fhir_server.base_url))
+    response = client.post(PV, json=hook_request("patient-view", fhir_server=quiet_fhir_server.base_url))
 
     _assert_outcome(response, 412, "open FHIR servers are not allowed")
-    assert fhir_server.requests == []
+    assert quiet_fhir_server.requests == []
 
 
 def test_open_servers_are_allowed_in_the_development_profile_by_default(
@@ -441,14 +441,14 @@ def test_open_servers_are_allowed_in_the_development_profile_by_default(
 
 
 def test_disallowed_fhir_server_is_never_contacted(
-    make_client: ClientFactory, fhir_server: FhirTestServer
+    make_client: ClientFactory, quiet_fhir_server: FhirTestServer
 ) -> None:
     client = make_client(fhir_server_allowlist=["https://ehr.example.org/fhir"])
 
-    response = client.post(PV, json=hook_request("patient-view", fhir_server=fhir_server.base_url))
+    response = client.post(PV, json=hook_request("patient-view", fhir_server=quiet_fhir_server.base_url))
 
     _assert_outcome(response, 403, "not an allowed FHIR server")
-    assert fhir_server.requests == []
+    assert quiet_fhir_server.requests == []
 
 
 # -- the deadline: the EHR gets an answer even when the FHIR server is slow -------------------------
