@@ -3,7 +3,9 @@ unit tests."""
 
 from __future__ import annotations
 
+import base64
 import itertools
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import Any
@@ -136,6 +138,56 @@ def report(offset: int, *, title: str, conclusion: str = "", loinc: str | None =
     if conclusion:
         resource["conclusion"] = conclusion
     return resource
+
+
+# --- one free text, today, in each place an EHR writes it (the review tables run over all of them) ------
+
+
+def text_in_observation_value(text: str) -> dict[str, Any]:
+    return note(text, 0)
+
+
+def text_in_observation_component(text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": _id("form"),
+        "status": "final",
+        "code": {"text": "Neurologischer Befund"},
+        "component": [{"code": {"text": "Beurteilung"}, "valueString": text}],
+        "subject": SUBJECT,
+        "effectiveDateTime": day(0),
+    }
+
+
+def text_in_observation_note(text: str) -> dict[str, Any]:
+    resource = note("Pflegevisite", 0)
+    resource["note"] = [{"text": text}]
+    return resource
+
+
+def text_in_report_conclusion(text: str) -> dict[str, Any]:
+    return report(0, title="Neurologisches Konsil", conclusion=text)
+
+
+def text_in_presented_form(text: str) -> dict[str, Any]:
+    resource = report(0, title="Neurologisches Konsil")
+    data = base64.b64encode(text.encode()).decode()
+    resource["presentedForm"] = [{"contentType": "text/plain", "data": data}]
+    return resource
+
+
+def text_in_condition(text: str) -> dict[str, Any]:
+    return condition(0, text=text)
+
+
+TEXT_PLACES: dict[str, Callable[[str], dict[str, Any]]] = {
+    "Observation value": text_in_observation_value,
+    "Observation component": text_in_observation_component,
+    "Observation note": text_in_observation_note,
+    "DiagnosticReport conclusion": text_in_report_conclusion,
+    "DiagnosticReport presentedForm": text_in_presented_form,
+    "Condition code.text": text_in_condition,
+}
 
 
 def brain_mri(offset: int) -> dict[str, Any]:

@@ -12,18 +12,16 @@ silent:
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import pytest
 from clinical_support import (
-    SUBJECT,
+    TEXT_PLACES,
     administration,
     cards,
     condition,
     day,
     note,
-    report,
     timeline,
     topics,
 )
@@ -174,45 +172,15 @@ def test_a_last_seizure_dated_in_the_text_dates_the_finding() -> None:
 # --- H': German hedges after the name ---------------------------------------------------------------------
 
 
-def value(text: str) -> dict[str, Any]:
-    return note(text, 0)
-
-
-def component(text: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "id": "neuro-form",
-        "status": "final",
-        "code": {"text": "Neurologischer Befund"},
-        "component": [{"code": {"text": "Beurteilung"}, "valueString": text}],
-        "subject": SUBJECT,
-        "effectiveDateTime": day(0),
-    }
-
-
-def observation_note(text: str) -> dict[str, Any]:
-    resource = note("Pflegevisite", 0)
-    resource["note"] = [{"text": text}]
-    return resource
-
-
-def conclusion(text: str) -> dict[str, Any]:
-    return report(0, title="Neurologisches Konsil", conclusion=text)
-
-
-def presented_form(text: str) -> dict[str, Any]:
-    resource = report(0, title="Neurologisches Konsil")
-    data = base64.b64encode(text.encode()).decode()
-    resource["presentedForm"] = [{"contentType": "text/plain", "data": data}]
-    return resource
-
-
 PLACES = {
-    "Observation value": value,
-    "Observation component": component,
-    "Observation note": observation_note,
-    "DiagnosticReport conclusion": conclusion,
-    "DiagnosticReport presentedForm": presented_form,
+    place: TEXT_PLACES[place]
+    for place in (
+        "Observation value",
+        "Observation component",
+        "Observation note",
+        "DiagnosticReport conclusion",
+        "DiagnosticReport presentedForm",
+    )
 }
 
 # (cell, text on CAR-T day 5, expected indicator of the neurotoxicity card or None)

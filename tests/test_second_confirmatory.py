@@ -13,11 +13,10 @@ silent:
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import pytest
-from clinical_support import administration, by_topic, cards, condition, note, report, topics
+from clinical_support import TEXT_PLACES, administration, by_topic, cards, text_in_condition, topics
 
 NEURO = "possible-neurotoxicity"
 
@@ -30,37 +29,15 @@ def pembrolizumab() -> list[dict[str, Any]]:
     return [administration("Pembrolizumab 200 mg i.v.", offset) for offset in (-42, -21)]
 
 
-def value(text: str) -> dict[str, Any]:
-    return note(text, 0)
-
-
-def observation_note(text: str) -> dict[str, Any]:
-    resource = note("Pflegevisite", 0)
-    resource["note"] = [{"text": text}]
-    return resource
-
-
-def conclusion(text: str) -> dict[str, Any]:
-    return report(0, title="Neurologisches Konsil", conclusion=text)
-
-
-def presented_form(text: str) -> dict[str, Any]:
-    resource = report(0, title="Neurologisches Konsil")
-    data = base64.b64encode(text.encode()).decode()
-    resource["presentedForm"] = [{"contentType": "text/plain", "data": data}]
-    return resource
-
-
-def condition_text(text: str) -> dict[str, Any]:
-    return condition(0, text=text)
-
-
 PLACES = {
-    "Observation value": value,
-    "Observation note": observation_note,
-    "DiagnosticReport conclusion": conclusion,
-    "DiagnosticReport presentedForm": presented_form,
-    "Condition code.text": condition_text,
+    place: TEXT_PLACES[place]
+    for place in (
+        "Observation value",
+        "Observation note",
+        "DiagnosticReport conclusion",
+        "DiagnosticReport presentedForm",
+        "Condition code.text",
+    )
 }
 
 # (cell, text, exposure, expected indicator of the neurotoxicity card or None)
@@ -187,7 +164,7 @@ def test_german_ice_naming_and_writing_words_are_read(
 
 
 def _detail(text: str) -> str:
-    card = by_topic(cards([*pembrolizumab(), condition_text(text)]))[NEURO]
+    card = by_topic(cards([*pembrolizumab(), text_in_condition(text)]))[NEURO]
     return str(card["detail"])
 
 
