@@ -476,7 +476,8 @@ STEP_MEANINGS = {
     "body": "content type, the size-limited body read, the orjson parse",
     "envelope": "validating the request envelope and the hook's context (what the spec requires)",
     "record": "the patient record from prefetch",
-    "acknowledgements": "reading the patient's overridden cards (one database read)",
+    "acknowledgements": "whether this patient has any override (the worker's set, refreshed every few "
+    "seconds); only if so, reading the overridden cards (one database read)",
     "evaluation": "the pool hand-over, the fast reject and text budget walk, timeline, rules, cards",
     "response": "the response JSON (orjson)",
     "audit line": "the audit log line",

@@ -29,7 +29,7 @@ from service.routes import router
 from service.security.authentication import Authenticator
 from service.security.replay_store import ReplayStore
 from service.settings import Settings
-from service.storage.acknowledgements import PatientKeys
+from service.storage.acknowledgements import OverriddenPatients, PatientKeys
 from service.storage.database import DatabaseStatus, create_engine, create_schema
 from service.storage.feedback import FeedbackRateLimiter
 from service.storage.issued_cards import IssuedCardsRecorder
@@ -156,6 +156,13 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         )
         replays = ReplayStore(engine, status=database, max_local_entries=settings.replay_window_max_entries)
         await database.start()
+        app.state.overridden_patients = OverriddenPatients(
+            database,
+            lookback_days=settings.acknowledgement_lookback_days,
+            refresh_seconds=settings.acknowledgement_refresh_seconds,
+            clock=clock,
+        )
+        app.state.overridden_patients.start()
         app.state.http = http
         app.state.fhir_client = _fhir_client(settings)
         app.state.evaluation_pool = EvaluationPool(
@@ -177,6 +184,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             yield
         finally:
             await app.state.issued_cards.aclose()
+            await app.state.overridden_patients.aclose()
             await app.state.authenticator.aclose()
             await app.state.fhir_client.aclose()
             app.state.evaluation_pool.shutdown()

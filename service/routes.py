@@ -13,7 +13,7 @@ import orjson
 from fastapi import APIRouter, BackgroundTasks, Request
 from starlette.responses import Response
 
-from clinical.acknowledgements import RenderedCard
+from clinical.acknowledgements import Acknowledgement, RenderedCard
 from clinical.patient_record import PatientRecord, about_another_patient
 from clinical.timeline import Vocabularies
 from service.card_language import card_language
@@ -168,9 +168,12 @@ async def invoke(service_id: str, request: Request, background: BackgroundTasks)
     patient_key = request.app.state.patient_keys.key(
         normalised_base(hook_request.fhir_server) if hook_request.fhir_server else None, context.patient_id
     )
-    acknowledgements = await read_acknowledgements(
-        request.app.state.database, patient_key, now, settings.acknowledgement_lookback_days
-    )
+    acknowledgements: tuple[Acknowledgement, ...] = ()
+    # Most patients have no override on record: for them the read would find nothing.
+    if request.app.state.overridden_patients.may_have_overrides(patient_key):
+        acknowledgements = await read_acknowledgements(
+            request.app.state.database, patient_key, now, settings.acknowledgement_lookback_days
+        )
     language = card_language(caller.language, request.headers.get("accept-language"))
     evaluate = functools.partial(
         request.app.state.evaluator.rendered_cards_for,
@@ -304,6 +307,9 @@ async def feedback(service_id: str, request: Request) -> Response:
         received_at=request.app.state.clock(),
         offered_reasons=offered,
     )
+    if any(item.outcome == "overridden" and item.override_reason for item in parsed.feedback):
+        # This worker quiets the card from the next call on (other workers at their next refresh).
+        await request.app.state.overridden_patients.refresh()
     for item in parsed.feedback:
         count_feedback(item.outcome)
     audit_log.info("feedback", service_id=service.id, client_iss=caller.issuer, items=stored)

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # How far back overrides are read on each hook call; at least the quiet period of an overridden
     # card (knowledge/timing.yaml, 7 days by default), or overrides would be forgotten too early.
     acknowledgement_lookback_days: int = Field(default=30, ge=1, le=366)
+    # How often each worker re-reads which patients have overrides at all; a patient without one is
+    # answered without the per-call read. An override stored through another replica or worker quiets
+    # its card here at most this much later (until then the card may be shown once more).
+    acknowledgement_refresh_seconds: float = Field(default=5.0, ge=0.5, le=300)
 
     # Public URL the EHR calls us at (behind a proxy); used for JWT `aud` checks.
     public_base_url: str | None = None

@@ -18,9 +18,10 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
+import service.routes
 from clinical.acknowledgements import Acknowledgement
 from service.metrics import ACKNOWLEDGEMENTS_UNREAD
-from service.storage.acknowledgements import PatientKeys, read_acknowledgements
+from service.storage.acknowledgements import OverriddenPatients, PatientKeys, read_acknowledgements
 from service.storage.database import DatabaseStatus, issued_cards
 from service.storage.database import feedback as feedback_table
 
@@ -115,6 +116,74 @@ def test_an_overridden_card_stays_quiet_for_this_patient_until_new_evidence(
         _forget(client, patients)
 
 
+def _refreshed(client: TestClient) -> None:
+    """Have this worker's set of patients with overrides read now (start-up does it in the background)."""
+    client.portal.call(client.app.state.database.wait_available)  # type: ignore[union-attr, attr-defined]
+    refreshed = client.portal.call(client.app.state.overridden_patients.refresh)  # type: ignore[union-attr, attr-defined]
+    assert refreshed
+
+
+def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Patient keys the hook route reads acknowledgements for, from now on."""
+    keys: list[str] = []
+    read = service.routes.read_acknowledgements
+
+    async def counted(database: DatabaseStatus, patient_key: str, *args: Any) -> tuple[Acknowledgement, ...]:
+        keys.append(patient_key)
+        return await read(database, patient_key, *args)
+
+    monkeypatch.setattr(service.routes, "read_acknowledgements", counted)
+    return keys
+
+
+def test_a_patient_without_an_override_is_answered_without_reading_acknowledgements(
+    make_client: ClientFactory,
+    database_overrides: dict[str, Any],
+    patients: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = make_client(**database_overrides)
+    patient, other_patient = patients
+    keys = client.app.state.patient_keys  # type: ignore[attr-defined]
+    try:
+        _refreshed(client)
+        reads = _counting_reads(monkeypatch)
+        (shown,) = _baseline_cards(client.post(SIGN, json=_sign_call(patient)))
+        assert reads == []
+
+        assert _override(client, shown).status_code == 200
+        # This worker knows at once: the next call reads, and the card stays quiet.
+        assert _baseline_cards(client.post(SIGN, json=_sign_call(patient))) == []
+        assert reads == [keys.key(None, patient)]
+        # Anyone else is still answered without the read.
+        assert len(_baseline_cards(client.post(SIGN, json=_sign_call(other_patient)))) == 1
+        assert reads == [keys.key(None, patient)]
+    finally:
+        _forget(client, patients)
+
+
+def test_an_override_through_another_replica_quiets_the_card_here_at_the_next_refresh(
+    make_client: ClientFactory, database_overrides: dict[str, Any], patients: list[str]
+) -> None:
+    # Two replicas on one database; this one refreshes its set only when told to.
+    here = make_client(acknowledgement_refresh_seconds=300, **database_overrides)
+    there = make_client(**database_overrides)
+    patient = patients[0]
+    try:
+        _refreshed(here)
+        (shown,) = _baseline_cards(there.post(SIGN, json=_sign_call(patient)))
+        assert _override(there, shown).status_code == 200
+        assert _baseline_cards(there.post(SIGN, json=_sign_call(patient))) == []
+
+        # Until this replica's next refresh the card may be shown once more (the safe direction) ...
+        assert len(_baseline_cards(here.post(SIGN, json=_sign_call(patient)))) == 1
+        _refreshed(here)
+        # ... and from then on it is quiet here too.
+        assert _baseline_cards(here.post(SIGN, json=_sign_call(patient))) == []
+    finally:
+        _forget(here, patients)
+
+
 def test_an_accepted_card_or_an_override_without_a_reason_does_not_quiet_it(
     make_client: ClientFactory, patients: list[str]
 ) -> None:
@@ -166,6 +235,7 @@ def test_with_the_database_away_the_hook_still_answers_with_every_card_and_count
     make_client: ClientFactory, patients: list[str]
 ) -> None:
     client = make_client()
+    _refreshed(client)  # a fresh set of patients with overrides does not hide the outage
     database = client.app.state.database  # type: ignore[attr-defined]
     before = ACKNOWLEDGEMENTS_UNREAD.labels(reason="database_unavailable")._value.get()
     database._available = False  # what report_failure leaves behind, without the reconnect task's noise
@@ -220,3 +290,71 @@ async def test_only_this_patients_overrides_with_a_reason_within_the_lookback_ar
     read = await read_acknowledgements(status, patient, now, lookback_days=30)
 
     assert read == (Acknowledgement(BASELINE, "ev-recent", (now - timedelta(days=1)).date()),)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+async def _store_override(engine: AsyncEngine, card: str, patient_key: str, when: datetime) -> None:
+    service = SIGN.rsplit("/", 1)[-1]
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(issued_cards).values(
+                card_uuid=card,
+                service_id=service,
+                topic=BASELINE,
+                indicator="warning",
+                issued_at=when,
+                patient_key=patient_key,
+                evidence_key="ev",
+            )
+        )
+        await connection.execute(
+            insert(feedback_table).values(
+                service_id=service,
+                card_uuid=card,
+                outcome="overridden",
+                override_reason_code="done-elsewhere",
+                outcome_timestamp=when,
+                received_at=when,
+            )
+        )
+
+
+async def test_the_set_of_patients_with_overrides_is_trusted_only_while_fresh(
+    store_engine: AsyncEngine,
+) -> None:
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    monotonic = _Clock()
+    status = await DatabaseStatus.ready(store_engine)
+    overridden = OverriddenPatients(
+        status, lookback_days=30, refresh_seconds=5, clock=lambda: now, monotonic=monotonic
+    )
+    await _store_override(store_engine, "old-override", "pk-old", now - timedelta(days=31))
+    await _store_override(store_engine, "recent-override", "pk-recent", now - timedelta(days=2))
+
+    # Never read: every patient may have overrides.
+    assert overridden.may_have_overrides("pk-none")
+
+    assert await overridden.refresh()
+    assert overridden.may_have_overrides("pk-recent")
+    assert not overridden.may_have_overrides("pk-none")
+    assert not overridden.may_have_overrides("pk-old")  # outside the lookback: the read would find none
+
+    # An override stored since is found by the next (incremental) refresh.
+    await _store_override(store_engine, "new-override", "pk-new", now)
+    assert not overridden.may_have_overrides("pk-new")
+    assert await overridden.refresh()
+    assert overridden.may_have_overrides("pk-new")
+    assert overridden.may_have_overrides("pk-recent")
+
+    # Not refreshed for more than two intervals (the database away): trusted no more.
+    status._available = False
+    monotonic.seconds += 10.5
+    assert not await overridden.refresh()
+    assert overridden.may_have_overrides("pk-none")

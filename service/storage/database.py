@@ -77,6 +77,8 @@ feedback = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("client_iss", String(CLIENT_LENGTH), nullable=True),
     Index("ix_feedback_card_uuid", "card_uuid"),
+    # Revision 0004: each worker reads the overrides received since its last look (acknowledgements.py).
+    Index("ix_feedback_received_at", "received_at"),
 )
 
 issued_cards = Table(
