@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from invariant_support import Case, cases
 from test_scenarios import SCENARIOS, Scenario
 
-from clinical.knowledge import CodeIndex, TextMatcher
+from clinical.knowledge import CodeIndex, QualifierMatcher, TextMatcher
 from clinical.knowledge.catalog import TermCatalog, _reachable
 from clinical.patient_record import PatientRecord
 from clinical.timeline import PatientTimeline, build_timeline
@@ -119,6 +119,27 @@ TEXTS = st.sampled_from(
 )
 
 
+def _qualifier_words() -> list[str]:
+    found = _reachable([vocabularies()])
+    return sorted({name for m in found if isinstance(m, QualifierMatcher) for name in m._values})
+
+
+# Order instructions with the words only a qualifier reads ("as needed", "before", "until"), and those
+# words alone: an unrelated medication with them is left out, and the timeline is the same.
+INSTRUCTIONS = st.one_of(
+    st.sampled_from(
+        [
+            "50 mg PO every 6 hours as needed",
+            "10 mg PO before meals",
+            "300 mcg SC daily until ANC recovery",
+            "0.5 mg PO at bedtime as needed for anxiety",
+            "bridging, then hold until further notice",
+        ]
+    ),
+    st.sampled_from(_qualifier_words()),
+)
+
+
 @st.composite
 def unrelated(draw: st.DrawFn, index: int) -> dict[str, Any]:
     """An unrelated resource, perhaps with a text, a code and a reference to another resource drawn in."""
@@ -128,8 +149,13 @@ def unrelated(draw: st.DrawFn, index: int) -> dict[str, Any]:
     resource: dict[str, Any] = {"resourceType": kind, "id": f"x-{index}", "subject": SUBJECT}
     if kind.startswith("Medication"):
         code, name = draw(st.sampled_from(UNRELATED_DRUGS))
-        resource["status"] = "completed"
+        resource["status"] = draw(st.sampled_from(["completed", "in-progress", "active", "on-hold"]))
         resource["medicationCodeableConcept"] = {"coding": [{"system": RXNORM, "code": code}], "text": name}
+        if draw(st.booleans()):
+            instruction = {"text": draw(INSTRUCTIONS)}
+            resource["dosageInstruction" if kind == "MedicationRequest" else "dosage"] = (
+                [instruction] if kind == "MedicationRequest" else instruction
+            )
         resource["authoredOn" if kind == "MedicationRequest" else "effectiveDateTime"] = TODAY.isoformat()
         if draw(st.booleans()):
             resource["reasonReference"] = [{"reference": f"Condition/x-{draw(st.integers(0, 9))}"}]
@@ -143,7 +169,7 @@ def unrelated(draw: st.DrawFn, index: int) -> dict[str, Any]:
         if kind == "Observation" and draw(st.booleans()):
             resource["hasMember"] = [{"reference": f"Observation/x-{draw(st.integers(0, 9))}"}]
     if draw(st.booleans()):
-        resource["note"] = [{"text": draw(TEXTS)}]
+        resource["note"] = [{"text": draw(st.one_of(TEXTS, INSTRUCTIONS))}]
     return resource
 
 
@@ -257,6 +283,36 @@ REFERENCES: dict[str, tuple[list[dict[str, Any]], set[str]]] = {
         ],
         {"mr"},
     ),
+    "instructions with only a qualifier's words leave an unrelated order out": (
+        [
+            {
+                "resourceType": "MedicationRequest",
+                "id": "prn",
+                "status": "active",
+                "medicationCodeableConcept": {"text": "oxycodone 5 MG Oral Tablet"},
+                "dosageInstruction": [{"text": "5 mg PO every 6 hours as needed, not before meals"}],
+            },
+            {
+                "resourceType": "MedicationAdministration",
+                "id": "running",
+                "status": "in-progress",
+                "medicationCodeableConcept": {"text": "sodium chloride 0.9 % infusion"},
+            },
+        ],
+        set(),
+    ),
+    "the same words next to a finding keep the order": (
+        [
+            {
+                "resourceType": "MedicationRequest",
+                "id": "dex-prn",
+                "status": "active",
+                "medicationCodeableConcept": {"text": "dexamethasone 10 MG"},
+                "dosageInstruction": [{"text": "10 mg IV as needed for ICANS grade 2"}],
+            }
+        ],
+        {"dex-prn"},
+    ),
     "an attachment is never ruled out": (
         [{"resourceType": "Observation", "id": "o", "valueAttachment": {"data": "aGVsbG8="}}],
         {"o"},
@@ -278,8 +334,10 @@ def test_what_a_kept_resource_references_is_kept(resources: list[dict[str, Any]]
 
 
 def matchers_and_indexes() -> tuple[list[TextMatcher[Any]], list[CodeIndex[Any]]]:
+    """The name matchers (qualifiers are read only around their names) and the code indexes."""
     found = list(_reachable([vocabularies()]))
-    return [m for m in found if isinstance(m, TextMatcher)], [i for i in found if isinstance(i, CodeIndex)]
+    matchers = [m for m in found if isinstance(m, TextMatcher) and not isinstance(m, QualifierMatcher)]
+    return matchers, [i for i in found if isinstance(i, CodeIndex)]
 
 
 def test_every_code_of_every_index_is_in_the_catalog() -> None:

@@ -28,6 +28,7 @@ from clinical.knowledge.schema import (
 )
 from clinical.knowledge.text import (
     PhraseReader,
+    QualifierMatcher,
     TextMatch,
     TextMatcher,
     normalise_name,
@@ -44,6 +45,7 @@ __all__ = [
     "Knowledge",
     "KnowledgeError",
     "PhraseReader",
+    "QualifierMatcher",
     "TextMatch",
     "TextMatcher",
     "check_display_names",

@@ -13,8 +13,9 @@ hold), a `TermCatalog` answers two questions cheaply, and only ever errs towards
   folding, or that holds markup (an entity or a tag could hide a word), answers "maybe".
 
 A catalog built from a knowledge change picks up its new codes and names by itself: nothing here lists
-them. The cue matchers of a `PhraseReader` (negation, history, ...) are left out: a cue alone finds
-nothing.
+them. The cue matchers of a `PhraseReader` (negation, history, ...) and every `QualifierMatcher` (words
+read only around another matcher's name: "as needed", "before", "not present") are left out: a cue or a
+qualifier alone finds nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from clinical.knowledge.codes import CodeIndex, CodeSystems
-from clinical.knowledge.text import _SEPARATORS, PhraseReader, TextMatcher, _fold_umlauts, normalise_name
+from clinical.knowledge.text import (
+    _SEPARATORS,
+    PhraseReader,
+    QualifierMatcher,
+    TextMatcher,
+    _fold_umlauts,
+    normalise_name,
+)
 
 _WORD = re.compile(r"\w+")
 
@@ -67,7 +75,7 @@ class TermCatalog:
         for found in _reachable(holders):
             if isinstance(found, CodeIndex):
                 indexes.append(found)
-            elif isinstance(found, TextMatcher):
+            elif isinstance(found, TextMatcher) and not isinstance(found, QualifierMatcher):
                 matchers.append(found)
         return cls.of(indexes, matchers)
 

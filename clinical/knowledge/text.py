@@ -207,6 +207,14 @@ class TextMatcher(Generic[T]):
         return None
 
 
+class QualifierMatcher(TextMatcher[T]):
+    """Words read only around a name another matcher found in the same text ("as needed" before a
+    finding in an order's instructions, "before" after a bridging label and before a therapy, "not
+    present" near a device): on their own they are no fact. The fast reject's catalog leaves them out,
+    as it leaves out a phrase reader's cues, so an instruction such as "10 mg PO before meals" does
+    not keep an unrelated medication."""
+
+
 def _words(text: str, folded: bool) -> frozenset[str]:
     """The whole words of a text (lower-cased when `folded`), shared by every matcher within one
     `remembering_texts()` block: many matchers read the same text."""

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any, Literal
 
 from clinical.fhir_data import as_dict, as_list, codings, concept_texts, first_date, parse_date
-from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher
+from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, QualifierMatcher, TextMatcher
 from clinical.knowledge.schema import ConditionCertainty, MriSafety
 from clinical.patient_record import PatientRecord
 from clinical.timeline.code_certainty import coded_certainty
@@ -89,7 +89,9 @@ class MriSafetyVocabulary:
                 self._device_codes.add(code.system, code.code, device, code.match)
             names.extend((name, device) for name in entry.names)
         self._device_names: TextMatcher[ImplantDevice] = TextMatcher(names)
-        self._not_present: TextMatcher[bool] = TextMatcher((word, True) for word in data.not_present_words)
+        self._not_present: TextMatcher[bool] = QualifierMatcher(
+            (word, True) for word in data.not_present_words
+        )
         self._safety_codes: CodeIndex[str] = CodeIndex(systems)
         for code in data.conditional_codes:
             self._safety_codes.add(code.system, code.code, _CONDITIONAL, code.match)

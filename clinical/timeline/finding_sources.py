@@ -26,7 +26,7 @@ from datetime import date
 from typing import Any
 
 from clinical.fhir_data import as_dict, as_list, as_str, concept_texts, first_date, status_of
-from clinical.knowledge import TextMatcher
+from clinical.knowledge import QualifierMatcher, TextMatcher
 from clinical.knowledge.schema import TreatmentEvidence
 from clinical.patient_record import PatientRecord
 from clinical.timeline.exposures import medication_concepts
@@ -173,7 +173,7 @@ class TreatmentVocabulary:
     """The reviewed treatments that document a finding, matched by name in the record's text."""
 
     def __init__(self, entries: list[TreatmentEvidence], conditional_words: Sequence[str] = ()) -> None:
-        self._conditional: TextMatcher[bool] = TextMatcher((word, True) for word in conditional_words)
+        self._conditional: TextMatcher[bool] = QualifierMatcher((word, True) for word in conditional_words)
         self._names: TextMatcher[_Treatment] = TextMatcher(
             (name, _Treatment(entry, frozenset(entry.documents))) for entry in entries for name in entry.names
         )

@@ -30,7 +30,15 @@ from clinical.fhir_data import (
     get_path,
     parse_date,
 )
-from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatch, TextMatcher, normalise_name
+from clinical.knowledge import (
+    CodeIndex,
+    CodeSystems,
+    PhraseReader,
+    QualifierMatcher,
+    TextMatch,
+    TextMatcher,
+    normalise_name,
+)
 from clinical.knowledge.schema import (
     FindingsFile,
     GlasgowComaScale,
@@ -236,12 +244,12 @@ class _KnownDiseaseReader:
     """What a chronic disease's own words say about its onset (knowledge `known_disease_text`)."""
 
     def __init__(self, words: KnownDiseaseText, reader: PhraseReader) -> None:
-        self._new: TextMatcher[bool] = TextMatcher((word, True) for word in words.new_event)
-        self._known: TextMatcher[bool] = TextMatcher((word, True) for word in words.known)
-        self._attributed: TextMatcher[bool] = TextMatcher(
+        self._new: TextMatcher[bool] = QualifierMatcher((word, True) for word in words.new_event)
+        self._known: TextMatcher[bool] = QualifierMatcher((word, True) for word in words.known)
+        self._attributed: TextMatcher[bool] = QualifierMatcher(
             (word, True) for word in words.attributed_to_therapy
         )
-        self._dated: TextMatcher[bool] = TextMatcher(
+        self._dated: TextMatcher[bool] = QualifierMatcher(
             [(word, False) for word in words.since] + [(word, True) for word in words.last_event]
         )
         self._reader = reader

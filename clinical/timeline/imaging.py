@@ -25,7 +25,7 @@ from clinical.fhir_data import (
     first_date,
     status_of,
 )
-from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher, remembered
+from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, QualifierMatcher, TextMatcher, remembered
 from clinical.knowledge.schema import BrainImagingFile, ProgressionTerms, TextMatchingFile
 from clinical.labels import shorten
 from clinical.patient_record import PatientRecord
@@ -167,10 +167,10 @@ class ImagingVocabulary:
         terms += [(name, ("confirmed", "plain")) for name in progression.confirmed]
         terms += [(name, ("not-progression", "plain")) for name in progression.not_progression]
         self._progression: TextMatcher[tuple[ProgressionKind, _Tier]] = TextMatcher(terms)
-        self._comparison_before = TextMatcher((cue, cue) for cue in progression.comparison_before)
-        self._comparison_after = TextMatcher((cue, cue) for cue in progression.comparison_after)
+        self._comparison_before = QualifierMatcher((cue, cue) for cue in progression.comparison_before)
+        self._comparison_after = QualifierMatcher((cue, cue) for cue in progression.comparison_after)
         self._comparison_window = text_rules.qualifier_after_max_chars if text_rules is not None else 24
-        self._lesion_level = TextMatcher((term, term) for term in progression.lesion_level_components)
+        self._lesion_level = QualifierMatcher((term, term) for term in progression.lesion_level_components)
         self._not_brain_mri = TextMatcher((term, term) for term in data.text.not_brain_mri_terms)
         self._brain_mri_phrases = TextMatcher((term, term) for term in data.text.brain_mri_phrases)
         self._pituitary_terms = TextMatcher((term, term) for term in data.text.pituitary_terms)

@@ -32,8 +32,10 @@ from clinical.patient_record import MEDICATION_USE_TYPES, PatientRecord
 SCREENED_TYPES = frozenset((*MEDICATION_USE_TYPES, "Condition", "Observation"))
 _MARKERS = tuple((resource_type, resource_type + "/") for resource_type in sorted(SCREENED_TYPES))
 _MEDICATION = "Medication/"
-# Elements read as identifiers, never as text: counted for the budget, not read for names.
-_NOT_TEXT = frozenset(("id", "reference", "system", "fullUrl", "url"))
+# Elements read as identifiers or fixed codes, never as text: counted for the budget, not read for names.
+# No reader matches a status or an intent against a vocabulary (they are compared with fixed values), and
+# "in-progress" would otherwise keep every running administration for the German "Progress".
+_NOT_TEXT = frozenset(("id", "reference", "system", "fullUrl", "url", "status", "intent"))
 _COUNTED = object()  # a text counted for the budget, seen only as an identifier so far
 
 

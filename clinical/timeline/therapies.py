@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clinical.fhir_data import codings, concept_texts
-from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher, remembered
+from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, QualifierMatcher, TextMatcher, remembered
 from clinical.knowledge.schema import (
     THERAPY_CLASSES,
     ProgressionTerms,
@@ -88,10 +88,10 @@ class TherapyCatalog:
         self._names = TextMatcher(names)
         self._context = _context_reader(data, text_rules)
         bridging = data.not_exposure_context.bridging if data.not_exposure_context else None
-        self._bridge_labels: TextMatcher[bool] = TextMatcher(
+        self._bridge_labels: TextMatcher[bool] = QualifierMatcher(
             (label, True) for label in (bridging.labels if bridging else [])
         )
-        self._bridge_destinations: TextMatcher[bool] = TextMatcher(
+        self._bridge_destinations: TextMatcher[bool] = QualifierMatcher(
             (word, True) for word in (bridging.destinations if bridging else [])
         )
         self.look_alikes = tuple(data.look_alikes)
