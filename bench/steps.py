@@ -12,7 +12,9 @@ Each step is timed by wrapping the function the route calls for it (wall time, m
   (`OverriddenPatients.may_have_overrides`), and only then `read_acknowledgements` (one database read;
   the benchmark's patient has no override, so a fresh set answers without it);
 - evaluation: `evaluate_within_budget` (the pool hand-over, the fast reject and budget walk, timeline,
-  rules, cards);
+  rules, cards), and inside it, not added to the steps: the fast reject (`Vocabularies.screen`), the
+  timeline (`Evaluator.timeline_for`), the rules (`Evaluator.advice_on`) and the cards (rendering and the
+  acknowledgement check, `Evaluator.rendered_from_timeline` less the rules);
 - response: `_json` (orjson);
 - audit line: `audit_log.info`; metrics: `count_cards` (the request middleware is in "framework");
 - issued cards: the hand-over of the call's rows to the batch writer (`IssuedCardsRecorder.record`);
@@ -40,6 +42,8 @@ import orjson
 
 from bench.generate import TYPICAL, hook_request, patient_resources, prefetch_for
 from bench.servers import service_app
+from clinical.evaluation import Evaluator
+from clinical.timeline import Vocabularies
 
 SERVICE_PATH = "/cds-services/immunotherapy-brain-mri-patient-view"
 STEPS = (
@@ -55,21 +59,35 @@ STEPS = (
     "issued cards",
     "framework",
 )
+# Parts of "evaluation", timed inside it (not added to the steps above): what the rest of it is, the pool
+# hand-over and the budget check, is evaluation less these.
+EVALUATION_PARTS = ("fast reject", "timeline", "rules", "cards")
 
 
 class Timings:
     def __init__(self) -> None:
         self.current: dict[str, float] = defaultdict(float)
+        self.parts: dict[str, float] = defaultdict(float)
         self.calls: list[dict[str, float]] = []
 
     def sync(self, step: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        return self._timed(lambda: self.current, step, function)
+
+    def part(self, step: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        """A part of the evaluation step, timed on the evaluation thread (calls run one at a time)."""
+        return self._timed(lambda: self.parts, step, function)
+
+    @staticmethod
+    def _timed(
+        into: Callable[[], dict[str, float]], step: str, function: Callable[..., Any]
+    ) -> Callable[..., Any]:
         @functools.wraps(function)
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
                 return function(*args, **kwargs)
             finally:
-                self.current[step] += time.perf_counter() - started
+                into()[step] += time.perf_counter() - started
 
         return timed
 
@@ -106,6 +124,14 @@ def instrument(app: Any, timings: Timings) -> None:
             return getattr(audit, name)
 
     routes.audit_log = TimedAudit()
+    # Frozen dataclasses: their methods are wrapped on the class (this process runs nothing else).
+    Vocabularies.screen = timings.part("fast reject", Vocabularies.screen)  # type: ignore[method-assign]
+    Evaluator.timeline_for = timings.part("timeline", Evaluator.timeline_for)  # type: ignore[method-assign]
+    Evaluator.advice_on = timings.part("rules", Evaluator.advice_on)  # type: ignore[method-assign]
+    # Rendering and the acknowledgement check, with the rules inside: "cards" is this less "rules".
+    Evaluator.rendered_from_timeline = timings.part(  # type: ignore[method-assign]
+        "rules and cards", Evaluator.rendered_from_timeline
+    )
     overridden = app.state.overridden_patients
     overridden.may_have_overrides = timings.sync("acknowledgements", overridden.may_have_overrides)
     recorder = app.state.issued_cards
@@ -146,6 +172,7 @@ async def drive(app: Any, body: bytes, calls: int, timings: Timings) -> list[dic
         instrument(app, timings)
         for index in range(calls + 20):
             timings.current = defaultdict(float)
+            timings.parts = defaultdict(float)
             started = time.perf_counter()
             await app(dict(scope), receive, send)
             total = time.perf_counter() - started
@@ -154,6 +181,11 @@ async def drive(app: Any, body: bytes, calls: int, timings: Timings) -> list[dic
             measured = dict(timings.current)
             measured["framework"] = total - sum(measured.values())
             measured["total"] = total
+            parts = timings.parts
+            measured["fast reject"] = parts["fast reject"]
+            measured["timeline"] = parts["timeline"]
+            measured["rules"] = parts["rules"]
+            measured["cards"] = parts["rules and cards"] - parts["rules"]
             timings.calls.append(measured)
         await app.state.issued_cards.settle()
     if any(status != 200 for status in statuses):
@@ -166,7 +198,10 @@ def profile(body: bytes, calls: int) -> dict[str, float]:
         app = service_app(Path(directory))
         timings = Timings()
         measured = asyncio.run(drive(app, body, calls, timings))
-    return {step: statistics.median(call.get(step, 0.0) for call in measured) for step in (*STEPS, "total")}
+    return {
+        step: statistics.median(call.get(step, 0.0) for call in measured)
+        for step in (*STEPS, *EVALUATION_PARTS, "total")
+    }
 
 
 def main() -> None:
