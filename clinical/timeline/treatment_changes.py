@@ -9,7 +9,7 @@ confirm. Where a stop happened and what followed is decided per day in `rules/in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -26,8 +26,8 @@ from clinical.fhir_data import (
 from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher
 from clinical.knowledge.schema import BrainImagingFile, ProgressionTerms
 from clinical.patient_record import MEDICATION_USE_TYPES, PatientRecord
-from clinical.timeline.exposures import DATE_PATHS, medication_concepts
-from clinical.timeline.therapies import TherapyCatalog
+from clinical.timeline.exposures import DATE_PATHS, agents_named, medication_concepts
+from clinical.timeline.therapies import AgentMatch, TherapyCatalog
 
 StopReason = Literal["progression", "toxicity", "unstated"]
 
@@ -145,15 +145,17 @@ class TreatmentChangeVocabulary:
             hit = next(iter(self._names.find(text)), None)
             if hit is not None:
                 return text[hit.start : hit.end].lower()
-        for concept in concepts:
-            for system, code in codings(concept):
-                if self._codes.lookup(system, code) is False:
-                    return None  # a checkpoint inhibitor's own code
-        for concept in concepts:
-            for system, code in codings(concept):
-                if self._codes.lookup(system, code):
-                    named = next(iter(concept_texts(concept)), None)
-                    return (named or f"code {code}").lower()
+        coded = [
+            (concept, code, self._codes.lookup(system, code))
+            for concept in concepts
+            for system, code in codings(concept)
+        ]
+        if any(family is False for _, _, family in coded):
+            return None  # a checkpoint inhibitor's own code
+        for concept, code, family in coded:
+            if family:
+                named = next(iter(concept_texts(concept)), None)
+                return (named or f"code {code}").lower()
         return None
 
 
@@ -211,37 +213,47 @@ def find_treatment_changes(
     others: list[OtherAnticancerTherapy] = []
     for resource_type in MEDICATION_USE_TYPES:
         for resource in record.of_type(resource_type):
-            concepts, texts = medication_concepts(resource, record)
-            matches = catalog.match(concepts, texts)
+            matches = agents_named(resource, record, catalog)
             if any(found.agent.therapy_class == "ici" for found in matches):
                 stop = _ici_stop(resource, resource_type, vocabulary) if resource_type in _STOPPED else None
                 if stop is not None:
                     stops.append(stop)
                 continue
-            other = _other_therapy(resource, resource_type, concepts, texts, matches, vocabulary, draft=False)
+            other = _other_therapy(resource, resource_type, record, matches, vocabulary, draft=False)
             if other is not None:
                 others.append(other)
     for draft in draft_orders:
         if draft.get("resourceType") != "MedicationRequest":
             continue
-        concepts, texts = medication_concepts(draft, record)
-        matches = catalog.match(concepts, texts)
+        matches = catalog.match(*medication_concepts(draft, record))
         if any(found.agent.therapy_class == "ici" for found in matches):
             continue
         other = _other_therapy(
-            draft, "MedicationRequest", concepts, texts, matches, vocabulary, draft=True, today=today
+            draft, "MedicationRequest", record, matches, vocabulary, draft=True, today=today
         )
         if other is not None:
             others.append(other)
     return stops, others
 
 
+def _unmatched_name(
+    resource: dict[str, Any], record: PatientRecord, vocabulary: TreatmentChangeVocabulary
+) -> str | None:
+    """The name of systemic anticancer therapy the catalog's agents do not cover, if the record names
+    one."""
+    concepts, texts = medication_concepts(resource, record)
+    name = vocabulary.anticancer_name(concepts, texts)
+    if name is None and vocabulary.names_new_line(_other_texts(resource)):
+        # "second-line: investigational agent": a named new line, whatever the agent.
+        name = next((text for concept in concepts for text in concept_texts(concept)), None) or "new line"
+    return name
+
+
 def _other_therapy(
     resource: dict[str, Any],
     resource_type: str,
-    concepts: list[Any],
-    texts: list[str],
-    matches: list[Any],
+    record: PatientRecord,
+    matches: Sequence[AgentMatch],
     vocabulary: TreatmentChangeVocabulary,
     *,
     draft: bool,
@@ -251,12 +263,7 @@ def _other_therapy(
         return None
     if resource.get("doNotPerform") is True:
         return None
-    name: str | None = matches[0].agent.display if matches else None
-    if name is None:
-        name = vocabulary.anticancer_name(concepts, texts)
-    if name is None and vocabulary.names_new_line(_other_texts(resource)):
-        # "second-line: investigational agent": a named new line, whatever the agent.
-        name = next((text for concept in concepts for text in concept_texts(concept)), None) or "new line"
+    name = matches[0].agent.display if matches else _unmatched_name(resource, record, vocabulary)
     if name is None:
         return None
     on = first_date(resource, DATE_PATHS[resource_type])
