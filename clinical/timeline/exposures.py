@@ -236,6 +236,13 @@ def agents_named(
     )
 
 
+def agents_in(
+    resource: dict[str, Any], concepts: list[Any], texts: list[str], catalog: TherapyCatalog
+) -> Sequence[AgentMatch]:
+    """`agents_named`, for a use of the record whose concepts and texts the caller has read already."""
+    return remembered_for(catalog, resource, lambda: _matched(catalog, concepts, texts))
+
+
 def _matched(catalog: TherapyCatalog, concepts: list[Any], texts: list[str]) -> Sequence[AgentMatch]:
     # Most uses name no agent: they all share one empty match, which the memo keeps at no cost.
     return catalog.match(concepts, texts) or ()

@@ -26,7 +26,7 @@ from clinical.fhir_data import (
 from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher
 from clinical.knowledge.schema import BrainImagingFile, ProgressionTerms
 from clinical.patient_record import MEDICATION_USE_TYPES, PatientRecord
-from clinical.timeline.exposures import DATE_PATHS, agents_named, medication_concepts
+from clinical.timeline.exposures import DATE_PATHS, agents_in, medication_concepts
 from clinical.timeline.therapies import AgentMatch, TherapyCatalog
 
 StopReason = Literal["progression", "toxicity", "unstated"]
@@ -213,46 +213,36 @@ def find_treatment_changes(
     others: list[OtherAnticancerTherapy] = []
     for resource_type in MEDICATION_USE_TYPES:
         for resource in record.of_type(resource_type):
-            matches = agents_named(resource, record, catalog)
+            concepts, texts = medication_concepts(resource, record)
+            matches = agents_in(resource, concepts, texts, catalog)
             if any(found.agent.therapy_class == "ici" for found in matches):
                 stop = _ici_stop(resource, resource_type, vocabulary) if resource_type in _STOPPED else None
                 if stop is not None:
                     stops.append(stop)
                 continue
-            other = _other_therapy(resource, resource_type, record, matches, vocabulary, draft=False)
+            other = _other_therapy(resource, resource_type, concepts, texts, matches, vocabulary, draft=False)
             if other is not None:
                 others.append(other)
     for draft in draft_orders:
         if draft.get("resourceType") != "MedicationRequest":
             continue
-        matches = catalog.match(*medication_concepts(draft, record))
+        concepts, texts = medication_concepts(draft, record)
+        matches = catalog.match(concepts, texts)
         if any(found.agent.therapy_class == "ici" for found in matches):
             continue
         other = _other_therapy(
-            draft, "MedicationRequest", record, matches, vocabulary, draft=True, today=today
+            draft, "MedicationRequest", concepts, texts, matches, vocabulary, draft=True, today=today
         )
         if other is not None:
             others.append(other)
     return stops, others
 
 
-def _unmatched_name(
-    resource: dict[str, Any], record: PatientRecord, vocabulary: TreatmentChangeVocabulary
-) -> str | None:
-    """The name of systemic anticancer therapy the catalog's agents do not cover, if the record names
-    one."""
-    concepts, texts = medication_concepts(resource, record)
-    name = vocabulary.anticancer_name(concepts, texts)
-    if name is None and vocabulary.names_new_line(_other_texts(resource)):
-        # "second-line: investigational agent": a named new line, whatever the agent.
-        name = next((text for concept in concepts for text in concept_texts(concept)), None) or "new line"
-    return name
-
-
 def _other_therapy(
     resource: dict[str, Any],
     resource_type: str,
-    record: PatientRecord,
+    concepts: list[Any],
+    texts: list[str],
     matches: Sequence[AgentMatch],
     vocabulary: TreatmentChangeVocabulary,
     *,
@@ -263,7 +253,12 @@ def _other_therapy(
         return None
     if resource.get("doNotPerform") is True:
         return None
-    name = matches[0].agent.display if matches else _unmatched_name(resource, record, vocabulary)
+    name: str | None = matches[0].agent.display if matches else None
+    if name is None:
+        name = vocabulary.anticancer_name(concepts, texts)
+    if name is None and vocabulary.names_new_line(_other_texts(resource)):
+        # "second-line: investigational agent": a named new line, whatever the agent.
+        name = next((text for concept in concepts for text in concept_texts(concept)), None) or "new line"
     if name is None:
         return None
     on = first_date(resource, DATE_PATHS[resource_type])
