@@ -172,12 +172,15 @@ class TextMatcher(Generic[T]):
 
     def _scan(self, text: str) -> tuple[TextMatch[T], ...]:
         candidates: list[re.Match[str]] = []
+        ascii_only = text.isascii()
         for group in self._groups:
-            if not text.isascii():
+            if not ascii_only:
                 candidates.extend(group.everything.finditer(text))
                 continue
-            for head in group.heads.intersection(_words(text, group.folded)):
-                candidates.extend(group.by_head[head].finditer(text))
+            words = _words(text, group.folded)
+            if not group.heads.isdisjoint(words):  # most texts hold no leading word: no set is made
+                for head in group.heads.intersection(words):
+                    candidates.extend(group.by_head[head].finditer(text))
             if group.headless is not None:
                 candidates.extend(group.headless.finditer(text))
         if not candidates:
