@@ -159,6 +159,14 @@ class TextMatcher(Generic[T]):
             for heads, flags, folded in ((grouped[0], 0, False), (grouped[1], re.IGNORECASE, True))
             if heads
         ]
+        # Every leading word in lower case, when every name has one: an ASCII text none of whose
+        # lower-cased words is among them holds no name of either group (a capital-only word is in the
+        # lower-cased text too), so it is ruled out with one look at its words.
+        self._lower_heads: frozenset[str] | None = (
+            frozenset(head.lower() for group in self._groups for head in group.heads)
+            if all(group.headless is None for group in self._groups)
+            else None
+        )
 
     def find(self, text: str) -> Iterator[TextMatch[T]]:
         memo = _TEXT_MEMO.get()
@@ -171,8 +179,10 @@ class TextMatcher(Generic[T]):
         return iter(found)
 
     def _scan(self, text: str) -> tuple[TextMatch[T], ...]:
-        candidates: list[re.Match[str]] = []
         ascii_only = text.isascii()
+        if ascii_only and self._lower_heads is not None and self._lower_heads.isdisjoint(_words(text, True)):
+            return ()
+        candidates: list[re.Match[str]] = []
         for group in self._groups:
             if not ascii_only:
                 candidates.extend(group.everything.finditer(text))
