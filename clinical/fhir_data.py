@@ -37,16 +37,21 @@ def get_path(resource: dict[str, Any], path: str) -> Any:
     return current
 
 
+# `codings` and `concept_texts` run for every concept every reader looks at: they test types inline
+# rather than through as_dict / as_list / as_str (same meaning).
+
+
 def codings(concept: Any) -> Iterator[tuple[str, str]]:
     """(system, code) of each usable Coding in a CodeableConcept (or a bare Coding)."""
-    holder = as_dict(concept)
-    if holder is None:
+    if not isinstance(concept, dict):
         return
-    entries = as_list(holder.get("coding")) if "coding" in holder else [holder]
+    entries = concept.get("coding", [concept])
+    if not isinstance(entries, list):
+        entries = [] if entries is None else [entries]
     for coding in entries:
         if isinstance(coding, dict):
-            system, code = as_str(coding.get("system")), as_str(coding.get("code"))
-            if system and code:
+            system, code = coding.get("system"), coding.get("code")
+            if isinstance(system, str) and system and isinstance(code, str) and code:
                 yield system, code
 
 
@@ -65,19 +70,21 @@ def codes_of(concept: Any) -> set[str]:
 
 def concept_texts(concept: Any) -> Iterator[str]:
     """The human-readable text of a CodeableConcept (or Coding): `text` and every `display`."""
-    holder = as_dict(concept)
-    if holder is None:
+    if not isinstance(concept, dict):
         return
-    text = as_str(holder.get("text"))
-    if text:
+    text = concept.get("text")
+    if isinstance(text, str) and text:
         yield text
-    display = as_str(holder.get("display"))
-    if display:
+    display = concept.get("display")
+    if isinstance(display, str) and display:
         yield display
-    for coding in as_list(holder.get("coding")):
+    entries = concept.get("coding")
+    if not isinstance(entries, list):
+        entries = [] if entries is None else [entries]
+    for coding in entries:
         if isinstance(coding, dict):
-            coding_display = as_str(coding.get("display"))
-            if coding_display:
+            coding_display = coding.get("display")
+            if isinstance(coding_display, str) and coding_display:
                 yield coding_display
 
 

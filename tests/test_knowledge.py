@@ -116,6 +116,17 @@ def test_icd10cm_prefix_codes_stand_for_their_family(system: str, code: str, exp
     assert prefix_index().lookup(system, code) == expected
 
 
+def test_the_longest_family_of_a_code_wins_whatever_the_order_they_were_added() -> None:
+    index: CodeIndex[str] = CodeIndex(SYSTEMS)
+    index.add("icd10cm", "G04.8", "encephalitis-other", match="prefix")
+    index.add("icd10cm", "G04", "encephalitis", match="prefix")
+    index.add("icd10cm", "G04.81", "encephalitis-other-specified", match="prefix")
+    assert index.lookup(ICD10, "G04.811") == "encephalitis-other-specified"
+    assert index.lookup(ICD10, "G04.89") == "encephalitis-other"
+    assert index.lookup(ICD10, "G04.1") == "encephalitis"
+    assert index.lookup(ICD10, "G0") is None
+
+
 def test_an_exact_code_does_not_match_its_children() -> None:
     index: CodeIndex[str] = CodeIndex(SYSTEMS)
     index.add("icd10cm", "G92.0", "exact")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import copy
 import os
-from datetime import date
+from dataclasses import replace
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -379,6 +380,31 @@ TEXT_CASES: dict[str, tuple[str, bool]] = {
 @pytest.mark.parametrize(("text", "expected"), TEXT_CASES.values(), ids=TEXT_CASES.keys())
 def test_texts_in_and_out_of_the_catalog(text: str, expected: bool) -> None:
     assert catalog().may_name(text) is expected
+
+
+@st.composite
+def dates_and_near_dates(draw: st.DrawFn) -> str:
+    """FHIR dates, dateTimes and instants, and texts that only look like them."""
+    moment = draw(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
+    written = moment.isoformat(timespec=draw(st.sampled_from(["minutes", "seconds", "milliseconds"])))
+    written = written[: draw(st.sampled_from([4, 7, 10, len(written)]))]
+    if len(written) > 10:
+        written += draw(st.sampled_from(["", "Z", "z", "+05:00", "-10:30", " ICANS", "5"]))
+    return draw(st.sampled_from([written, written.lower(), "5 " + written, written.replace("-", " ")]))
+
+
+@BUDGET
+@given(dates_and_near_dates())
+def test_the_date_shortcut_answers_as_the_word_test_would(text: str) -> None:
+    """A text shaped like a date is ruled out without its words being read: the answer is the same."""
+    without_shortcut = replace(catalog(), dates_may_name=True)
+    assert catalog().may_name(text) is without_shortcut.may_name(text), text
+
+
+def test_a_date_names_nothing() -> None:
+    assert not catalog().dates_may_name  # no name starts with "2026", "04", "28t10" or "00z"
+    for text in ("2026", "2026-04", "2026-04-28", "2026-04-28T10:45", "2026-04-28T10:45:00-05:00"):
+        assert not catalog().may_name(text), text
 
 
 @st.composite

@@ -5,7 +5,9 @@ marked `match: prefix` stand for an ICD-10-CM family (I63 = every cerebral infar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Generic, TypeVar
 
 from clinical.knowledge.loading import KnowledgeError
@@ -44,18 +46,36 @@ class CodeSystems:
 
     def normalise_code(self, canonical_system: str, code: str) -> str | None:
         code = code.strip()
-        if canonical_system == self.canonical_by_alias.get("icd10cm"):
-            return code.replace(".", "").upper()
-        if canonical_system == self.canonical_by_alias.get("ndc"):
-            return _ndc_eleven_digits(code)
-        if canonical_system == self.canonical_by_alias.get("icd10gm"):
-            # ICD-10-GM marks a dagger (+), asterisk (*) or exclamation (!) code after the code itself.
-            return code.rstrip("+*!\u2020 ").replace(".", "").upper()
-        if canonical_system == self.canonical_by_alias.get("ops"):
-            return code.replace(".", "").lower()
-        if canonical_system == self.canonical_by_alias.get("pzn"):
-            return code.zfill(8) if code.isdigit() and len(code) <= 8 else None
-        return code
+        normalise = self._code_forms.get(canonical_system)
+        return code if normalise is None else normalise(code)
+
+    @cached_property
+    def _code_forms(self) -> dict[str, Callable[[str], str | None]]:
+        """How each system that writes its codes in several ways has them normalised, by canonical URI
+        (looked up once per code: every coding of a record is normalised)."""
+        forms: dict[str, Callable[[str], str | None]] = {}
+        for alias, normalise in _CODE_FORMS:
+            canonical = self.canonical_by_alias.get(alias)
+            if canonical is not None:
+                forms.setdefault(canonical, normalise)
+        return forms
+
+
+def _icd10cm(code: str) -> str:
+    return code.replace(".", "").upper()
+
+
+def _icd10gm(code: str) -> str:
+    # ICD-10-GM marks a dagger (+), asterisk (*) or exclamation (!) code after the code itself.
+    return code.rstrip("+*!\u2020 ").replace(".", "").upper()
+
+
+def _ops(code: str) -> str:
+    return code.replace(".", "").lower()
+
+
+def _pzn(code: str) -> str | None:
+    return code.zfill(8) if code.isdigit() and len(code) <= 8 else None
 
 
 def _ndc_eleven_digits(code: str) -> str | None:
@@ -69,18 +89,35 @@ def _ndc_eleven_digits(code: str) -> str | None:
     return None
 
 
+# By system alias, first listed first: a system two aliases named would be normalised by the first.
+_CODE_FORMS: tuple[tuple[str, Callable[[str], str | None]], ...] = (
+    ("icd10cm", _icd10cm),
+    ("ndc", _ndc_eleven_digits),
+    ("icd10gm", _icd10gm),
+    ("ops", _ops),
+    ("pzn", _pzn),
+)
+
+
 @dataclass
 class CodeIndex(Generic[T]):
     systems: CodeSystems
     entries: dict[tuple[str, str], T] = field(default_factory=dict)
     prefixes: dict[tuple[str, str], T] = field(default_factory=dict)
+    # The lengths of the `match: prefix` codes of each canonical system, longest first.
+    prefix_lengths: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def add(self, alias: str, code: str, value: T, match: CodeMatch = "exact") -> None:
         canonical = self.systems.uri(alias)
         normalised = self.systems.normalise_code(canonical, str(code))
         if normalised is None:
             raise KnowledgeError(f"code {code!r} in {alias} cannot be normalised")
-        (self.prefixes if match == "prefix" else self.entries)[(canonical, normalised)] = value
+        if match == "prefix":
+            self.prefixes[(canonical, normalised)] = value
+            lengths = {*self.prefix_lengths.get(canonical, ()), len(normalised)} - {0}
+            self.prefix_lengths[canonical] = tuple(sorted(lengths, reverse=True))
+        else:
+            self.entries[(canonical, normalised)] = value
 
     def exact_keys(self) -> frozenset[tuple[str, str]]:
         """Every (canonical system, normalised code) looked up exactly."""
@@ -98,8 +135,10 @@ class CodeIndex(Generic[T]):
         found = self.entries.get((canonical, normalised))
         if found is not None or not self.prefixes:
             return found
-        for length in range(len(normalised), 0, -1):
-            found = self.prefixes.get((canonical, normalised[:length]))
-            if found is not None:
-                return found
+        # Only the lengths some prefix of this system has, longest first (as trying every length would).
+        for length in self.prefix_lengths.get(canonical, ()):
+            if length <= len(normalised):
+                found = self.prefixes.get((canonical, normalised[:length]))
+                if found is not None:
+                    return found
         return None

@@ -159,6 +159,14 @@ class TextMatcher(Generic[T]):
             for heads, flags, folded in ((grouped[0], 0, False), (grouped[1], re.IGNORECASE, True))
             if heads
         ]
+        # Every leading word in lower case, when every name has one: an ASCII text none of whose
+        # lower-cased words is among them holds no name of either group (a capital-only word is in the
+        # lower-cased text too), so it is ruled out with one look at its words.
+        self._lower_heads: frozenset[str] | None = (
+            frozenset(head.lower() for group in self._groups for head in group.heads)
+            if all(group.headless is None for group in self._groups)
+            else None
+        )
 
     def find(self, text: str) -> Iterator[TextMatch[T]]:
         memo = _TEXT_MEMO.get()
@@ -171,13 +179,18 @@ class TextMatcher(Generic[T]):
         return iter(found)
 
     def _scan(self, text: str) -> tuple[TextMatch[T], ...]:
+        ascii_only = text.isascii()
+        if ascii_only and self._lower_heads is not None and self._lower_heads.isdisjoint(_words(text, True)):
+            return ()
         candidates: list[re.Match[str]] = []
         for group in self._groups:
-            if not text.isascii():
+            if not ascii_only:
                 candidates.extend(group.everything.finditer(text))
                 continue
-            for head in group.heads.intersection(_words(text, group.folded)):
-                candidates.extend(group.by_head[head].finditer(text))
+            words = _words(text, group.folded)
+            if not group.heads.isdisjoint(words):  # most texts hold no leading word: no set is made
+                for head in group.heads.intersection(words):
+                    candidates.extend(group.by_head[head].finditer(text))
             if group.headless is not None:
                 candidates.extend(group.headless.finditer(text))
         if not candidates:

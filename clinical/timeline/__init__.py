@@ -44,6 +44,7 @@ from clinical.timeline.imaging import (
     find_progression_reports,
 )
 from clinical.timeline.implied import ImpliedExposure, ImpliedExposureVocabulary, find_implied_exposures
+from clinical.timeline.per_resource import remembering_resources
 from clinical.timeline.relevance import ScreenedRecord, Screening, screen
 from clinical.timeline.therapies import TherapyCatalog
 from clinical.timeline.treatment_changes import (
@@ -183,7 +184,7 @@ def build_timeline(
     stands in for the date of an undated active Condition (the rules read it as current on any day)."""
     if not isinstance(record, ScreenedRecord) and record.resource_count() >= SCREEN_FROM_RESOURCES:
         record = vocabularies.screen(record, draft_orders).record
-    with remembering_texts():
+    with remembering_texts(), remembering_resources():
         findings, scores, normals = find_neurological_facts(record, vocabularies.findings, today)
         report_findings, report_scores, report_normals = find_report_facts(record, vocabularies.findings)
         findings += report_findings + find_treatment_findings(

@@ -6,7 +6,7 @@ course began and whether it is still running is decided per day in `rules/course
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -20,7 +20,8 @@ from clinical.fhir_data import (
     status_of,
 )
 from clinical.patient_record import PatientRecord
-from clinical.timeline.therapies import Agent, TherapyCatalog
+from clinical.timeline.per_resource import remembered_for
+from clinical.timeline.therapies import Agent, AgentMatch, TherapyCatalog
 
 # given:   a dose or an infusion happened on `on` (administration, completed infusion procedure,
 #          statement that it was taken, dispense; a completed CAR-T product order)
@@ -224,6 +225,29 @@ def medication_concepts(
     return concepts, texts
 
 
+def agents_named(
+    resource: dict[str, Any], record: PatientRecord, catalog: TherapyCatalog
+) -> Sequence[AgentMatch]:
+    """The catalog's agents a medication use of the record names (not a draft order: its Medication may
+    come with the drafts), matched once per timeline: the therapy events and the treatment changes both
+    read them."""
+    return remembered_for(
+        catalog, resource, lambda: _matched(catalog, *medication_concepts(resource, record))
+    )
+
+
+def agents_in(
+    resource: dict[str, Any], concepts: list[Any], texts: list[str], catalog: TherapyCatalog
+) -> Sequence[AgentMatch]:
+    """`agents_named`, for a use of the record whose concepts and texts the caller has read already."""
+    return remembered_for(catalog, resource, lambda: _matched(catalog, concepts, texts))
+
+
+def _matched(catalog: TherapyCatalog, concepts: list[Any], texts: list[str]) -> Sequence[AgentMatch]:
+    # Most uses name no agent: they all share one empty match, which the memo keeps at no cost.
+    return catalog.match(concepts, texts) or ()
+
+
 # Date elements no calendar date can be read from ("performedString": "spring 2025"): the record is
 # dated, but not readably: it still counts as exposure, with a date the card says it cannot read.
 _TEXT_DATES: dict[str, tuple[str, ...]] = {
@@ -248,16 +272,9 @@ def _events_of(
     today: date,
     draft_medications: Mapping[str, dict[str, Any]] | None = None,
 ) -> Iterator[TherapyEvent]:
-    if resource_type in ("Procedure", "ServiceRequest"):
-        # R5 ServiceRequest.code is a CodeableReference.
-        code = codeable_reference_concept(resource.get("code"))
-        concepts: list[Any] = [code, *as_list(resource.get("usedCode"))]
-        texts: list[str] = []
-    else:
-        concepts, texts = medication_concepts(resource, record, draft_medications)
     if resource.get("doNotPerform") is True:
         return  # an order NOT to give it (R4 MedicationRequest and ServiceRequest, drafts included)
-    matches = catalog.match(concepts, texts)
+    matches = _agents_of(resource, resource_type, record, catalog, draft_order, draft_medications)
     if not matches:
         return
     on = first_date(resource, DATE_PATHS[resource_type])
@@ -278,6 +295,23 @@ def _events_of(
                 date_unreadable=unreadable,
                 recorded_on=recorded,
             )
+
+
+def _agents_of(
+    resource: dict[str, Any],
+    resource_type: str,
+    record: PatientRecord,
+    catalog: TherapyCatalog,
+    draft_order: bool,
+    draft_medications: Mapping[str, dict[str, Any]] | None,
+) -> Sequence[AgentMatch]:
+    if resource_type in ("Procedure", "ServiceRequest"):
+        # R5 ServiceRequest.code is a CodeableReference.
+        code = codeable_reference_concept(resource.get("code"))
+        return catalog.match([code, *as_list(resource.get("usedCode"))])
+    if draft_order:
+        return catalog.match(*medication_concepts(resource, record, draft_medications))
+    return agents_named(resource, record, catalog)
 
 
 def find_therapy_events(

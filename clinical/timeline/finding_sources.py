@@ -272,7 +272,8 @@ def _treatment_finding(
 ) -> NeurologicalFinding | None:
     if status_of(resource) in _TREATMENT_EXCLUDED_STATUS:
         return None
-    named = treatments.named(_treatment_texts(resource, resource_type, record), resource_type)
+    treatment_texts = _treatment_texts(resource, resource_type, record)
+    named = treatments.named(treatment_texts, resource_type)
     if named is None:
         return None
     treatment, name = named
@@ -282,7 +283,7 @@ def _treatment_finding(
     reasons = [
         hit for concept in _reason_concepts(resource, record) for hit in concept_findings(concept, vocabulary)
     ]
-    own_texts = [*_instruction_texts(resource), *_treatment_texts(resource, resource_type, record)]
+    own_texts = [*_instruction_texts(resource), *treatment_texts]
     for text in own_texts:
         for hit in concept_findings({"text": text}, vocabulary):
             mention = text.find(hit[2].strip("'"))

@@ -38,6 +38,7 @@ from clinical.knowledge import (
     TextMatch,
     TextMatcher,
     normalise_name,
+    remembered,
 )
 from clinical.knowledge.schema import (
     FindingsFile,
@@ -415,7 +416,14 @@ class FindingVocabulary:
     def named(self, text: str) -> Iterator[tuple[FindingKind, str, bool]]:
         """(kind, the words matched, uncertain) for every affirmed or uncertain finding name; for ICANS
         the words include a grade stated right after the name ("ICANS grade 2"); then every sign pattern
-        whose signs are all stated."""
+        whose signs are all stated. Read once per text and evaluation: a record repeats its texts (the
+        same steroid order, read for its indication, hundreds of times)."""
+        return iter(remembered(self, text, self._named))
+
+    def _named(self, text: str) -> tuple[tuple[FindingKind, str, bool], ...]:
+        return tuple(self._names_in(text))
+
+    def _names_in(self, text: str) -> Iterator[tuple[FindingKind, str, bool]]:
         text = self._reader.clip(text)
         hits = [hit for hit in self._names.find(text)]
         sign_hits = [(pattern, list(pattern.parts.find(text))) for pattern in self._sign_patterns]

@@ -9,7 +9,7 @@ confirm. Where a stop happened and what followed is decided per day in `rules/in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -26,8 +26,8 @@ from clinical.fhir_data import (
 from clinical.knowledge import CodeIndex, CodeSystems, PhraseReader, TextMatcher
 from clinical.knowledge.schema import BrainImagingFile, ProgressionTerms
 from clinical.patient_record import MEDICATION_USE_TYPES, PatientRecord
-from clinical.timeline.exposures import DATE_PATHS, medication_concepts
-from clinical.timeline.therapies import TherapyCatalog
+from clinical.timeline.exposures import DATE_PATHS, agents_in, medication_concepts
+from clinical.timeline.therapies import AgentMatch, TherapyCatalog
 
 StopReason = Literal["progression", "toxicity", "unstated"]
 
@@ -145,15 +145,17 @@ class TreatmentChangeVocabulary:
             hit = next(iter(self._names.find(text)), None)
             if hit is not None:
                 return text[hit.start : hit.end].lower()
-        for concept in concepts:
-            for system, code in codings(concept):
-                if self._codes.lookup(system, code) is False:
-                    return None  # a checkpoint inhibitor's own code
-        for concept in concepts:
-            for system, code in codings(concept):
-                if self._codes.lookup(system, code):
-                    named = next(iter(concept_texts(concept)), None)
-                    return (named or f"code {code}").lower()
+        coded = [
+            (concept, code, self._codes.lookup(system, code))
+            for concept in concepts
+            for system, code in codings(concept)
+        ]
+        if any(family is False for _, _, family in coded):
+            return None  # a checkpoint inhibitor's own code
+        for concept, code, family in coded:
+            if family:
+                named = next(iter(concept_texts(concept)), None)
+                return (named or f"code {code}").lower()
         return None
 
 
@@ -212,7 +214,7 @@ def find_treatment_changes(
     for resource_type in MEDICATION_USE_TYPES:
         for resource in record.of_type(resource_type):
             concepts, texts = medication_concepts(resource, record)
-            matches = catalog.match(concepts, texts)
+            matches = agents_in(resource, concepts, texts, catalog)
             if any(found.agent.therapy_class == "ici" for found in matches):
                 stop = _ici_stop(resource, resource_type, vocabulary) if resource_type in _STOPPED else None
                 if stop is not None:
@@ -241,7 +243,7 @@ def _other_therapy(
     resource_type: str,
     concepts: list[Any],
     texts: list[str],
-    matches: list[Any],
+    matches: Sequence[AgentMatch],
     vocabulary: TreatmentChangeVocabulary,
     *,
     draft: bool,
