@@ -280,7 +280,8 @@ class Load:
 
     @property
     def throughput(self) -> float:
-        return self.requests / self.seconds
+        """Calls answered 200 per second: a 503 the evaluation pool sheds at once is no served call."""
+        return (self.requests - self.errors) / self.seconds
 
 
 def _wrk_seconds(text: str) -> float:
@@ -402,7 +403,9 @@ def throughput(
         services.append(run(service, SERVICE_PATH, seconds))
     if any(load.errors for load in services + floors):
         report.notes.append(
-            f"Load test errors: service {[s.errors for s in services]}, floor {[f.errors for f in floors]}."
+            f"Load test errors (non-200 answers, not counted in the throughput; for the service, calls the "
+            f"evaluation pool shed with 503 at once): service {[s.errors for s in services]} of "
+            f"{[s.requests for s in services]}, floor {[f.errors for f in floors]}."
         )
 
     def median(loads: list[Load], name: str) -> float:
@@ -466,6 +469,10 @@ def steps(report: Report, quick: bool) -> None:
         "| --- | --- | --- |",
     ]
     lines += [f"| {step} | {STEP_MEANINGS[step]} | {medians[step] * 1000:.2f} ms |" for step in STEP_MEANINGS]
+    lines += [
+        f"| evaluation: {part} | {EVALUATION_PART_MEANINGS[part]} | {medians[part] * 1000:.2f} ms |"
+        for part in EVALUATION_PART_MEANINGS
+    ]
     report.profile = lines
     for step, seconds in medians.items():
         print(f"  {step}: {seconds * 1000:.2f} ms", flush=True)
@@ -484,6 +491,13 @@ STEP_MEANINGS = {
     "metrics": "the card counters (the metrics middleware is in framework)",
     "issued cards": "handing the issued cards to the batch writer (written off the request path)",
     "framework": "the rest: routing, the five middlewares, dependency resolution, the background task",
+}
+# Inside "evaluation" (bench/steps.py EVALUATION_PARTS), not added to the steps above.
+EVALUATION_PART_MEANINGS = {
+    "fast reject": "the walk that leaves out what no vocabulary can read and counts the text budget",
+    "timeline": "the patient timeline from what is left (exposures, imaging, findings, treatment changes)",
+    "rules": "the rules on the timeline",
+    "cards": "rendering the cards and the acknowledgement check",
 }
 
 
@@ -542,8 +556,9 @@ def _authenticated_rows(
         signed.append(load_wrk(service.port, SERVICE_PATH, body_file, seconds, service.pid, token_file))
     if any(load.errors for load in plain + signed):
         report.notes.append(
-            f"Authentication load errors ({backend}): authenticated {[s.errors for s in signed]}, "
-            f"unauthenticated {[p.errors for p in plain]}."
+            f"Authentication load errors ({backend}; 503s the evaluation pool shed, not counted in the "
+            f"throughput): authenticated {[s.errors for s in signed]} of {[s.requests for s in signed]}, "
+            f"unauthenticated {[p.errors for p in plain]} of {[p.requests for p in plain]}."
         )
 
     def median(loads: list[Load], name: str) -> float:
