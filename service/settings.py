@@ -95,10 +95,12 @@ class Settings(BaseSettings):
     # per-answer cap above bounds one answer; this bounds the call: docs/security.md, "Memory per call").
     fhir_max_call_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     # Every evaluation runs in a worker thread (never on the event loop), bounded in time; at most
-    # `evaluation_threads` run and `evaluation_max_queued` wait per process, later calls get 503.
+    # `evaluation_threads` run and `evaluation_max_queued` wait per process, later calls get 503. 32 waiting
+    # typical calls are about 0.15 s of CPU; with 8, 16 concurrent connections to one worker saw 4 calls in
+    # 10 refused (docs/performance.md). A queued call whose deadline passes is dropped unstarted.
     evaluation_deadline_seconds: float = 5.0
     evaluation_threads: int = Field(default=2, ge=1)
-    evaluation_max_queued: int = Field(default=8, ge=0)
+    evaluation_max_queued: int = Field(default=32, ge=0)
     # CPU budget per call (record and draft orders): resources, and characters of distinct text (each
     # element counted up to the text reader's cap). Over either: 503 too-costly, nothing evaluated.
     evaluation_max_resources: int = Field(default=30_000, ge=1)

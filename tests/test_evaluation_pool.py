@@ -10,6 +10,7 @@ import pytest
 
 from service.evaluation_pool import EvaluationBudget, EvaluationPool, text_volume
 from service.exceptions import EvaluationBusy, EvaluationOverran, TooCostly
+from service.settings import Settings
 
 NOTE = "new confusion and word-finding difficulty"
 
@@ -79,4 +80,18 @@ async def test_past_the_deadline_queued_work_never_runs_and_running_work_keeps_i
     await asyncio.sleep(0.1)
     assert ran == []
     assert pool.admitted == 0
+    pool.shutdown()
+
+
+async def test_the_default_pool_admits_sixteen_concurrent_calls_of_one_worker() -> None:
+    """16 connections to one worker (the load test's) all wait for a thread; none is refused 503."""
+    defaults = Settings.model_fields
+    threads = defaults["evaluation_threads"].default
+    pool = EvaluationPool(workers=threads, max_queued=defaults["evaluation_max_queued"].default)
+    release = threading.Event()
+    calls = [asyncio.create_task(pool.run(lambda: release.wait(10), 30)) for _ in range(16)]
+    await asyncio.sleep(0.05)
+    assert pool.admitted == 16
+    release.set()
+    assert await asyncio.gather(*calls) == [True] * 16
     pool.shutdown()
