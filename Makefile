@@ -36,7 +36,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run         start the service on http://$(HOST):$(PORT) (CDS_PROFILE=$(CDS_PROFILE)); runtime dependencies only"
-	@echo "make install     the virtual environment .venv with the runtime and development dependencies"
+	@echo "make install     the virtual environment .venv with the runtime and development dependencies, and the compiled walk"
 	@echo "make test        run the tests"
 	@echo "make lint        ruff check, ruff format --check, mypy --strict, import-linter (clinical core layering),"
 	@echo "                 the knowledge check, the link and reference check, lock-check"
@@ -62,7 +62,14 @@ $(RUNTIME_STAMP): pyproject.toml $(LOCKED_RUNTIME) | $(BIN)/python
 	$(BIN)/python -m pip install --no-deps --editable .
 	@touch $@
 
-install: $(STAMP)
+# The fast reject's walk compiled with mypyc (tools/compile_walk.py), again whenever its source changes.
+# Without a C compiler the Python walk is used (the same answers, about half as fast) and the next make
+# tries again; the tests fail under CI=true when the compiled walk is missing or stale.
+WALK_STAMP := $(VENV)/.compiled-walk
+$(WALK_STAMP): clinical/timeline/relevance_walk.py tools/compile_walk.py $(STAMP)
+	@if $(BIN)/python tools/compile_walk.py --require; then touch $@; fi
+
+install: $(STAMP) $(WALK_STAMP)
 
 run: $(RUNTIME_STAMP)
 	CDS_PROFILE=$(CDS_PROFILE) CDS_ALLOW_UNAUTHENTICATED=$(CDS_ALLOW_UNAUTHENTICATED) \
@@ -70,7 +77,7 @@ run: $(RUNTIME_STAMP)
 		$(BIN)/uvicorn service.app:app --host $(HOST) --port $(PORT)
 
 # pytest exits 5 when it collected no tests: that fails here like any other non-zero status.
-test: $(STAMP)
+test: $(STAMP) $(WALK_STAMP)
 	@status=0; $(BIN)/python -m pytest -q $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$status
@@ -98,7 +105,7 @@ lock-check: $(STAMP)
 
 # Not part of `make test`: timings are measured, never asserted. `wrk` (apt-get install wrk) is used for
 # the load test when installed, else an httpx load loop.
-bench: $(STAMP)
+bench: $(STAMP) $(WALK_STAMP)
 	$(BIN)/python -m bench.run
 
 # The alert burden at scale (issue 18): wall time and peak PSS across the process tree, PATIENTS=20000.

@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from clinical.evaluation import Evaluator
 from clinical.knowledge import KnowledgeError
+from clinical.timeline.relevance import WALK_COMPILED
 from service.api_docs import install_api_docs
 from service.audit import AuditMiddleware
 from service.configuration import ConfigurationError, check_service_start, read_settings
@@ -178,6 +179,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             trusted_clients=app.state.authenticator.trusted_client_count,
             card_language="en",
             workers=settings.workers,
+            # "python": tools/compile_walk.py did not run (or the source changed since): same answers, slower.
+            fast_reject_walk="compiled" if WALK_COMPILED else "python",
         )
         freeze_startup_heap()
         try:

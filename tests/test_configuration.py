@@ -243,6 +243,7 @@ def test_the_start_up_line_names_profile_database_clients_and_workers(
     assert started["database"] == database
     assert started["trusted_clients"] == 1
     assert started["workers"] == 1
+    assert started["fast_reject_walk"] in ("compiled", "python")
 
 
 def test_the_start_up_line_never_shows_the_database_password() -> None:

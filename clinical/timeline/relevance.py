@@ -21,22 +21,43 @@ evaluation budget, so the record is walked once, not twice.
 
 from __future__ import annotations
 
-import sys
+import hashlib
+import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from types import ModuleType
+from typing import Any, cast
 
 from clinical.knowledge.catalog import TermCatalog
 from clinical.patient_record import MEDICATION_USE_TYPES, PatientRecord
+from clinical.timeline import relevance_walk
 
 SCREENED_TYPES = frozenset((*MEDICATION_USE_TYPES, "Condition", "Observation"))
 _MARKERS = tuple((resource_type, resource_type + "/") for resource_type in sorted(SCREENED_TYPES))
-_MEDICATION = "Medication/"
-# Elements read as identifiers or fixed codes, never as text: counted for the budget, not read for names.
-# No reader matches a status or an intent against a vocabulary (they are compared with fixed values), and
-# "in-progress" would otherwise keep every running administration for the German "Progress".
-_NOT_TEXT = frozenset(("id", "reference", "system", "fullUrl", "url", "status", "intent"))
-_COUNTED = object()  # a text counted for the budget, seen only as an identifier so far
+COMPILED_WALK_MODULE = "clinical.timeline._relevance_walk_compiled"
+
+
+def walk_implementation(compiled: ModuleType | None, source: bytes) -> type[relevance_walk.Walk]:
+    """The compiled walk when it was compiled from `source` (relevance_walk.py as it is now), else the
+    Python one: a compiled module left over from an earlier version of the file is never used."""
+    if (
+        compiled is not None
+        and getattr(compiled, "SOURCE_SHA256", None) == hashlib.sha256(source).hexdigest()
+    ):
+        return cast(type[relevance_walk.Walk], compiled.Walk)
+    return relevance_walk.Walk
+
+
+def _compiled_walk() -> ModuleType | None:
+    try:
+        return importlib.import_module(COMPILED_WALK_MODULE)
+    except ImportError:
+        return None  # not built (tools/compile_walk.py): the Python walk, the same answers
+
+
+Walk = walk_implementation(_compiled_walk(), Path(relevance_walk.__file__).read_bytes())
+WALK_COMPILED = Walk is not relevance_walk.Walk
 
 
 class ScreenedRecord(PatientRecord):
@@ -49,109 +70,6 @@ class Screening:
     text_chars: int  # the distinct texts' characters, each up to the text cap (all of them with a budget)
     dismissed: int  # resources left out
     over_budget: bool = False  # text_chars passed `stop_above`: counting stopped, nothing was left out
-
-
-class _Walk:
-    """One call's walk: what each distinct text and coding may name, remembered across resources."""
-
-    def __init__(self, catalog: TermCatalog, element_cap: int, stop_above: int | None) -> None:
-        self.catalog = catalog
-        self.element_cap = element_cap
-        self.limit = sys.maxsize if stop_above is None else stop_above
-        self.text_chars = 0
-        self.texts: dict[str, object] = {}  # may it name something (True/False), or _COUNTED
-        self.codes: dict[tuple[str, str], bool] = {}
-        self.medications: dict[str, bool] = {}
-        self.references: set[str] = set()  # every distinct reference of the call
-
-    @property
-    def over(self) -> bool:
-        return self.text_chars > self.limit
-
-    def names_code(self, system: str, code: str) -> bool:
-        key = (system, code)
-        known = self.codes.get(key)
-        if known is None:
-            known = self.codes[key] = self.catalog.names_code(system, code)
-        return known
-
-    def read(self, resource: Any, medications: dict[str, dict[str, Any]] | None) -> tuple[bool, list[str]]:
-        """(may the resource name anything, the references it holds); counts every text once per call.
-        Medications it references are read too when `medications` is given. Stops once over budget.
-
-        The hot loop of the fast reject: texts are looked up in one memo (most repeat: systems,
-        statuses, the same drug names), and a new text is counted and read at most once."""
-        relevant = False
-        references: list[str] = []
-        pending: list[Any] = [resource]
-        texts = self.texts
-        known_text = texts.get
-        may_name = self.catalog.may_name
-        cap, limit, chars = self.element_cap, self.limit, self.text_chars
-        while pending and chars <= limit:
-            node = pending.pop()
-            if not isinstance(node, dict):
-                for item in node:  # a list
-                    if isinstance(item, str):
-                        known = known_text(item)
-                        if known is None:
-                            chars += min(len(item), cap)
-                        if known is None or known is _COUNTED:
-                            known = texts[item] = may_name(item)
-                        if known is True:
-                            relevant = True
-                    elif isinstance(item, (dict, list)):
-                        pending.append(item)
-                continue
-            if not relevant:
-                code = node.get("code")
-                if isinstance(code, str) and code:
-                    system = node.get("system")
-                    if isinstance(system, str) and system and self.names_code(system, code):
-                        relevant = True
-            for key, value in node.items():
-                kind = type(value)
-                if kind is str:
-                    known = known_text(value)
-                    if known is False and key != "reference" and key != "data":
-                        continue
-                    if known is None:
-                        chars += min(len(value), cap)
-                        if key in _NOT_TEXT:
-                            known = texts[value] = _COUNTED
-                        else:
-                            known = texts[value] = may_name(value)
-                    elif known is _COUNTED and key not in _NOT_TEXT:
-                        known = texts[value] = may_name(value)
-                    if known is True:
-                        relevant = True
-                    if key == "reference":
-                        references.append(value)
-                        self.references.add(value)
-                    elif key == "data":
-                        # An attachment's base64 text is decoded by its reader: never ruled out.
-                        relevant = True
-                elif kind is dict or kind is list:
-                    pending.append(value)
-                elif isinstance(value, (str, dict, list)):
-                    pending.append([value])  # a subclass: read like the rest, through a list
-        self.text_chars = chars
-        if medications is not None and not relevant:
-            relevant = any(self._medication_names(reference, medications) for reference in references)
-        return relevant, references
-
-    def _medication_names(self, reference: str, medications: dict[str, dict[str, Any]]) -> bool:
-        if _MEDICATION not in reference:
-            return False
-        key = _MEDICATION + reference.rsplit(_MEDICATION, 1)[-1]
-        medication = medications.get(key)
-        if medication is None:
-            return True  # not in the record: it may be named elsewhere (a draft's bundle); keep it
-        known = self.medications.get(key)
-        if known is None:
-            self.medications[key] = False  # a Medication referencing itself
-            known = self.medications[key] = self.read(medication, None)[0]
-        return known
 
 
 def _targets(reference: str) -> tuple[tuple[str, str], ...]:
@@ -173,7 +91,7 @@ def screen(
 ) -> Screening:
     """The record less what the timeline cannot use, and the call's text volume (record, referenced
     Medications and draft orders). Past `stop_above` characters the walk stops: over budget."""
-    walk = _Walk(catalog, element_cap, stop_above)
+    walk = Walk(catalog.may_name, catalog.names_code, element_cap, stop_above)
     candidates: list[tuple[str, dict[str, Any], list[str]]] = []
     kept_ids: set[int] = set()
     pending: list[int] = []
