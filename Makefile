@@ -20,6 +20,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime-from-lock
 UV := $(BIN)/uv
 LOCKED_RUNTIME := requirements/runtime.txt
 LOCKED_TEST := requirements/test.txt
+LOCKED_COMPILE := requirements/compile.txt
 # One export command for `lock` and `lock-check`: runtime only (the image), or with the test extras (CI).
 EXPORT := $(UV) export --frozen --no-emit-project --no-header --format requirements-txt --quiet
 
@@ -95,12 +96,15 @@ lock: $(STAMP)
 	$(UV) lock
 	$(EXPORT) --output-file $(LOCKED_RUNTIME)
 	$(EXPORT) --extra test --output-file $(LOCKED_TEST)
+	$(EXPORT) --only-group compile --output-file $(LOCKED_COMPILE)
 
 lock-check: $(STAMP)
 	@$(UV) lock --locked || { echo "make lock-check: uv.lock is not current with pyproject.toml: run make lock" >&2; exit 1; }
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(EXPORT) --output-file "$$tmp/runtime.txt" && $(EXPORT) --extra test --output-file "$$tmp/test.txt" && \
-	diff -q "$$tmp/runtime.txt" $(LOCKED_RUNTIME) >/dev/null && diff -q "$$tmp/test.txt" $(LOCKED_TEST) >/dev/null \
+	$(EXPORT) --only-group compile --output-file "$$tmp/compile.txt" && \
+	diff -q "$$tmp/runtime.txt" $(LOCKED_RUNTIME) >/dev/null && diff -q "$$tmp/test.txt" $(LOCKED_TEST) >/dev/null && \
+	diff -q "$$tmp/compile.txt" $(LOCKED_COMPILE) >/dev/null \
 	|| { echo "make lock-check: requirements/*.txt differ from uv.lock: run make lock" >&2; exit 1; }
 
 # Not part of `make test`: timings are measured, never asserted. `wrk` (apt-get install wrk) is used for

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import time
+import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -30,6 +31,7 @@ from ops_support import (
 from service.settings import Settings
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
+PYPROJECT = REPO_ROOT / "pyproject.toml"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 HADOLINT = VENV_BIN / "hadolint"
 BASE_IMAGE = re.compile(r"^python:3\.11\.\d+-slim-bookworm(?:@sha256:[0-9a-f]{64})?$")
@@ -205,15 +207,31 @@ def test_dependencies_come_from_the_lock_with_hashes_and_nothing_else() -> None:
     installs = [
         i.arguments for i in builder.instructions if i.keyword == "RUN" and "requirement" in i.arguments
     ]
-    assert len(installs) == 1
-    assert "--require-hashes" in installs[0].split()
-    assert "--no-deps" in installs[0].split()
-    # What is installed is exactly what `make lock` exported for the runtime: pinned, each with a hash.
-    locked = (REPO_ROOT / "requirements" / "runtime.txt").read_text(encoding="utf-8")
-    pins = [line for line in locked.splitlines() if line and not line.startswith((" ", "#"))]
-    assert pins
-    assert all("==" in pin for pin in pins)
-    assert locked.count("--hash=sha256:") >= len(pins)
+    # The runtime environment (/opt/venv, what the image runs) and the compiler's (/opt/compile, this
+    # stage only): each from its lock export, hashes required, nothing else.
+    runtime = [command for command in installs if "/opt/compile" not in command]
+    compile_tools = [command for command in installs if "/opt/compile/bin/pip install" in command]
+    assert len(runtime) == 1 and len(compile_tools) == 1 and len(installs) == 2
+    for command, lock in ((runtime[0], "runtime.txt"), (compile_tools[0], "compile.txt")):
+        assert "--require-hashes" in command.split()
+        assert "--no-deps" in command.split()
+        # What is installed is exactly what `make lock` exported: pinned, each with a hash.
+        locked = (REPO_ROOT / "requirements" / lock).read_text(encoding="utf-8")
+        pins = [line for line in locked.splitlines() if line and not line.startswith((" ", "#"))]
+        assert pins
+        assert all("==" in pin for pin in pins)
+        assert locked.count("--hash=sha256:") >= len(pins)
+
+
+def test_the_build_stage_compiles_the_walk_into_the_wheel() -> None:
+    builder = stages()[0]
+    runs = [i.arguments for i in builder.instructions if i.keyword == "RUN"]
+    compile_step = next(index for index, command in enumerate(runs) if "tools/compile_walk.py" in command)
+    wheel_step = next(index for index, command in enumerate(runs) if "pip wheel" in command)
+    assert compile_step < wheel_step
+    assert "--require" in runs[compile_step].split()
+    package_data = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]
+    assert "_relevance_walk_compiled*.so" in package_data["clinical.timeline"]
 
 
 def test_the_final_stage_takes_the_built_environment_and_installs_nothing() -> None:
@@ -295,7 +313,8 @@ def test_every_copied_file_exists_and_is_in_the_build_context() -> None:
         path = REPO_ROOT / source
         assert path.exists(), f"COPY {source}: missing from the repository"
         files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-        files = [p for p in files if "__pycache__" not in p.parts]
+        # Build artifacts of this machine, kept out of the context on purpose (the stage makes its own).
+        files = [p for p in files if "__pycache__" not in p.parts and "_walk_compiled" not in p.name]
         assert files, f"COPY {source}: nothing to copy"
         for file in files:
             relative = file.relative_to(REPO_ROOT).as_posix()
@@ -311,9 +330,16 @@ def test_dockerignore_keeps_local_state_and_secrets_out_of_the_context() -> None
         "deploy/kubernetes/secret.yaml",
         "service/__pycache__/app.cpython-311.pyc",
         ".env",
+        "clinical/timeline/_relevance_walk_compiled.cpython-311-x86_64-linux-gnu.so",
     ):
         assert not in_build_context(relative), relative
-    for relative in ("pyproject.toml", "service/app.py", "knowledge/therapies.yaml"):
+    for relative in (
+        "pyproject.toml",
+        "service/app.py",
+        "knowledge/therapies.yaml",
+        "tools/compile_walk.py",
+        "requirements/compile.txt",
+    ):
         assert in_build_context(relative), relative
 
 
