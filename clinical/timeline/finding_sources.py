@@ -65,6 +65,10 @@ TREATMENT_DATES: dict[str, tuple[str, ...]] = {
 _GIVEN = frozenset(("MedicationAdministration", "MedicationStatement", "Procedure"))
 # The text an order carries besides its codes, where EHRs write the indication.
 _INSTRUCTION_FIELDS = ("dosageInstruction", "dosage")
+# Where an order or a statement of use says "as needed" in structure (FHIR Dosage.asNeeded[x], and
+# ServiceRequest.asNeeded[x] on the request itself); an administration or a procedure is treatment given,
+# never "as needed".
+_AS_NEEDED_DOSAGES = {"MedicationRequest": "dosageInstruction", "MedicationStatement": "dosage"}
 
 
 def _clip_title(text: str) -> str:
@@ -219,6 +223,32 @@ def _instruction_texts(resource: dict[str, Any]) -> Iterator[str]:
             yield text
 
 
+def _as_needed_only(resource: dict[str, Any], resource_type: str) -> bool:
+    """Every dosage of the order is "as needed" (R4 asNeededBoolean / asNeededCodeableConcept, R5 asNeeded /
+    asNeededFor): a standing order, as "PRN" in its text, so its reason is a condition, not an event. EHR
+    order sets send "dexamethasone 10 mg IV q6h" with asNeededBoolean true and reasonCode ICANS, or the
+    indication in asNeededCodeableConcept, with no PRN word in any text. A scheduled dose beside the PRN
+    one is treatment given now, so the order stays evidence then."""
+    if resource_type == "ServiceRequest":
+        return _as_needed(resource)  # "plasma exchange as needed for myasthenic crisis"
+    field_name = _AS_NEEDED_DOSAGES.get(resource_type)
+    if field_name is None:
+        return False
+    dosages = [as_dict(dosage) for dosage in as_list(resource.get(field_name))]
+    return bool(dosages) and all(dosage is not None and _as_needed(dosage) for dosage in dosages)
+
+
+def _as_needed(holder: dict[str, Any]) -> bool:
+    """A Dosage or a ServiceRequest that says "as needed": R4 asNeededBoolean / asNeededCodeableConcept,
+    R5 asNeeded / asNeededFor (Dosage) and asNeededCodeableConcept (ServiceRequest)."""
+    return (
+        holder.get("asNeededBoolean") is True
+        or holder.get("asNeeded") is True
+        or as_dict(holder.get("asNeededCodeableConcept")) is not None
+        or bool(as_list(holder.get("asNeededFor")))
+    )
+
+
 def _referenced(resource: dict[str, Any], reference: Any, record: PatientRecord) -> dict[str, Any] | None:
     target = reference_target(reference)
     if target is None:
@@ -270,7 +300,7 @@ def _treatment_finding(
     vocabulary: FindingVocabulary,
     treatments: TreatmentVocabulary,
 ) -> NeurologicalFinding | None:
-    if status_of(resource) in _TREATMENT_EXCLUDED_STATUS:
+    if status_of(resource) in _TREATMENT_EXCLUDED_STATUS or _as_needed_only(resource, resource_type):
         return None
     treatment_texts = _treatment_texts(resource, resource_type, record)
     named = treatments.named(treatment_texts, resource_type)
