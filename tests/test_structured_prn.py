@@ -1,7 +1,8 @@
 """A standing order in structure (docs/clinical-validation.md row 226): a MedicationRequest or
 MedicationStatement whose every dosage is "as needed" (FHIR Dosage.asNeeded[x]) documents nothing by
 its reason, as "PRN" in its text does not; a scheduled dosage beside it, or a dose given
-(MedicationAdministration), still documents the finding. The row id names the cell:
+(MedicationAdministration), still documents the finding; a dose given from a PRN order with no reason
+of its own (only `request` / `basedOn` to the order) reads that order's reason. The row id names the cell:
 "<shape> | <expected>"."""
 
 from __future__ import annotations
@@ -163,3 +164,115 @@ def test_a_car_t_order_set_with_a_prn_steroid_raises_no_neurotoxicity_card() -> 
     assert topics(cards([*car_t(), standing])).get(NEURO) is None
     scheduled = prn_order("dexamethasone 10 MG/ML injection", [SCHEDULED], reasonCode=[ICANS])
     assert topics(cards([*car_t(), scheduled])).get(NEURO) == "critical"
+
+
+def given_from(
+    standing: dict[str, Any], name: str = "dexamethasone 10 MG/ML injection", **details: Any
+) -> dict[str, Any]:
+    """A dose charted on the MAR with a reference to its order and no reason of its own (Epic, Cerner)."""
+    given = administration(name, -1)
+    given.update(request={"reference": f"MedicationRequest/{standing['id']}"}, dosage={"text": "10 mg IV"})
+    given.update(details)
+    return given
+
+
+def plasma_exchange_done(standing: dict[str, Any], **details: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Procedure",
+        "id": f"proc-{standing['id']}",
+        "status": "completed",
+        "code": {"text": "therapeutic plasma exchange"},
+        "subject": standing["subject"],
+        "performedDateTime": standing["authoredOn"],
+        "basedOn": [{"reference": f"ServiceRequest/{standing['id']}"}],
+        **details,
+    }
+
+
+def _given_cases() -> dict[str, tuple[list[dict[str, Any]], list[str]]]:
+    prn = prn_order("dexamethasone 10 MG/ML injection", [AS_NEEDED], reasonCode=[ICANS])
+    prn_for = prn_order(
+        "dexamethasone 10 MG/ML injection",
+        [{"text": "10 mg IV q6h", "asNeededCodeableConcept": {"text": "ICANS grade 2 or higher"}}],
+    )
+    r5 = prn_order(
+        "dexamethasone 10 MG/ML injection",
+        [{"text": "10 mg IV q6h", "asNeeded": True, "asNeededFor": [ICANS]}],
+    )
+    german = prn_order(
+        "Dexamethason 4 mg/ml Injektionslösung",
+        [{"text": "10 mg i.v. alle 6 h", "asNeededBoolean": True}],
+        reasonCode=[{"text": "ICANS Grad 2"}],
+    )
+    myositis = prn_order("methylprednisolone 1 g IV", [AS_NEEDED], reasonCode=[MYOSITIS])
+    crs = prn_order("dexamethasone 10 MG/ML injection", [AS_NEEDED], reasonCode=[{"text": "CRS grade 2"}])
+    prophylaxis = prn_order(
+        "dexamethasone 10 MG/ML injection", [AS_NEEDED], reasonCode=[{"text": "ICANS prophylaxis"}]
+    )
+    void = prn_order("dexamethasone 10 MG/ML injection", [AS_NEEDED], reasonCode=[ICANS])
+    void["status"] = "entered-in-error"
+    scheduled = prn_order("dexamethasone 10 MG/ML injection", [SCHEDULED], reasonCode=[ICANS])
+    absent = prn_order("dexamethasone 10 MG/ML injection", [AS_NEEDED], reasonCode=[ICANS])
+    contained = dict(prn, id="prn-order")
+    plex = service_request(
+        "therapeutic plasma exchange", asNeededBoolean=True, reasonCode=[{"text": "myasthenic crisis"}]
+    )
+    return {
+        "dose given from a PRN order, reasonCode ICANS | ICANS": ([prn, given_from(prn)], ["icans"]),
+        "dose given from a PRN order, asNeededCodeableConcept ICANS | ICANS": (
+            [prn_for, given_from(prn_for)],
+            ["icans"],
+        ),
+        "dose given from an R5 PRN order, asNeededFor ICANS | ICANS": ([r5, given_from(r5)], ["icans"]),
+        "Dexamethason given from a German PRN order, ICANS Grad 2 | ICANS": (
+            [german, given_from(german, "Dexamethason 4 mg/ml Injektionslösung")],
+            ["icans"],
+        ),
+        "methylprednisolone given from a PRN order for irAE myositis | myositis": (
+            [myositis, given_from(myositis, "methylprednisolone 1 g IV")],
+            ["myositis"],
+        ),
+        "dose given from a PRN order in the administration (contained) | ICANS": (
+            [given_from(contained, contained=[contained], request={"reference": "#prn-order"})],
+            ["icans"],
+        ),
+        "plasma exchange done from a ServiceRequest as needed for myasthenic crisis | myasthenia": (
+            [plex, plasma_exchange_done(plex)],
+            ["myasthenia-gravis"],
+        ),
+        "dose given with a reason of its own (nausea) from a PRN order for ICANS | nothing": (
+            [prn, given_from(prn, reasonCode=[{"text": "nausea"}])],
+            [],
+        ),
+        "dose given from a PRN order for CRS | nothing": ([crs, given_from(crs)], []),
+        "dose given from a PRN order for ICANS prophylaxis | nothing": (
+            [prophylaxis, given_from(prophylaxis)],
+            [],
+        ),
+        "dose given from a voided PRN order | nothing": ([void, given_from(void)], []),
+        "dose not given (not-done) from a PRN order for ICANS | nothing": (
+            [prn, given_from(prn, status="not-done")],
+            [],
+        ),
+        "dose given, its PRN order not in the record | nothing": ([given_from(absent)], []),
+        "dose given from a scheduled order for ICANS | ICANS once (the order)": (
+            [scheduled, given_from(scheduled)],
+            ["icans"],
+        ),
+    }
+
+
+GIVEN_CASES = _given_cases()
+
+
+@pytest.mark.parametrize(("resources", "expected"), GIVEN_CASES.values(), ids=GIVEN_CASES.keys())
+def test_a_dose_given_from_a_prn_order_reads_that_orders_reason(
+    resources: list[dict[str, Any]], expected: list[str]
+) -> None:
+    assert found(resources) == expected
+
+
+def test_a_dose_given_from_a_car_t_prn_steroid_order_raises_the_neurotoxicity_card() -> None:
+    standing = prn_order("dexamethasone 10 MG/ML injection", [AS_NEEDED], reasonCode=[ICANS])
+    assert topics(cards([*car_t(), standing])).get(NEURO) is None
+    assert topics(cards([*car_t(), standing, given_from(standing)])).get(NEURO) == "critical"

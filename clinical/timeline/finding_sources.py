@@ -11,7 +11,9 @@
   steroid-refractory ICANS, IVIG or plasma exchange for myasthenia gravis. Which treatment documents which
   findings is reviewed in knowledge/neurological-findings.yaml (`treatment_evidence`); tocilizumab (CRS)
   and levetiracetam (prophylaxis) are not listed, and a reason that is not a listed finding (CRS, brain
-  metastases) documents nothing.
+  metastases) documents nothing. An order whose every dosage is "as needed" (or a ServiceRequest "as needed")
+  documents nothing; a dose given from it (MedicationAdministration.request, Procedure.basedOn) with no
+  reason of its own reads that order's reason and "as needed" indication.
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ _INSTRUCTION_FIELDS = ("dosageInstruction", "dosage")
 # ServiceRequest.asNeeded[x] on the request itself); an administration or a procedure is treatment given,
 # never "as needed".
 _AS_NEEDED_DOSAGES = {"MedicationRequest": "dosageInstruction", "MedicationStatement": "dosage"}
+# A dose given or a procedure done from an order (MedicationAdministration.request, Procedure.basedOn):
+# where the order is "as needed", the dose given is that order's condition met, so its reason is read.
+_REASON_FIELDS = ("reasonCode", "reasonReference", "reason")
+_FROM_ORDER = {
+    "MedicationAdministration": ("request", "MedicationRequest"),
+    "Procedure": ("basedOn", "ServiceRequest"),
+}
 
 
 def _clip_title(text: str) -> str:
@@ -249,7 +258,12 @@ def _as_needed(holder: dict[str, Any]) -> bool:
     )
 
 
-def _referenced(resource: dict[str, Any], reference: Any, record: PatientRecord) -> dict[str, Any] | None:
+def _referenced(
+    resource: dict[str, Any],
+    reference: Any,
+    record: PatientRecord,
+    resource_types: tuple[str, ...] = ("Condition", "Observation"),
+) -> dict[str, Any] | None:
     target = reference_target(reference)
     if target is None:
         return None
@@ -259,7 +273,7 @@ def _referenced(resource: dict[str, Any], reference: Any, record: PatientRecord)
                 return contained
         return None
     path = target.split("/_history/", 1)[0]
-    for resource_type in ("Condition", "Observation"):
+    for resource_type in resource_types:
         marker = f"{resource_type}/"
         if marker in path:
             wanted = path.rsplit(marker, 1)[-1]
@@ -287,6 +301,30 @@ def _reason_concepts(resource: dict[str, Any], record: PatientRecord) -> Iterato
             display = as_str(holder.get("display")) if holder is not None else None
             if display:
                 yield {"text": display}
+
+
+def _standing_order_reasons(
+    resource: dict[str, Any], resource_type: str, record: PatientRecord
+) -> Iterator[Any]:
+    """The reason of the "as needed" order a dose was given or a procedure done from (MedicationAdministration
+    .request, Procedure.basedOn), and its "as needed" indication (asNeededCodeableConcept, R5 asNeededFor):
+    EHRs chart the dose on the MAR with a reference to its order and no reason of its own, so "dexamethasone
+    10 mg IV q6h as needed for ICANS" given is dexamethasone given for ICANS. An order that is not "as needed"
+    documents the finding itself."""
+    field_name, order_type = _FROM_ORDER.get(resource_type, ("", ""))
+    for reference in as_list(resource.get(field_name)) if field_name else ():
+        standing = _referenced(resource, reference, record, (order_type,))
+        if standing is None or status_of(standing) == "entered-in-error":
+            continue
+        if not _as_needed_only(standing, order_type):
+            continue
+        yield from _reason_concepts(standing, record)
+        holders = [standing] if order_type == "ServiceRequest" else as_list(standing.get("dosageInstruction"))
+        for holder in holders:
+            dosage = as_dict(holder)
+            if dosage is not None:
+                yield dosage.get("asNeededCodeableConcept")
+                yield from as_list(dosage.get("asNeededFor"))
 
 
 def _reason_label(kind: FindingKind, detail: str) -> str:
@@ -322,6 +360,11 @@ def _treatment_finding(
     # An affirmed reason documents the event; a treatment for a suspected one ("for presumed ICANS")
     # documents a suspicion (warning). "ICANS prophylaxis" and "give if ICANS" document nothing.
     listed = [reason for reason in reasons if reason[0].id in treatment.documents]
+    if not listed and not any(as_list(resource.get(key)) for key in _REASON_FIELDS):
+        # a dose given from an "as needed" order with no reason of its own: that order's reason
+        ordered = _standing_order_reasons(resource, resource_type, record)
+        reasons = [hit for concept in ordered for hit in concept_findings(concept, vocabulary)]
+        listed = [reason for reason in reasons if reason[0].id in treatment.documents]
     listed.sort(key=lambda reason: reason[3])  # affirmed first
     if not listed:
         return None
